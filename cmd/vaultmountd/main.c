@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vaultmountd - the vaultmount CSI node driver daemon.
+ *
+ * main() owns the process: configuration (fail fast), logging, signals,
+ * the instance lock, the gRPC server, and the exit code (the only exit).
+ * `vaultmountd probe` is a small client mode for exec liveness probes.
+ *
+ * Signals: SIGTERM/SIGINT are blocked in every thread and taken with
+ * sigwaitinfo() here. The first one starts a graceful shutdown (stop
+ * accepting, let in-flight calls finish within --shutdown-grace, remove the
+ * socket, exit 0); a second one exits at once.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+
+#include "config-defaults.h"
+#include "config.h"
+#include "csi-service.h"
+#include "csi.pb-c.h"
+#include "grpc-server.h"
+#include "log.h"
+#include "parse.h"
+#include "statedir.h"
+#include "macro.h"
+
+extern char **environ;
+
+#define EXIT_USAGE 2
+
+/* For the second-signal handler, which may only use async-signal-safe calls. */
+static const char *emergency_unlink[4];
+static size_t n_emergency_unlink;
+
+static void second_signal(int sig) {
+        static const char msg[] = "vaultmountd: second signal, exiting at once\n";
+        for (size_t i = 0; i < n_emergency_unlink; i++)
+                (void)unlink(emergency_unlink[i]);
+        (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        _exit(128 + sig);
+}
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static int run_probe(const Config *c) {
+        Csi__V1__ProbeRequest req = CSI__V1__PROBE_REQUEST__INIT;
+        ProtobufCMessage *resp = NULL;
+        CsiStatus st = CSI_STATUS_INIT;
+        int r, ret = EXIT_FAILURE;
+
+        rpc_runtime_init();
+        r = rpc_client_unary(c->socket_path, "/csi.v1.Identity/Probe", &req.base,
+                             &csi__v1__probe_response__descriptor, c->probe_timeout_usec, &resp,
+                             &st);
+        if (r < 0)
+                fprintf(stderr, "vaultmountd probe: calling '%s' failed: %s\n", c->socket_path,
+                        strerror(-r));
+        else if (st.code != CSI_OK)
+                fprintf(stderr, "vaultmountd probe: %s: %s\n", csi_code_to_string(st.code),
+                        st.message);
+        else {
+                const Csi__V1__ProbeResponse *p = (const Csi__V1__ProbeResponse *)resp;
+                if (p->ready && !p->ready->value)
+                        fprintf(stderr, "vaultmountd probe: not ready yet\n");
+                else {
+                        printf("ready\n");
+                        ret = EXIT_SUCCESS;
+                }
+        }
+        if (resp)
+                protobuf_c_message_free_unpacked(resp, NULL);
+        rpc_runtime_done();
+        return ret;
+}
+
+static int run_daemon(const Config *c) {
+        _cleanup_(rpc_server_freep) RpcServer *server = NULL;
+        _cleanup_close_ int lock_fd = -1;
+        CsiDriver driver = { .config = c };
+        const RpcMethod *methods;
+        size_t n_methods;
+        sigset_t mask;
+        siginfo_t si;
+        char err[512], grace[32];
+        uint64_t t0 = now_usec();
+        int r;
+
+        /* Never dump core: the process holds pod tokens and secrets. */
+        (void)prctl(PR_SET_DUMPABLE, 0);
+        umask(077);
+        (void)signal(SIGPIPE, SIG_IGN);
+
+        /* Blocked before any thread exists, so every thread inherits it. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+
+        lock_fd = state_dir_lock(c->state_dir, err, sizeof(err));
+        if (lock_fd < 0) {
+                log_error_errno(lock_fd, "cannot start: %s", err);
+                return EXIT_FAILURE;
+        }
+
+        rpc_runtime_init();
+        methods = csi_service_methods(&n_methods);
+        r = rpc_server_new(&server, methods, n_methods, &driver, c->workers);
+        if (r < 0) {
+                log_error_errno(r, "cannot start: creating the gRPC server failed: %m");
+                rpc_runtime_done();
+                return EXIT_FAILURE;
+        }
+        r = rpc_server_listen_unix(server, c->socket_path,
+                                   c->socket_group ? c->socket_gid : (gid_t)-1, err,
+                                   sizeof(err));
+        if (r < 0) {
+                log_error_errno(r, "cannot start: %s", err);
+                server = rpc_server_free(server);
+                rpc_runtime_done();
+                return EXIT_FAILURE;
+        }
+        n_emergency_unlink = rpc_server_socket_paths(server, emergency_unlink,
+                                                     ELEMENTSOF(emergency_unlink));
+        r = rpc_server_start(server);
+        if (r < 0) {
+                log_error_errno(r, "cannot start: starting the gRPC server failed: %m");
+                server = rpc_server_free(server);
+                rpc_runtime_done();
+                return EXIT_FAILURE;
+        }
+
+        {
+                char workers[16], ms[32];
+                (void)snprintf(workers, sizeof(workers), "%u", c->workers);
+                (void)snprintf(ms, sizeof(ms), "%.1f", (double)(now_usec() - t0) / 1000.0);
+                LogField f[] = {
+                        { "VERSION", VAULTMOUNT_VERSION }, { "CSI_ENDPOINT", c->endpoint },
+                        { "DRIVER_NAME", c->driver_name }, { "NODE_ID", c->node_id },
+                        { "STATE_DIR", c->state_dir },     { "WORKERS", workers },
+                        { "STARTUP_MS", ms },
+                };
+                log_struct(LOG_LEVEL_INFO, 0, f, ELEMENTSOF(f),
+                           "vaultmountd %s serving driver '%s' on '%s' (node '%s')",
+                           VAULTMOUNT_VERSION, c->driver_name, c->endpoint, c->node_id);
+        }
+        (void)sd_notify(0, "READY=1");
+
+        while (sigwaitinfo(&mask, &si) < 0)
+                if (errno != EINTR) {
+                        log_error_errno(errno, "sigwaitinfo failed: %m");
+                        break;
+                }
+
+        /* From here a second SIGTERM/SIGINT ends the process at once. */
+        {
+                struct sigaction sa = { .sa_handler = second_signal };
+                sigemptyset(&sa.sa_mask);
+                sigaction(SIGTERM, &sa, NULL);
+                sigaction(SIGINT, &sa, NULL);
+                pthread_sigmask(SIG_UNBLOCK, &mask, NULL);
+        }
+        (void)sd_notify(0, "STOPPING=1");
+        log_info("received %s from pid %d: shutting down, in-flight calls have %s to finish",
+                 si.si_signo == SIGTERM ? "SIGTERM" : "SIGINT", (int)si.si_pid,
+                 format_duration(c->shutdown_grace_usec, grace, sizeof(grace)));
+
+        rpc_server_shutdown(server, c->shutdown_grace_usec);
+        server = rpc_server_free(server);
+        rpc_runtime_done();
+        log_info("vaultmountd stopped after %s", si.si_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        return EXIT_SUCCESS;
+}
+
+int main(int argc, char **argv) {
+        Config c;
+        char err[CONFIG_ERROR_MAX];
+        int r, ret;
+
+        r = config_load(&c, argc, argv, environ, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "vaultmountd: %s\n", err[0] ? err : strerror(-r));
+                config_done(&c);
+                return EXIT_USAGE;
+        }
+
+        switch (c.mode) {
+        case CONFIG_MODE_HELP:
+                config_print_help(stdout, "vaultmountd");
+                config_done(&c);
+                return EXIT_SUCCESS;
+        case CONFIG_MODE_VERSION:
+                printf("vaultmountd %s\n", VAULTMOUNT_VERSION);
+                config_done(&c);
+                return EXIT_SUCCESS;
+        default:
+                break;
+        }
+
+        log_set_max_level(c.log_level);
+        log_set_format((LogFormat)c.log_format);
+        for (size_t i = 0; i < c.n_warnings; i++)
+                log_warning("%s", c.warnings[i]);
+
+        switch (c.mode) {
+        case CONFIG_MODE_CHECK:
+                config_print(&c, stdout);
+                ret = EXIT_SUCCESS;
+                break;
+        case CONFIG_MODE_PROBE:
+                ret = run_probe(&c);
+                break;
+        default:
+                ret = run_daemon(&c);
+                break;
+        }
+        config_done(&c);
+        return ret;
+}

@@ -1,0 +1,644 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * config.c - table-driven loader for flags, VAULTMOUNT_* variables and the
+ * YAML config file. Later features add rows to `options[]`; nothing else
+ * needs to change for a plain setting.
+ */
+#include <ctype.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "config-defaults.h"
+#include "config.h"
+#include "log.h"
+#include "parse.h"
+#include "ytree.h"
+#include "macro.h"
+
+#define CONFIG_FILE_MAX (1024 * 1024)
+#define DURATION_MAX_USEC (366ULL * 24 * 3600 * 1000000)
+
+typedef enum OptionType {
+        OPT_STRING,
+        OPT_PATH, /* absolute path */
+        OPT_UNSIGNED,
+        OPT_INT64,
+        OPT_DURATION,
+        OPT_LOG_LEVEL,
+        OPT_LOG_FORMAT,
+} OptionType;
+
+enum {
+        OPT_NO_FILE = 1 << 0, /* flag and environment only */
+        OPT_TEST = 1 << 1,    /* testing aid: listed under its own heading */
+};
+
+typedef struct Option {
+        const char *name;
+        OptionType type;
+        size_t offset;
+        const char *default_value;
+        int64_t min, max;
+        unsigned flags;
+        const char *metavar;
+        const char *help;
+} Option;
+
+#define F(field) offsetof(Config, field)
+
+static const Option options[] = {
+        { "config", OPT_PATH, F(config_path), NULL, 0, 0, OPT_NO_FILE, "PATH",
+          "YAML config file (default " DEFAULT_CONFIG_PATH " when it exists)" },
+        { "endpoint", OPT_STRING, F(endpoint),
+          "unix:///var/lib/kubelet/plugins/csi.vaultmount.io/csi.sock", 0, 0, 0, "ENDPOINT",
+          "CSI socket, unix:///abs/path.sock or /abs/path.sock (also $CSI_ENDPOINT)" },
+        { "socket-group", OPT_STRING, F(socket_group), NULL, 0, 0, 0, "GROUP",
+          "group (name or id) allowed to use the socket; the socket is then 0660 instead of 0600" },
+        { "driver-name", OPT_STRING, F(driver_name), DEFAULT_DRIVER_NAME, 0, 0, 0, "NAME",
+          "CSI driver name reported by GetPluginInfo" },
+        { "node-id", OPT_STRING, F(node_id), NULL, 0, 0, 0, "ID",
+          "node id for NodeGetInfo (default: $NODE_NAME, else the host name)" },
+        { "max-volumes-per-node", OPT_INT64, F(max_volumes_per_node), "0", 0, INT64_MAX, 0,
+          "N", "NodeGetInfo max_volumes_per_node (0: the CO decides)" },
+        { "state-dir", OPT_PATH, F(state_dir), "/run/vaultmount", 0, 0, 0, "DIR",
+          "runtime state directory (tmpfs; holds the instance lock)" },
+        { "workers", OPT_UNSIGNED, F(workers), "4", 1, 64, 0, "N",
+          "worker threads for NodePublish/NodeUnpublish" },
+        { "shutdown-grace", OPT_DURATION, F(shutdown_grace_usec), "20s", 0, 0, 0, "DURATION",
+          "on SIGTERM, how long in-flight calls may take before they are cancelled" },
+        { "probe-timeout", OPT_DURATION, F(probe_timeout_usec), "5s", 1000, 0, 0, "DURATION",
+          "deadline of `vaultmountd probe`" },
+        { "log-level", OPT_LOG_LEVEL, F(log_level), "info", 0, 0, 0, "LEVEL",
+          "error, warning, notice, info or debug" },
+        { "log-format", OPT_LOG_FORMAT, F(log_format), "logfmt", 0, 0, 0, "FORMAT",
+          "stderr format: logfmt or json" },
+        { "test-publish-delay", OPT_DURATION, F(test_publish_delay_usec), "0", 0, 0, OPT_TEST,
+          "DURATION", "make every NodePublishVolume sleep first (tests of the fast lane only)" },
+};
+
+#define N_OPTIONS ELEMENTSOF(options)
+
+static const char *const source_names[_CONFIG_SOURCE_MAX] = {
+        [CONFIG_SOURCE_DEFAULT] = "default",
+        [CONFIG_SOURCE_FILE] = "file",
+        [CONFIG_SOURCE_ENV] = "environment",
+        [CONFIG_SOURCE_FLAG] = "flag",
+};
+
+static void *field_ptr(Config *c, const Option *o) {
+        return (char *)c + o->offset;
+}
+
+static _printf_(3, 4) int set_err(char *err, size_t errlen, const char *fmt, ...) {
+        va_list ap;
+        if (errlen == 0)
+                return -EINVAL;
+        va_start(ap, fmt);
+        (void)vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+        return -EINVAL;
+}
+
+static void env_name(const Option *o, char *buf, size_t len) {
+        size_t i = 0;
+        const char *prefix = "VAULTMOUNT_";
+        for (; *prefix && i + 1 < len; prefix++)
+                buf[i++] = *prefix;
+        for (const char *p = o->name; *p && i + 1 < len; p++)
+                buf[i++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+        buf[i] = '\0';
+}
+
+/* Applies one textual value; `origin` prefixes the error message. */
+static int option_set(Config *c, size_t idx, const char *value, ConfigSource src,
+                      const char *origin, char *err, size_t errlen) {
+        const Option *o = &options[idx];
+        void *p = field_ptr(c, o);
+        int r = 0;
+
+        switch (o->type) {
+        case OPT_PATH:
+                if (value[0] != '/')
+                        return set_err(err, errlen, "%s: '%s' is not an absolute path", origin,
+                                       value);
+                _fallthrough_;
+        case OPT_STRING: {
+                char *copy = strdup(value);
+                if (!copy)
+                        return -ENOMEM;
+                free(*(char **)p);
+                *(char **)p = copy;
+                break;
+        }
+        case OPT_UNSIGNED: {
+                unsigned v;
+                r = parse_unsigned(value, (unsigned)o->min, (unsigned)o->max, &v);
+                if (r < 0)
+                        return set_err(err, errlen,
+                                       "%s: '%s' is not a whole number from %lld to %lld",
+                                       origin, value, (long long)o->min, (long long)o->max);
+                *(unsigned *)p = v;
+                break;
+        }
+        case OPT_INT64: {
+                int64_t v;
+                r = parse_int64(value, o->min, o->max, &v);
+                if (r < 0)
+                        return set_err(err, errlen,
+                                       "%s: '%s' is not a whole number from %lld to %lld",
+                                       origin, value, (long long)o->min, (long long)o->max);
+                *(int64_t *)p = v;
+                break;
+        }
+        case OPT_DURATION: {
+                uint64_t v;
+                r = parse_duration_usec(value, DURATION_MAX_USEC, &v);
+                if (r < 0)
+                        return set_err(err, errlen,
+                                       "%s: '%s' is not a duration (examples: 30s, 2m, 1h30m, "
+                                       "250ms)",
+                                       origin, value);
+                if (o->min > 0 && v < (uint64_t)o->min)
+                        return set_err(err, errlen, "%s: '%s' is too short", origin, value);
+                *(uint64_t *)p = v;
+                break;
+        }
+        case OPT_LOG_LEVEL:
+                r = log_level_from_string(value);
+                if (r < 0)
+                        return set_err(err, errlen,
+                                       "%s: '%s' is not a log level (error, warning, notice, "
+                                       "info, debug)",
+                                       origin, value);
+                *(int *)p = r;
+                break;
+        case OPT_LOG_FORMAT:
+                r = log_format_from_string(value);
+                if (r < 0)
+                        return set_err(err, errlen,
+                                       "%s: '%s' is not a log format (logfmt, json)", origin,
+                                       value);
+                *(int *)p = r;
+                break;
+        }
+        c->sources[idx] = src;
+        return 0;
+}
+
+static ssize_t option_find(const char *name) {
+        for (size_t i = 0; i < N_OPTIONS; i++)
+                if (streq(options[i].name, name))
+                        return (ssize_t)i;
+        return -1;
+}
+
+static const char *env_lookup(char *const *envp, const char *name) {
+        size_t n = strlen(name);
+        if (!envp)
+                return NULL;
+        for (char *const *e = envp; *e; e++)
+                if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+                        return *e + n + 1;
+        return NULL;
+}
+
+static int read_file(const char *path, char **ret, size_t *ret_len, char *err, size_t errlen) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+        size_t len = 0;
+
+        if (fd < 0)
+                return set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno)),
+                       -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISCHR(st.st_mode) && streq(path, "/dev/null"))
+                st.st_size = 0; /* --config=/dev/null: run with no config file */
+        else if (!S_ISREG(st.st_mode))
+                return set_err(err, errlen, "%s: not a regular file", path);
+        if (st.st_size > CONFIG_FILE_MAX)
+                return set_err(err, errlen, "%s: larger than %d bytes", path, CONFIG_FILE_MAX);
+        buf = malloc((size_t)st.st_size + 1);
+        if (!buf)
+                return -ENOMEM;
+        while (len < (size_t)st.st_size) {
+                ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return set_err(err, errlen, "%s: read failed: %s", path,
+                                       strerror(errno));
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+        }
+        buf[len] = '\0';
+        *ret = TAKE_PTR(buf);
+        *ret_len = len;
+        return 0;
+}
+
+static int load_file(Config *c, const char *path, char *err, size_t errlen) {
+        _cleanup_free_ char *data = NULL;
+        _cleanup_(ytree_freep) YNode *root = NULL;
+        char yerr[256], origin[PATH_MAX + 96];
+        size_t len = 0;
+        int r;
+
+        r = read_file(path, &data, &len, err, errlen);
+        if (r < 0)
+                return r;
+        r = ytree_parse(data, len, NULL, &root, yerr, sizeof(yerr));
+        if (r < 0)
+                return set_err(err, errlen, "%s: %s", path, yerr);
+        c->config_file_loaded = true;
+        if (!root)
+                return 0; /* empty file */
+        if (root->type != YNODE_MAPPING)
+                return set_err(err, errlen, "%s:%u: the config file must be a mapping of keys",
+                               path, root->line);
+
+        for (size_t i = 0; i < root->n_children; i++) {
+                const YNode *k = root->keys[i], *v = root->values[i];
+                ssize_t idx = option_find(k->scalar);
+
+                if (idx < 0 || (options[idx].flags & OPT_NO_FILE))
+                        return set_err(err, errlen, "%s:%u: unknown key '%s' (see %s --help)",
+                                       path, k->line, k->scalar, "vaultmountd");
+                if (v->type != YNODE_SCALAR)
+                        return set_err(err, errlen, "%s:%u: '%s' must be a single value, not %s",
+                                       path, v->line, k->scalar, ytree_type_name(v->type));
+                (void)snprintf(origin, sizeof(origin), "%s:%u: %s", path, v->line, k->scalar);
+                r = option_set(c, (size_t)idx, v->scalar, CONFIG_SOURCE_FILE, origin, err,
+                               errlen);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static void add_warning(Config *c, const char *fmt, ...) _printf_(2, 3);
+static void add_warning(Config *c, const char *fmt, ...) {
+        va_list ap;
+        char *s = NULL;
+        if (c->n_warnings >= CONFIG_WARNINGS_MAX)
+                return;
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) >= 0)
+                c->warnings[c->n_warnings++] = s;
+        va_end(ap);
+}
+
+bool config_driver_name_valid(const char *name) {
+        size_t n = name ? strlen(name) : 0;
+        if (n == 0 || n > 63)
+                return false;
+        if (!isalnum((unsigned char)name[0]) || !isalnum((unsigned char)name[n - 1]))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!isalnum((unsigned char)name[i]) && name[i] != '-' && name[i] != '.')
+                        return false;
+        return true;
+}
+
+int config_parse_endpoint(const char *endpoint, char **ret_path, char *err, size_t errlen) {
+        const char *path = endpoint;
+        struct sockaddr_un sa;
+
+        if (isempty(endpoint))
+                return set_err(err, errlen, "endpoint is empty");
+        if (strncmp(endpoint, "unix://", 7) == 0)
+                path = endpoint + 7;
+        else if (strncmp(endpoint, "unix:", 5) == 0)
+                path = endpoint + 5;
+        else if (strstr(endpoint, "://"))
+                return set_err(err, errlen,
+                               "endpoint '%s': only unix sockets are supported "
+                               "(unix:///abs/path.sock)",
+                               endpoint);
+        if (path[0] != '/')
+                return set_err(err, errlen,
+                               "endpoint '%s': the socket path must be absolute "
+                               "(unix:///abs/path.sock)",
+                               endpoint);
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return set_err(err, errlen, "endpoint '%s': socket path longer than %zu bytes",
+                               endpoint, sizeof(sa.sun_path) - 1);
+        if (path[strlen(path) - 1] == '/')
+                return set_err(err, errlen, "endpoint '%s': names a directory, not a socket",
+                               endpoint);
+        *ret_path = strdup(path);
+        return *ret_path ? 0 : -ENOMEM;
+}
+
+static int resolve_group(Config *c, char *err, size_t errlen) {
+        struct group gr, *res = NULL;
+        char buf[4096];
+        unsigned gid;
+
+        if (!c->socket_group)
+                return 0;
+        if (parse_unsigned(c->socket_group, 0, 0x7fffffff, &gid) == 0) {
+                c->socket_gid = (gid_t)gid;
+                return 0;
+        }
+        if (getgrnam_r(c->socket_group, &gr, buf, sizeof(buf), &res) != 0 || !res)
+                return set_err(err, errlen, "socket-group: no group named '%s'",
+                               c->socket_group);
+        c->socket_gid = res->gr_gid;
+        return 0;
+}
+
+static int finalize(Config *c, char *const *envp, char *err, size_t errlen) {
+        int r;
+
+        if (!config_driver_name_valid(c->driver_name))
+                return set_err(err, errlen,
+                               "driver-name: '%s' is not a valid CSI plugin name (at most 63 "
+                               "characters: letters, digits, '-' and '.', starting and ending "
+                               "with a letter or digit)",
+                               c->driver_name);
+        r = config_parse_endpoint(c->endpoint, &c->socket_path, err, errlen);
+        if (r < 0)
+                return r;
+        r = resolve_group(c, err, errlen);
+        if (r < 0)
+                return r;
+
+        if (isempty(c->node_id)) {
+                const char *nn = env_lookup(envp, "NODE_NAME");
+                char host[HOST_NAME_MAX + 1];
+                free(c->node_id);
+                c->node_id = NULL;
+                if (!isempty(nn))
+                        c->node_id = strdup(nn);
+                else if (gethostname(host, sizeof(host)) == 0) {
+                        host[sizeof(host) - 1] = '\0';
+                        c->node_id = strdup(host);
+                }
+                if (!c->node_id)
+                        return set_err(err, errlen,
+                                       "node-id: not set and neither $NODE_NAME nor the host "
+                                       "name is available");
+        }
+        if (strlen(c->node_id) > 256)
+                return set_err(err, errlen, "node-id: longer than 256 bytes (CSI limit)");
+        if (c->test_publish_delay_usec > 0)
+                add_warning(c, "test-publish-delay is set: every NodePublishVolume sleeps "
+                               "first; this is a testing aid, never use it in production");
+        return 0;
+}
+
+static void build_long_options(struct option *lo, size_t max) {
+        size_t n = 0;
+        for (size_t i = 0; i < N_OPTIONS && n + 1 < max; i++)
+                lo[n++] = (struct option){ options[i].name, required_argument, NULL,
+                                           (int)(1000 + i) };
+        lo[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+        lo[n++] = (struct option){ "version", no_argument, NULL, 'V' };
+        lo[n++] = (struct option){ "check-config", no_argument, NULL, 'C' };
+        lo[n] = (struct option){ 0 };
+}
+
+typedef struct FlagValue {
+        size_t idx;
+        const char *value;
+} FlagValue;
+
+int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, size_t errlen) {
+        struct option lo[N_OPTIONS + 4];
+        FlagValue flags[64];
+        size_t n_flags = 0;
+        const char *config_path = NULL;
+        bool config_explicit = false;
+        char origin[128];
+        int r, opt;
+
+        *c = (Config){ .mode = CONFIG_MODE_RUN };
+        c->sources = calloc(N_OPTIONS, sizeof(*c->sources));
+        if (!c->sources)
+                return -ENOMEM;
+        if (errlen > 0)
+                err[0] = '\0';
+
+        /* `vaultmountd probe [flags]`: same settings, client mode. */
+        if (argc > 1 && streq(argv[1], "probe")) {
+                c->mode = CONFIG_MODE_PROBE;
+                argv[1] = argv[0];
+                argv++;
+                argc--;
+        }
+
+        build_long_options(lo, ELEMENTSOF(lo));
+        optind = 0;
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, ":hV", lo, NULL)) != -1) {
+                switch (opt) {
+                case 'h':
+                        c->mode = CONFIG_MODE_HELP;
+                        return 0;
+                case 'V':
+                        c->mode = CONFIG_MODE_VERSION;
+                        return 0;
+                case 'C':
+                        if (c->mode == CONFIG_MODE_RUN)
+                                c->mode = CONFIG_MODE_CHECK;
+                        break;
+                case ':':
+                        return set_err(err, errlen, "option '%s' needs a value",
+                                       argv[optind - 1]);
+                case '?':
+                        return set_err(err, errlen, "unknown option '%s' (see --help)",
+                                       argv[optind - 1]);
+                default:
+                        if (opt < 1000 || (size_t)(opt - 1000) >= N_OPTIONS)
+                                return set_err(err, errlen, "bad option");
+                        if (n_flags >= ELEMENTSOF(flags))
+                                return set_err(err, errlen, "too many options");
+                        flags[n_flags++] = (FlagValue){ (size_t)(opt - 1000), optarg };
+                        if (streq(options[opt - 1000].name, "config")) {
+                                config_path = optarg;
+                                config_explicit = true;
+                        }
+                }
+        }
+        if (optind < argc)
+                return set_err(err, errlen, "unexpected argument '%s' (see --help)",
+                               argv[optind]);
+
+        if (!config_path) {
+                config_path = env_lookup(envp, "VAULTMOUNT_CONFIG");
+                config_explicit = config_path != NULL;
+        }
+        if (!config_path)
+                config_path = DEFAULT_CONFIG_PATH;
+
+        /* 1. defaults */
+        for (size_t i = 0; i < N_OPTIONS; i++) {
+                if (!options[i].default_value)
+                        continue;
+                r = option_set(c, i, options[i].default_value, CONFIG_SOURCE_DEFAULT, "default",
+                               err, errlen);
+                if (r < 0)
+                        return r;
+        }
+
+        /* 2. file */
+        if (config_explicit || access(config_path, F_OK) == 0) {
+                r = load_file(c, config_path, err, errlen);
+                if (r < 0)
+                        return r;
+        }
+        free(c->config_path);
+        c->config_path = strdup(config_path);
+        if (!c->config_path)
+                return -ENOMEM;
+
+        /* 3. environment (CSI_ENDPOINT is the spec's name for the endpoint) */
+        {
+                const char *csi = env_lookup(envp, "CSI_ENDPOINT");
+                if (!isempty(csi)) {
+                        r = option_set(c, (size_t)option_find("endpoint"), csi,
+                                       CONFIG_SOURCE_ENV, "CSI_ENDPOINT", err, errlen);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        for (size_t i = 0; i < N_OPTIONS; i++) {
+                char name[96];
+                const char *v;
+                env_name(&options[i], name, sizeof(name));
+                v = env_lookup(envp, name);
+                if (!v || streq(options[i].name, "config"))
+                        continue;
+                r = option_set(c, i, v, CONFIG_SOURCE_ENV, name, err, errlen);
+                if (r < 0)
+                        return r;
+        }
+        for (char *const *e = envp; e && *e; e++) {
+                bool known = false;
+                if (strncmp(*e, "VAULTMOUNT_", 11) != 0)
+                        continue;
+                for (size_t i = 0; i < N_OPTIONS && !known; i++) {
+                        char name[96];
+                        env_name(&options[i], name, sizeof(name));
+                        known = strncmp(*e, name, strlen(name)) == 0 && (*e)[strlen(name)] == '=';
+                }
+                if (!known) {
+                        const char *eq = strchr(*e, '=');
+                        add_warning(c, "unknown environment variable '%.*s', ignoring",
+                                    eq ? (int)(eq - *e) : 64, *e);
+                }
+        }
+
+        /* 4. flags */
+        for (size_t i = 0; i < n_flags; i++) {
+                (void)snprintf(origin, sizeof(origin), "--%s", options[flags[i].idx].name);
+                r = option_set(c, flags[i].idx, flags[i].value, CONFIG_SOURCE_FLAG, origin, err,
+                               errlen);
+                if (r < 0)
+                        return r;
+        }
+
+        return finalize(c, envp, err, errlen);
+}
+
+void config_done(Config *c) {
+        for (size_t i = 0; i < N_OPTIONS; i++) {
+                const Option *o = &options[i];
+                if (o->type == OPT_STRING || o->type == OPT_PATH) {
+                        char **p = field_ptr(c, o);
+                        free(*p);
+                        *p = NULL;
+                }
+        }
+        free(c->socket_path);
+        c->socket_path = NULL;
+        free(c->sources);
+        c->sources = NULL;
+        for (size_t i = 0; i < c->n_warnings; i++)
+                free(c->warnings[i]);
+        c->n_warnings = 0;
+}
+
+void config_print_help(FILE *f, const char *program) {
+        fprintf(f,
+                "Usage: %s [OPTIONS]          run the CSI node driver\n"
+                "       %s probe [OPTIONS]    call Probe on the socket, exit 0 if ready\n"
+                "\n"
+                "vaultmount: Vault secrets in Kubernetes pods, as a CSI node driver.\n"
+                "Every option is also an environment variable VAULTMOUNT_<NAME> and a key\n"
+                "in the YAML config file. Precedence: flag > environment > file > default.\n"
+                "\n"
+                "Options:\n",
+                program, program);
+        for (int pass = 0; pass < 2; pass++) {
+                if (pass == 1)
+                        fprintf(f, "\nTesting aids (never in production):\n");
+                for (size_t i = 0; i < N_OPTIONS; i++) {
+                        const Option *o = &options[i];
+                        char left[64];
+                        if (!!(o->flags & OPT_TEST) != (pass == 1))
+                                continue;
+                        (void)snprintf(left, sizeof(left), "--%s=%s", o->name, o->metavar);
+                        fprintf(f, "  %-34s %s", left, o->help);
+                        if (o->default_value && !(o->flags & OPT_TEST))
+                                fprintf(f, " [default: %s]", o->default_value);
+                        fputc('\n', f);
+                }
+        }
+        fprintf(f, "\n"
+                   "  %-34s validate the configuration, print it, exit\n"
+                   "  %-34s show this help\n"
+                   "  %-34s show the version\n",
+                "--check-config", "--help", "--version");
+}
+
+void config_print(const Config *c, FILE *f) {
+        char buf[64];
+        Config *m = (Config *)c; /* field_ptr() takes a mutable pointer; nothing is written */
+
+        fprintf(f, "# effective vaultmountd configuration (value  # origin)\n");
+        for (size_t i = 0; i < N_OPTIONS; i++) {
+                const Option *o = &options[i];
+                void *p = field_ptr(m, o);
+                const char *v = NULL;
+
+                switch (o->type) {
+                case OPT_STRING:
+                case OPT_PATH:
+                        v = *(char **)p;
+                        break;
+                case OPT_UNSIGNED:
+                        (void)snprintf(buf, sizeof(buf), "%u", *(unsigned *)p);
+                        v = buf;
+                        break;
+                case OPT_INT64:
+                        (void)snprintf(buf, sizeof(buf), "%lld", (long long)*(int64_t *)p);
+                        v = buf;
+                        break;
+                case OPT_DURATION:
+                        v = format_duration(*(uint64_t *)p, buf, sizeof(buf));
+                        break;
+                case OPT_LOG_LEVEL:
+                        v = log_level_to_string(*(int *)p);
+                        break;
+                case OPT_LOG_FORMAT:
+                        v = *(int *)p == LOG_FORMAT_JSON ? "json" : "logfmt";
+                        break;
+                }
+                if (streq(o->name, "node-id") && c->sources[i] == CONFIG_SOURCE_DEFAULT)
+                        fprintf(f, "%s: \"%s\"  # derived\n", o->name, strempty(v));
+                else if (v)
+                        fprintf(f, "%s: \"%s\"  # %s\n", o->name, v, source_names[c->sources[i]]);
+                else
+                        fprintf(f, "# %s: (unset)\n", o->name);
+        }
+}

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * csi-node.c - the Node service: capabilities, info, and the spec's request
+ * validation for publish/unpublish (CSI v1.12 "NodePublishVolume" and
+ * csi-facts sections 1.4 and 2).
+ */
+#include <time.h>
+
+#include "config-defaults.h"
+#include "csi-node.h"
+#include "csi-service.h"
+#include "macro.h"
+
+#define POD_NAME_KEY "csi.storage.k8s.io/pod.name"
+#define POD_NAMESPACE_KEY "csi.storage.k8s.io/pod.namespace"
+#define POD_UID_KEY "csi.storage.k8s.io/pod.uid"
+
+const char *csi_node_context_get(Csi__V1__NodePublishVolumeRequest__VolumeContextEntry **entries,
+                                 size_t n, const char *key) {
+        for (size_t i = 0; i < n; i++)
+                if (entries[i]->key && streq(entries[i]->key, key))
+                        return entries[i]->value;
+        return NULL;
+}
+
+static int validate_capability(const char *method, const Csi__V1__VolumeCapability *cap,
+                               CsiStatus *st) {
+        if (!cap) {
+                csi_status_set(st, CSI_INVALID_ARGUMENT,
+                               "%s: volume_capability is required", method);
+                return -EINVAL;
+        }
+        switch (cap->access_type_case) {
+        case CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_MOUNT:
+                break;
+        case CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_BLOCK:
+                csi_status_set(st, CSI_INVALID_ARGUMENT,
+                               "%s: block access is not supported: vaultmount volumes are "
+                               "filesystems (use access type mount)",
+                               method);
+                return -EINVAL;
+        default:
+                csi_status_set(st, CSI_INVALID_ARGUMENT,
+                               "%s: volume_capability must set an access type (mount)", method);
+                return -EINVAL;
+        }
+        if (!cap->access_mode) {
+                csi_status_set(st, CSI_INVALID_ARGUMENT,
+                               "%s: volume_capability.access_mode is required", method);
+                return -EINVAL;
+        }
+        switch (cap->access_mode->mode) {
+        case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_WRITER:
+        case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_READER_ONLY:
+        case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__MULTI_NODE_READER_ONLY:
+        case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__MULTI_NODE_SINGLE_WRITER:
+        case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__MULTI_NODE_MULTI_WRITER:
+                return 0;
+        case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_SINGLE_WRITER:
+        case CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_MULTI_WRITER:
+                csi_status_set(st, CSI_INVALID_ARGUMENT,
+                               "%s: access mode %d needs the SINGLE_NODE_MULTI_WRITER "
+                               "capability, which vaultmount does not advertise",
+                               method, (int)cap->access_mode->mode);
+                return -EINVAL;
+        default:
+                csi_status_set(st, CSI_INVALID_ARGUMENT,
+                               "%s: volume_capability.access_mode.mode %d is unknown or unset",
+                               method, (int)cap->access_mode->mode);
+                return -EINVAL;
+        }
+}
+
+int csi_node_validate_publish(const Csi__V1__NodePublishVolumeRequest *req, CsiStatus *st) {
+        if (isempty(req->volume_id)) {
+                csi_status_set(st, CSI_INVALID_ARGUMENT, "NodePublishVolume: volume_id is required");
+                return -EINVAL;
+        }
+        if (isempty(req->target_path)) {
+                csi_status_set(st, CSI_INVALID_ARGUMENT,
+                               "NodePublishVolume: target_path is required");
+                return -EINVAL;
+        }
+        return validate_capability("NodePublishVolume", req->volume_capability, st);
+}
+
+int csi_node_validate_unpublish(const Csi__V1__NodeUnpublishVolumeRequest *req, CsiStatus *st) {
+        if (isempty(req->volume_id)) {
+                csi_status_set(st, CSI_INVALID_ARGUMENT,
+                               "NodeUnpublishVolume: volume_id is required");
+                return -EINVAL;
+        }
+        if (isempty(req->target_path)) {
+                csi_status_set(st, CSI_INVALID_ARGUMENT,
+                               "NodeUnpublishVolume: target_path is required");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+void csi_node_get_capabilities(_unused_ void *userdata, _unused_ RpcCall *call,
+                               _unused_ const ProtobufCMessage *req,
+                               _unused_ ProtobufCMessage *resp, _unused_ CsiStatus *st,
+                               _unused_ LogContext *ctx) {
+        /*
+         * Only implemented capabilities are advertised. None yet:
+         * VOLUME_MOUNT_GROUP arrives with the publish path, and staging,
+         * expansion and volume stats make no sense for a tmpfs of secrets.
+         */
+}
+
+void csi_node_get_info(void *userdata, _unused_ RpcCall *call,
+                       _unused_ const ProtobufCMessage *req, ProtobufCMessage *resp,
+                       _unused_ CsiStatus *st, _unused_ LogContext *ctx) {
+        const CsiDriver *d = userdata;
+        Csi__V1__NodeGetInfoResponse *r = (Csi__V1__NodeGetInfoResponse *)resp;
+
+        r->node_id = d->config->node_id;
+        r->max_volumes_per_node = d->config->max_volumes_per_node;
+}
+
+static void sleep_usec(uint64_t usec) {
+        struct timespec ts = { .tv_sec = (time_t)(usec / 1000000),
+                               .tv_nsec = (long)(usec % 1000000) * 1000 };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+void csi_node_publish_volume(void *userdata, _unused_ RpcCall *call, const ProtobufCMessage *m,
+                             _unused_ ProtobufCMessage *resp, CsiStatus *st, LogContext *ctx) {
+        const CsiDriver *d = userdata;
+        const Csi__V1__NodePublishVolumeRequest *req =
+                (const Csi__V1__NodePublishVolumeRequest *)m;
+
+        ctx->volume_id = req->volume_id;
+        ctx->target_path = req->target_path;
+        ctx->pod_namespace = csi_node_context_get(req->volume_context, req->n_volume_context,
+                                                  POD_NAMESPACE_KEY);
+        ctx->pod_name = csi_node_context_get(req->volume_context, req->n_volume_context,
+                                             POD_NAME_KEY);
+        ctx->pod_uid = csi_node_context_get(req->volume_context, req->n_volume_context,
+                                            POD_UID_KEY);
+
+        if (d->config->test_publish_delay_usec > 0)
+                sleep_usec(d->config->test_publish_delay_usec);
+
+        if (csi_node_validate_publish(req, st) < 0)
+                return;
+
+        log_debug("publish request for volume '%s' validated", req->volume_id);
+        csi_status_set(st, CSI_UNIMPLEMENTED,
+                       "NodePublishVolume: fetching Vault secrets is not implemented in "
+                       "vaultmount %s yet",
+                       VAULTMOUNT_VERSION);
+}
+
+void csi_node_unpublish_volume(_unused_ void *userdata, _unused_ RpcCall *call,
+                               const ProtobufCMessage *m, _unused_ ProtobufCMessage *resp,
+                               CsiStatus *st, LogContext *ctx) {
+        const Csi__V1__NodeUnpublishVolumeRequest *req =
+                (const Csi__V1__NodeUnpublishVolumeRequest *)m;
+
+        ctx->volume_id = req->volume_id;
+        ctx->target_path = req->target_path;
+        if (csi_node_validate_unpublish(req, st) < 0)
+                return;
+        /*
+         * Nothing can be published by this version, so every volume is
+         * unknown, and unpublishing an unknown volume is OK (csi-facts 2.2:
+         * kubelet retries any error forever).
+         */
+        log_debug("unpublish of unknown volume '%s': nothing to do", req->volume_id);
+}
+
+void csi_node_unsupported(_unused_ void *userdata, _unused_ RpcCall *call,
+                          const ProtobufCMessage *req, _unused_ ProtobufCMessage *resp,
+                          CsiStatus *st, _unused_ LogContext *ctx) {
+        const char *name = req->descriptor->short_name;
+        size_t n = strlen(name);
+        /* "NodeStageVolumeRequest" -> "NodeStageVolume" */
+        if (n > 7 && streq(name + n - 7, "Request"))
+                n -= 7;
+        csi_status_set(st, CSI_UNIMPLEMENTED,
+                       "%.*s is not supported: vaultmount does not advertise the capability "
+                       "for it",
+                       (int)n, name);
+}

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * proto-util.c - descriptor-driven helpers for protobuf-c messages.
+ */
+#include "proto-util.h"
+#include "macro.h"
+
+static void wipe_value(const ProtobufCFieldDescriptor *f, void *p) {
+        switch (f->type) {
+        case PROTOBUF_C_TYPE_STRING: {
+                char *s = *(char **)p;
+                /* protobuf-c points unset strings at a shared "" default */
+                if (s && s != (const char *)f->default_value && *s)
+                        explicit_bzero(s, strlen(s));
+                break;
+        }
+        case PROTOBUF_C_TYPE_BYTES: {
+                ProtobufCBinaryData *b = p;
+                if (b->data && b->len)
+                        explicit_bzero(b->data, b->len);
+                break;
+        }
+        case PROTOBUF_C_TYPE_MESSAGE:
+                if (*(ProtobufCMessage **)p)
+                        proto_wipe_strings(*(ProtobufCMessage **)p);
+                break;
+        default:
+                break;
+        }
+}
+
+void proto_wipe_strings(ProtobufCMessage *m) {
+        const ProtobufCMessageDescriptor *d;
+        if (!m)
+                return;
+        d = m->descriptor;
+        for (unsigned i = 0; i < d->n_fields; i++) {
+                const ProtobufCFieldDescriptor *f = &d->fields[i];
+                char *member = (char *)m + f->offset;
+
+                if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+                        size_t n = *(size_t *)((char *)m + f->quantifier_offset);
+                        char *arr = *(char **)member;
+                        size_t sz;
+                        switch (f->type) {
+                        case PROTOBUF_C_TYPE_STRING:
+                        case PROTOBUF_C_TYPE_MESSAGE:
+                                sz = sizeof(void *);
+                                break;
+                        case PROTOBUF_C_TYPE_BYTES:
+                                sz = sizeof(ProtobufCBinaryData);
+                                break;
+                        default:
+                                continue;
+                        }
+                        for (size_t k = 0; arr && k < n; k++)
+                                wipe_value(f, arr + k * sz);
+                        continue;
+                }
+                if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+                    *(uint32_t *)((char *)m + f->quantifier_offset) != f->id)
+                        continue;
+                wipe_value(f, member);
+        }
+}
+
+bool utf8_valid(const char *str, size_t n) {
+        const unsigned char *s = (const unsigned char *)str;
+        size_t i = 0;
+        while (i < n) {
+                unsigned char c = s[i];
+                size_t len;
+                uint32_t cp;
+                if (c < 0x80) {
+                        i++;
+                        continue;
+                }
+                if (c >= 0xc2 && c <= 0xdf) {
+                        len = 2;
+                        cp = c & 0x1f;
+                } else if (c >= 0xe0 && c <= 0xef) {
+                        len = 3;
+                        cp = c & 0x0f;
+                } else if (c >= 0xf0 && c <= 0xf4) {
+                        len = 4;
+                        cp = c & 0x07;
+                } else
+                        return false;
+                if (n - i < len)
+                        return false;
+                for (size_t k = 1; k < len; k++) {
+                        if ((s[i + k] & 0xc0) != 0x80)
+                                return false;
+                        cp = cp << 6 | (s[i + k] & 0x3f);
+                }
+                if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+                    (cp >= 0xd800 && cp <= 0xdfff))
+                        return false;
+                i += len;
+        }
+        return true;
+}
+
+static int check_value(const ProtobufCFieldDescriptor *f, const void *p, const char **ret_field) {
+        if (f->type == PROTOBUF_C_TYPE_STRING) {
+                const char *s = *(char *const *)p;
+                if (s && !utf8_valid(s, strlen(s))) {
+                        *ret_field = f->name;
+                        return -EILSEQ;
+                }
+        } else if (f->type == PROTOBUF_C_TYPE_MESSAGE && *(ProtobufCMessage *const *)p)
+                return proto_check_utf8(*(ProtobufCMessage *const *)p, ret_field);
+        return 0;
+}
+
+int proto_check_utf8(const ProtobufCMessage *m, const char **ret_field) {
+        const ProtobufCMessageDescriptor *d = m->descriptor;
+        for (unsigned i = 0; i < d->n_fields; i++) {
+                const ProtobufCFieldDescriptor *f = &d->fields[i];
+                const char *member = (const char *)m + f->offset;
+                int r;
+                if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+                        continue;
+                if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+                        size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+                        void *const *arr = *(void *const *const *)member;
+                        for (size_t k = 0; arr && k < n; k++)
+                                if ((r = check_value(f, &arr[k], ret_field)) < 0)
+                                        return r;
+                        continue;
+                }
+                if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+                    *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id)
+                        continue;
+                if ((r = check_value(f, member, ret_field)) < 0)
+                        return r;
+        }
+        return 0;
+}

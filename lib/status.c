@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * status.c - CsiStatus helpers and the errno → gRPC code mapping.
+ * Never logs. Thread-safe (no state).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "status.h"
+#include "macro.h"
+
+static const char *const code_names[_CSI_CODE_MAX] = {
+        [CSI_OK] = "OK",
+        [CSI_CANCELLED] = "CANCELLED",
+        [CSI_UNKNOWN] = "UNKNOWN",
+        [CSI_INVALID_ARGUMENT] = "INVALID_ARGUMENT",
+        [CSI_DEADLINE_EXCEEDED] = "DEADLINE_EXCEEDED",
+        [CSI_NOT_FOUND] = "NOT_FOUND",
+        [CSI_ALREADY_EXISTS] = "ALREADY_EXISTS",
+        [CSI_PERMISSION_DENIED] = "PERMISSION_DENIED",
+        [CSI_RESOURCE_EXHAUSTED] = "RESOURCE_EXHAUSTED",
+        [CSI_FAILED_PRECONDITION] = "FAILED_PRECONDITION",
+        [CSI_ABORTED] = "ABORTED",
+        [CSI_OUT_OF_RANGE] = "OUT_OF_RANGE",
+        [CSI_UNIMPLEMENTED] = "UNIMPLEMENTED",
+        [CSI_INTERNAL] = "INTERNAL",
+        [CSI_UNAVAILABLE] = "UNAVAILABLE",
+        [CSI_DATA_LOSS] = "DATA_LOSS",
+        [CSI_UNAUTHENTICATED] = "UNAUTHENTICATED",
+};
+
+void csi_status_set(CsiStatus *s, CsiCode code, const char *format, ...) {
+        va_list ap;
+
+        if (s->set)
+                return;
+        s->set = true;
+        s->code = code;
+        va_start(ap, format);
+        (void)vsnprintf(s->message, sizeof(s->message), format, ap);
+        va_end(ap);
+        /* A status message is one line: kubelet puts it in an Event. */
+        for (char *p = s->message; *p; p++)
+                if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                        *p = ' ';
+}
+
+CsiCode csi_code_from_errno(int r) {
+        switch (r < 0 ? -r : r) {
+        case 0:
+                return CSI_OK;
+        case ENOMEM:
+        case ENOSPC:
+        case EMFILE:
+        case ENFILE:
+        case E2BIG:
+        case EDQUOT:
+                return CSI_RESOURCE_EXHAUSTED;
+        case EINVAL:
+                return CSI_INVALID_ARGUMENT;
+        case ENOENT:
+                return CSI_NOT_FOUND;
+        case EEXIST:
+                return CSI_ALREADY_EXISTS;
+        case EACCES:
+        case EPERM:
+                return CSI_PERMISSION_DENIED;
+        case EBUSY:
+        case EAGAIN:
+                return CSI_ABORTED;
+        case ETIMEDOUT:
+        case ECONNREFUSED:
+        case ECONNRESET:
+        case EHOSTUNREACH:
+        case ENETUNREACH:
+        case ENETDOWN:
+        case EPIPE:
+                return CSI_UNAVAILABLE;
+        case ENOSYS:
+        case EOPNOTSUPP:
+                return CSI_UNIMPLEMENTED;
+        default:
+                return CSI_INTERNAL;
+        }
+}
+
+const char *csi_code_to_string(CsiCode code) {
+        if ((unsigned)code < _CSI_CODE_MAX && code_names[code])
+                return code_names[code];
+        return "CODE_UNKNOWN";
+}
+
+bool csi_code_is_final(CsiCode code) {
+        switch (code) {
+        case CSI_CANCELLED:
+        case CSI_DEADLINE_EXCEEDED:
+        case CSI_UNAVAILABLE:
+        case CSI_RESOURCE_EXHAUSTED:
+        case CSI_ABORTED:
+                return false;
+        default:
+                return true;
+        }
+}
