@@ -452,7 +452,7 @@ static int lane_init(Lane *lane, unsigned n_threads) {
 int rpc_server_new(RpcServer **ret, const RpcMethod *methods, size_t n_methods, void *userdata,
                    unsigned workers) {
         RpcServer *s;
-        grpc_arg args[1];
+        grpc_arg args[2];
         grpc_channel_args cargs;
         int r;
 
@@ -470,6 +470,10 @@ int rpc_server_new(RpcServer **ret, const RpcMethod *methods, size_t n_methods, 
         args[0].type = GRPC_ARG_INTEGER;
         args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
         args[0].value.integer = 4 * 1024 * 1024;
+        /* no channelz: nobody queries it, and it keeps per-connection records */
+        args[1].type = GRPC_ARG_INTEGER;
+        args[1].key = (char *)GRPC_ARG_ENABLE_CHANNELZ;
+        args[1].value.integer = 0;
         cargs.num_args = ELEMENTSOF(args);
         cargs.args = args;
         if ((r = lane_init(&s->fast, 1)) < 0 || (r = lane_init(&s->work, workers)) < 0) {
@@ -741,14 +745,52 @@ size_t rpc_server_socket_paths(RpcServer *s, const char **ret, size_t max) {
 
 /* ---- client ---- */
 
-int rpc_client_unary(const char *socket_path, const char *method,
-                     const ProtobufCMessage *request,
-                     const ProtobufCMessageDescriptor *response_desc, uint64_t timeout_usec,
-                     ProtobufCMessage **ret_response, CsiStatus *status) {
-        char target[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
-        grpc_channel_credentials *creds;
+struct RpcClient {
         grpc_channel *channel;
         grpc_completion_queue *cq;
+        uintptr_t next_tag;
+};
+
+int rpc_client_new(RpcClient **ret, const char *socket_path) {
+        char target[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+        grpc_channel_credentials *creds;
+        RpcClient *c = calloc(1, sizeof(*c));
+
+        if (!c)
+                return -ENOMEM;
+        (void)snprintf(target, sizeof(target), "unix:%s", socket_path);
+        creds = grpc_insecure_credentials_create();
+        c->channel = grpc_channel_create(target, creds, NULL);
+        grpc_channel_credentials_release(creds);
+        c->cq = grpc_completion_queue_create_for_pluck(NULL);
+        if (!c->channel || !c->cq) {
+                rpc_client_free(c);
+                return -ENOMEM;
+        }
+        *ret = c;
+        return 0;
+}
+
+RpcClient *rpc_client_free(RpcClient *c) {
+        if (!c)
+                return NULL;
+        if (c->channel)
+                grpc_channel_destroy(c->channel);
+        if (c->cq) {
+                grpc_completion_queue_shutdown(c->cq);
+                while (grpc_completion_queue_pluck(c->cq, NULL,
+                                                   gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL)
+                               .type != GRPC_QUEUE_SHUTDOWN)
+                        ;
+                grpc_completion_queue_destroy(c->cq);
+        }
+        free(c);
+        return NULL;
+}
+
+int rpc_client_call(RpcClient *cl, const char *method, const ProtobufCMessage *request,
+                    const ProtobufCMessageDescriptor *response_desc, uint64_t timeout_usec,
+                    ProtobufCMessage **ret_response, CsiStatus *status) {
         grpc_call *call;
         grpc_metadata_array initial_md, trailing_md;
         grpc_byte_buffer *send_bb, *recv_bb = NULL;
@@ -759,17 +801,13 @@ int rpc_client_unary(const char *socket_path, const char *method,
         gpr_timespec deadline;
         grpc_event ev;
         grpc_slice slice;
+        void *tag = (void *)++cl->next_tag;
         int r = 0;
 
         *ret_response = NULL;
-        (void)snprintf(target, sizeof(target), "unix:%s", socket_path);
-        creds = grpc_insecure_credentials_create();
-        channel = grpc_channel_create(target, creds, NULL);
-        grpc_channel_credentials_release(creds);
-        cq = grpc_completion_queue_create_for_pluck(NULL);
         deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                                 gpr_time_from_micros((int64_t)timeout_usec, GPR_TIMESPAN));
-        call = grpc_channel_create_call(channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+        call = grpc_channel_create_call(cl->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cl->cq,
                                         grpc_slice_from_static_string(method), NULL, deadline,
                                         NULL);
 
@@ -795,12 +833,11 @@ int rpc_client_unary(const char *socket_path, const char *method,
         ops[5].data.recv_status_on_client.status_details = &details;
         ops[5].data.recv_status_on_client.error_string = &error_string;
 
-        if (grpc_call_start_batch(call, ops, ELEMENTSOF(ops), (void *)1, NULL) != GRPC_CALL_OK) {
+        if (grpc_call_start_batch(call, ops, ELEMENTSOF(ops), tag, NULL) != GRPC_CALL_OK) {
                 r = -EIO;
                 goto out;
         }
-        ev = grpc_completion_queue_pluck(cq, (void *)1, gpr_inf_future(GPR_CLOCK_MONOTONIC),
-                                         NULL);
+        ev = grpc_completion_queue_pluck(cl->cq, tag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
         if (ev.type != GRPC_OP_COMPLETE) {
                 r = -EIO;
                 goto out;
@@ -822,7 +859,8 @@ int rpc_client_unary(const char *socket_path, const char *method,
                 csi_status_set(status, CSI_INTERNAL, "the reply has no message");
         else {
                 char *msg = grpc_slice_to_c_string(details);
-                csi_status_set(status, (CsiCode)code, "%s", msg && *msg ? msg : strempty(error_string));
+                csi_status_set(status, (CsiCode)code, "%s",
+                               msg && *msg ? msg : strempty(error_string));
                 gpr_free(msg);
         }
 out:
@@ -834,11 +872,22 @@ out:
         if (recv_bb)
                 grpc_byte_buffer_destroy(recv_bb);
         grpc_call_unref(call);
-        grpc_channel_destroy(channel);
-        grpc_completion_queue_shutdown(cq);
-        while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL)
-                       .type != GRPC_QUEUE_SHUTDOWN)
-                ;
-        grpc_completion_queue_destroy(cq);
+        return r;
+}
+
+int rpc_client_unary(const char *socket_path, const char *method,
+                     const ProtobufCMessage *request,
+                     const ProtobufCMessageDescriptor *response_desc, uint64_t timeout_usec,
+                     ProtobufCMessage **ret_response, CsiStatus *status) {
+        RpcClient *c = NULL;
+        int r;
+
+        *ret_response = NULL;
+        r = rpc_client_new(&c, socket_path);
+        if (r < 0)
+                return r;
+        r = rpc_client_call(c, method, request, response_desc, timeout_usec, ret_response,
+                            status);
+        rpc_client_free(c);
         return r;
 }

@@ -85,8 +85,16 @@ static inline void rpc_server_freep(RpcServer **s) {
 /* Socket paths being listened on (for an emergency unlink on a 2nd signal). */
 size_t rpc_server_socket_paths(RpcServer *s, const char **ret, size_t max);
 
+/* A client connection to a unix socket, reused across calls. */
+typedef struct RpcClient RpcClient;
+int rpc_client_new(RpcClient **ret, const char *socket_path);
+RpcClient *rpc_client_free(RpcClient *c);
+int rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *request,
+                    const ProtobufCMessageDescriptor *response_desc, uint64_t timeout_usec,
+                    ProtobufCMessage **ret_response, CsiStatus *status);
+
 /*
- * One unary call over a unix socket. On success *ret_response is unpacked
+ * One unary call over a new connection to a unix socket. On success *ret_response is unpacked
  * (free with protobuf_c_message_free_unpacked) and status is OK; on a gRPC
  * error status holds the code and message and *ret_response is NULL.
  * Returns 0 when a status was obtained, negative errno otherwise.

@@ -116,3 +116,16 @@ def test_csi_endpoint_env_and_vaultmount_endpoint_precedence():
     r = check(["--config=/dev/null", "--endpoint=/c/csi.sock"],
               env={"CSI_ENDPOINT": "unix:///a/csi.sock"})
     assert value(r.stdout, "endpoint") == ("/c/csi.sock", "flag")
+
+
+def test_readme_demo_runs():
+    """The README's demo command must keep working (it drives the daemon like kubelet)."""
+    import subprocess
+    import sys
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("VAULTMOUNT_")}
+    env["VAULTMOUNTD"] = vmtest.DAEMON
+    r = subprocess.run([sys.executable, __import__("os").path.join(vmtest.SRC, "test", "demo.py")],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "driver csi.vaultmount.io" in r.stdout
+    assert "exit status 0" in r.stdout

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * bench-server - start-up time, memory and round-trip latency of vaultmountd.
+ *
+ * Usage: bench-server /path/to/vaultmountd [ROUNDS of 2,000 connections, default 2]
+ * Prints what it measured (nothing here is asserted; targets are in README):
+ *   - time from exec to the first successful Probe;
+ *   - RSS, Private_Dirty and Anonymous (from /proc/PID/smaps_rollup) when
+ *     idle, and after 2,000 sequential connections (a new channel per call,
+ *     as kubelet opens one per operation);
+ *   - GetPluginInfo round-trip p50/p99 over 5,000 calls on one connection.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "csi.pb-c.h"
+#include "grpc-server.h"
+#include "macro.h"
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+typedef struct Mem {
+        long rss_kb, private_dirty_kb, anonymous_kb;
+} Mem;
+
+static int read_mem(pid_t pid, Mem *m) {
+        char path[64], line[256];
+        FILE *f;
+        (void)snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        *m = (Mem){ 0 };
+        while (fgets(line, sizeof(line), f)) {
+                long v;
+                if (sscanf(line, "Rss: %ld kB", &v) == 1)
+                        m->rss_kb = v;
+                else if (sscanf(line, "Private_Dirty: %ld kB", &v) == 1)
+                        m->private_dirty_kb = v;
+                else if (sscanf(line, "Anonymous: %ld kB", &v) == 1)
+                        m->anonymous_kb = v;
+        }
+        fclose(f);
+        return 0;
+}
+
+static int call(const char *sock, const char *method, const ProtobufCMessage *req,
+                const ProtobufCMessageDescriptor *desc, uint64_t timeout) {
+        ProtobufCMessage *resp = NULL;
+        CsiStatus st = CSI_STATUS_INIT;
+        int r = rpc_client_unary(sock, method, req, desc, timeout, &resp, &st);
+        if (resp)
+                protobuf_c_message_free_unpacked(resp, NULL);
+        return r < 0 ? r : (st.code == CSI_OK ? 0 : -EIO);
+}
+
+static int atoi_safe(const char *s) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        return (*end || v < 1 || v > 100) ? 2 : (int)v;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+        char dir[] = "/tmp/vm-bench-XXXXXX", sock[128], state[128], ep[160], sd[160];
+        Csi__V1__ProbeRequest probe = CSI__V1__PROBE_REQUEST__INIT;
+        Csi__V1__GetPluginInfoRequest info = CSI__V1__GET_PLUGIN_INFO_REQUEST__INIT;
+        enum { CONNS = 2000, CALLS = 5000 };
+        static uint64_t lat[CALLS];
+        Mem idle, after;
+        uint64_t t0, ready;
+        pid_t pid;
+        int attempts = 0;
+
+        if (argc < 2) {
+                fprintf(stderr, "usage: %s /path/to/vaultmountd\n", argv[0]);
+                return 2;
+        }
+        if (!mkdtemp(dir))
+                return 1;
+        (void)snprintf(sock, sizeof(sock), "%s/csi.sock", dir);
+        (void)snprintf(state, sizeof(state), "%s/state", dir);
+        (void)snprintf(ep, sizeof(ep), "--endpoint=unix://%s", sock);
+        (void)snprintf(sd, sizeof(sd), "--state-dir=%s", state);
+
+        rpc_runtime_init();
+        t0 = now_usec();
+        pid = fork();
+        if (pid == 0) {
+                execl(argv[1], argv[1], ep, sd, "--config=/dev/null", "--log-level=warning",
+                      (char *)NULL);
+                _exit(127);
+        }
+        for (;;) {
+                attempts++;
+                if (call(sock, "/csi.v1.Identity/Probe", &probe.base,
+                         &csi__v1__probe_response__descriptor, 200000) == 0)
+                        break;
+                if (now_usec() - t0 > 10000000) {
+                        fprintf(stderr, "daemon not ready after 10 s\n");
+                        kill(pid, SIGKILL);
+                        return 1;
+                }
+                struct timespec ts = { 0, 200000 }; /* 0.2 ms between attempts */
+                nanosleep(&ts, NULL);
+        }
+        ready = now_usec() - t0;
+        printf("startup: exec to first successful Probe: %.1f ms (%d attempts)\n",
+               (double)ready / 1000.0, attempts);
+
+        {
+                struct timespec ts = { 1, 0 };
+                nanosleep(&ts, NULL);
+        }
+        read_mem(pid, &idle);
+        printf("memory idle: RSS %ld KiB, Private_Dirty %ld KiB, Anonymous %ld KiB\n",
+               idle.rss_kb, idle.private_dirty_kb, idle.anonymous_kb);
+
+        /*
+         * Two rounds: the first includes one-time growth (gRPC's lazily built
+         * internals, malloc arenas of its threads); a leak shows in the second.
+         */
+        Mem prev = idle;
+        int rounds = argc > 2 ? atoi_safe(argv[2]) : 2;
+        for (int round = 1; round <= rounds; round++) {
+                t0 = now_usec();
+                for (int i = 0; i < CONNS; i++)
+                        if (call(sock, "/csi.v1.Identity/GetPluginInfo", &info.base,
+                                 &csi__v1__get_plugin_info_response__descriptor, 5000000) < 0) {
+                                fprintf(stderr, "call %d failed\n", i);
+                                kill(pid, SIGKILL);
+                                return 1;
+                        }
+                double ms = (double)(now_usec() - t0) / 1000.0;
+                struct timespec ts = { 1, 0 };
+                nanosleep(&ts, NULL);
+                read_mem(pid, &after);
+                printf("round %d, %d sequential connections (new channel each, %.0f ms): RSS %ld "
+                       "KiB, Private_Dirty %ld KiB, Anonymous %ld KiB; anonymous growth %+ld KiB "
+                       "this round, %+ld KiB since idle\n",
+                       round, CONNS, ms, after.rss_kb, after.private_dirty_kb,
+                       after.anonymous_kb, after.anonymous_kb - prev.anonymous_kb,
+                       after.anonymous_kb - idle.anonymous_kb);
+                prev = after;
+        }
+
+        {
+                RpcClient *cl = NULL;
+                if (rpc_client_new(&cl, sock) < 0)
+                        return 1;
+                for (int i = 0; i < 100; i++) { /* warm the connection */
+                        ProtobufCMessage *resp = NULL;
+                        CsiStatus st = CSI_STATUS_INIT;
+                        rpc_client_call(cl, "/csi.v1.Identity/GetPluginInfo", &info.base,
+                                        &csi__v1__get_plugin_info_response__descriptor, 5000000,
+                                        &resp, &st);
+                        if (resp)
+                                protobuf_c_message_free_unpacked(resp, NULL);
+                }
+                for (int i = 0; i < CALLS; i++) {
+                        ProtobufCMessage *resp = NULL;
+                        CsiStatus st = CSI_STATUS_INIT;
+                        uint64_t s = now_usec();
+                        int r = rpc_client_call(cl, "/csi.v1.Identity/GetPluginInfo", &info.base,
+                                                &csi__v1__get_plugin_info_response__descriptor,
+                                                5000000, &resp, &st);
+                        lat[i] = now_usec() - s;
+                        if (resp)
+                                protobuf_c_message_free_unpacked(resp, NULL);
+                        if (r < 0 || st.code != CSI_OK) {
+                                fprintf(stderr, "round trip %d failed\n", i);
+                                return 1;
+                        }
+                }
+                rpc_client_free(cl);
+                qsort(lat, CALLS, sizeof(lat[0]), cmp_u64);
+                printf("GetPluginInfo round trip over one connection, %d calls: p50 %.1f us, "
+                       "p99 %.1f us, max %.1f us\n",
+                       CALLS, (double)lat[CALLS / 2], (double)lat[CALLS * 99 / 100],
+                       (double)lat[CALLS - 1]);
+        }
+
+        kill(pid, SIGTERM);
+        int wst;
+        waitpid(pid, &wst, 0);
+        printf("daemon exit status after SIGTERM: %d\n", WIFEXITED(wst) ? WEXITSTATUS(wst) : -1);
+        rpc_runtime_done();
+        return 0;
+}
