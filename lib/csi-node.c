@@ -9,6 +9,7 @@
 #include "config-defaults.h"
 #include "csi-node.h"
 #include "csi-service.h"
+#include "log.h"
 #include "macro.h"
 
 #define POD_NAME_KEY "csi.storage.k8s.io/pod.name"
@@ -141,8 +142,11 @@ void csi_node_publish_volume(void *userdata, _unused_ RpcCall *call, const Proto
         ctx->pod_uid = csi_node_context_get(req->volume_context, req->n_volume_context,
                                             POD_UID_KEY);
 
-        if (d->config->test_publish_delay_usec > 0)
+        if (d->config->test_publish_delay_usec > 0) {
+                log_debug("test-publish-delay: holding this worker for %llu ms",
+                          (unsigned long long)(d->config->test_publish_delay_usec / 1000));
                 sleep_usec(d->config->test_publish_delay_usec);
+        }
 
         if (csi_node_validate_publish(req, st) < 0)
                 return;

@@ -37,10 +37,8 @@ def test_fast_lane_answers_while_every_worker_is_busy(daemons, tmp_path):
     results = []
     # more slow calls than workers: every worker is stuck, others queue
     threads = _slow_publishes(d, tmp_path, workers + 2, results)
-    # wait until the workers are inside the handler (test-publish-delay is logged at start)
-    deadline = time.monotonic() + 30
-    while d.log.count("REQUEST_ID=") < 0 and time.monotonic() < deadline:
-        pass
+    # wait until every worker is inside a slow handler (each logs when it starts holding)
+    assert d.wait_for_count(r"test-publish-delay: holding this worker", workers) == workers
     fast_done = []
     for method in ("Probe", "GetPluginInfo", "GetPluginCapabilities", "NodeGetCapabilities",
                    "NodeGetInfo"):

@@ -162,6 +162,21 @@ class Daemon:
                         pattern, "".join(self._lines)))
                 self._cond.wait(left)
 
+    def wait_for_count(self, pattern, count, timeout=30):
+        """Waits (event-driven) until `count` stderr lines match."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                n = sum(1 for line in self._lines if rx.search(line))
+                if n >= count:
+                    return n
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    raise AssertionError("saw %d of %d lines matching %r; log:\n%s" % (
+                        n, count, pattern, "".join(self._lines)))
+                self._cond.wait(left)
+
     @property
     def log(self):
         with self._cond:
