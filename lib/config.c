@@ -32,6 +32,10 @@ typedef enum OptionType {
         OPT_DURATION,
         OPT_LOG_LEVEL,
         OPT_LOG_FORMAT,
+        OPT_BOOL,
+        OPT_SIZE,
+        OPT_STRLIST, /* comma-separated in flags/env, a YAML list or string in the file */
+        OPT_TOKEN_SOURCE,
 } OptionType;
 
 enum {
@@ -78,6 +82,52 @@ static const Option options[] = {
           "error, warning, notice, info or debug" },
         { "log-format", OPT_LOG_FORMAT, F(log_format), "logfmt", 0, 0, 0, "FORMAT",
           "stderr format: logfmt or json" },
+        /* Vault servers: `vault-servers:` in the file; the vault-* settings below
+         * define (or override) the server named "default". */
+        { "default-vault-server", OPT_STRING, F(default_vault_server), NULL, 0, 0, 0, "NAME",
+          "server used when a volume names none (default: the only one, or 'default')" },
+        { "vault-address", OPT_STRING, F(flat_vault.address), NULL, 0, 0, 0, "URL",
+          "address of the Vault server named 'default', e.g. https://vault:8200" },
+        { "vault-ca-file", OPT_PATH, F(flat_vault.ca_file), NULL, 0, 0, 0, "PATH",
+          "PEM CA bundle that signs the 'default' server's certificate" },
+        { "vault-ca-dir", OPT_PATH, F(flat_vault.ca_dir), NULL, 0, 0, 0, "DIR",
+          "directory of PEM CA certificates for the 'default' server" },
+        { "vault-client-cert", OPT_PATH, F(flat_vault.client_cert), NULL, 0, 0, 0, "PATH",
+          "client certificate (PEM) for the 'default' server" },
+        { "vault-client-key", OPT_PATH, F(flat_vault.client_key), NULL, 0, 0, 0, "PATH",
+          "client key (PEM) for the 'default' server" },
+        { "vault-tls-server-name", OPT_STRING, F(flat_vault.tls_server_name), NULL, 0, 0, 0,
+          "NAME", "TLS server name to verify for the 'default' server" },
+        { "vault-tls-skip-verify", OPT_BOOL, F(flat_vault.tls_skip_verify), "false", 0, 0, 0,
+          "BOOL", "do not verify the 'default' server's certificate (warned at every start)" },
+        { "vault-allow-http", OPT_BOOL, F(flat_vault.allow_http), "false", 0, 0, 0, "BOOL",
+          "allow a plain http:// address for the 'default' server" },
+        { "vault-namespace", OPT_STRING, F(flat_vault.ns), NULL, 0, 0, 0, "NS",
+          "Vault Enterprise/OpenBao namespace of the 'default' server" },
+        { "vault-auth-method", OPT_STRING, F(flat_vault.auth_method), NULL, 0, 0, 0, "METHOD",
+          "kubernetes (default) or jwt, for the 'default' server" },
+        { "vault-auth-mount", OPT_STRING, F(flat_vault.auth_mount), NULL, 0, 0, 0, "PATH",
+          "auth mount path for the 'default' server (default: the method's name)" },
+        { "vault-audience", OPT_STRING, F(flat_vault.audience), NULL, 0, 0, 0, "AUD",
+          "service-account token audience for the 'default' server (default: vault)" },
+        { "target-roots", OPT_STRLIST, F(target_roots), "/var/lib/kubelet/pods", 0, 0, 0,
+          "DIRS", "comma-separated directories a target_path must be under" },
+        { "tmpfs-size", OPT_SIZE, F(tmpfs_size_default), "1Mi", 4096, 0, 0, "SIZE",
+          "size= of each volume's tmpfs (charged to the daemon's memory cgroup)" },
+        { "tmpfs-size-max", OPT_SIZE, F(tmpfs_size_max), "16Mi", 4096, 0, 0, "SIZE",
+          "upper bound for tmpfs-size" },
+        { "max-objects", OPT_UNSIGNED, F(max_objects), "64", 1, 4096, 0, "N",
+          "objects (files) per volume" },
+        { "max-file-bytes", OPT_SIZE, F(max_file_bytes), "256Ki", 1, 0, 0, "SIZE",
+          "largest file a volume may hold" },
+        { "max-volume-bytes", OPT_SIZE, F(max_volume_bytes), "1Mi", 1, 0, 0, "SIZE",
+          "all files of a volume together" },
+        { "token-source", OPT_TOKEN_SOURCE, F(token_source), "secrets-or-context", 0, 0, 0,
+          "POLICY", "secrets-or-context (KEP-5538 with fallback) or secrets-only" },
+        { "refresh-interval", OPT_DURATION, F(refresh_interval_default_usec), "2m", 1000, 0, 0,
+          "DURATION", "how often KV secrets are re-read (a volume may ask for longer)" },
+        { "refresh-interval-min", OPT_DURATION, F(refresh_interval_min_usec), "30s", 1000, 0, 0,
+          "DURATION", "shortest refreshInterval a volume may ask for" },
         { "test-publish-delay", OPT_DURATION, F(test_publish_delay_usec), "0", 0, 0, OPT_TEST,
           "DURATION", "make every NodePublishVolume sleep first (tests of the fast lane only)" },
 };
@@ -113,6 +163,50 @@ static void env_name(const Option *o, char *buf, size_t len) {
         for (const char *p = o->name; *p && i + 1 < len; p++)
                 buf[i++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
         buf[i] = '\0';
+}
+
+static void strlist_free(char **list, size_t n) {
+        for (size_t i = 0; list && i < n; i++)
+                free(list[i]);
+        free(list);
+}
+
+/* "a, b,c" → ["a","b","c"]; replaces *list. */
+static int strlist_parse(const char *value, char ***list, size_t *count) {
+        char **out = NULL;
+        size_t n = 0;
+        const char *p = value;
+
+        while (*p) {
+                const char *start, *end;
+                char **grown;
+                while (*p == ' ' || *p == ',')
+                        p++;
+                if (!*p)
+                        break;
+                start = p;
+                while (*p && *p != ',')
+                        p++;
+                end = p;
+                while (end > start && end[-1] == ' ')
+                        end--;
+                grown = realloc(out, (n + 1) * sizeof(*out));
+                if (!grown) {
+                        strlist_free(out, n);
+                        return -ENOMEM;
+                }
+                out = grown;
+                out[n] = strndup(start, (size_t)(end - start));
+                if (!out[n]) {
+                        strlist_free(out, n);
+                        return -ENOMEM;
+                }
+                n++;
+        }
+        strlist_free(*list, *count);
+        *list = out;
+        *count = n;
+        return 0;
 }
 
 /* Applies one textual value; `origin` prefixes the error message. */
@@ -177,6 +271,50 @@ static int option_set(Config *c, size_t idx, const char *value, ConfigSource src
                                        "info, debug)",
                                        origin, value);
                 *(int *)p = r;
+                break;
+        case OPT_BOOL: {
+                bool v;
+                if (parse_bool(value, &v) < 0)
+                        return set_err(err, errlen, "%s: '%s' is not a boolean (true, false)",
+                                       origin, value);
+                *(bool *)p = v;
+                break;
+        }
+        case OPT_SIZE: {
+                uint64_t v;
+                r = parse_size(value, UINT64_MAX / 2, &v);
+                if (r < 0)
+                        return set_err(err, errlen,
+                                       "%s: '%s' is not a size (examples: 4096, 64Ki, 16Mi, 1Gi)",
+                                       origin, value);
+                if (o->min > 0 && v < (uint64_t)o->min)
+                        return set_err(err, errlen, "%s: '%s' is smaller than %lld bytes", origin,
+                                       value, (long long)o->min);
+                *(uint64_t *)p = v;
+                break;
+        }
+        case OPT_STRLIST: {
+                char ***list = p;
+                size_t *count = (size_t *)((char *)p + sizeof(char **));
+                r = strlist_parse(value, list, count);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < *count; i++)
+                        if ((*list)[i][0] != '/')
+                                return set_err(err, errlen, "%s: '%s' is not an absolute path",
+                                               origin, (*list)[i]);
+                break;
+        }
+        case OPT_TOKEN_SOURCE:
+                if (streq(value, "secrets-or-context"))
+                        *(TokenSource *)p = TOKEN_SOURCE_SECRETS_OR_CONTEXT;
+                else if (streq(value, "secrets-only"))
+                        *(TokenSource *)p = TOKEN_SOURCE_SECRETS_ONLY;
+                else
+                        return set_err(err, errlen,
+                                       "%s: '%s' is not a token source (secrets-or-context, "
+                                       "secrets-only)",
+                                       origin, value);
                 break;
         case OPT_LOG_FORMAT:
                 r = log_format_from_string(value);
@@ -245,6 +383,148 @@ static int read_file(const char *path, char **ret, size_t *ret_len, char *err, s
         return 0;
 }
 
+typedef struct ServerKey {
+        const char *name;
+        OptionType type; /* OPT_STRING, OPT_PATH, OPT_BOOL or OPT_STRLIST */
+        size_t offset;
+} ServerKey;
+
+#define S(field) offsetof(VaultServerConfig, field)
+static const ServerKey server_keys[] = {
+        { "address", OPT_STRING, S(address) },
+        { "ca-file", OPT_PATH, S(ca_file) },
+        { "ca-dir", OPT_PATH, S(ca_dir) },
+        { "client-cert", OPT_PATH, S(client_cert) },
+        { "client-key", OPT_PATH, S(client_key) },
+        { "tls-server-name", OPT_STRING, S(tls_server_name) },
+        { "tls-skip-verify", OPT_BOOL, S(tls_skip_verify) },
+        { "allow-http", OPT_BOOL, S(allow_http) },
+        { "namespace", OPT_STRING, S(ns) },
+        { "auth-method", OPT_STRING, S(auth_method) },
+        { "auth-mount", OPT_STRING, S(auth_mount) },
+        { "audience", OPT_STRING, S(audience) },
+        { "allowed-audiences", OPT_STRLIST, S(allowed_audiences) },
+};
+
+static void server_done(VaultServerConfig *s) {
+        free(s->name);
+        for (size_t i = 0; i < ELEMENTSOF(server_keys); i++) {
+                void *p = (char *)s + server_keys[i].offset;
+                if (server_keys[i].type == OPT_STRLIST)
+                        strlist_free(*(char ***)p, s->n_allowed_audiences);
+                else if (server_keys[i].type != OPT_BOOL)
+                        free(*(char **)p);
+        }
+        *s = (VaultServerConfig){ 0 };
+}
+
+/* A list from a YAML sequence of scalars or one (comma-separated) scalar. */
+static int yaml_strlist(const YNode *v, char ***list, size_t *count) {
+        char **out;
+        if (v->type == YNODE_SCALAR)
+                return strlist_parse(v->scalar, list, count);
+        if (v->type != YNODE_SEQUENCE)
+                return -EINVAL;
+        out = calloc(v->n_children + 1, sizeof(*out));
+        if (!out)
+                return -ENOMEM;
+        for (size_t i = 0; i < v->n_children; i++) {
+                if (v->values[i]->type != YNODE_SCALAR) {
+                        strlist_free(out, i);
+                        return -EINVAL;
+                }
+                out[i] = strdup(v->values[i]->scalar);
+                if (!out[i]) {
+                        strlist_free(out, i);
+                        return -ENOMEM;
+                }
+        }
+        strlist_free(*list, *count);
+        *list = out;
+        *count = v->n_children;
+        return 0;
+}
+
+static int load_vault_servers(Config *c, const char *path, const YNode *v, char *err,
+                              size_t errlen) {
+        if (v->type != YNODE_MAPPING)
+                return set_err(err, errlen,
+                               "%s:%u: vault-servers must map server names to settings", path,
+                               v->line);
+        for (size_t i = 0; i < v->n_children; i++) {
+                const YNode *name = v->keys[i], *body = v->values[i];
+                VaultServerConfig *grown, *s;
+
+                if (body->type != YNODE_MAPPING)
+                        return set_err(err, errlen,
+                                       "%s:%u: vault-servers.%s must be a mapping of settings",
+                                       path, body->line, name->scalar);
+                if (!config_driver_name_valid(name->scalar))
+                        return set_err(err, errlen,
+                                       "%s:%u: vault server name '%s' must be letters, digits, "
+                                       "'-' and '.'",
+                                       path, name->line, name->scalar);
+                grown = realloc(c->vault_servers, (c->n_vault_servers + 1) * sizeof(*grown));
+                if (!grown)
+                        return -ENOMEM;
+                c->vault_servers = grown;
+                s = &c->vault_servers[c->n_vault_servers++];
+                *s = (VaultServerConfig){ .name = strdup(name->scalar) };
+                if (!s->name)
+                        return -ENOMEM;
+                for (size_t k = 0; k < body->n_children; k++) {
+                        const YNode *key = body->keys[k], *val = body->values[k];
+                        const ServerKey *sk = NULL;
+                        void *p;
+                        for (size_t j = 0; j < ELEMENTSOF(server_keys) && !sk; j++)
+                                if (streq(server_keys[j].name, key->scalar))
+                                        sk = &server_keys[j];
+                        if (!sk)
+                                return set_err(err, errlen,
+                                               "%s:%u: unknown key 'vault-servers.%s.%s'", path,
+                                               key->line, name->scalar, key->scalar);
+                        p = (char *)s + sk->offset;
+                        if (sk->type == OPT_STRLIST) {
+                                int r = yaml_strlist(val, (char ***)p, &s->n_allowed_audiences);
+                                if (r == -ENOMEM)
+                                        return r;
+                                if (r < 0)
+                                        return set_err(err, errlen,
+                                                       "%s:%u: vault-servers.%s.%s must be a "
+                                                       "list of strings",
+                                                       path, val->line, name->scalar,
+                                                       key->scalar);
+                                continue;
+                        }
+                        if (val->type != YNODE_SCALAR)
+                                return set_err(err, errlen,
+                                               "%s:%u: vault-servers.%s.%s must be a single "
+                                               "value",
+                                               path, val->line, name->scalar, key->scalar);
+                        if (sk->type == OPT_BOOL) {
+                                if (parse_bool(val->scalar, (bool *)p) < 0)
+                                        return set_err(err, errlen,
+                                                       "%s:%u: vault-servers.%s.%s: '%s' is not "
+                                                       "a boolean",
+                                                       path, val->line, name->scalar,
+                                                       key->scalar, val->scalar);
+                                continue;
+                        }
+                        if (sk->type == OPT_PATH && val->scalar[0] != '/')
+                                return set_err(err, errlen,
+                                               "%s:%u: vault-servers.%s.%s: '%s' is not an "
+                                               "absolute path",
+                                               path, val->line, name->scalar, key->scalar,
+                                               val->scalar);
+                        free(*(char **)p);
+                        *(char **)p = strdup(val->scalar);
+                        if (!*(char **)p)
+                                return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
 static int load_file(Config *c, const char *path, char *err, size_t errlen) {
         _cleanup_free_ char *data = NULL;
         _cleanup_(ytree_freep) YNode *root = NULL;
@@ -269,6 +549,24 @@ static int load_file(Config *c, const char *path, char *err, size_t errlen) {
                 const YNode *k = root->keys[i], *v = root->values[i];
                 ssize_t idx = option_find(k->scalar);
 
+                if (streq(k->scalar, "vault-servers")) {
+                        r = load_vault_servers(c, path, v, err, errlen);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (idx >= 0 && options[idx].type == OPT_STRLIST && v->type == YNODE_SEQUENCE) {
+                        void *p = field_ptr(c, &options[idx]);
+                        r = yaml_strlist(v, (char ***)p, (size_t *)((char *)p + sizeof(char **)));
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r < 0)
+                                return set_err(err, errlen,
+                                               "%s:%u: %s must be a list of strings", path,
+                                               v->line, k->scalar);
+                        c->sources[idx] = CONFIG_SOURCE_FILE;
+                        continue;
+                }
                 if (idx < 0 || (options[idx].flags & OPT_NO_FILE))
                         return set_err(err, errlen, "%s:%u: unknown key '%s' (see %s --help)",
                                        path, k->line, k->scalar, "vaultmountd");
@@ -356,6 +654,99 @@ static int resolve_group(Config *c, char *err, size_t errlen) {
         return 0;
 }
 
+static int server_check(const VaultServerConfig *s, char *err, size_t errlen) {
+        if (isempty(s->address))
+                return set_err(err, errlen, "vault server '%s': address is required", s->name);
+        if (strncmp(s->address, "https://", 8) != 0 && strncmp(s->address, "http://", 7) != 0)
+                return set_err(err, errlen,
+                               "vault server '%s': address '%s' must start with https:// (or "
+                               "http:// with allow-http)",
+                               s->name, s->address);
+        if (strncmp(s->address, "http://", 7) == 0 && !s->allow_http)
+                return set_err(err, errlen,
+                               "vault server '%s': plain http address '%s' needs allow-http: true "
+                               "(tokens would cross the network unencrypted)",
+                               s->name, s->address);
+        if (!streq(s->auth_method, "kubernetes") && !streq(s->auth_method, "jwt"))
+                return set_err(err, errlen,
+                               "vault server '%s': auth-method '%s' is not kubernetes or jwt",
+                               s->name, s->auth_method);
+        if (!!s->client_cert != !!s->client_key)
+                return set_err(err, errlen,
+                               "vault server '%s': client-cert and client-key go together",
+                               s->name);
+        return 0;
+}
+
+static int dup_default(char **p, const char *def) {
+        if (*p)
+                return 0;
+        *p = strdup(def);
+        return *p ? 0 : -ENOMEM;
+}
+
+static int finalize_vault_servers(Config *c, char *err, size_t errlen) {
+        VaultServerConfig *flat = &c->flat_vault;
+        int r;
+
+        /* the vault-* settings define the server "default" */
+        if (flat->address) {
+                VaultServerConfig *grown;
+                if (config_vault_server(c, "default"))
+                        return set_err(err, errlen,
+                                       "vault-address defines the server 'default', which "
+                                       "vault-servers defines too");
+                grown = realloc(c->vault_servers, (c->n_vault_servers + 1) * sizeof(*grown));
+                if (!grown)
+                        return -ENOMEM;
+                c->vault_servers = grown;
+                grown[c->n_vault_servers] = *flat;
+                *flat = (VaultServerConfig){ 0 };
+                grown[c->n_vault_servers].name = strdup("default");
+                if (!grown[c->n_vault_servers].name)
+                        return -ENOMEM;
+                c->n_vault_servers++;
+        } else if (flat->ca_file || flat->ca_dir || flat->client_cert || flat->auth_mount ||
+                   flat->audience || flat->ns || flat->auth_method || flat->tls_server_name)
+                return set_err(err, errlen,
+                               "vault-* settings are given but vault-address is not");
+
+        for (size_t i = 0; i < c->n_vault_servers; i++) {
+                VaultServerConfig *s = &c->vault_servers[i];
+                for (size_t j = 0; j < i; j++)
+                        if (streq(c->vault_servers[j].name, s->name))
+                                return set_err(err, errlen, "vault server '%s' is defined twice",
+                                               s->name);
+                if ((r = dup_default(&s->auth_method, "kubernetes")) < 0 ||
+                    (r = dup_default(&s->auth_mount, s->auth_method)) < 0 ||
+                    (r = dup_default(&s->audience, "vault")) < 0)
+                        return r;
+                r = server_check(s, err, errlen);
+                if (r < 0)
+                        return r;
+        }
+        if (c->default_vault_server && !config_vault_server(c, c->default_vault_server))
+                return set_err(err, errlen,
+                               "default-vault-server: no vault server named '%s' is configured",
+                               c->default_vault_server);
+        return 0;
+}
+
+const VaultServerConfig *config_vault_server(const Config *c, const char *name) {
+        if (!name) {
+                if (c->default_vault_server)
+                        name = c->default_vault_server;
+                else if (c->n_vault_servers == 1)
+                        return &c->vault_servers[0];
+                else
+                        name = "default";
+        }
+        for (size_t i = 0; i < c->n_vault_servers; i++)
+                if (streq(c->vault_servers[i].name, name))
+                        return &c->vault_servers[i];
+        return NULL;
+}
+
 static int finalize(Config *c, char *const *envp, char *err, size_t errlen) {
         int r;
 
@@ -390,6 +781,18 @@ static int finalize(Config *c, char *const *envp, char *err, size_t errlen) {
         }
         if (strlen(c->node_id) > 256)
                 return set_err(err, errlen, "node-id: longer than 256 bytes (CSI limit)");
+        r = finalize_vault_servers(c, err, errlen);
+        if (r < 0)
+                return r;
+        if (c->tmpfs_size_default > c->tmpfs_size_max)
+                return set_err(err, errlen, "tmpfs-size (%llu bytes) is larger than tmpfs-size-max "
+                               "(%llu bytes)",
+                               (unsigned long long)c->tmpfs_size_default,
+                               (unsigned long long)c->tmpfs_size_max);
+        if (c->refresh_interval_default_usec < c->refresh_interval_min_usec)
+                return set_err(err, errlen, "refresh-interval is shorter than refresh-interval-min");
+        if (c->n_target_roots == 0)
+                return set_err(err, errlen, "target-roots: at least one directory is needed");
         if (c->test_publish_delay_usec > 0)
                 add_warning(c, "test-publish-delay is set: every NodePublishVolume sleeps "
                                "first; this is a testing aid, never use it in production");
@@ -557,8 +960,20 @@ void config_done(Config *c) {
                         char **p = field_ptr(c, o);
                         free(*p);
                         *p = NULL;
+                } else if (o->type == OPT_STRLIST) {
+                        char ***p = field_ptr(c, o);
+                        size_t *n = (size_t *)((char *)p + sizeof(char **));
+                        strlist_free(*p, *n);
+                        *p = NULL;
+                        *n = 0;
                 }
         }
+        for (size_t i = 0; i < c->n_vault_servers; i++)
+                server_done(&c->vault_servers[i]);
+        free(c->vault_servers);
+        c->vault_servers = NULL;
+        c->n_vault_servers = 0;
+        server_done(&c->flat_vault);
         free(c->socket_path);
         c->socket_path = NULL;
         free(c->sources);
@@ -633,12 +1048,65 @@ void config_print(const Config *c, FILE *f) {
                 case OPT_LOG_FORMAT:
                         v = *(int *)p == LOG_FORMAT_JSON ? "json" : "logfmt";
                         break;
+                case OPT_BOOL:
+                        v = *(bool *)p ? "true" : "false";
+                        break;
+                case OPT_SIZE:
+                        (void)snprintf(buf, sizeof(buf), "%llu", (unsigned long long)*(uint64_t *)p);
+                        v = buf;
+                        break;
+                case OPT_STRLIST: {
+                        char **list = *(char ***)p;
+                        size_t n = *(size_t *)((char *)p + sizeof(char **));
+                        size_t off = 0;
+                        buf[0] = '\0';
+                        for (size_t k = 0; k < n && off < sizeof(buf); k++) {
+                                int w = snprintf(buf + off, sizeof(buf) - off, "%s%s",
+                                                 k ? "," : "", list[k]);
+                                if (w > 0)
+                                        off += (size_t)w;
+                        }
+                        v = buf;
+                        break;
                 }
+                case OPT_TOKEN_SOURCE:
+                        v = *(TokenSource *)p == TOKEN_SOURCE_SECRETS_ONLY ? "secrets-only"
+                                                                           : "secrets-or-context";
+                        break;
+                }
+                if (streq(o->name, "vault-address") || (strncmp(o->name, "vault-", 6) == 0 &&
+                                                        !streq(o->name, "vault-servers")))
+                        continue; /* printed with the servers below */
                 if (streq(o->name, "node-id") && c->sources[i] == CONFIG_SOURCE_DEFAULT)
                         fprintf(f, "%s: \"%s\"  # derived\n", o->name, strempty(v));
                 else if (v)
                         fprintf(f, "%s: \"%s\"  # %s\n", o->name, v, source_names[c->sources[i]]);
                 else
                         fprintf(f, "# %s: (unset)\n", o->name);
+        }
+        fprintf(f, "vault-servers:%s\n", c->n_vault_servers ? "" : " {}");
+        for (size_t i = 0; i < c->n_vault_servers; i++) {
+                const VaultServerConfig *s = &c->vault_servers[i];
+                fprintf(f, "  %s:\n", s->name);
+                for (size_t k = 0; k < ELEMENTSOF(server_keys); k++) {
+                        const void *p = (const char *)s + server_keys[k].offset;
+                        if (server_keys[k].type == OPT_BOOL)
+                                fprintf(f, "    %s: %s\n", server_keys[k].name,
+                                        *(const bool *)p ? "true" : "false");
+                        else if (server_keys[k].type == OPT_STRLIST) {
+                                fprintf(f, "    %s: [", server_keys[k].name);
+                                for (size_t a = 0; a < s->n_allowed_audiences; a++)
+                                        fprintf(f, "%s\"%s\"", a ? ", " : "",
+                                                (*(char *const *const *)p)[a]);
+                                fprintf(f, "]\n");
+                        } else if (*(char *const *)p)
+                                fprintf(f, "    %s: \"%s\"\n", server_keys[k].name,
+                                        *(char *const *)p);
+                }
+        }
+        {
+                const VaultServerConfig *d = config_vault_server(c, NULL);
+                fprintf(f, "# server used when a volume names none: %s\n",
+                        d ? d->name : "(none: volumes must set vaultServer)");
         }
 }

@@ -39,6 +39,31 @@ typedef enum ConfigMode {
         CONFIG_MODE_PROBE,
 } ConfigMode;
 
+/* How the pod's service-account token may reach us (KEP-5538). */
+typedef enum TokenSource {
+        TOKEN_SOURCE_SECRETS_OR_CONTEXT, /* secrets first, volume_context as a fallback */
+        TOKEN_SOURCE_SECRETS_ONLY,       /* migrated clusters: refuse volume_context tokens */
+} TokenSource;
+
+/* A Vault server the node admin configured (config file `vault-servers:`). */
+typedef struct VaultServerConfig {
+        char *name;
+        char *address;          /* https://host:8200 */
+        char *ca_file;
+        char *ca_dir;
+        char *client_cert;
+        char *client_key;
+        char *tls_server_name;
+        bool tls_skip_verify;   /* warned about at every start */
+        bool allow_http;        /* plain http only when set */
+        char *ns;               /* default Vault namespace, or NULL */
+        char *auth_method;      /* "kubernetes" (default) or "jwt" */
+        char *auth_mount;       /* default: the method's name */
+        char *audience;         /* token audience used by default: "vault" */
+        char **allowed_audiences; /* others a volume may ask for */
+        size_t n_allowed_audiences;
+} VaultServerConfig;
+
 typedef struct Config {
         ConfigMode mode;
         char *config_path;
@@ -61,6 +86,22 @@ typedef struct Config {
         int log_level;
         int log_format;
 
+        /* publish (issue 4) */
+        VaultServerConfig *vault_servers;
+        size_t n_vault_servers;
+        char *default_vault_server;     /* name; default: the only server, or "default" */
+        char **target_roots;            /* allowed target_path roots */
+        size_t n_target_roots;          /* must follow target_roots (OPT_STRLIST) */
+        uint64_t tmpfs_size_default;    /* bytes */
+        uint64_t tmpfs_size_max;        /* bytes */
+        unsigned max_objects;           /* objects per volume */
+        uint64_t max_file_bytes;
+        uint64_t max_volume_bytes;
+        TokenSource token_source;
+        uint64_t refresh_interval_default_usec;
+        uint64_t refresh_interval_min_usec;
+        VaultServerConfig flat_vault;   /* the vault-* settings: server "default" */
+
         /* testing only: NodePublishVolume sleeps this long first */
         uint64_t test_publish_delay_usec;
 
@@ -78,6 +119,9 @@ typedef struct Config {
  */
 int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, size_t errlen);
 void config_done(Config *c);
+
+/* The server a volume names (NULL name: the default one), or NULL. */
+const VaultServerConfig *config_vault_server(const Config *c, const char *name);
 
 /* `vaultmountd --help` text. */
 void config_print_help(FILE *f, const char *program);

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * volume-spec.h - what a pod asks for: the inline volume's volumeAttributes
+ * (NodePublishVolumeRequest.volume_context) checked against the node admin's
+ * configuration.
+ *
+ * Attributes (README "Volume attributes"): roleName (required), objects
+ * (YAML or JSON list: objectName, secretPath, secretKey, secretArgs, method,
+ * filePermission, encoding), vaultAuthMountPath (alias
+ * vaultKubernetesMountPath), vaultNamespace, audience, vaultServer,
+ * vaultAddress (only a configured server's address: selects it),
+ * refreshInterval. vaultCACertPath, vaultCADirectory, vaultTLS* and
+ * vaultSkipTLSVerify are rejected: TLS is the node admin's. Kubelet's
+ * csi.storage.k8s.io/* keys are read (pod info) or ignored; any other key is
+ * an error naming it, so typos fail loudly.
+ *
+ * Never logs. Thread-safe (no shared state). secretArgs values are kept in
+ * a Secret (they may be sensitive) and never appear in error messages.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "sa-token.h"
+#include "secret.h"
+#include "vault.h"
+
+#define OBJECT_NAME_MAX 253
+
+typedef enum SecretEncoding {
+        SECRET_ENCODING_UTF8,
+        SECRET_ENCODING_BASE64,
+        SECRET_ENCODING_HEX,
+} SecretEncoding;
+
+typedef struct SecretObject {
+        char *name;           /* objectName: the file name */
+        char *path;           /* secretPath */
+        char *key;            /* secretKey, or NULL: the whole data as JSON */
+        VaultMethod method;   /* method, else POST when args are set, else GET */
+        Secret *args;         /* secretArgs as a compact JSON object, or NULL */
+        unsigned mode;        /* filePermission, else the default */
+        bool mode_set;
+        SecretEncoding encoding;
+} SecretObject;
+
+typedef struct VolumeSpec {
+        const VaultServerConfig *server; /* chosen server (points into Config) */
+        char *role;
+        char *auth_mount;                /* attribute, else the server's */
+        char *ns;                        /* attribute, else the server's, or NULL */
+        char *audience;                  /* attribute (allowed list), else the server's */
+        uint64_t refresh_interval_usec;  /* attribute (>= node minimum), else default */
+        SecretObject *objects;
+        size_t n_objects;
+        /* kubelet's pod info (podInfoOnMount), or NULL */
+        const char *pod_name;
+        const char *pod_namespace;
+        const char *pod_uid;
+        const char *service_account;
+} VolumeSpec;
+
+/*
+ * Parses volume_context (pointers into it are kept for pod info: keep the
+ * request alive while the spec is used). Returns 0 and *ret, -EINVAL with a
+ * message in err that names the attribute or object at fault, -E2BIG when a
+ * configured limit (objects per volume) is exceeded, or -ENOMEM.
+ */
+int volume_spec_parse(const Config *c, const KeyValue *context, size_t n, VolumeSpec **ret,
+                      char *err, size_t errlen);
+VolumeSpec *volume_spec_free(VolumeSpec *s);
+static inline void volume_spec_freep(VolumeSpec **s) {
+        if (*s)
+                *s = volume_spec_free(*s);
+}
+
+/* objectName rules: non-empty, <= OBJECT_NAME_MAX bytes, no '/', not "." or
+ * "..", no leading '.', no control characters. */
+bool object_name_valid(const char *name);
+
+/*
+ * The bytes of one file: `data` is the Vault response's data object (for
+ * KV v2, the caller passes the inner data). secretKey set: a string value
+ * raw, any other JSON value compact, then `encoding` decodes it; unset: the
+ * whole object as compact JSON. Returns 0 and a Secret, -ENOENT when the key
+ * is absent (err names it), -EINVAL when decoding fails.
+ */
+int secret_object_render(const SecretObject *o, const JsonValue *data, Secret **ret, char *err,
+                         size_t errlen);
+
+/* For a KV v2 response: data holds exactly "data" (object or null) and
+ * "metadata" (object with "version"). Returns the inner data (or NULL for
+ * null) and sets *ret_is_kv2; otherwise returns `data` unchanged. */
+const JsonValue *vault_data_unwrap_kv2(const JsonValue *data, bool *ret_is_kv2);
