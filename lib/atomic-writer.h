@@ -11,7 +11,13 @@
  * Every path operation is relative to a directory fd with O_NOFOLLOW;
  * nothing outside `root` is ever touched. A failure leaves the previous
  * payload exactly as it was (the new timestamped dir is removed).
- * Never logs above debug. Not thread-safe per root (callers lock the volume).
+ * Never logs above debug, and never file contents at any level.
+ * Not thread-safe per root (callers lock the volume).
+ *
+ * Readers: each <name> always holds one complete version of that file. A
+ * reader that needs a consistent *set* opens ..data once and reads the
+ * files relative to that directory; if a file vanishes meanwhile (the old
+ * payload is removed right after the swap), it retries.
  */
 #pragma once
 
@@ -21,25 +27,29 @@
 #include <sys/types.h>
 
 typedef struct PayloadFile {
-        const char *name;     /* a plain file name (validated by the caller) */
+        const char *name;     /* a plain file name: not "", no '/', no leading '.' */
         const uint8_t *data;
         size_t len;
-        unsigned mode;        /* e.g. 0444, 0440 */
+        unsigned mode;        /* e.g. 0444, 0440; at most 0777 */
 } PayloadFile;
 
 /*
  * Writes `files` as the new payload of the directory `root_fd`. Files are
- * owned by uid 0 and by `gid` unless it is (gid_t)-1. Stale per-file
- * symlinks of names no longer in the payload are removed, then the old
- * payload dir. Returns 0 or -errno with a message in err.
+ * owned by uid 0 and by `gid` unless it is (gid_t)-1; the payload dir is
+ * 0755, or 0750 and group `gid`. Stale per-file symlinks of names no longer
+ * in the payload are removed, then the old payload dir (and any orphaned
+ * one). Returns 0 or -errno with a message in err (may be NULL); -EINVAL
+ * for an invalid or duplicate name or mode, before anything is touched.
  */
 int atomic_writer_write(int root_fd, const PayloadFile *files, size_t n, gid_t gid, char *err,
                         size_t errlen);
 
 /* True when the current payload holds exactly these names, contents and
- * modes (rotation skips the swap then). */
+ * modes, and every <name> link is in place (rotation skips the swap then).
+ * False when nothing is published yet. -EINVAL for invalid names. */
 int atomic_writer_same(int root_fd, const PayloadFile *files, size_t n, bool *ret);
 
 /* Removes everything the writer created under root_fd (payload dirs,
- * ..data, per-file symlinks). */
+ * ..data and temporaries, per-file symlinks); other entries stay. 0 or the
+ * first -errno. */
 int atomic_writer_clear(int root_fd);

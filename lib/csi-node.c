@@ -99,15 +99,31 @@ int csi_node_validate_unpublish(const Csi__V1__NodeUnpublishVolumeRequest *req, 
         return 0;
 }
 
-void csi_node_get_capabilities(_unused_ void *userdata, _unused_ RpcCall *call,
-                               _unused_ const ProtobufCMessage *req,
-                               _unused_ ProtobufCMessage *resp, _unused_ CsiStatus *st,
-                               _unused_ LogContext *ctx) {
+void csi_node_get_capabilities(_unused_ void *userdata, RpcCall *call,
+                               _unused_ const ProtobufCMessage *req, ProtobufCMessage *resp,
+                               CsiStatus *st, _unused_ LogContext *ctx) {
         /*
-         * Only implemented capabilities are advertised. None yet:
-         * VOLUME_MOUNT_GROUP arrives with the publish path, and staging,
-         * expansion and volume stats make no sense for a tmpfs of secrets.
+         * Only implemented capabilities are advertised: VOLUME_MOUNT_GROUP
+         * (the tmpfs gid= and group-owned 0440 files). Staging, expansion and
+         * volume stats make no sense for a tmpfs of secrets.
          */
+        Csi__V1__NodeGetCapabilitiesResponse *r = (Csi__V1__NodeGetCapabilitiesResponse *)resp;
+        Csi__V1__NodeServiceCapability *cap = rpc_call_alloc(call, sizeof(*cap));
+        Csi__V1__NodeServiceCapability__RPC *rpc = rpc_call_alloc(call, sizeof(*rpc));
+        Csi__V1__NodeServiceCapability **list = rpc_call_alloc(call, sizeof(*list));
+
+        if (!cap || !rpc || !list) {
+                csi_status_set(st, CSI_RESOURCE_EXHAUSTED, "NodeGetCapabilities: out of memory");
+                return;
+        }
+        csi__v1__node_service_capability__init(cap);
+        csi__v1__node_service_capability__rpc__init(rpc);
+        rpc->type = CSI__V1__NODE_SERVICE_CAPABILITY__RPC__TYPE__VOLUME_MOUNT_GROUP;
+        cap->type_case = CSI__V1__NODE_SERVICE_CAPABILITY__TYPE_RPC;
+        cap->rpc = rpc;
+        list[0] = cap;
+        r->capabilities = list;
+        r->n_capabilities = 1;
 }
 
 void csi_node_get_info(void *userdata, _unused_ RpcCall *call,
@@ -152,15 +168,13 @@ void csi_node_publish_volume(void *userdata, _unused_ RpcCall *call, const Proto
                 return;
 
         log_debug("publish request for volume '%s' validated", req->volume_id);
-        csi_status_set(st, CSI_UNIMPLEMENTED,
-                       "NodePublishVolume: fetching Vault secrets is not implemented in "
-                       "vaultmount %s yet",
-                       VAULTMOUNT_VERSION);
+        csi_publish(d->publisher, req, st);
 }
 
-void csi_node_unpublish_volume(_unused_ void *userdata, _unused_ RpcCall *call,
+void csi_node_unpublish_volume(void *userdata, _unused_ RpcCall *call,
                                const ProtobufCMessage *m, _unused_ ProtobufCMessage *resp,
                                CsiStatus *st, LogContext *ctx) {
+        const CsiDriver *d = userdata;
         const Csi__V1__NodeUnpublishVolumeRequest *req =
                 (const Csi__V1__NodeUnpublishVolumeRequest *)m;
 
@@ -168,12 +182,7 @@ void csi_node_unpublish_volume(_unused_ void *userdata, _unused_ RpcCall *call,
         ctx->target_path = req->target_path;
         if (csi_node_validate_unpublish(req, st) < 0)
                 return;
-        /*
-         * Nothing can be published by this version, so every volume is
-         * unknown, and unpublishing an unknown volume is OK (csi-facts 2.2:
-         * kubelet retries any error forever).
-         */
-        log_debug("unpublish of unknown volume '%s': nothing to do", req->volume_id);
+        csi_unpublish(d->publisher, req, st);
 }
 
 void csi_node_unsupported(_unused_ void *userdata, _unused_ RpcCall *call,

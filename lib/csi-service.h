@@ -14,10 +14,12 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "csi-publish.h"
 #include "grpc-server.h"
 
 typedef struct CsiDriver {
         const Config *config;
+        Publisher *publisher; /* the publish path: Vault servers and volumes */
 } CsiDriver;
 
 const RpcMethod *csi_service_methods(size_t *ret_n);

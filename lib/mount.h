@@ -24,14 +24,14 @@ enum {
 };
 
 typedef struct TmpfsOptions {
-        uint64_t size_bytes; /* size= */
+        uint64_t size_bytes; /* size=; must be > 0 (tmpfs reads 0 as "unlimited") */
         uint64_t nr_inodes;  /* nr_inodes= (0: kernel default) */
         gid_t gid;           /* gid= and group-owned root, or (gid_t)-1 */
-        unsigned mode;       /* mode= of the root directory, e.g. 0755 or 0750 */
+        unsigned mode;       /* mode= of the root directory, e.g. 0755 or 0750; <= 07777 */
 } TmpfsOptions;
 
 /* Mounts a tmpfs with nosuid,nodev,noexec and the options at `path` (an
- * existing directory). */
+ * existing directory). -EINVAL for a zero size or a mode above 07777. */
 int mount_tmpfs(const char *path, const TmpfsOptions *opts, char *err, size_t errlen);
 
 /* Binds `source` at `target` (an existing directory), then remounts the bind
@@ -42,9 +42,13 @@ int mount_bind_readonly(const char *source, const char *target, char *err, size_
  * or with `lazy` a detach (MNT_DETACH), still returning 0. */
 int mount_umount(const char *path, bool lazy, char *err, size_t errlen);
 
-/* Whether `path` is a mount point (libmount's view of /proc/self/mountinfo). */
+/* Whether `path` is a mount point (libmount's view of /proc/self/mountinfo,
+ * matched against realpath(path)). A missing path is not one: 0, *ret false. */
 int mount_is_mountpoint(const char *path, bool *ret);
 
-/* The fstype and options of the mount at `path` (for restart recovery and
- * tests); *ret_fstype and *ret_options are malloc'd. -ENOENT if not mounted. */
+/* The fstype and options of the topmost mount at `path` (for restart
+ * recovery and tests); *ret_fstype and *ret_options are malloc'd. The options
+ * merge the per-mount and superblock ones, e.g.
+ * "ro,nosuid,nodev,noexec,relatime,size=1024k,mode=750,gid=12345".
+ * -ENOENT if not mounted. */
 int mount_get(const char *path, char **ret_fstype, char **ret_options);

@@ -55,12 +55,16 @@ enum {
  * node admin's allowed list by the caller) at time `now_unix`. Returns 0
  * with *ret filled (free with sa_token_done), a positive SA_TOKEN_E_* with a
  * message in err naming what to fix (e.g. "set tokenRequests with audience
- * 'vault' in the CSIDriver"), or -ENOMEM.
+ * 'vault' in the CSIDriver"), -EINVAL for bad arguments (NULL audience or
+ * ret, an audience of 256 bytes or more), or -ENOMEM. A token that expires
+ * at or before now_unix is SA_TOKEN_E_EXPIRED.
  */
 int sa_token_get(const KeyValue *secrets, size_t n_secrets, const KeyValue *volume_context,
                  size_t n_context, TokenSource policy, const char *audience, int64_t now_unix,
                  const char *driver_name, SaToken *ret, char *err, size_t errlen);
 void sa_token_done(SaToken *t);
 
-/* Parses "2026-01-01T00:00:00Z" (RFC 3339, UTC 'Z' or an offset). -EINVAL. */
+/* Parses "2026-01-01T00:00:00Z" (RFC 3339, UTC 'Z' or an offset). Strict:
+ * YYYY-MM-DDTHH:MM:SS[.1-9 digits](Z|+HH:MM|-HH:MM), upper-case 'T' and 'Z',
+ * real calendar dates, no leap second; the fraction is dropped. -EINVAL. */
 int parse_rfc3339(const char *s, int64_t *ret_unix);

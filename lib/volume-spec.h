@@ -11,7 +11,7 @@
  * vaultAddress (only a configured server's address: selects it),
  * refreshInterval. vaultCACertPath, vaultCADirectory, vaultTLS* and
  * vaultSkipTLSVerify are rejected: TLS is the node admin's. Kubelet's
- * csi.storage.k8s.io/* keys are read (pod info) or ignored; any other key is
+ * csi.storage.k8s.io/... keys are read (pod info) or ignored; any other key is
  * an error naming it, so typos fail loudly.
  *
  * Never logs. Thread-safe (no shared state). secretArgs values are kept in
@@ -65,9 +65,11 @@ typedef struct VolumeSpec {
 
 /*
  * Parses volume_context (pointers into it are kept for pod info: keep the
- * request alive while the spec is used). Returns 0 and *ret, -EINVAL with a
- * message in err that names the attribute or object at fault, -E2BIG when a
- * configured limit (objects per volume) is exceeded, or -ENOMEM.
+ * request alive while the spec is used). An empty value of an optional
+ * attribute means "not set"; max_objects 0 means no limit. Returns 0 and
+ * *ret, -EINVAL with a message in err that names the attribute or object at
+ * fault, -E2BIG when a configured limit (objects per volume) or the objects
+ * document's size limits are exceeded, or -ENOMEM.
  */
 int volume_spec_parse(const Config *c, const KeyValue *context, size_t n, VolumeSpec **ret,
                       char *err, size_t errlen);
@@ -85,8 +87,11 @@ bool object_name_valid(const char *name);
  * The bytes of one file: `data` is the Vault response's data object (for
  * KV v2, the caller passes the inner data). secretKey set: a string value
  * raw, any other JSON value compact, then `encoding` decodes it; unset: the
- * whole object as compact JSON. Returns 0 and a Secret, -ENOENT when the key
- * is absent (err names it), -EINVAL when decoding fails.
+ * whole object as compact JSON. JSON is written as Go's json.Marshal does
+ * (sorted keys, <>& escaped). Returns 0 and a Secret, -ENOENT when the key
+ * is absent or data is NULL/null (a deleted KV v2 version; err names the
+ * object and key, never a value), -EINVAL when decoding fails or data is not
+ * an object while secretKey is set.
  */
 int secret_object_render(const SecretObject *o, const JsonValue *data, Secret **ret, char *err,
                          size_t errlen);

@@ -1,0 +1,684 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * atomic-writer.c - publish a set of files so that readers see all of the
+ * old set or all of the new one (the layout is described in atomic-writer.h).
+ *
+ * One write, in order:
+ *
+ *   1. Validate every name and mode; nothing is touched on bad input.
+ *   2. mkdirat a fresh "..<UTC timestamp>.<ns>" dir (0700 while filling it),
+ *      create each file with O_CREAT|O_EXCL|O_NOFOLLOW, write it in full,
+ *      fchown (0, gid) and fchmod it; then give the dir its final owner and
+ *      mode (0755, or 0750 group-owned with a gid).
+ *   3. Make sure each "<name>" is a symlink to "..data/<name>". Names that
+ *      are new get their link now (it dangles until the swap, which readers
+ *      see as "not there yet"); an entry of the right name that is anything
+ *      else (a file, a symlink elsewhere) is replaced by rename, never
+ *      followed.
+ *   4. symlinkat "..data_tmp" -> new dir, renameat it over "..data". This
+ *      is the commit point: rename(2) replaces the link atomically.
+ *   5. Best effort, after the commit: remove per-file symlinks whose names
+ *      left the payload, and every payload dir but the new one (the old
+ *      one, and orphans of a crash between 2 and 4).
+ *
+ * Any failure in 2-4 removes the links made in 3 and the new dir, so the
+ * previous payload and "..data" stay exactly as they were.
+ *
+ * Every path operation is relative to root_fd, on a single component, with
+ * O_NOFOLLOW or on the link itself (readlinkat, unlinkat, renameat), so a
+ * symlink planted in root can never redirect a write outside it.
+ *
+ * Readers that want a consistent set open "..data" once (as a directory)
+ * and openat() every file relative to it; opening "<name>" paths one by
+ * one gives per-file atomicity only. A reader racing the removal of the
+ * old dir may see ENOENT and should retry.
+ *
+ * File contents are secrets: they are never logged, and the read-back in
+ * atomic_writer_same() goes through a stack buffer that is wiped.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "atomic-writer.h"
+#include "log.h"
+#include "macro.h"
+
+#define DATA_LINK "..data"
+#define DATA_TMP "..data_tmp"
+#define LINK_TMP "..link_tmp"
+#define DATA_PREFIX "..data/"
+
+/* "..YYYY_MM_DD_HH_MM_SS." plus up to 9 digits of nanoseconds. */
+#define PAYLOAD_DIR_MAX 48
+
+static void closedirp(DIR **d) {
+        if (*d)
+                (void)closedir(*d);
+}
+#define _cleanup_closedir_ _cleanup_(closedirp)
+
+_printf_(3, 4) static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+        va_list ap;
+
+        if (!err || errlen == 0)
+                return;
+        va_start(ap, fmt);
+        (void)vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+}
+
+static bool name_valid(const char *name) {
+        size_t len;
+
+        if (!name || name[0] == '\0' || name[0] == '.')
+                return false; /* also rejects ".", ".." and our own "..*" */
+        if (strchr(name, '/'))
+                return false;
+        len = strlen(name);
+        /* The link target "..data/<name>" must fit a path too. */
+        return len <= NAME_MAX && len + sizeof(DATA_PREFIX) <= PATH_MAX;
+}
+
+/* Whether `s` is the name of a payload dir: "..DDDD_DD_DD_DD_DD_DD.D+". */
+static bool payload_dir_name(const char *s) {
+        static const char tmpl[] = "..DDDD_DD_DD_DD_DD_DD.";
+        size_t i, digits = 0;
+
+        for (i = 0; tmpl[i]; i++) {
+                if (tmpl[i] == 'D' ? (s[i] < '0' || s[i] > '9') : s[i] != tmpl[i])
+                        return false;
+        }
+        for (; s[i]; i++, digits++)
+                if (s[i] < '0' || s[i] > '9')
+                        return false;
+        return digits >= 1 && digits <= 9;
+}
+
+static int cmp_names(const void *a, const void *b) {
+        return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Checks names and modes; returns the names sorted (for duplicate checks
+ * and lookups) in *ret_sorted (malloc'd, NULL for n == 0).
+ */
+static int validate(const PayloadFile *files, size_t n, const char ***ret_sorted, char *err,
+                    size_t errlen) {
+        _cleanup_free_ const char **sorted = NULL;
+        size_t bytes;
+
+        if (n > 0 && !files) {
+                set_err(err, errlen, "no payload files given");
+                return -EINVAL;
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (!name_valid(files[i].name)) {
+                        /* The name is not a secret, but it may be garbage: no quoting of it. */
+                        set_err(err, errlen, "payload file #%zu has an invalid name", i);
+                        return -EINVAL;
+                }
+                if (files[i].mode > 0777 || (files[i].len > 0 && !files[i].data)) {
+                        set_err(err, errlen, "payload file '%s' has an invalid mode or no data",
+                                files[i].name);
+                        return -EINVAL;
+                }
+        }
+        if (n > 0) {
+                if (!size_mul(n, sizeof(*sorted), &bytes))
+                        return -ENOMEM;
+                sorted = malloc(bytes);
+                if (!sorted)
+                        return -ENOMEM;
+                for (size_t i = 0; i < n; i++)
+                        sorted[i] = files[i].name;
+                qsort(sorted, n, sizeof(*sorted), cmp_names);
+                for (size_t i = 1; i < n; i++)
+                        if (streq(sorted[i - 1], sorted[i])) {
+                                set_err(err, errlen, "payload file '%s' appears twice",
+                                        sorted[i]);
+                                return -EINVAL;
+                        }
+        }
+        *ret_sorted = TAKE_PTR(sorted);
+        return 0;
+}
+
+static bool name_in(const char *const *sorted, size_t n, const char *name) {
+        return n > 0 && bsearch(&name, sorted, n, sizeof(*sorted), cmp_names) != NULL;
+}
+
+static int link_target(const char *name, char *buf, size_t size) {
+        int k = snprintf(buf, size, DATA_PREFIX "%s", name);
+        return k < 0 || (size_t)k >= size ? -ENAMETOOLONG : 0;
+}
+
+/* Reads the symlink `name` in dir_fd; -EINVAL if it is not a symlink. */
+static int read_link(int dir_fd, const char *name, char *buf, size_t size) {
+        ssize_t k = readlinkat(dir_fd, name, buf, size);
+        if (k < 0)
+                return -errno;
+        if ((size_t)k >= size)
+                return -ENAMETOOLONG;
+        buf[k] = '\0';
+        return 0;
+}
+
+static int unlink_if_exists(int dir_fd, const char *name, int flags) {
+        if (unlinkat(dir_fd, name, flags) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+static int opendir_at(int dir_fd, const char *name, DIR **ret) {
+        _cleanup_close_ int fd = -1;
+        DIR *d;
+
+        fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (!d)
+                return -errno;
+        TAKE_FD(fd);
+        *ret = d;
+        return 0;
+}
+
+/*
+ * Removes the payload dir `name` in root_fd and the files in it. Payload
+ * dirs are flat; an (unexpected) empty subdir is removed too, anything
+ * deeper makes the final rmdir fail. Missing dir → 0.
+ */
+static int remove_payload_dir(int root_fd, const char *name) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        int r = 0;
+
+        r = opendir_at(root_fd, name, &d);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        for (;;) {
+                errno = 0;
+                de = readdir(d);
+                if (!de) {
+                        if (errno != 0 && r == 0)
+                                r = -errno;
+                        break;
+                }
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                if (unlinkat(dirfd(d), de->d_name, 0) < 0) {
+                        if (errno == EISDIR &&
+                            unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) == 0)
+                                continue;
+                        if (errno != ENOENT && r == 0)
+                                r = -errno;
+                }
+        }
+        if (unlinkat(root_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
+                r = -errno;
+        return r;
+}
+
+/* Creates a fresh payload dir named after the current UTC time. */
+static int make_payload_dir(int root_fd, char *name, size_t size) {
+        struct timespec ts;
+        struct tm tm;
+
+        if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
+                return -errno;
+        if (!gmtime_r(&ts.tv_sec, &tm))
+                return -EOVERFLOW;
+        /* Two writes within one clock tick would collide; step the
+         * nanoseconds instead of failing. */
+        for (unsigned attempt = 0; attempt < 1000; attempt++) {
+                long ns = (ts.tv_nsec + (long)attempt) % 1000000000L;
+                int k = snprintf(name, size, "..%04d_%02d_%02d_%02d_%02d_%02d.%09ld",
+                                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                                 tm.tm_min, tm.tm_sec, ns);
+                if (k < 0 || (size_t)k >= size)
+                        return -ENAMETOOLONG;
+                if (mkdirat(root_fd, name, 0700) == 0)
+                        return 0;
+                if (errno != EEXIST)
+                        return -errno;
+        }
+        return -EEXIST;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len) {
+        while (len > 0) {
+                ssize_t k = write(fd, p, MIN(len, (size_t)SSIZE_MAX));
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        return -EIO;
+                p += k;
+                len -= (size_t)k;
+        }
+        return 0;
+}
+
+static int write_file(int dfd, const PayloadFile *f, gid_t gid) {
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        fd = openat(dfd, f->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    (mode_t)f->mode);
+        if (fd < 0)
+                return -errno;
+        r = write_all(fd, f->data, f->len);
+        if (r < 0)
+                return r;
+        if (gid != (gid_t)-1 && fchown(fd, 0, gid) < 0)
+                return -errno;
+        /* The umask (077 in the daemon) trimmed the create mode, and a chown
+         * may clear mode bits: set the mode last. */
+        if (fchmod(fd, (mode_t)f->mode) < 0)
+                return -errno;
+        if (close(TAKE_FD(fd)) < 0)
+                return -errno;
+        return 0;
+}
+
+/*
+ * Makes root/<name> a symlink to "..data/<name>". Sets *created when it
+ * made or replaced the entry (so a rollback removes it again).
+ */
+static int ensure_link(int root_fd, const char *name, bool *created) {
+        char want[PATH_MAX], have[PATH_MAX];
+        int r;
+
+        r = link_target(name, want, sizeof(want));
+        if (r < 0)
+                return r;
+        r = read_link(root_fd, name, have, sizeof(have));
+        if (r == 0 && streq(have, want))
+                return 0;
+        if (r == -ENOENT) {
+                if (symlinkat(want, root_fd, name) < 0)
+                        return -errno;
+                *created = true;
+                return 0;
+        }
+        if (r < 0 && r != -EINVAL && r != -ENAMETOOLONG)
+                return r;
+
+        /* Something else has the name: a file, a dir, or a symlink to
+         * elsewhere. Replace the entry itself, never what it points to. */
+        r = unlink_if_exists(root_fd, LINK_TMP, 0);
+        if (r < 0)
+                return r;
+        if (symlinkat(want, root_fd, LINK_TMP) < 0)
+                return -errno;
+        if (renameat(root_fd, LINK_TMP, root_fd, name) < 0) {
+                r = -errno;
+                /* rename(2) cannot replace a directory by a symlink; an empty
+                 * one can go, anything else stays and fails the write. */
+                if ((r == -EISDIR || r == -ENOTEMPTY || r == -EEXIST) &&
+                    unlinkat(root_fd, name, AT_REMOVEDIR) == 0 &&
+                    renameat(root_fd, LINK_TMP, root_fd, name) == 0)
+                        r = 0;
+                if (r < 0) {
+                        (void)unlinkat(root_fd, LINK_TMP, 0);
+                        return r;
+                }
+        }
+        *created = true;
+        return 0;
+}
+
+/* After the commit: drop per-file symlinks whose names left the payload,
+ * and every payload dir but `keep`. Best effort; returns the first error. */
+static int remove_stale(int root_fd, const char *const *sorted, size_t n, const char *keep) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        int r;
+
+        r = opendir_at(root_fd, ".", &d);
+        if (r < 0)
+                return r;
+        for (;;) {
+                struct stat st;
+                int q = 0;
+
+                errno = 0;
+                de = readdir(d);
+                if (!de) {
+                        if (errno != 0 && r == 0)
+                                r = -errno;
+                        break;
+                }
+                if (de->d_name[0] == '.') {
+                        if (payload_dir_name(de->d_name) && !streq(de->d_name, keep))
+                                q = remove_payload_dir(root_fd, de->d_name);
+                } else if (!name_in(sorted, n, de->d_name)) {
+                        if (fstatat(root_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                                q = errno == ENOENT ? 0 : -errno;
+                        else if (S_ISLNK(st.st_mode))
+                                q = unlink_if_exists(root_fd, de->d_name, 0);
+                }
+                if (q < 0 && r == 0)
+                        r = q;
+        }
+        return r;
+}
+
+static int check_root(int root_fd) {
+        struct stat st;
+
+        if (root_fd < 0)
+                return -EBADF;
+        if (fstat(root_fd, &st) < 0)
+                return -errno;
+        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+/**
+ * atomic_writer_write() - publish @files as the new payload of @root_fd.
+ * @root_fd: the volume's root directory (only ever used with *at() calls)
+ * @files:   the payload; names are plain file names not starting with '.',
+ *           unique, modes at most 0777
+ * @n:       number of @files (0 publishes an empty payload)
+ * @gid:     group of the files and payload dir, or (gid_t)-1
+ * @err:     receives a message naming the step and file (never contents)
+ * @errlen:  size of @err
+ *
+ * Not thread-safe per root: callers hold the volume lock. Returns 0;
+ * -EINVAL for a bad name, mode or duplicate (nothing touched); or -errno of
+ * the failing step, with the previous payload left exactly as it was.
+ */
+int atomic_writer_write(int root_fd, const PayloadFile *files, size_t n, gid_t gid, char *err,
+                        size_t errlen) {
+        _cleanup_free_ const char **sorted = NULL;
+        _cleanup_free_ bool *created = NULL;
+        _cleanup_close_ int dfd = -1;
+        char dir[PAYLOAD_DIR_MAX];
+        size_t i = 0;
+        int r, q;
+
+        r = validate(files, n, &sorted, err, errlen);
+        if (r < 0)
+                return r;
+        r = check_root(root_fd);
+        if (r < 0) {
+                set_err(err, errlen, "payload root is not a usable directory: %s", strerror(-r));
+                return r;
+        }
+        created = calloc(n > 0 ? n : 1, sizeof(*created));
+        if (!created)
+                return -ENOMEM;
+
+        /* Leftovers of an interrupted write; they are ours by name. */
+        r = unlink_if_exists(root_fd, DATA_TMP, 0);
+        if (r == 0)
+                r = unlink_if_exists(root_fd, LINK_TMP, 0);
+        if (r < 0) {
+                set_err(err, errlen, "removing stale temporary links: %s", strerror(-r));
+                return r;
+        }
+
+        r = make_payload_dir(root_fd, dir, sizeof(dir));
+        if (r < 0) {
+                set_err(err, errlen, "creating payload directory: %s", strerror(-r));
+                return r;
+        }
+
+        dfd = openat(root_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0) {
+                r = -errno;
+                set_err(err, errlen, "opening payload directory '%s': %s", dir, strerror(-r));
+                goto rollback;
+        }
+        for (i = 0; i < n; i++) {
+                r = write_file(dfd, &files[i], gid);
+                if (r < 0) {
+                        set_err(err, errlen, "writing payload file '%s': %s", files[i].name,
+                                strerror(-r));
+                        goto rollback;
+                }
+        }
+        if ((gid != (gid_t)-1 && fchown(dfd, 0, gid) < 0) ||
+            fchmod(dfd, gid != (gid_t)-1 ? 0750 : 0755) < 0) {
+                r = -errno;
+                set_err(err, errlen, "setting owner and mode of '%s': %s", dir, strerror(-r));
+                goto rollback;
+        }
+
+        for (i = 0; i < n; i++) {
+                r = ensure_link(root_fd, files[i].name, &created[i]);
+                if (r < 0) {
+                        set_err(err, errlen, "linking payload file '%s': %s", files[i].name,
+                                strerror(-r));
+                        goto rollback;
+                }
+        }
+
+        if (symlinkat(dir, root_fd, DATA_TMP) < 0 ||
+            renameat(root_fd, DATA_TMP, root_fd, DATA_LINK) < 0) {
+                r = -errno;
+                set_err(err, errlen, "switching " DATA_LINK " to '%s': %s", dir, strerror(-r));
+                goto rollback;
+        }
+
+        /* Committed. What is left is tidying up; a failure there does not
+         * change what readers see, so it is only reported at debug level. */
+        q = remove_stale(root_fd, sorted, n, dir);
+        if (q < 0)
+                log_debug("removing stale payload entries failed, ignoring: %s", strerror(-q));
+        log_debug("published %zu payload file(s) in '%s'", n, dir);
+        return 0;
+
+rollback:
+        (void)unlinkat(root_fd, DATA_TMP, 0);
+        for (size_t j = 0; j < n; j++)
+                if (created[j])
+                        (void)unlinkat(root_fd, files[j].name, 0);
+        (void)remove_payload_dir(root_fd, dir);
+        return r;
+}
+
+/* Compares the open file `fd` with `f` in constant time per chunk; the
+ * chunk buffer is wiped. Returns 1 equal, 0 different, -errno. */
+static int file_equal(int fd, const PayloadFile *f) {
+        uint8_t buf[16384];
+        size_t off = 0;
+        int r = 1;
+
+        for (;;) {
+                ssize_t k = read(fd, buf, sizeof(buf));
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        break;
+                }
+                if (k == 0) {
+                        if (off != f->len)
+                                r = 0;
+                        break;
+                }
+                if ((size_t)k > f->len - off ||
+                    CRYPTO_memcmp(buf, f->data + off, (size_t)k) != 0) {
+                        r = 0;
+                        break;
+                }
+                off += (size_t)k;
+        }
+        explicit_bzero(buf, sizeof(buf));
+        return r;
+}
+
+/*
+ * Opens the dir "..data" points to, without following anything but a
+ * link that names a payload dir. Returns the fd, 0 when there is no
+ * usable current payload, or -errno.
+ */
+static int open_current(int root_fd) {
+        char target[PATH_MAX];
+        int fd, r;
+
+        r = read_link(root_fd, DATA_LINK, target, sizeof(target));
+        if (r == -ENOENT || r == -EINVAL || r == -ENAMETOOLONG)
+                return 0;
+        if (r < 0)
+                return r;
+        if (!payload_dir_name(target))
+                return 0;
+        fd = openat(root_fd, target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? 0 : -errno;
+        return fd;
+}
+
+/**
+ * atomic_writer_same() - whether the current payload equals @files.
+ * @root_fd: the volume's root directory
+ * @files:   the candidate payload (validated as in atomic_writer_write)
+ * @n:       number of @files
+ * @ret:     true when "..data" names a payload dir that holds exactly these
+ *           names, as regular files with these contents and modes, and each
+ *           "<name>" is the symlink to "..data/<name>"
+ *
+ * Used by rotation to skip a swap when nothing changed. Returns 0, -EINVAL
+ * for a bad name, mode or duplicate, or -errno.
+ */
+int atomic_writer_same(int root_fd, const PayloadFile *files, size_t n, bool *ret) {
+        _cleanup_free_ const char **sorted = NULL;
+        _cleanup_closedir_ DIR *d = NULL;
+        _cleanup_close_ int dfd = -1;
+        struct dirent *de;
+        size_t count = 0;
+        int r;
+
+        r = validate(files, n, &sorted, NULL, 0);
+        if (r < 0)
+                return r;
+        r = check_root(root_fd);
+        if (r < 0)
+                return r;
+
+        r = open_current(root_fd);
+        if (r <= 0) {
+                if (r == 0)
+                        *ret = false;
+                return r;
+        }
+        dfd = r;
+
+        for (size_t i = 0; i < n; i++) {
+                char want[PATH_MAX], have[PATH_MAX];
+                _cleanup_close_ int fd = -1;
+                struct stat st;
+
+                r = link_target(files[i].name, want, sizeof(want));
+                if (r < 0)
+                        return r;
+                r = read_link(root_fd, files[i].name, have, sizeof(have));
+                if (r < 0 && r != -ENOENT && r != -EINVAL && r != -ENAMETOOLONG)
+                        return r;
+                if (r < 0 || !streq(have, want))
+                        goto different;
+
+                fd = openat(dfd, files[i].name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0) {
+                        if (errno == ENOENT || errno == ELOOP)
+                                goto different;
+                        return -errno;
+                }
+                if (fstat(fd, &st) < 0)
+                        return -errno;
+                if (!S_ISREG(st.st_mode) || (st.st_mode & 07777) != files[i].mode ||
+                    (uint64_t)st.st_size != (uint64_t)files[i].len)
+                        goto different;
+                r = file_equal(fd, &files[i]);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        goto different;
+        }
+
+        /* Same names: every wanted name exists, so equal counts suffice. */
+        d = fdopendir(dfd);
+        if (!d)
+                return -errno;
+        TAKE_FD(dfd);
+        for (;;) {
+                errno = 0;
+                de = readdir(d);
+                if (!de) {
+                        if (errno != 0)
+                                return -errno;
+                        break;
+                }
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                count++;
+        }
+        *ret = count == n;
+        return 0;
+
+different:
+        *ret = false;
+        return 0;
+}
+
+/**
+ * atomic_writer_clear() - remove what the writer created under @root_fd.
+ * @root_fd: the volume's root directory
+ *
+ * Removes every symlink in root ("..data", temporaries, per-file links) and
+ * every payload dir with its files. Other entries are left alone. Returns 0
+ * or the first -errno (it keeps going after an error).
+ */
+int atomic_writer_clear(int root_fd) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        int r;
+
+        r = check_root(root_fd);
+        if (r < 0)
+                return r;
+        /* Unlink "..data" first, so no reader can reach a payload that is
+         * being emptied. */
+        r = unlink_if_exists(root_fd, DATA_LINK, 0);
+        if (r < 0 && r != -EISDIR)
+                return r;
+        r = opendir_at(root_fd, ".", &d);
+        if (r < 0)
+                return r;
+        for (;;) {
+                struct stat st;
+                int q = 0;
+
+                errno = 0;
+                de = readdir(d);
+                if (!de) {
+                        if (errno != 0 && r == 0)
+                                r = -errno;
+                        break;
+                }
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                if (fstatat(root_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        q = errno == ENOENT ? 0 : -errno;
+                else if (S_ISLNK(st.st_mode))
+                        q = unlink_if_exists(root_fd, de->d_name, 0);
+                else if (S_ISDIR(st.st_mode) && payload_dir_name(de->d_name))
+                        q = remove_payload_dir(root_fd, de->d_name);
+                if (q < 0 && r == 0)
+                        r = q;
+        }
+        return r;
+}

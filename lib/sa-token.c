@@ -1,0 +1,353 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sa-token.c - the pod's service-account token from a NodePublishVolume
+ * request (see sa-token.h).
+ *
+ * The value is parsed with the json module, whose allocator wipes every
+ * string jansson frees, so the parsed tree is the only other copy of the JWT
+ * we make; it is released before returning. The caller owns (and wipes) the
+ * request strings. Error texts are built from the audience, the driver name,
+ * key names and times only: never from the token or the raw value.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "json.h"
+#include "sa-token.h"
+#include "macro.h"
+
+/* Kubelet writes about 1 KiB per audience; this allows dozens. */
+#define SA_TOKENS_JSON_MAX (256U * 1024U)
+/* {audience: {token, expirationTimestamp}}: two levels, one spare. */
+#define SA_TOKENS_JSON_DEPTH 3U
+
+_printf_(4, 5) static int fail(char *err, size_t errlen, int r, const char *fmt, ...) {
+        va_list ap;
+
+        if (err && errlen > 0) {
+                va_start(ap, fmt);
+                (void)vsnprintf(err, errlen, fmt, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
+static const char *origin_name(SaTokenOrigin o) {
+        return o == SA_TOKEN_FROM_SECRETS ? "secrets" : "volume_context";
+}
+
+static const KeyValue *find_key(const KeyValue *kv, size_t n, const char *key) {
+        for (size_t i = 0; i < n; i++)
+                if (kv[i].key && streq(kv[i].key, key))
+                        return &kv[i];
+        return NULL;
+}
+
+/* Copies a name for an error message: printable ASCII only, bounded. */
+static const char *printable(const char *s, char *buf, size_t len) {
+        size_t i = 0;
+
+        for (; s && *s && i + 1 < len; s++)
+                buf[i++] = (*s >= 0x20 && *s < 0x7f && *s != '\'') ? *s : '?';
+        buf[i] = 0;
+        if (s && *s && len > 4)
+                memcpy(buf + len - 4, "...", 4);
+        return buf;
+}
+
+static void format_time(int64_t t, char *buf, size_t len) {
+        struct tm tm;
+        time_t tt = (time_t)t;
+
+        if (!gmtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                (void)snprintf(buf, len, "@%" PRId64, t);
+}
+
+/* "'a', 'b'" for the audiences the request does carry (names, not tokens). */
+static void list_audiences(const JsonValue *obj, char *buf, size_t len) {
+        JsonIter it = JSON_ITER_INIT;
+        const char *key;
+        size_t key_len, off = 0;
+        const JsonValue *v;
+        unsigned n = 0;
+
+        buf[0] = 0;
+        while (json_object_next(obj, &it, &key, &key_len, &v)) {
+                char name[64];
+                int k = snprintf(buf + off, len - off, "%s'%s'", n++ ? ", " : "",
+                                 printable(key, name, sizeof(name)));
+                if (k < 0 || (size_t)k >= len - off) {
+                        if (len > 4)
+                                memcpy(buf + len - 4, "...", 4);
+                        return;
+                }
+                off += (size_t)k;
+        }
+        if (n == 0)
+                (void)snprintf(buf, len, "none");
+}
+
+/**
+ * sa_token_get() - the service-account token for one audience.
+ * @secrets: NodePublishVolumeRequest.secrets as key/value pairs.
+ * @n_secrets: number of entries in @secrets.
+ * @volume_context: NodePublishVolumeRequest.volume_context.
+ * @n_context: number of entries in @volume_context.
+ * @policy: whether a token in volume_context is accepted (KEP-5538 fallback).
+ * @audience: the audience to use ("" is kubelet's key for the apiserver's
+ *            default audiences).
+ * @now_unix: the current time; a token expiring at or before it is refused.
+ * @driver_name: our CSI driver name, for the hints in messages.
+ * @ret: filled on success; release with sa_token_done().
+ * @err: a message naming what to fix, never any token bytes.
+ * @errlen: size of @err.
+ *
+ * Return: 0, SA_TOKEN_E_MISSING, SA_TOKEN_E_POLICY, SA_TOKEN_E_MALFORMED,
+ * SA_TOKEN_E_AUDIENCE, SA_TOKEN_E_EXPIRED, -EINVAL (bad arguments) or
+ * -ENOMEM. No locking needed.
+ */
+int sa_token_get(const KeyValue *secrets, size_t n_secrets, const KeyValue *volume_context,
+                 size_t n_context, TokenSource policy, const char *audience, int64_t now_unix,
+                 const char *driver_name, SaToken *ret, char *err, size_t errlen) {
+        _cleanup_(json_value_unrefp) JsonValue *root = NULL;
+        _cleanup_(secret_freep) Secret *jwt = NULL;
+        const KeyValue *kv;
+        const JsonValue *entry, *v;
+        const char *token, *ts, *value;
+        size_t token_len, ts_len;
+        SaTokenOrigin origin;
+        JsonError jerr = { 0 };
+        char aud[96], drv[96];
+        int64_t exp;
+        int r;
+
+        if (err && errlen > 0)
+                err[0] = 0;
+        if (!ret || !audience || (!secrets && n_secrets > 0) ||
+            (!volume_context && n_context > 0))
+                return fail(err, errlen, -EINVAL, "service-account token: invalid arguments");
+        if (strlen(audience) >= sizeof(ret->audience))
+                return fail(err, errlen, -EINVAL,
+                            "service-account token: audience longer than %zu bytes",
+                            sizeof(ret->audience) - 1);
+        printable(audience, aud, sizeof(aud));
+        printable(isempty(driver_name) ? "?" : driver_name, drv, sizeof(drv));
+
+        kv = find_key(secrets, n_secrets, SA_TOKENS_KEY);
+        origin = SA_TOKEN_FROM_SECRETS;
+        if (!kv) {
+                kv = find_key(volume_context, n_context, SA_TOKENS_KEY);
+                origin = SA_TOKEN_FROM_VOLUME_CONTEXT;
+                if (kv && policy == TOKEN_SOURCE_SECRETS_ONLY)
+                        return fail(err, errlen, SA_TOKEN_E_POLICY,
+                                    "the service-account token came in volume_context, but this "
+                                    "node accepts it only in secrets (token-source: "
+                                    "secrets-only): set serviceAccountTokenInSecrets: true in "
+                                    "the CSIDriver '%s'",
+                                    drv);
+        }
+        if (!kv) {
+                if (policy == TOKEN_SOURCE_SECRETS_ONLY)
+                        return fail(err, errlen, SA_TOKEN_E_MISSING,
+                                    "no service-account token in the request (%s): set "
+                                    "tokenRequests with audience '%s' and "
+                                    "serviceAccountTokenInSecrets: true in the CSIDriver '%s'",
+                                    SA_TOKENS_KEY, aud, drv);
+                return fail(err, errlen, SA_TOKEN_E_MISSING,
+                            "no service-account token in the request (%s): set tokenRequests "
+                            "with audience '%s' in the CSIDriver '%s'",
+                            SA_TOKENS_KEY, aud, drv);
+        }
+
+        value = strempty(kv->value);
+        r = json_parse_object(value, strlen(value), SA_TOKENS_JSON_MAX, SA_TOKENS_JSON_DEPTH,
+                              &root, &jerr);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -E2BIG)
+                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
+                            "the service-account tokens value (%s in %s) is larger than %u "
+                            "bytes",
+                            SA_TOKENS_KEY, origin_name(origin), SA_TOKENS_JSON_MAX);
+        if (r == JSON_E_KIND)
+                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
+                            "the service-account tokens value (%s in %s) is not a JSON object "
+                            "of audience -> {token, expirationTimestamp}",
+                            SA_TOKENS_KEY, origin_name(origin));
+        if (r == JSON_E_TOO_DEEP)
+                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
+                            "the service-account tokens value (%s in %s) nests deeper than "
+                            "audience -> {token, expirationTimestamp}",
+                            SA_TOKENS_KEY, origin_name(origin));
+        if (r != 0)
+                /* Only the position: jansson's reason may quote a byte of input. */
+                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
+                            "the service-account tokens value (%s in %s) is not valid JSON "
+                            "(error at line %u, column %u)",
+                            SA_TOKENS_KEY, origin_name(origin), jerr.line, jerr.column);
+
+        entry = json_object_member(root, audience);
+        if (!entry) {
+                char have[192];
+                list_audiences(root, have, sizeof(have));
+                return fail(err, errlen, SA_TOKEN_E_AUDIENCE,
+                            "no service-account token for audience '%s' (the request has: %s): "
+                            "set tokenRequests with audience '%s' in the CSIDriver '%s'",
+                            aud, have, aud, drv);
+        }
+        if (json_value_kind(entry) != JSON_KIND_OBJECT)
+                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
+                            "service-account token for audience '%s' (in %s): the entry is not "
+                            "a JSON object {token, expirationTimestamp}",
+                            aud, origin_name(origin));
+
+        v = json_object_member(entry, "token");
+        r = json_value_string(v, &token, &token_len);
+        if (r == -ENOENT)
+                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
+                            "service-account token for audience '%s' (in %s): 'token' is missing",
+                            aud, origin_name(origin));
+        if (r < 0)
+                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
+                            "service-account token for audience '%s' (in %s): 'token' is not a "
+                            "string",
+                            aud, origin_name(origin));
+        if (token_len == 0)
+                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
+                            "service-account token for audience '%s' (in %s): 'token' is empty",
+                            aud, origin_name(origin));
+        if (memchr(token, 0, token_len))
+                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
+                            "service-account token for audience '%s' (in %s): 'token' contains "
+                            "a NUL character",
+                            aud, origin_name(origin));
+
+        v = json_object_member(entry, "expirationTimestamp");
+        r = json_value_string(v, &ts, &ts_len);
+        if (r == -ENOENT)
+                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
+                            "service-account token for audience '%s' (in %s): "
+                            "'expirationTimestamp' is missing",
+                            aud, origin_name(origin));
+        if (r < 0)
+                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
+                            "service-account token for audience '%s' (in %s): "
+                            "'expirationTimestamp' is not a string",
+                            aud, origin_name(origin));
+        if (memchr(ts, 0, ts_len) || parse_rfc3339(ts, &exp) < 0)
+                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
+                            "service-account token for audience '%s' (in %s): "
+                            "'expirationTimestamp' is not an RFC 3339 time "
+                            "(YYYY-MM-DDTHH:MM:SSZ)",
+                            aud, origin_name(origin));
+        if (exp <= now_unix) {
+                char when[40], now[40];
+                format_time(exp, when, sizeof(when));
+                format_time(now_unix, now, sizeof(now));
+                return fail(err, errlen, SA_TOKEN_E_EXPIRED,
+                            "the service-account token for audience '%s' (in %s) expired at %s "
+                            "(now %s): kubelet should refresh it (requiresRepublish: true in the "
+                            "CSIDriver '%s')",
+                            aud, origin_name(origin), when, now, drv);
+        }
+
+        r = secret_new_from(&jwt, token, token_len);
+        if (r < 0)
+                return r;
+        /* root goes now, and jansson's copy of the JWT is wiped with it. */
+        root = json_value_unref(root);
+
+        *ret = (SaToken){ .jwt = TAKE_PTR(jwt), .expires_unix = exp, .origin = origin };
+        memcpy(ret->audience, audience, strlen(audience) + 1);
+        return 0;
+}
+
+void sa_token_done(SaToken *t) {
+        if (!t)
+                return;
+        secret_freep(&t->jwt);
+        *t = (SaToken){ 0 };
+}
+
+static bool digits(const char *s, size_t n, int *ret) {
+        int v = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                        return false;
+                v = v * 10 + (s[i] - '0');
+        }
+        *ret = v;
+        return true;
+}
+
+static int days_in_month(int year, int month) {
+        static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+        bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+        return month == 2 && leap ? 29 : days[month - 1];
+}
+
+/**
+ * parse_rfc3339() - strict RFC 3339 date-time to seconds since the epoch.
+ * @s: "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)"; 'T' and 'Z' upper
+ *     case; the fraction (1-9 digits) is dropped; leap seconds (:60) are
+ *     refused (kubelet never writes them).
+ * @ret_unix: written on success only.
+ *
+ * Return: 0 or -EINVAL.
+ */
+int parse_rfc3339(const char *s, int64_t *ret_unix) {
+        int year, mon, day, hour, min, sec, oh = 0, om = 0, sign = 0;
+        struct tm tm = { 0 };
+        const char *p;
+        time_t t;
+
+        if (!s || !ret_unix || strlen(s) < 20)
+                return -EINVAL;
+        if (!digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &mon) || s[7] != '-' ||
+            !digits(s + 8, 2, &day) || s[10] != 'T' || !digits(s + 11, 2, &hour) ||
+            s[13] != ':' || !digits(s + 14, 2, &min) || s[16] != ':' ||
+            !digits(s + 17, 2, &sec))
+                return -EINVAL;
+        if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) || hour > 23 ||
+            min > 59 || sec > 59)
+                return -EINVAL;
+
+        p = s + 19;
+        if (*p == '.') {
+                size_t n = 0;
+                for (p++; *p >= '0' && *p <= '9'; p++)
+                        n++;
+                if (n == 0 || n > 9)
+                        return -EINVAL;
+        }
+        if (*p == 'Z')
+                p++;
+        else if (*p == '+' || *p == '-') {
+                sign = *p == '-' ? -1 : 1;
+                if (strlen(p) != 6 || !digits(p + 1, 2, &oh) || p[3] != ':' ||
+                    !digits(p + 4, 2, &om) || oh > 23 || om > 59)
+                        return -EINVAL;
+                p += 6;
+        } else
+                return -EINVAL;
+        if (*p)
+                return -EINVAL;
+
+        tm.tm_year = year - 1900;
+        tm.tm_mon = mon - 1;
+        tm.tm_mday = day;
+        tm.tm_hour = hour;
+        tm.tm_min = min;
+        tm.tm_sec = sec;
+        errno = 0;
+        t = timegm(&tm);
+        if (t == (time_t)-1 && errno != 0)
+                return -EINVAL;
+        /* local time = UTC + offset, so UTC = local - offset */
+        *ret_unix = (int64_t)t - sign * (int64_t)(oh * 3600 + om * 60);
+        return 0;
+}

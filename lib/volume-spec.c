@@ -1,0 +1,1276 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * volume-spec.c - volumeAttributes → VolumeSpec, and the bytes of each file
+ * (see volume-spec.h and the README section "Volume attributes").
+ *
+ * secretArgs typing. vault-csi-provider (v1.7) decodes `objects` with Go's
+ * gopkg.in/yaml.v3 into map[string]interface{} and sends json.Marshal() of
+ * it, so a plain (unquoted) scalar becomes:
+ *   - null:   "" ~ null Null NULL
+ *   - bool:   true True TRUE false False FALSE   (yes/no/on/off stay strings:
+ *             yaml.v3 dropped those YAML 1.1 booleans for untyped values)
+ *   - int:    after removing every '_': an optional sign, then decimal,
+ *             0x.. hex, 0o.. octal, 0b.. binary, or a leading-0 octal
+ *             (YAML 1.1 style, 0755 = 493), within int64 (or uint64)
+ *   - float:  [-+]?(.D+|D+(.D*)?)([eE][-+]?D+)?, e.g. 1.5, 1e3, -.5, 08
+ *             (an invalid octal falls through to a float, as in Go); an
+ *             integer beyond 64 bits is a float too
+ *   - .inf, .nan (any sign and case variant) are refused: Go's json.Marshal
+ *     fails on them, and JSON has no form for them
+ *   - everything else, and every quoted scalar, is a string.
+ * We do the same, with two deliberate differences: a plain timestamp
+ * (2024-01-02) stays the text the user wrote (yaml.v3 turns it into a
+ * time.Time and json.Marshal rewrites it as 2024-01-02T00:00:00Z), and
+ * YAML tags (!!str) are not honoured (ytree drops them). Block scalars
+ * (| and >) are typed like plain ones because ytree does not mark them;
+ * only a single-line `|-`/`>-` scalar can differ from Go there.
+ * Mappings nest; keys are always strings. The JSON is compact with sorted
+ * keys and <, >, & escaped, byte for byte what json.Marshal sends.
+ *
+ * Secret hygiene: secretArgs values pass through ytree scalars (wiped by
+ * ytree_free), jansson strings (wiped by json.c's allocator), and number
+ * texts on our stack (wiped here); they end up in SecretObject.args. Errors
+ * name attributes, objects and keys, never values.
+ *
+ * Never logs. Thread-safe (no shared state).
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <strings.h>
+
+#include "json.h"
+#include "parse.h"
+#include "vault-json.h"
+#include "volume-spec.h"
+#include "ytree.h"
+#include "macro.h"
+
+#define ATTR_TEXT_MAX 1024U                      /* roleName, vaultServer, ... */
+#define REFRESH_INTERVAL_MAX_USEC (30ULL * 24 * 3600 * 1000000) /* 30 days */
+#define QUOTE_MAX 64U                            /* user text quoted in errors */
+#define JSON_WRITE_GO (JSON_WRITE_SORT_KEYS | JSON_WRITE_ESCAPE_HTML)
+
+#define TLS_HINT "TLS settings belong to the node admin (vaultmount config `vault-servers`)"
+#define KNOWN_ATTRS                                                                        \
+        "roleName, objects, vaultServer, vaultAddress, vaultAuthMountPath, vaultNamespace, " \
+        "audience, refreshInterval"
+#define KNOWN_OBJECT_KEYS                                                                  \
+        "objectName, secretPath, secretKey, secretArgs, method, filePermission, encoding"
+
+_printf_(4, 5) static int fail(char *err, size_t errlen, int r, const char *fmt, ...) {
+        va_list ap;
+
+        if (err && errlen > 0) {
+                va_start(ap, fmt);
+                (void)vsnprintf(err, errlen, fmt, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
+/* User text for an error message: no control characters, bounded. */
+typedef struct Quoted {
+        char s[QUOTE_MAX * 2];
+} Quoted;
+
+static const char *quote(Quoted *q, const char *s) {
+        (void)vault_text_sanitize(q->s, sizeof(q->s), strempty(s), strlen(strempty(s)),
+                                  QUOTE_MAX);
+        return q->s;
+}
+
+static bool text_ok(const char *s, size_t max) {
+        size_t n = 0;
+
+        for (; *s; s++, n++)
+                if ((unsigned char)*s < 0x20 || *s == 0x7f || n >= max)
+                        return false;
+        return true;
+}
+
+/* --- object names ------------------------------------------------------------ */
+
+static const char *object_name_problem(const char *name) {
+        if (isempty(name))
+                return "is empty";
+        if (strlen(name) > OBJECT_NAME_MAX)
+                return "is longer than 253 bytes";
+        if (streq(name, ".") || streq(name, ".."))
+                return "is '.' or '..'";
+        if (name[0] == '.')
+                return "starts with '.' (reserved for the volume's own files)";
+        if (strchr(name, '/'))
+                return "contains '/' (objectName is one file name, not a path)";
+        for (const char *p = name; *p; p++)
+                if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                        return "contains a control character";
+        return NULL;
+}
+
+/**
+ * object_name_valid() - whether objectName can be a file in the volume.
+ * @name: the objectName.
+ *
+ * Return: true for a non-empty name of at most OBJECT_NAME_MAX bytes with no
+ * '/', no control character and no leading '.' (so also not "." or "..").
+ */
+bool object_name_valid(const char *name) {
+        return !object_name_problem(name);
+}
+
+/* --- plain YAML scalars, typed as Go's yaml.v3 does ---------------------------- */
+
+typedef enum PlainKind {
+        PLAIN_STRING,
+        PLAIN_NULL,
+        PLAIN_BOOL,
+        PLAIN_INT,
+        PLAIN_UINT,
+        PLAIN_FLOAT,
+        PLAIN_NONFINITE,
+} PlainKind;
+
+typedef struct PlainValue {
+        bool b;
+        int64_t i;
+        uint64_t u;
+        double d;
+} PlainValue;
+
+static bool str_in(const char *s, const char *const *list) {
+        for (; *list; list++)
+                if (streq(s, *list))
+                        return true;
+        return false;
+}
+
+static bool plain_is_null(const char *s) {
+        static const char *const nulls[] = { "", "~", "null", "Null", "NULL", NULL };
+        return str_in(s, nulls);
+}
+
+static int digit_value(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'z')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'Z')
+                return c - 'A' + 10;
+        return 99;
+}
+
+/* Go's strconv.ParseUint(s, 0, 64): prefixes 0x 0o 0b, a leading 0 is octal. */
+static int go_parse_uint(const char *s, uint64_t *ret) {
+        unsigned base = 10;
+        uint64_t v = 0;
+
+        if (!*s)
+                return -EINVAL;
+        if (s[0] == '0') {
+                size_t n = strlen(s);
+                char p = (char)(n >= 3 ? (s[1] | 0x20) : 0);
+                if (p == 'x' || p == 'o' || p == 'b') {
+                        base = p == 'x' ? 16 : p == 'o' ? 8 : 2;
+                        s += 2;
+                } else {
+                        base = 8;
+                        s += 1;
+                }
+        }
+        for (; *s; s++) {
+                unsigned d = (unsigned)digit_value(*s);
+                if (d >= base)
+                        return -EINVAL;
+                if (__builtin_mul_overflow(v, base, &v) || __builtin_add_overflow(v, d, &v))
+                        return -ERANGE;
+        }
+        *ret = v;
+        return 0;
+}
+
+/* Go's strconv.ParseInt(s, 0, 64). */
+static int go_parse_int(const char *s, int64_t *ret) {
+        bool neg = false;
+        uint64_t u;
+        int r;
+
+        if (*s == '+' || *s == '-') {
+                neg = *s == '-';
+                s++;
+        }
+        r = go_parse_uint(s, &u);
+        if (r < 0)
+                return r;
+        if (neg) {
+                if (u > (uint64_t)INT64_MAX + 1)
+                        return -ERANGE;
+                *ret = u == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)u;
+        } else {
+                if (u > (uint64_t)INT64_MAX)
+                        return -ERANGE;
+                *ret = (int64_t)u;
+        }
+        return 0;
+}
+
+static const char *skip_digits(const char *s, size_t *n) {
+        *n = 0;
+        while (*s >= '0' && *s <= '9') {
+                s++;
+                (*n)++;
+        }
+        return s;
+}
+
+/* yaml.v3's float pattern: ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$ */
+static bool yaml_float_syntax(const char *s) {
+        size_t n;
+
+        if (*s == '+' || *s == '-')
+                s++;
+        if (*s == '.') {
+                s = skip_digits(s + 1, &n);
+                if (n == 0)
+                        return false;
+        } else {
+                s = skip_digits(s, &n);
+                if (n == 0)
+                        return false;
+                if (*s == '.')
+                        s = skip_digits(s + 1, &n);
+        }
+        if (*s == 'e' || *s == 'E') {
+                s++;
+                if (*s == '+' || *s == '-')
+                        s++;
+                s = skip_digits(s, &n);
+                if (n == 0)
+                        return false;
+        }
+        return *s == 0;
+}
+
+/* strconv.ParseFloat: fails on overflow, rounds underflow to 0 silently. */
+static bool go_parse_float(const char *s, double *ret) {
+        char *end;
+        double d;
+
+        errno = 0;
+        d = strtod(s, &end);
+        if (*end || (errno == ERANGE && isinf(d)) || !isfinite(d))
+                return false;
+        *ret = d;
+        return true;
+}
+
+/*
+ * Types a plain scalar like yaml.v3's resolve() (see the top of the file).
+ * `s` may be a secret value: the '_'-stripped copy is wiped.
+ */
+static int plain_resolve(const char *s, size_t len, PlainKind *ret_kind, PlainValue *ret) {
+        static const char *const trues[] = { "true", "True", "TRUE", NULL };
+        static const char *const falses[] = { "false", "False", "FALSE", NULL };
+        static const char *const nonfinite[] = { ".nan", ".NaN", ".NAN", ".inf", ".Inf",
+                                                 ".INF", "+.inf", "+.Inf", "+.INF", "-.inf",
+                                                 "-.Inf", "-.INF", NULL };
+        _cleanup_free_ char *plain = NULL;
+        PlainKind kind = PLAIN_STRING;
+        char c = s[0];
+        size_t j = 0;
+
+        *ret = (PlainValue){ 0 };
+        if (plain_is_null(s)) {
+                *ret_kind = PLAIN_NULL;
+                return 0;
+        }
+        if (str_in(s, trues) || str_in(s, falses)) {
+                ret->b = str_in(s, trues);
+                *ret_kind = PLAIN_BOOL;
+                return 0;
+        }
+        if (str_in(s, nonfinite)) {
+                *ret_kind = PLAIN_NONFINITE;
+                return 0;
+        }
+        if (c == '.') {
+                /* ParseFloat on the text as written (no '_' removal) */
+                if (yaml_float_syntax(s) && go_parse_float(s, &ret->d))
+                        kind = PLAIN_FLOAT;
+                *ret_kind = kind;
+                return 0;
+        }
+        if (!(c == '+' || c == '-' || (c >= '0' && c <= '9'))) {
+                *ret_kind = PLAIN_STRING;
+                return 0;
+        }
+
+        plain = malloc(len + 1);
+        if (!plain)
+                return -ENOMEM;
+        for (size_t i = 0; i < len; i++)
+                if (s[i] != '_')
+                        plain[j++] = s[i];
+        plain[j] = 0;
+        if (go_parse_int(plain, &ret->i) == 0)
+                kind = PLAIN_INT;
+        else if (go_parse_uint(plain, &ret->u) == 0)
+                kind = PLAIN_UINT;
+        else if (yaml_float_syntax(plain) && go_parse_float(plain, &ret->d))
+                kind = PLAIN_FLOAT;
+        secret_wipe(plain, len + 1);
+        *ret_kind = kind;
+        return 0;
+}
+
+/* A standalone JSON value from its text (numbers, true/false/null). */
+static int json_from_text(const char *text, JsonValue **ret) {
+        int r = json_parse(text, strlen(text), 0, 1, ret, NULL);
+        return r > 0 ? -EINVAL : r;
+}
+
+typedef struct ArgsCtx {
+        const char *label; /* "object 'x'" */
+        char *err;
+        size_t errlen;
+} ArgsCtx;
+
+static int yaml_to_json(const ArgsCtx *ctx, const YNode *n, const char *key, JsonValue **ret);
+
+static int scalar_to_json(const ArgsCtx *ctx, const YNode *n, const char *key,
+                          JsonValue **ret) {
+        char text[64];
+        PlainKind kind;
+        PlainValue pv;
+        Quoted qk;
+        int r;
+
+        if (n->quoted)
+                kind = PLAIN_STRING;
+        else {
+                r = plain_resolve(n->scalar, n->scalar_len, &kind, &pv);
+                if (r < 0)
+                        return r;
+        }
+        switch (kind) {
+        case PLAIN_STRING:
+                r = json_string_new(n->scalar, n->scalar_len, ret);
+                if (r == -EINVAL)
+                        return fail(ctx->err, ctx->errlen, -EINVAL,
+                                    "%s: secretArgs: the value of '%s' is not valid UTF-8",
+                                    ctx->label, quote(&qk, key));
+                return r;
+        case PLAIN_NULL:
+                return json_from_text("null", ret);
+        case PLAIN_BOOL:
+                return json_from_text(pv.b ? "true" : "false", ret);
+        case PLAIN_NONFINITE:
+                return fail(ctx->err, ctx->errlen, -EINVAL,
+                            "%s: secretArgs: the value of '%s' is .inf or .nan, which JSON "
+                            "cannot carry: quote it to send a string",
+                            ctx->label, quote(&qk, key));
+        case PLAIN_INT:
+                (void)snprintf(text, sizeof(text), "%" PRId64, pv.i);
+                break;
+        case PLAIN_UINT:
+                (void)snprintf(text, sizeof(text), "%" PRIu64, pv.u);
+                break;
+        case PLAIN_FLOAT:
+                /* exponent form keeps it a JSON real; the writer prints it as Go does */
+                (void)snprintf(text, sizeof(text), "%.17e", pv.d);
+                break;
+        }
+        r = json_from_text(text, ret);
+        secret_wipe(text, sizeof(text));
+        secret_wipe(&pv, sizeof(pv));
+        return r;
+}
+
+static int yaml_to_json(const ArgsCtx *ctx, const YNode *n, const char *key, JsonValue **ret) {
+        _cleanup_(json_value_unrefp) JsonValue *v = NULL;
+        int r;
+
+        switch (n->type) {
+        case YNODE_SCALAR:
+                return scalar_to_json(ctx, n, key, ret);
+        case YNODE_MAPPING:
+                r = json_object_new(&v);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < n->n_children; i++) {
+                        _cleanup_(json_value_unrefp) JsonValue *child = NULL;
+                        const char *k = n->keys[i]->scalar;
+                        Quoted qk;
+
+                        r = yaml_to_json(ctx, n->values[i], k, &child);
+                        if (r < 0)
+                                return r;
+                        r = json_object_put_value(v, k, child);
+                        if (r == -EINVAL)
+                                return fail(ctx->err, ctx->errlen, -EINVAL,
+                                            "%s: secretArgs: key '%s' is not valid UTF-8",
+                                            ctx->label, quote(&qk, k));
+                        if (r < 0)
+                                return r;
+                }
+                break;
+        case YNODE_SEQUENCE:
+                r = json_array_new(&v);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < n->n_children; i++) {
+                        _cleanup_(json_value_unrefp) JsonValue *child = NULL;
+
+                        r = yaml_to_json(ctx, n->values[i], key, &child);
+                        if (r < 0)
+                                return r;
+                        r = json_array_append_value(v, child);
+                        if (r < 0)
+                                return r;
+                }
+                break;
+        }
+        *ret = TAKE_PTR(v);
+        return 0;
+}
+
+static int secret_args_parse(const ArgsCtx *ctx, const YNode *n, Secret **ret) {
+        _cleanup_(json_value_unrefp) JsonValue *obj = NULL;
+        _cleanup_(secret_freep) Secret *s = NULL;
+        int r;
+
+        r = yaml_to_json(ctx, n, "", &obj);
+        if (r < 0)
+                return r;
+        r = secret_new(&s, 0);
+        if (r < 0)
+                return r;
+        r = json_write_secret(obj, JSON_WRITE_GO, s);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+/* --- objects ----------------------------------------------------------------- */
+
+static void secret_object_done(SecretObject *o) {
+        free(o->name);
+        free(o->path);
+        free(o->key);
+        secret_freep(&o->args);
+        *o = (SecretObject){ 0 };
+}
+
+/*
+ * A string-valued object key: a scalar; a plain null (`key:`, `~`, null) is
+ * "not set" (*ret = NULL), as Go leaves the field empty.
+ */
+static int object_string(const char *label, const YNode *v, const char *key, const char **ret,
+                         char *err, size_t errlen) {
+        if (v->type != YNODE_SCALAR)
+                return fail(err, errlen, -EINVAL, "%s: %s must be a string, got %s", label,
+                            key, ytree_type_name(v->type));
+        *ret = !v->quoted && plain_is_null(v->scalar) ? NULL : v->scalar;
+        return 0;
+}
+
+static int file_permission_parse(const char *label, const YNode *v, unsigned *ret, char *err,
+                                 size_t errlen) {
+        const char *hint = "write it in octal with a leading 0 (0440) or as a quoted octal "
+                           "string (\"0440\")";
+        unsigned mode;
+        PlainKind kind;
+        PlainValue pv;
+        Quoted q;
+        int r;
+
+        if (v->type != YNODE_SCALAR)
+                return fail(err, errlen, -EINVAL, "%s: filePermission must be a file mode, got %s",
+                            label, ytree_type_name(v->type));
+        if (v->quoted) {
+                const char *s = v->scalar;
+                if (s[0] == '0' && (s[1] == 'o' || s[1] == 'O'))
+                        s += 2;
+                if (parse_mode(s, &mode) < 0 || mode > 0777)
+                        return fail(err, errlen, -EINVAL,
+                                    "%s: filePermission '%s' is not an octal mode of at most 0777: "
+                                    "%s",
+                                    label, quote(&q, v->scalar), hint);
+                *ret = mode;
+                return 0;
+        }
+        r = plain_resolve(v->scalar, v->scalar_len, &kind, &pv);
+        if (r < 0)
+                return r;
+        if (kind != PLAIN_INT || pv.i < 0)
+                return fail(err, errlen, -EINVAL, "%s: filePermission '%s' is not a file mode: %s",
+                            label, quote(&q, v->scalar), hint);
+        if (pv.i > 0777) {
+                bool decimal = v->scalar[0] != '0';
+                return fail(err, errlen, -EINVAL,
+                            "%s: filePermission '%s' is 0%" PRIo64 " in octal, above 0777%s: %s",
+                            label, quote(&q, v->scalar), (uint64_t)pv.i,
+                            decimal ? " (YAML and JSON read it as a decimal number)" : "", hint);
+        }
+        *ret = (unsigned)pv.i;
+        return 0;
+}
+
+static int encoding_parse(const char *s, SecretEncoding *ret) {
+        if (strcasecmp(s, "utf-8") == 0 || strcasecmp(s, "utf8") == 0)
+                *ret = SECRET_ENCODING_UTF8;
+        else if (strcasecmp(s, "base64") == 0)
+                *ret = SECRET_ENCODING_BASE64;
+        else if (strcasecmp(s, "hex") == 0)
+                *ret = SECRET_ENCODING_HEX;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+static int object_parse(const YNode *m, size_t index, SecretObject *o, char *err,
+                        size_t errlen) {
+        const char *name = NULL, *path = NULL, *key = NULL, *method = NULL, *encoding = NULL;
+        const YNode *args = NULL, *perm = NULL;
+        char label[QUOTE_MAX * 2 + 64];
+        VaultError verr = { 0 };
+        char *normalized = NULL;
+        const char *problem;
+        Quoted q;
+        int r;
+
+        (void)snprintf(label, sizeof(label), "objects[%zu] (line %u)", index, m->line);
+        if (m->type != YNODE_MAPPING)
+                return fail(err, errlen, -EINVAL,
+                            "%s: must be a mapping with objectName and secretPath, got %s", label,
+                            ytree_type_name(m->type));
+
+        /* objectName first, so that every later message can name the object */
+        for (size_t i = 0; i < m->n_children; i++)
+                if (streq(m->keys[i]->scalar, "objectName")) {
+                        r = object_string(label, m->values[i], "objectName", &name, err,
+                                          errlen);
+                        if (r < 0)
+                                return r;
+                }
+        if (!name)
+                return fail(err, errlen, -EINVAL,
+                            "%s: objectName is required (the file name in the volume)", label);
+        problem = object_name_problem(name);
+        if (problem)
+                return fail(err, errlen, -EINVAL, "%s: objectName '%s' %s", label,
+                            quote(&q, name), problem);
+        (void)snprintf(label, sizeof(label), "object '%s'", quote(&q, name));
+
+        for (size_t i = 0; i < m->n_children; i++) {
+                const char *k = m->keys[i]->scalar;
+                const YNode *v = m->values[i];
+
+                if (streq(k, "objectName"))
+                        continue;
+                if (streq(k, "secretPath"))
+                        r = object_string(label, v, k, &path, err, errlen);
+                else if (streq(k, "secretKey"))
+                        r = object_string(label, v, k, &key, err, errlen);
+                else if (streq(k, "method"))
+                        r = object_string(label, v, k, &method, err, errlen);
+                else if (streq(k, "encoding"))
+                        r = object_string(label, v, k, &encoding, err, errlen);
+                else if (streq(k, "secretArgs")) {
+                        if (v->type == YNODE_SCALAR && !v->quoted && plain_is_null(v->scalar))
+                                args = NULL;
+                        else if (v->type != YNODE_MAPPING)
+                                return fail(err, errlen, -EINVAL,
+                                            "%s: secretArgs must be a mapping (the JSON body "
+                                            "sent to Vault), got %s",
+                                            label, ytree_type_name(v->type));
+                        else
+                                args = v->n_children > 0 ? v : NULL;
+                        r = 0;
+                } else if (streq(k, "filePermission")) {
+                        perm = v->type == YNODE_SCALAR && !v->quoted && plain_is_null(v->scalar)
+                                       ? NULL
+                                       : v;
+                        r = 0;
+                } else
+                        return fail(err, errlen, -EINVAL, "%s: unknown key '%s' (known: %s)",
+                                    label, quote(&q, k), KNOWN_OBJECT_KEYS);
+                if (r < 0)
+                        return r;
+        }
+
+        if (isempty(path))
+                return fail(err, errlen, -EINVAL,
+                            "%s: secretPath is required (e.g. secret/data/app for KV v2)", label);
+        r = vault_path_normalize(path, &normalized, &verr);
+        free(normalized);
+        if (r == -ENOMEM)
+                return r;
+        if (r != 0)
+                return fail(err, errlen, -EINVAL, "%s: secretPath: %s", label,
+                            verr.message[0] ? verr.message : "not a Vault path");
+        if (key && !text_ok(key, ATTR_TEXT_MAX))
+                return fail(err, errlen, -EINVAL,
+                            "%s: secretKey contains a control character or is longer than %u "
+                            "bytes",
+                            label, ATTR_TEXT_MAX);
+
+        o->encoding = SECRET_ENCODING_UTF8;
+        if (encoding && encoding_parse(encoding, &o->encoding) < 0)
+                return fail(err, errlen, -EINVAL,
+                            "%s: encoding '%s' is not one of utf-8, base64, hex", label,
+                            quote(&q, encoding));
+        if (o->encoding != SECRET_ENCODING_UTF8 && !key)
+                return fail(err, errlen, -EINVAL,
+                            "%s: encoding applies to one value: set secretKey too", label);
+
+        if (method) {
+                VaultMethod vm = vault_method_from_string(method);
+                if (vm != VAULT_METHOD_GET && vm != VAULT_METHOD_POST && vm != VAULT_METHOD_PUT)
+                        return fail(err, errlen, -EINVAL,
+                                    "%s: method '%s' is not one of GET, POST, PUT", label,
+                                    quote(&q, method));
+                if (vm == VAULT_METHOD_GET && args)
+                        return fail(err, errlen, -EINVAL,
+                                    "%s: method GET sends no body, so secretArgs would be "
+                                    "ignored: use POST or PUT (or drop secretArgs)",
+                                    label);
+                o->method = vm;
+        } else
+                o->method = args ? VAULT_METHOD_POST : VAULT_METHOD_GET;
+
+        if (perm) {
+                r = file_permission_parse(label, perm, &o->mode, err, errlen);
+                if (r < 0)
+                        return r;
+                o->mode_set = true;
+        }
+
+        if (args) {
+                ArgsCtx ctx = { .label = label, .err = err, .errlen = errlen };
+                r = secret_args_parse(&ctx, args, &o->args);
+                if (r < 0)
+                        return r;
+        }
+
+        o->name = strdup(name);
+        o->path = strdup(path);
+        if (!o->name || !o->path)
+                return -ENOMEM;
+        if (key) {
+                o->key = strdup(key);
+                if (!o->key)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int objects_parse(const Config *c, const char *text, VolumeSpec *s, char *err,
+                         size_t errlen) {
+        _cleanup_(ytree_freep) YNode *root = NULL;
+        char yerr[256];
+        int r;
+
+        r = ytree_parse(text, strlen(text), NULL, &root, yerr, sizeof(yerr));
+        if (r == -ENOMEM)
+                return r;
+        if (r == -E2BIG)
+                return fail(err, errlen, r, "objects: too large: %s", yerr);
+        if (r < 0)
+                return fail(err, errlen, r, "objects: not valid YAML or JSON: %s", yerr);
+        if (!root || (root->type == YNODE_SCALAR && !root->quoted && plain_is_null(root->scalar)))
+                return fail(err, errlen, -EINVAL,
+                            "objects: empty: list at least one object (objectName, secretPath)");
+        if (root->type != YNODE_SEQUENCE)
+                return fail(err, errlen, -EINVAL,
+                            "objects: must be a list of objects (YAML '- objectName: ...' or "
+                            "JSON [{...}]), got %s",
+                            ytree_type_name(root->type));
+        if (root->n_children == 0)
+                return fail(err, errlen, -EINVAL,
+                            "objects: the list is empty: list at least one object");
+        if (c->max_objects > 0 && root->n_children > c->max_objects)
+                return fail(err, errlen, -E2BIG,
+                            "objects: %zu objects, more than this node's limit of %u "
+                            "(vaultmount config max-objects)",
+                            root->n_children, c->max_objects);
+
+        s->objects = calloc(root->n_children, sizeof(*s->objects));
+        if (!s->objects)
+                return -ENOMEM;
+        for (size_t i = 0; i < root->n_children; i++) {
+                SecretObject *o = &s->objects[s->n_objects++];
+
+                r = object_parse(root->values[i], i, o, err, errlen);
+                if (r < 0)
+                        return r;
+                for (size_t j = 0; j < i; j++)
+                        if (streq(s->objects[j].name, o->name)) {
+                                Quoted q;
+                                return fail(err, errlen, -EINVAL,
+                                            "object '%s': objectName is used twice (objects[%zu] "
+                                            "and objects[%zu]): each object is one file",
+                                            quote(&q, o->name), j, i);
+                        }
+        }
+        return 0;
+}
+
+/* --- attributes -------------------------------------------------------------- */
+
+typedef struct RawAttrs {
+        const char *role;
+        const char *objects;
+        const char *auth_mount;
+        const char *k8s_mount;
+        const char *ns;
+        const char *audience;
+        const char *server;
+        const char *address;
+        const char *refresh;
+        const char *pod_name;
+        const char *pod_namespace;
+        const char *pod_uid;
+        const char *service_account;
+} RawAttrs;
+
+static const struct {
+        const char *name;
+        size_t offset;
+} attr_table[] = {
+        { "roleName", offsetof(RawAttrs, role) },
+        { "objects", offsetof(RawAttrs, objects) },
+        { "vaultAuthMountPath", offsetof(RawAttrs, auth_mount) },
+        { "vaultKubernetesMountPath", offsetof(RawAttrs, k8s_mount) },
+        { "vaultNamespace", offsetof(RawAttrs, ns) },
+        { "audience", offsetof(RawAttrs, audience) },
+        { "vaultServer", offsetof(RawAttrs, server) },
+        { "vaultAddress", offsetof(RawAttrs, address) },
+        { "refreshInterval", offsetof(RawAttrs, refresh) },
+        { "csi.storage.k8s.io/pod.name", offsetof(RawAttrs, pod_name) },
+        { "csi.storage.k8s.io/pod.namespace", offsetof(RawAttrs, pod_namespace) },
+        { "csi.storage.k8s.io/pod.uid", offsetof(RawAttrs, pod_uid) },
+        { "csi.storage.k8s.io/serviceAccount.name", offsetof(RawAttrs, service_account) },
+};
+
+static bool is_tls_attr(const char *k) {
+        return streq(k, "vaultCACertPath") || streq(k, "vaultCADirectory") ||
+               streq(k, "vaultSkipTLSVerify") || strncmp(k, "vaultTLS", 8) == 0;
+}
+
+static int attrs_collect(const KeyValue *context, size_t n, RawAttrs *a, char *err,
+                         size_t errlen) {
+        for (size_t i = 0; i < n; i++) {
+                const char *k = context[i].key, *v = strempty(context[i].value);
+                const char **slot = NULL;
+                Quoted q;
+
+                if (!k)
+                        return fail(err, errlen, -EINVAL, "volume attribute without a name");
+                for (size_t t = 0; t < ELEMENTSOF(attr_table); t++)
+                        if (streq(k, attr_table[t].name))
+                                slot = (const char **)((char *)a + attr_table[t].offset);
+                if (slot) {
+                        if (*slot)
+                                return fail(err, errlen, -EINVAL,
+                                            "volume attribute '%s' is given twice", k);
+                        *slot = v;
+                        continue;
+                }
+                if (strncmp(k, "csi.storage.k8s.io/", 19) == 0)
+                        continue; /* ephemeral, serviceAccount.tokens, future keys */
+                if (is_tls_attr(k))
+                        return fail(err, errlen, -EINVAL, "%s: " TLS_HINT, quote(&q, k));
+                if (streq(k, "secretProviderClass"))
+                        return fail(err, errlen, -EINVAL,
+                                    "unknown volume attribute 'secretProviderClass': this driver "
+                                    "takes the parameters (roleName, objects, ...) directly in "
+                                    "volumeAttributes");
+                return fail(err, errlen, -EINVAL, "unknown volume attribute '%s' (known: %s)",
+                            quote(&q, k), KNOWN_ATTRS);
+        }
+        return 0;
+}
+
+/* "a" and "a/" are the same address. */
+static bool address_equal(const char *a, const char *b) {
+        size_t na = strlen(a), nb = strlen(b);
+
+        while (na > 0 && a[na - 1] == '/')
+                na--;
+        while (nb > 0 && b[nb - 1] == '/')
+                nb--;
+        return na == nb && strncmp(a, b, na) == 0;
+}
+
+static void list_servers(const Config *c, bool with_address, char *buf, size_t len) {
+        size_t off = 0;
+
+        buf[0] = 0;
+        for (size_t i = 0; i < c->n_vault_servers; i++) {
+                const VaultServerConfig *s = &c->vault_servers[i];
+                int k;
+                if (with_address)
+                        k = snprintf(buf + off, len - off, "%s'%s' (%s)", i ? ", " : "",
+                                     strempty(s->name), strempty(s->address));
+                else
+                        k = snprintf(buf + off, len - off, "%s'%s'", i ? ", " : "",
+                                     strempty(s->name));
+                if (k < 0 || (size_t)k >= len - off) {
+                        if (len > 4)
+                                memcpy(buf + len - 4, "...", 4);
+                        return;
+                }
+                off += (size_t)k;
+        }
+        if (c->n_vault_servers == 0)
+                (void)snprintf(buf, len, "none");
+}
+
+static int server_choose(const Config *c, const RawAttrs *a, const VaultServerConfig **ret,
+                         char *err, size_t errlen) {
+        const VaultServerConfig *s = NULL;
+        char names[512];
+        Quoted q;
+
+        if (c->n_vault_servers == 0)
+                return fail(err, errlen, -EINVAL,
+                            "no Vault server is configured on this node (vaultmount config "
+                            "`vault-servers` or vault-address)");
+        if (!isempty(a->server)) {
+                s = config_vault_server(c, a->server);
+                if (!s) {
+                        list_servers(c, false, names, sizeof(names));
+                        return fail(err, errlen, -EINVAL,
+                                    "vaultServer: '%s' is not a Vault server configured on this "
+                                    "node (configured: %s)",
+                                    quote(&q, a->server), names);
+                }
+        }
+        if (!isempty(a->address)) {
+                if (s) {
+                        if (!address_equal(strempty(s->address), a->address))
+                                return fail(err, errlen, -EINVAL,
+                                            "vaultAddress: '%s' is not the address of vaultServer "
+                                            "'%s' (%s): drop vaultAddress",
+                                            quote(&q, a->address), s->name, strempty(s->address));
+                } else {
+                        for (size_t i = 0; i < c->n_vault_servers && !s; i++)
+                                if (c->vault_servers[i].address &&
+                                    address_equal(c->vault_servers[i].address, a->address))
+                                        s = &c->vault_servers[i];
+                        if (!s) {
+                                list_servers(c, true, names, sizeof(names));
+                                return fail(err, errlen, -EINVAL,
+                                            "vaultAddress: '%s' is not the address of a Vault "
+                                            "server configured on this node; the node admin "
+                                            "chooses Vault servers (vaultmount config "
+                                            "`vault-servers`): use vaultServer with one of %s",
+                                            quote(&q, a->address), names);
+                        }
+                }
+        }
+        if (!s) {
+                s = config_vault_server(c, NULL);
+                if (!s) {
+                        list_servers(c, false, names, sizeof(names));
+                        return fail(err, errlen, -EINVAL,
+                                    "vaultServer: this node has no default Vault server "
+                                    "(vaultmount config default-vault-server): set vaultServer "
+                                    "to one of %s",
+                                    names);
+                }
+        }
+        *ret = s;
+        return 0;
+}
+
+static int audience_choose(const VaultServerConfig *s, const char *want, const char **ret,
+                           char *err, size_t errlen) {
+        const char *def = isempty(s->audience) ? "vault" : s->audience;
+        char allowed[512];
+        size_t off;
+        Quoted q;
+        int k;
+
+        if (isempty(want) || streq(want, def)) {
+                *ret = def;
+                return 0;
+        }
+        for (size_t i = 0; i < s->n_allowed_audiences; i++)
+                if (s->allowed_audiences[i] && streq(want, s->allowed_audiences[i])) {
+                        *ret = s->allowed_audiences[i];
+                        return 0;
+                }
+
+        k = snprintf(allowed, sizeof(allowed), "'%s'", def);
+        off = k > 0 ? (size_t)k : 0;
+        for (size_t i = 0; i < s->n_allowed_audiences && off < sizeof(allowed); i++) {
+                k = snprintf(allowed + off, sizeof(allowed) - off, ", '%s'",
+                             strempty(s->allowed_audiences[i]));
+                if (k < 0 || (size_t)k >= sizeof(allowed) - off) {
+                        memcpy(allowed + sizeof(allowed) - 4, "...", 4);
+                        break;
+                }
+                off += (size_t)k;
+        }
+        return fail(err, errlen, -EINVAL,
+                    "audience: '%s' is not allowed for Vault server '%s': use one of %s (or ask "
+                    "the node admin to add it to allowed-audiences in vaultmount config "
+                    "`vault-servers`)",
+                    quote(&q, want), strempty(s->name), allowed);
+}
+
+static int strdup_or_null(const char *s, char **ret) {
+        if (!s) {
+                *ret = NULL;
+                return 0;
+        }
+        *ret = strdup(s);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/**
+ * volume_spec_parse() - check a volume's attributes against the node config.
+ * @c: the daemon's configuration (servers, limits).
+ * @context: NodePublishVolumeRequest.volume_context as key/value pairs.
+ * @n: number of entries.
+ * @ret: the spec on success (free with volume_spec_free()).
+ * @err: the attribute or object at fault and how to fix it.
+ * @errlen: size of @err.
+ *
+ * Pod info pointers point into @context. An empty value of an optional
+ * attribute means "not set".
+ *
+ * Return: 0, -EINVAL (err names the attribute or object), -E2BIG (more
+ * objects than max_objects, or an oversized objects document) or -ENOMEM.
+ */
+int volume_spec_parse(const Config *c, const KeyValue *context, size_t n, VolumeSpec **ret,
+                      char *err, size_t errlen) {
+        _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
+        const char *mount, *audience = NULL;
+        RawAttrs a = { 0 };
+        Quoted q;
+        int r;
+
+        if (err && errlen > 0)
+                err[0] = 0;
+        if (!c || !ret || (!context && n > 0))
+                return fail(err, errlen, -EINVAL, "volume attributes: invalid arguments");
+
+        r = attrs_collect(context, n, &a, err, errlen);
+        if (r < 0)
+                return r;
+
+        if (isempty(a.role))
+                return fail(err, errlen, -EINVAL,
+                            "roleName is required: the Vault role to log in as");
+        if (!text_ok(a.role, ATTR_TEXT_MAX))
+                return fail(err, errlen, -EINVAL,
+                            "roleName: contains a control character or is longer than %u bytes",
+                            ATTR_TEXT_MAX);
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+
+        r = server_choose(c, &a, &s->server, err, errlen);
+        if (r < 0)
+                return r;
+
+        r = audience_choose(s->server, a.audience, &audience, err, errlen);
+        if (r < 0)
+                return r;
+
+        if (!isempty(a.auth_mount) && !isempty(a.k8s_mount) && !streq(a.auth_mount, a.k8s_mount))
+                return fail(err, errlen, -EINVAL,
+                            "vaultAuthMountPath and vaultKubernetesMountPath (its old name) "
+                            "disagree: set only vaultAuthMountPath");
+        mount = !isempty(a.auth_mount) ? a.auth_mount : !isempty(a.k8s_mount) ? a.k8s_mount : NULL;
+        if (mount && (!text_ok(mount, ATTR_TEXT_MAX) || strchr(mount, '?') || strchr(mount, '#')))
+                return fail(err, errlen, -EINVAL,
+                            "%s: '%s' is not an auth mount path (e.g. kubernetes)",
+                            !isempty(a.auth_mount) ? "vaultAuthMountPath"
+                                                   : "vaultKubernetesMountPath",
+                            quote(&q, mount));
+        if (!isempty(a.ns) && !text_ok(a.ns, 255))
+                return fail(err, errlen, -EINVAL,
+                            "vaultNamespace: contains a control character or is longer than 255 "
+                            "bytes");
+
+        s->refresh_interval_usec = c->refresh_interval_default_usec;
+        if (!isempty(a.refresh)) {
+                char min[32];
+                r = parse_duration_usec(a.refresh, REFRESH_INTERVAL_MAX_USEC,
+                                        &s->refresh_interval_usec);
+                if (r == -ERANGE)
+                        return fail(err, errlen, -EINVAL,
+                                    "refreshInterval: '%s' is longer than 30 days",
+                                    quote(&q, a.refresh));
+                if (r < 0)
+                        return fail(err, errlen, -EINVAL,
+                                    "refreshInterval: '%s' is not a duration such as 90s, 5m or "
+                                    "1h30m",
+                                    quote(&q, a.refresh));
+                if (s->refresh_interval_usec < c->refresh_interval_min_usec)
+                        return fail(err, errlen, -EINVAL,
+                                    "refreshInterval: '%s' is below this node's minimum of %s "
+                                    "(vaultmount config refresh-interval-min)",
+                                    quote(&q, a.refresh),
+                                    format_duration(c->refresh_interval_min_usec, min,
+                                                    sizeof(min)));
+        }
+
+        if (isempty(a.objects))
+                return fail(err, errlen, -EINVAL,
+                            "objects is required: a YAML or JSON list of {objectName, secretPath, "
+                            "...}");
+        r = objects_parse(c, a.objects, s, err, errlen);
+        if (r < 0)
+                return r;
+
+        if ((r = strdup_or_null(a.role, &s->role)) < 0 ||
+            (r = strdup_or_null(mount ? mount : s->server->auth_mount, &s->auth_mount)) < 0 ||
+            (r = strdup_or_null(!isempty(a.ns) ? a.ns : s->server->ns, &s->ns)) < 0 ||
+            (r = strdup_or_null(audience, &s->audience)) < 0)
+                return r;
+        s->pod_name = a.pod_name;
+        s->pod_namespace = a.pod_namespace;
+        s->pod_uid = a.pod_uid;
+        s->service_account = a.service_account;
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+VolumeSpec *volume_spec_free(VolumeSpec *s) {
+        if (!s)
+                return NULL;
+        for (size_t i = 0; i < s->n_objects; i++)
+                secret_object_done(&s->objects[i]);
+        free(s->objects);
+        free(s->role);
+        free(s->auth_mount);
+        free(s->ns);
+        free(s->audience);
+        free(s);
+        return NULL;
+}
+
+/* --- rendering ---------------------------------------------------------------- */
+
+static bool base64_char(uint8_t c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '+' || c == '/';
+}
+
+/*
+ * Standard base64 with padding, as Go's base64.StdEncoding: '\r' and '\n'
+ * are skipped anywhere, nothing else is; '=' only ends the text.
+ */
+static int base64_decode(const uint8_t *p, size_t n, Secret *out) {
+        unsigned char quad[4], triple[4];
+        size_t q = 0;
+        bool ended = false;
+        int r = 0;
+
+        for (size_t i = 0; i < n && r == 0; i++) {
+                uint8_t ch = p[i];
+
+                if (ch == '\r' || ch == '\n')
+                        continue;
+                if (ended || !(base64_char(ch) || ch == '=')) {
+                        r = -EINVAL;
+                        break;
+                }
+                quad[q++] = ch;
+                if (q < 4)
+                        continue;
+                q = 0;
+                {
+                        size_t pad = quad[3] == '=' ? (quad[2] == '=' ? 2 : 1) : 0;
+                        if (quad[0] == '=' || quad[1] == '=' || (quad[2] == '=' && pad != 2)) {
+                                r = -EINVAL;
+                                break;
+                        }
+                        if (EVP_DecodeBlock(triple, quad, 4) != 3) {
+                                r = -EINVAL;
+                                break;
+                        }
+                        r = secret_append(out, triple, 3 - pad);
+                        ended = pad > 0;
+                }
+        }
+        if (r == 0 && q != 0)
+                r = -EINVAL; /* not a multiple of four characters */
+        secret_wipe(quad, sizeof(quad));
+        secret_wipe(triple, sizeof(triple));
+        return r;
+}
+
+static int hex_decode(const uint8_t *p, size_t n, Secret *out) {
+        uint8_t chunk[64];
+        size_t k = 0;
+        int r = 0;
+
+        if (n % 2 != 0)
+                return -EINVAL;
+        for (size_t i = 0; i < n && r == 0; i += 2) {
+                int hi = digit_value((char)p[i]), lo = digit_value((char)p[i + 1]);
+                if (hi > 15 || lo > 15) {
+                        r = -EINVAL;
+                        break;
+                }
+                chunk[k++] = (uint8_t)(hi << 4 | lo);
+                if (k == sizeof(chunk) || i + 2 == n) {
+                        r = secret_append(out, chunk, k);
+                        k = 0;
+                }
+        }
+        secret_wipe(chunk, sizeof(chunk));
+        return r;
+}
+
+/**
+ * secret_object_render() - the bytes of one object's file.
+ * @o: the object (secretKey, encoding, name for messages).
+ * @data: the Vault response's data object; for KV v2 the inner data (see
+ *        vault_data_unwrap_kv2()); NULL (a deleted KV v2 version) is "no data".
+ * @ret: a new Secret with the file content.
+ * @err: names the object and the key, never a value.
+ * @errlen: size of @err.
+ *
+ * With secretKey: a string value is written raw, any other JSON value as
+ * compact JSON (json.Marshal's bytes: sorted keys, <>& escaped; integers
+ * beyond 64 bits come out value-equal), then base64 or hex decoding applies.
+ * Without secretKey: the whole data object as compact JSON.
+ *
+ * Return: 0, -ENOENT (no data, or no such key), -EINVAL (decoding failed, or
+ * data is not an object while secretKey is set), -E2BIG or -ENOMEM.
+ */
+int secret_object_render(const SecretObject *o, const JsonValue *data, Secret **ret, char *err,
+                         size_t errlen) {
+        _cleanup_(secret_freep) Secret *s = NULL, *tmp = NULL;
+        const JsonValue *v;
+        const uint8_t *p;
+        size_t n;
+        Quoted qn, qk;
+        int r;
+
+        if (err && errlen > 0)
+                err[0] = 0;
+        if (!o || !ret)
+                return -EINVAL;
+        quote(&qn, o->name);
+
+        if (!data || json_value_kind(data) == JSON_KIND_NULL)
+                return fail(err, errlen, -ENOENT,
+                            "object '%s': the secret at its secretPath has no data (a deleted "
+                            "or destroyed KV v2 version?)",
+                            qn.s);
+        r = secret_new(&s, 0);
+        if (r < 0)
+                return r;
+
+        if (!o->key) {
+                r = json_write_secret(data, JSON_WRITE_GO, s);
+                if (r < 0)
+                        return r;
+                *ret = TAKE_PTR(s);
+                return 0;
+        }
+
+        quote(&qk, o->key);
+        if (json_value_kind(data) != JSON_KIND_OBJECT)
+                return fail(err, errlen, -EINVAL,
+                            "object '%s': the secret's data is not a JSON object, so secretKey "
+                            "'%s' cannot be read",
+                            qn.s, qk.s);
+        v = json_object_member(data, o->key);
+        if (!v)
+                return fail(err, errlen, -ENOENT,
+                            "object '%s': key '%s' does not exist in the secret at its "
+                            "secretPath",
+                            qn.s, qk.s);
+
+        if (json_value_kind(v) == JSON_KIND_STRING) {
+                const char *str;
+                r = json_value_string(v, &str, &n);
+                if (r < 0)
+                        return r;
+                p = (const uint8_t *)str;
+        } else {
+                r = secret_new(&tmp, 0);
+                if (r < 0)
+                        return r;
+                r = json_write_secret(v, JSON_WRITE_GO, tmp);
+                if (r < 0)
+                        return r;
+                p = secret_get(tmp, &n);
+        }
+
+        switch (o->encoding) {
+        case SECRET_ENCODING_UTF8:
+                r = secret_append(s, p, n);
+                break;
+        case SECRET_ENCODING_BASE64:
+                r = base64_decode(p, n, s);
+                if (r == -EINVAL)
+                        return fail(err, errlen, -EINVAL,
+                                    "object '%s': the value of key '%s' is not valid base64 "
+                                    "(standard alphabet, padded)",
+                                    qn.s, qk.s);
+                break;
+        case SECRET_ENCODING_HEX:
+                r = hex_decode(p, n, s);
+                if (r == -EINVAL)
+                        return fail(err, errlen, -EINVAL,
+                                    "object '%s': the value of key '%s' is not valid hex", qn.s,
+                                    qk.s);
+                break;
+        }
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+/**
+ * vault_data_unwrap_kv2() - the secret's own data from a KV v2 read.
+ * @data: the response's data member.
+ * @ret_is_kv2: set to whether @data had the KV v2 shape (may be NULL).
+ *
+ * The KV v2 shape is an object with exactly two members: "data" (an object,
+ * or null for a deleted or destroyed version) and "metadata" (an object with
+ * an integer "version"). A KV v1 secret that happens to hold "data" and
+ * "metadata" keys without that metadata is returned unchanged.
+ *
+ * Return: the inner data, NULL for a deleted version, or @data itself.
+ */
+const JsonValue *vault_data_unwrap_kv2(const JsonValue *data, bool *ret_is_kv2) {
+        const JsonValue *inner, *meta;
+        int64_t version;
+        JsonKind kind;
+
+        if (ret_is_kv2)
+                *ret_is_kv2 = false;
+        if (json_value_kind(data) != JSON_KIND_OBJECT || json_object_count(data) != 2)
+                return data;
+        inner = json_object_member(data, "data");
+        meta = json_object_member(data, "metadata");
+        if (!inner || json_value_kind(meta) != JSON_KIND_OBJECT)
+                return data;
+        /* an integral real too: a document with a >64-bit integer has no
+         * integers left (json.h) */
+        if (json_value_int64(json_object_member(meta, "version"), &version) < 0)
+                return data;
+        kind = json_value_kind(inner);
+        if (kind != JSON_KIND_OBJECT && kind != JSON_KIND_NULL)
+                return data;
+        if (ret_is_kv2)
+                *ret_is_kv2 = true;
+        return kind == JSON_KIND_NULL ? NULL : inner;
+}
