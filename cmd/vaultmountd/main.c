@@ -9,7 +9,14 @@
  * Signals: SIGTERM/SIGINT are blocked in every thread and taken with
  * sigwaitinfo() here. The first one starts a graceful shutdown (stop
  * accepting, let in-flight calls finish within --shutdown-grace, remove the
- * socket, exit 0); a second one exits at once.
+ * socket, exit 0); a second one exits at once. While waiting, the main
+ * thread reports rate-limited log messages every LOG_RATELIMIT_FLUSH_USEC.
+ *
+ * Logging is set up first: level, format, and the target (stderr, or the
+ * journal when asked or when $JOURNAL_STREAM says stderr is the journal).
+ * GRPC_TRACE makes gRPC core dump request bytes, secrets included: the
+ * daemon refuses to run with it unless --allow-grpc-trace is given, and even
+ * then the dumps are stripped by the log core.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -23,9 +30,13 @@
 #include "csi-service.h"
 #include "csi.pb-c.h"
 #include "grpc-server.h"
+#include "http.h"
 #include "log.h"
 #include "parse.h"
+#include "registration.h"
 #include "statedir.h"
+#include "vault-pool.h"
+#include "volumes.h"
 #include "macro.h"
 
 extern char **environ;
@@ -82,9 +93,13 @@ static int run_probe(const Config *c) {
 }
 
 static int run_daemon(const Config *c) {
+        _cleanup_(vault_pool_freep) VaultPool *pool = NULL;
+        _cleanup_(volume_table_freep) VolumeTable *volumes = NULL;
         _cleanup_(rpc_server_freep) RpcServer *server = NULL;
+        _cleanup_(registration_freep) Registration *registration = NULL;
         _cleanup_close_ int lock_fd = -1;
-        CsiDriver driver = { .config = c };
+        Publisher publisher = { .config = c };
+        CsiDriver driver = { .config = c, .publisher = &publisher };
         const RpcMethod *methods;
         size_t n_methods;
         sigset_t mask;
@@ -109,6 +124,55 @@ static int run_daemon(const Config *c) {
                 log_error_errno(lock_fd, "cannot start: %s", err);
                 return EXIT_FAILURE;
         }
+
+        /* libcurl's global state, before any thread exists (curl 7.88 is not
+         * thread-safe here) */
+        r = http_global_init();
+        if (r < 0) {
+                log_error_errno(r, "cannot start: initialising libcurl failed: %m");
+                return EXIT_FAILURE;
+        }
+
+        /* Vault servers: TLS trust and timeouts, checked now (fail fast) */
+        r = vault_pool_new(&pool, c, err, sizeof(err));
+        if (r != 0) {
+                log_error_errno(r < 0 ? r : EINVAL, "cannot start: %s", err);
+                return EXIT_FAILURE;
+        }
+        for (size_t i = 0; i < c->n_vault_servers; i++)
+                if (c->vault_servers[i].tls_skip_verify)
+                        log_warning("vault server '%s': TLS certificate verification is "
+                                    "DISABLED (tls-skip-verify); pod tokens can be stolen by "
+                                    "anyone on the path",
+                                    c->vault_servers[i].name);
+        if (c->n_vault_servers == 0)
+                log_warning("no Vault server is configured (vault-servers or vault-address): "
+                            "every NodePublishVolume will fail");
+
+        /* volumes published before a restart, so they can be unpublished */
+        r = volume_table_new(&volumes, c->state_dir);
+        if (r < 0) {
+                log_error_errno(r, "cannot start: state dir '%s': %m", c->state_dir);
+                return EXIT_FAILURE;
+        }
+        {
+                size_t bad = 0;
+                r = volume_table_load(volumes, &bad);
+                if (r < 0) {
+                        log_error_errno(r, "cannot start: reading the volume state: %m");
+                        return EXIT_FAILURE;
+                }
+                if (r > 0 || bad > 0)
+                        log_info("recovered %d published volume(s) from '%s'%s", r, c->state_dir,
+                                 bad ? " (some state files were unreadable and skipped)" : "");
+        }
+        if (!volume_table_state_on_tmpfs(volumes))
+                log_warning("state dir '%s' is not a tmpfs: Vault tokens are kept in memory "
+                            "only, so after a restart they can no longer be revoked (they "
+                            "expire with their TTL)",
+                            c->state_dir);
+        publisher.pool = pool;
+        publisher.volumes = volumes;
 
         rpc_runtime_init();
         methods = csi_service_methods(&n_methods);
@@ -137,6 +201,18 @@ static int run_daemon(const Config *c) {
                 return EXIT_FAILURE;
         }
 
+        /* kubelet plugin registration (issue 7), once the CSI socket exists */
+        err[0] = '\0';
+        r = registration_start(&registration, c, err, sizeof(err));
+        if (r < 0) {
+                log_error_errno(r, "cannot start: %s", err[0] ? err : "plugin registration");
+                server = rpc_server_free(server);
+                rpc_runtime_done();
+                return EXIT_FAILURE;
+        }
+        if (registration && n_emergency_unlink < ELEMENTSOF(emergency_unlink))
+                emergency_unlink[n_emergency_unlink++] = registration_socket_path(registration);
+
         {
                 char workers[16], ms[32];
                 (void)snprintf(workers, sizeof(workers), "%u", c->workers);
@@ -153,11 +229,23 @@ static int run_daemon(const Config *c) {
         }
         (void)sd_notify(0, "READY=1");
 
-        while (sigwaitinfo(&mask, &si) < 0)
+        for (;;) {
+                struct timespec flush = {
+                        .tv_sec = (time_t)(LOG_RATELIMIT_FLUSH_USEC / 1000000),
+                        .tv_nsec = (long)(LOG_RATELIMIT_FLUSH_USEC % 1000000) * 1000,
+                };
+                if (sigtimedwait(&mask, &si, &flush) >= 0)
+                        break;
+                if (errno == EAGAIN) {
+                        /* report messages suppressed by the rate limiter */
+                        (void)log_ratelimit_flush(false);
+                        continue;
+                }
                 if (errno != EINTR) {
-                        log_error_errno(errno, "sigwaitinfo failed: %m");
+                        log_error_errno(errno, "sigtimedwait failed: %m");
                         break;
                 }
+        }
 
         /* From here a second SIGTERM/SIGINT ends the process at once. */
         {
@@ -172,11 +260,39 @@ static int run_daemon(const Config *c) {
                  si.si_signo == SIGTERM ? "SIGTERM" : "SIGINT", (int)si.si_pid,
                  format_duration(c->shutdown_grace_usec, grace, sizeof(grace)));
 
+        /* the registration socket goes first: kubelet deregisters the driver */
+        registration = registration_free(registration);
         rpc_server_shutdown(server, c->shutdown_grace_usec);
         server = rpc_server_free(server);
         rpc_runtime_done();
+        /* the worker threads are gone, and their Vault clients with them */
+        pool = vault_pool_free(pool);
+        volumes = volume_table_free(volumes);
+        (void)log_ratelimit_flush(true);
         log_info("vaultmountd stopped after %s", si.si_signo == SIGTERM ? "SIGTERM" : "SIGINT");
         return EXIT_SUCCESS;
+}
+
+/*
+ * GRPC_TRACE turns on gRPC core's tracers, which hex-dump the bytes of every
+ * request (NodePublishVolume's secrets and tokens included). Refuse it
+ * unless the admin opted in; with the opt-in the dumps still go through the
+ * log core, which strips byte dumps and token shapes.
+ */
+static int check_grpc_trace(const Config *c) {
+        const char *trace = getenv("GRPC_TRACE");
+
+        if (isempty(trace) || c->mode == CONFIG_MODE_CHECK)
+                return 0;
+        if (!c->allow_grpc_trace)
+                return log_error_errno(EPERM,
+                                       "refusing to start: GRPC_TRACE is set, and gRPC's tracers "
+                                       "dump request bytes (secrets and tokens included); unset "
+                                       "it, or set allow-grpc-trace=true for debugging");
+        log_warning("GRPC_TRACE is set and allowed (allow-grpc-trace): gRPC trace output is "
+                    "logged at debug level with byte dumps and token shapes stripped; never "
+                    "leave this on in production");
+        return 0;
 }
 
 int main(int argc, char **argv) {
@@ -206,8 +322,24 @@ int main(int argc, char **argv) {
 
         log_set_max_level(c.log_level);
         log_set_format((LogFormat)c.log_format);
+        r = log_target_from_string(c.log_target);
+        if (r < 0) {
+                fprintf(stderr,
+                        "vaultmountd: log-target: '%s' is not a log target (auto, stderr, "
+                        "journal)\n",
+                        c.log_target);
+                config_done(&c);
+                return EXIT_USAGE;
+        }
+        log_set_target(log_target_resolve((LogTarget)r, getenv("JOURNAL_STREAM")));
         for (size_t i = 0; i < c.n_warnings; i++)
                 log_warning("%s", c.warnings[i]);
+
+        r = check_grpc_trace(&c);
+        if (r < 0) {
+                config_done(&c);
+                return EXIT_USAGE;
+        }
 
         switch (c.mode) {
         case CONFIG_MODE_CHECK:

@@ -1,0 +1,1171 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vault.c - the I/O half of the Vault client: request building, the retry
+ * and redirect policy, login, reads, token and lease lifecycle, and the
+ * per-volume request cache. Parsing and classification are in vault-json.c.
+ *
+ * Retry policy (vault-api-facts 8, the Go client's DefaultRetryPolicy):
+ * network errors and timeouts, 412, 429 and every 5xx but 501 are retried,
+ * up to max_retries times, all within total_timeout_ms. The wait is a
+ * jittered exponential backoff, or the server's Retry-After when it sent
+ * one (a Retry-After beyond retry_after_max_ms or the remaining budget ends
+ * the retries at once rather than sleeping past the deadline). TLS
+ * verification failures, 4xx and 501 are never retried.
+ *
+ * Two things an "attempt" count does not show: libcurl itself re-sends a
+ * request once, on a new connection, when a kept-alive connection turns out
+ * to be closed before any byte of the answer (an idle close by the server);
+ * and, like the Go client, we retry POST/PUT too, so a 5xx after Vault did
+ * the work (database/creds, pki/issue) can mint a second credential. The
+ * per-volume request cache keeps that from happening on the success path.
+ *
+ * Redirects: a standby answers 307 + Location (facts 1.6). One redirect is
+ * followed per call, with the same method, headers and body, never from
+ * https to http; a second one is a protocol error.
+ *
+ * Headers on every call: X-Vault-Request: true; X-Vault-Namespace when the
+ * token (or login) has one; X-Vault-Token except for logins. The token
+ * header line is prebuilt in a Secret at token creation.
+ *
+ * Logs at debug only; never a token, JWT, header or body.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "log.h"
+#include "vault.h"
+#include "macro.h"
+
+#define TOKEN_HEADER "X-Vault-Token: "
+#define HEADERS_MAX 2
+#define LEASE_ID_MAX 1024
+#define MOUNT_MAX 256
+
+struct VaultShared {
+        HttpShared *http;
+        uint64_t request_timeout_ms;
+        uint64_t total_timeout_ms;
+        unsigned max_retries;
+        uint64_t backoff_base_ms;
+        uint64_t backoff_max_ms;
+        uint64_t retry_after_max_ms;
+        bool disable_redirects;
+};
+
+struct VaultClient {
+        VaultShared *shared;
+        HttpClient *http;
+        uint64_t rng; /* xorshift64* state for backoff jitter */
+};
+
+struct VaultToken {
+        Secret *token;
+        Secret *header; /* "X-Vault-Token: <token>" */
+        char *accessor;
+        char *ns;
+        int64_t ttl_sec;
+        bool renewable;
+        uint64_t issued_usec;
+};
+
+typedef struct CacheEntry {
+        VaultMethod method;
+        char *path;   /* normalised URL path */
+        Secret *body; /* NULL when none */
+        VaultResponse *resp;
+} CacheEntry;
+
+struct VaultRequestCache {
+        CacheEntry entries[VAULT_REQUEST_CACHE_MAX];
+        size_t n;
+        size_t hits;
+};
+
+static uint64_t now_usec(clockid_t clock) {
+        struct timespec ts;
+        (void)clock_gettime(clock, &ts);
+        return (uint64_t)ts.tv_sec * 1000000U + (uint64_t)ts.tv_nsec / 1000U;
+}
+
+/* --- pure helpers -------------------------------------------------------- */
+
+const char *vault_method_to_string(VaultMethod m) {
+        static const char *const names[_VAULT_METHOD_MAX] = {
+                [VAULT_METHOD_GET] = "GET",
+                [VAULT_METHOD_POST] = "POST",
+                [VAULT_METHOD_PUT] = "PUT",
+                [VAULT_METHOD_DELETE] = "DELETE",
+        };
+        return (unsigned)m < _VAULT_METHOD_MAX ? names[m] : "?";
+}
+
+VaultMethod vault_method_from_string(const char *s) {
+        if (!s)
+                return _VAULT_METHOD_INVALID;
+        for (int m = 0; m < _VAULT_METHOD_MAX; m++)
+                if (strcasecmp(s, vault_method_to_string((VaultMethod)m)) == 0)
+                        return (VaultMethod)m;
+        return _VAULT_METHOD_INVALID;
+}
+
+static HttpMethod to_http_method(VaultMethod m) {
+        switch (m) {
+        case VAULT_METHOD_POST:
+                return HTTP_METHOD_POST;
+        case VAULT_METHOD_PUT:
+                return HTTP_METHOD_PUT;
+        case VAULT_METHOD_DELETE:
+                return HTTP_METHOD_DELETE;
+        default:
+                return HTTP_METHOD_GET;
+        }
+}
+
+uint64_t vault_backoff_ms(uint64_t base_ms, uint64_t max_ms, unsigned retry, uint64_t random) {
+        uint64_t d = base_ms, half;
+
+        if (retry == 0)
+                retry = 1;
+        for (unsigned i = 1; i < retry && d < max_ms; i++)
+                d = d > UINT64_MAX / 2 ? UINT64_MAX : d * 2;
+        d = MIN(d, max_ms);
+        /* "Equal jitter": half fixed, half random, so waits never collapse to 0
+         * and concurrent clients spread out. */
+        half = d / 2;
+        return d - half + (half > 0 ? random % (half + 1) : 0);
+}
+
+static bool path_char_safe(unsigned char c) {
+        /* RFC 3986 unreserved + sub-delims + ':' '@' '/' (a path's pchar). */
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               strchr("-._~!$&'()*+,;=:@/", c);
+}
+
+static bool query_char_safe(unsigned char c) {
+        return path_char_safe(c) || c == '?' || c == '%';
+}
+
+static int put_encoded(char **o, const char *s, size_t n, bool query) {
+        static const char hex[] = "0123456789ABCDEF";
+        char *p = *o;
+
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c < 0x20 || c == 0x7f)
+                        return -EINVAL;
+                if (c != 0 && (query ? query_char_safe(c) : path_char_safe(c)))
+                        *p++ = (char)c;
+                else {
+                        *p++ = '%';
+                        *p++ = hex[c >> 4];
+                        *p++ = hex[c & 0xf];
+                }
+        }
+        *o = p;
+        return 0;
+}
+
+/**
+ * vault_path_normalize() - builds the URL path for a user-supplied Vault path.
+ * @path: e.g. "secret/data/app?version=2" or "/v1/secret/data/app".
+ * @ret: malloc'd "/v1/secret/data/app?version=2".
+ * @err: filled on failure.
+ *
+ * Return: 0, VAULT_E_BAD_REQUEST, -ENOMEM.
+ */
+int vault_path_normalize(const char *path, char **ret, VaultError *err) {
+        _cleanup_free_ char *out = NULL;
+        const char *q, *p, *end;
+        size_t len, components = 0;
+        char *o;
+
+        if (!path || !ret)
+                return -EINVAL;
+        len = strlen(path);
+        if (len == 0 || len > VAULT_PATH_MAX)
+                return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
+                                       "Vault path is empty or longer than %d bytes",
+                                       VAULT_PATH_MAX);
+        for (size_t i = 0; i < len; i++)
+                if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
+                        return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
+                                               "Vault path contains a control character");
+        q = strchr(path, '?');
+        end = q ? q : path + len;
+
+        /* Worst case every byte becomes %XX, plus "/v1". */
+        out = malloc(len * 3 + 8);
+        if (!out)
+                return -ENOMEM;
+        o = out;
+        memcpy(o, "/v1", 3);
+        o += 3;
+
+        p = path;
+        while (p < end && *p == '/')
+                p++;
+        if (end - p >= 2 && strncmp(p, "v1", 2) == 0 && (end - p == 2 || p[2] == '/'))
+                p += 2;
+        while (p < end) {
+                const char *c = p;
+                size_t n;
+
+                while (c < end && *c != '/')
+                        c++;
+                n = (size_t)(c - p);
+                if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+                        return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
+                                               "Vault path must not contain '.' or '..' "
+                                               "components");
+                if (n > 0) {
+                        *o++ = '/';
+                        if (put_encoded(&o, p, n, false) < 0)
+                                return -EINVAL;
+                        components++;
+                }
+                p = c < end ? c + 1 : c;
+        }
+        if (components == 0)
+                return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
+                                       "Vault path names no secret");
+        if (q && q[1]) {
+                *o++ = '?';
+                if (put_encoded(&o, q + 1, strlen(q + 1), true) < 0)
+                        return -EINVAL;
+        }
+        *o = 0;
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+static bool header_value_valid(const char *s, size_t max) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > max)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+                        return false;
+        return true;
+}
+
+/* --- shared and clients ------------------------------------------------------ */
+
+static int http_to_vault_code(int code) {
+        switch (code) {
+        case HTTP_E_TLS:
+                return VAULT_E_TLS;
+        case HTTP_E_TOO_LARGE:
+                return VAULT_E_TOO_LARGE;
+        case HTTP_E_PROTOCOL:
+        case HTTP_E_TRUNCATED:
+                return VAULT_E_PROTOCOL;
+        case HTTP_E_CONFIG:
+                return VAULT_E_CONFIG;
+        default:
+                return VAULT_E_UNAVAILABLE;
+        }
+}
+
+/**
+ * vault_shared_new() - validates the configuration and builds shared state.
+ * @ret: the new object.
+ * @cfg: configuration (strings copied); start from VAULT_CONFIG_INIT.
+ * @err: filled on failure.
+ *
+ * Return: 0, VAULT_E_CONFIG (message says what is wrong), -ENOMEM.
+ * Locking: none; call once at start-up, after http_global_init().
+ */
+int vault_shared_new(VaultShared **ret, const VaultConfig *cfg, VaultError *err) {
+        _cleanup_(vault_shared_freep) VaultShared *s = NULL;
+        HttpConfig hc = { 0 };
+        HttpError herr = { 0 };
+        int r;
+
+        if (!ret || !cfg)
+                return -EINVAL;
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->request_timeout_ms = cfg->request_timeout_ms ?: VAULT_REQUEST_TIMEOUT_DEFAULT_MS;
+        s->total_timeout_ms = cfg->total_timeout_ms ?: VAULT_TOTAL_TIMEOUT_DEFAULT_MS;
+        s->max_retries = MIN(cfg->max_retries, 10U);
+        s->backoff_base_ms = cfg->backoff_base_ms ?: VAULT_BACKOFF_BASE_DEFAULT_MS;
+        s->backoff_max_ms = cfg->backoff_max_ms ?: VAULT_BACKOFF_MAX_DEFAULT_MS;
+        s->retry_after_max_ms = cfg->retry_after_max_ms ?: VAULT_RETRY_AFTER_MAX_DEFAULT_MS;
+        s->disable_redirects = cfg->disable_redirects;
+
+        hc.address = cfg->address;
+        hc.allow_plain_http = cfg->allow_plain_http;
+        hc.tls = (HttpTlsConfig){
+                .ca_file = cfg->ca_file,
+                .ca_dir = cfg->ca_dir,
+                .client_cert = cfg->client_cert,
+                .client_key = cfg->client_key,
+                .server_name = cfg->tls_server_name,
+                .insecure_skip_verify = cfg->tls_skip_verify,
+        };
+        hc.connect_timeout_ms = cfg->connect_timeout_ms;
+        hc.max_response_size = cfg->max_response_size;
+        hc.connection_policy = cfg->connection_policy;
+        r = http_shared_new(&s->http, &hc, &herr);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                return vault_error_set(err, http_to_vault_code(r), 0, "%s", herr.message);
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+VaultShared *vault_shared_free(VaultShared *s) {
+        if (!s)
+                return NULL;
+        http_shared_free(s->http);
+        free(s);
+        return NULL;
+}
+
+bool vault_shared_tls_insecure(const VaultShared *s) {
+        return s && http_shared_tls_insecure(s->http);
+}
+
+const char *vault_shared_address(const VaultShared *s) {
+        return s ? http_shared_address(s->http) : NULL;
+}
+
+int vault_client_new(VaultClient **ret, VaultShared *s) {
+        _cleanup_(vault_client_freep) VaultClient *c = NULL;
+        int r;
+
+        if (!ret || !s)
+                return -EINVAL;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->shared = s;
+        r = http_client_new(&c->http, s->http);
+        if (r < 0)
+                return r;
+        if (getrandom(&c->rng, sizeof(c->rng), GRND_NONBLOCK) != sizeof(c->rng))
+                c->rng = now_usec(CLOCK_MONOTONIC) ^ (uintptr_t)c;
+        c->rng |= 1;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+VaultClient *vault_client_free(VaultClient *c) {
+        if (!c)
+                return NULL;
+        http_client_free(c->http);
+        free(c);
+        return NULL;
+}
+
+static uint64_t client_random(VaultClient *c) {
+        /* xorshift64*: jitter only, not security relevant. */
+        c->rng ^= c->rng >> 12;
+        c->rng ^= c->rng << 25;
+        c->rng ^= c->rng >> 27;
+        return c->rng * 0x2545F4914F6CDD1DULL;
+}
+
+/* --- tokens ------------------------------------------------------------------ */
+
+static int token_build(const uint8_t *tok, size_t len, const char *ns, VaultToken **ret) {
+        _cleanup_(vault_token_freep) VaultToken *t = NULL;
+        int r;
+
+        t = calloc(1, sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+        r = secret_new_from(&t->token, tok, len);
+        if (r < 0)
+                return r;
+        r = secret_new(&t->header, sizeof(TOKEN_HEADER) + len);
+        if (r < 0)
+                return r;
+        r = secret_append_str(t->header, TOKEN_HEADER);
+        if (r >= 0)
+                r = secret_append(t->header, tok, len);
+        if (r < 0)
+                return r;
+        if (!isempty(ns)) {
+                t->ns = strdup(ns);
+                if (!t->ns)
+                        return -ENOMEM;
+        }
+        t->issued_usec = now_usec(CLOCK_REALTIME);
+        *ret = TAKE_PTR(t);
+        return 0;
+}
+
+static bool token_bytes_valid(const uint8_t *p, size_t n) {
+        if (n == 0 || n > VAULT_TOKEN_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (p[i] < 0x21 || p[i] > 0x7e)
+                        return false;
+        return true;
+}
+
+int vault_token_new(const uint8_t *token, size_t len, const char *ns, VaultToken **ret) {
+        if (!token || !ret || !token_bytes_valid(token, len))
+                return -EINVAL;
+        if (!isempty(ns) && !header_value_valid(ns, VAULT_NAMESPACE_MAX))
+                return -EINVAL;
+        return token_build(token, len, ns, ret);
+}
+
+VaultToken *vault_token_free(VaultToken *t) {
+        if (!t)
+                return NULL;
+        secret_free(t->token);
+        secret_free(t->header);
+        free(t->accessor);
+        free(t->ns);
+        free(t);
+        return NULL;
+}
+
+const Secret *vault_token_secret(const VaultToken *t) {
+        return t ? t->token : NULL;
+}
+
+const char *vault_token_accessor(const VaultToken *t) {
+        return t ? t->accessor : NULL;
+}
+
+const char *vault_token_namespace(const VaultToken *t) {
+        return t ? t->ns : NULL;
+}
+
+int64_t vault_token_ttl_sec(const VaultToken *t) {
+        return t ? t->ttl_sec : 0;
+}
+
+bool vault_token_renewable(const VaultToken *t) {
+        return t && t->renewable;
+}
+
+uint64_t vault_token_issued_usec(const VaultToken *t) {
+        return t ? t->issued_usec : 0;
+}
+
+uint64_t vault_token_expires_usec(const VaultToken *t) {
+        if (!t || t->ttl_sec <= 0)
+                return 0;
+        return t->issued_usec + (uint64_t)t->ttl_sec * 1000000U;
+}
+
+/* --- the call engine ------------------------------------------------------------- */
+
+typedef struct Call {
+        VaultOp op;
+        VaultMethod method;
+        const char *url_path;    /* "/v1/..." */
+        const Secret *body;      /* or NULL */
+        const VaultToken *token; /* NULL for logins */
+        const char *ns;          /* namespace for this call or NULL */
+} Call;
+
+static void sleep_ms(uint64_t ms) {
+        struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+/* The Vault path as logged: the URL path without "/v1/". */
+static const char *log_path(const char *url_path) {
+        return strncmp(url_path, "/v1/", 4) == 0 ? url_path + 4 : url_path;
+}
+
+static bool want_retry(const Call *call, const VaultResponse *resp) {
+        if (!vault_status_retryable(resp->status))
+                return false;
+        /* Older kubernetes auth plugins reject with a 500: final, not transient. */
+        if ((call->op == VAULT_OP_LOGIN_KUBERNETES || call->op == VAULT_OP_LOGIN_JWT) &&
+            resp->status == 500 && resp->errors_text && strstr(resp->errors_text, "not authorized"))
+                return false;
+        return true;
+}
+
+/*
+ * Decides the wait before the next retry. Returns false when retrying would
+ * not fit: no retries left, Retry-After too long, or no time left.
+ */
+static bool plan_retry(VaultClient *c, unsigned retries_used,
+                       int64_t retry_after_sec, uint64_t deadline_usec, uint64_t *ret_wait_ms,
+                       char *why, size_t whylen) {
+        const VaultShared *s = c->shared;
+        uint64_t now = now_usec(CLOCK_MONOTONIC), wait;
+
+        if (retries_used >= s->max_retries)
+                return false; /* the usual end: no note needed */
+        if (retry_after_sec >= 0) {
+                uint64_t ra = (uint64_t)retry_after_sec;
+                if (ra > s->retry_after_max_ms / 1000) {
+                        (void)snprintf(why, whylen, "Vault asked to retry after %" PRIu64 " s",
+                                       ra);
+                        return false;
+                }
+                wait = ra * 1000;
+        } else
+                wait = vault_backoff_ms(s->backoff_base_ms, s->backoff_max_ms, retries_used + 1,
+                                        client_random(c));
+        if (now + wait * 1000 >= deadline_usec) {
+                (void)snprintf(why, whylen, "the %" PRIu64 " ms time budget is spent",
+                               s->total_timeout_ms);
+                return false;
+        }
+        *ret_wait_ms = wait;
+        return true;
+}
+
+/* Notes the attempts and why retrying stopped at the end of err's message
+ * (also after one attempt when a retry was refused, e.g. a long Retry-After). */
+static void call_fail_suffix(VaultError *err, unsigned attempts, const char *why) {
+        size_t n;
+
+        if (!err || (attempts <= 1 && isempty(why)))
+                return;
+        n = strlen(err->message);
+        if (attempts > 1)
+                (void)snprintf(err->message + n, sizeof(err->message) - n, " [%u attempts; %s]",
+                               attempts, isempty(why) ? "no retries left" : why);
+        else
+                (void)snprintf(err->message + n, sizeof(err->message) - n, " [not retried: %s]",
+                               why);
+}
+
+/**
+ * vault_call() - runs one Vault call with retries and one redirect.
+ *
+ * Return: 0 with *ret set (a 2xx response), a VAULT_E_* with err filled, or
+ * -errno.
+ */
+static int vault_call(VaultClient *c, const Call *call, VaultResponse **ret, VaultError *err) {
+        const VaultShared *s = c->shared;
+        _cleanup_free_ char *url = NULL, *ns_header = NULL;
+        const char *headers[HEADERS_MAX];
+        size_t n_headers = 0;
+        uint64_t deadline;
+        unsigned attempts = 0, retries = 0;
+        bool redirected = false;
+        const char *method = vault_method_to_string(call->method);
+        const char *path = log_path(call->url_path);
+        char why[96] = "";
+        int r;
+
+        if (err)
+                *err = (VaultError){ 0 };
+        if (asprintf(&url, "%s%s", http_shared_address(s->http), call->url_path) < 0) {
+                url = NULL;
+                return -ENOMEM;
+        }
+        headers[n_headers++] = "X-Vault-Request: true";
+        if (call->ns) {
+                if (asprintf(&ns_header, "X-Vault-Namespace: %s", call->ns) < 0) {
+                        ns_header = NULL;
+                        return -ENOMEM;
+                }
+                headers[n_headers++] = ns_header;
+        }
+        deadline = now_usec(CLOCK_MONOTONIC) + s->total_timeout_ms * 1000;
+
+        for (;;) {
+                HttpRequest hreq = {
+                        .method = to_http_method(call->method),
+                        .url = url,
+                        .headers = headers,
+                        .n_headers = n_headers,
+                        .secret_header = call->token ? call->token->header : NULL,
+                        .body = call->body,
+                };
+                _cleanup_(vault_response_freep) VaultResponse *resp = NULL;
+                HttpResponse hresp = HTTP_RESPONSE_INIT;
+                HttpError herr = { 0 };
+                uint64_t now = now_usec(CLOCK_MONOTONIC), wait_ms = 0;
+                int64_t retry_after;
+                const uint8_t *body;
+                size_t body_len;
+
+                if (now >= deadline) {
+                        vault_error_set(err, VAULT_E_UNAVAILABLE, 0,
+                                        "Vault call timed out after %" PRIu64 " ms",
+                                        s->total_timeout_ms);
+                        break;
+                }
+                hreq.timeout_ms = MIN(s->request_timeout_ms, (deadline - now + 999) / 1000);
+                attempts++;
+                if (err)
+                        err->attempts = attempts;
+
+                r = http_client_perform(c->http, &hreq, &hresp, &herr);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        log_debug("vault: %s %s failed on attempt %u: %s", method, path, attempts,
+                                  herr.message);
+                        vault_error_set(err, http_to_vault_code(r), 0, "%s", herr.message);
+                        if (herr.retryable &&
+                            plan_retry(c, retries, -1, deadline, &wait_ms, why, sizeof(why))) {
+                                log_debug("vault: retrying %s %s in %" PRIu64 " ms", method, path,
+                                          wait_ms);
+                                sleep_ms(wait_ms);
+                                retries++;
+                                continue;
+                        }
+                        if (herr.retryable)
+                                call_fail_suffix(err, attempts, why);
+                        return http_to_vault_code(r);
+                }
+
+                log_debug("vault: %s %s -> HTTP %ld (attempt %u, %" PRIu64 " ms%s)", method, path,
+                          hresp.status, attempts, hresp.duration_usec / 1000,
+                          hresp.new_connection ? ", new connection" : "");
+
+                if (hresp.status >= 300 && hresp.status < 400 && hresp.location &&
+                    !s->disable_redirects) {
+                        if (redirected) {
+                                http_response_done(&hresp);
+                                return vault_error_set(err, VAULT_E_PROTOCOL, 0,
+                                                       "Vault redirected more than once");
+                        }
+                        r = http_shared_check_redirect(s->http, url, hresp.location, &herr);
+                        if (r != 0) {
+                                http_response_done(&hresp);
+                                return r < 0 ? r
+                                             : vault_error_set(err, VAULT_E_PROTOCOL,
+                                                               hresp.status, "%s", herr.message);
+                        }
+                        log_debug("vault: %s %s redirected (HTTP %ld) to another node", method,
+                                  path, hresp.status);
+                        free(url);
+                        url = TAKE_PTR(hresp.location);
+                        redirected = true;
+                        http_response_done(&hresp);
+                        continue;
+                }
+
+                retry_after = hresp.retry_after_sec;
+                body = secret_get(hresp.body, &body_len);
+                r = vault_response_parse(hresp.status, body, body_len, &resp, err);
+                http_response_done(&hresp);
+                if (r != 0)
+                        return r;
+
+                if (want_retry(call, resp) && plan_retry(c, retries, retry_after, deadline,
+                                                         &wait_ms, why, sizeof(why))) {
+                        log_debug("vault: retrying %s %s in %" PRIu64 " ms (HTTP %ld%s)", method,
+                                  path, wait_ms, resp->status,
+                                  retry_after >= 0 ? ", as Retry-After asked" : "");
+                        sleep_ms(wait_ms);
+                        retries++;
+                        continue;
+                }
+
+                r = vault_response_check(resp, call->op, err);
+                if (r != 0) {
+                        if (vault_status_retryable(resp->status))
+                                call_fail_suffix(err, attempts, why);
+                        return r;
+                }
+                *ret = TAKE_PTR(resp);
+                return 0;
+        }
+        return err ? err->code : VAULT_E_UNAVAILABLE;
+}
+
+/* --- login and reads --------------------------------------------------------- */
+
+static int mount_path(const char *mount, const char *fallback, char *buf, size_t len,
+                      VaultError *err) {
+        const char *m = isempty(mount) ? fallback : mount;
+        size_t n;
+
+        while (*m == '/')
+                m++;
+        if (strncmp(m, "auth/", 5) == 0)
+                m += 5;
+        n = strlen(m);
+        while (n > 0 && m[n - 1] == '/')
+                n--;
+        if (n == 0 || n >= MOUNT_MAX || n >= len || memchr(m, '?', n))
+                return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
+                                       "invalid Vault auth mount path");
+        memcpy(buf, m, n);
+        buf[n] = 0;
+        return 0;
+}
+
+/**
+ * vault_client_login() - logs in with a service-account JWT.
+ * @c: this thread's client.
+ * @p: auth method, mount, role, JWT and namespace.
+ * @ret: the new token (TTL, renewability and accessor from the reply).
+ * @err: filled on failure.
+ *
+ * Return: 0; VAULT_E_LOGIN_REJECTED (kubernetes 403, jwt 400/403: Vault's
+ * reason in err), VAULT_E_BAD_REQUEST (unknown role, bad mount),
+ * VAULT_E_NOT_FOUND (no such auth mount), VAULT_E_UNAVAILABLE, VAULT_E_SEALED,
+ * VAULT_E_RATE_LIMITED, VAULT_E_TLS, VAULT_E_PROTOCOL, VAULT_E_TOO_LARGE;
+ * -ENOMEM, -EINVAL.
+ * Locking: none.
+ */
+int vault_client_login(VaultClient *c, const VaultLoginParams *p, VaultToken **ret,
+                       VaultError *err) {
+        _cleanup_(json_value_unrefp) JsonValue *o = NULL;
+        _cleanup_(secret_freep) Secret *body = NULL;
+        _cleanup_(vault_response_freep) VaultResponse *resp = NULL;
+        _cleanup_(vault_token_freep) VaultToken *t = NULL;
+        _cleanup_free_ char *url_path = NULL, *path = NULL;
+        char mount[MOUNT_MAX];
+        const uint8_t *tok;
+        size_t toklen;
+        Call call;
+        int r;
+
+        if (!c || !p || !ret || (unsigned)p->method >= _VAULT_AUTH_MAX || (!p->jwt && p->jwt_len))
+                return -EINVAL;
+        if (err)
+                *err = (VaultError){ 0 };
+        if (p->jwt_len == 0)
+                return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
+                                       "no service account token to log in with");
+        if (p->method == VAULT_AUTH_KUBERNETES && isempty(p->role))
+                return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
+                                       "a Vault role is required for kubernetes auth");
+        if (!isempty(p->ns) && !header_value_valid(p->ns, VAULT_NAMESPACE_MAX))
+                return vault_error_set(err, VAULT_E_BAD_REQUEST, 0, "invalid Vault namespace");
+        r = mount_path(p->mount, p->method == VAULT_AUTH_JWT ? "jwt" : "kubernetes", mount,
+                       sizeof(mount), err);
+        if (r != 0)
+                return r;
+        if (asprintf(&path, "auth/%s/login", mount) < 0) {
+                path = NULL;
+                return -ENOMEM;
+        }
+        r = vault_path_normalize(path, &url_path, err);
+        if (r != 0)
+                return r;
+
+        /* {"jwt":"…","role":"…"}: built and serialised without leaving our
+         * wiped allocations (jansson's copy is wiped on release). */
+        r = json_object_new(&o);
+        if (r < 0)
+                return r;
+        r = json_object_put_string(o, "jwt", p->jwt, p->jwt_len);
+        if (r < 0)
+                return r == -EINVAL ? vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
+                                                      "service account token is not UTF-8")
+                                    : r;
+        if (!isempty(p->role)) {
+                r = json_object_put_string(o, "role", p->role, strlen(p->role));
+                if (r < 0)
+                        return r == -EINVAL ? vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
+                                                              "Vault role is not UTF-8")
+                                            : r;
+        }
+        r = secret_new(&body, 0);
+        if (r < 0)
+                return r;
+        r = json_write_secret(o, JSON_WRITE_SORT_KEYS, body);
+        if (r < 0)
+                return r;
+        o = json_value_unref(o);
+
+        call = (Call){
+                .op = p->method == VAULT_AUTH_JWT ? VAULT_OP_LOGIN_JWT : VAULT_OP_LOGIN_KUBERNETES,
+                .method = VAULT_METHOD_POST,
+                .url_path = url_path,
+                .body = body,
+                .ns = isempty(p->ns) ? NULL : p->ns,
+        };
+        r = vault_call(c, &call, &resp, err);
+        if (r != 0)
+                return r;
+
+        tok = secret_get(resp->auth->client_token, &toklen);
+        r = token_build(tok, toklen, call.ns, &t);
+        if (r < 0)
+                return r;
+        if (resp->auth->accessor) {
+                t->accessor = strdup(resp->auth->accessor);
+                if (!t->accessor)
+                        return -ENOMEM;
+        }
+        t->ttl_sec = resp->auth->lease_duration;
+        t->renewable = resp->auth->renewable;
+        *ret = TAKE_PTR(t);
+        return 0;
+}
+
+/* Copies a request body after checking it is a JSON object. */
+static int request_body(const VaultRequest *req, Secret **ret, VaultError *err) {
+        _cleanup_(json_value_unrefp) JsonValue *v = NULL;
+        JsonError jerr;
+        int r;
+
+        *ret = NULL;
+        if (!req->body || req->body_len == 0)
+                return 0;
+        r = json_parse_object(req->body, req->body_len, 0, VAULT_JSON_DEPTH_MAX, &v, &jerr);
+        if (r < 0)
+                return r == -E2BIG ? vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
+                                                     "request body too large")
+                                   : r;
+        if (r > 0)
+                return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
+                                       "request body (secretArgs) is not a JSON object: %s",
+                                       jerr.text);
+        return secret_new_from(ret, req->body, req->body_len);
+}
+
+static int read_prepared(VaultClient *c, const VaultToken *t, VaultMethod m,
+                         const char *url_path, const Secret *body, VaultResponse **ret,
+                         VaultError *err) {
+        Call call = {
+                .op = VAULT_OP_READ,
+                .method = m,
+                .url_path = url_path,
+                .body = m == VAULT_METHOD_GET ? NULL : body,
+                .token = t,
+                .ns = t->ns,
+        };
+        return vault_call(c, &call, ret, err);
+}
+
+/**
+ * vault_client_read() - one request to any Vault path with the given token.
+ * @c: this thread's client.
+ * @t: the token (its namespace is used).
+ * @req: method, path (with optional ?query, e.g. version=2) and JSON body.
+ * @ret: the response (2xx only); free with vault_response_free().
+ * @err: filled on failure.
+ *
+ * Return: 0; VAULT_E_DENIED (403), VAULT_E_NOT_FOUND (404, including a KV v2
+ * deleted or destroyed version, with Vault's text), VAULT_E_BAD_REQUEST
+ * (400/405, or a bad path/body), VAULT_E_UNAVAILABLE, VAULT_E_SEALED,
+ * VAULT_E_RATE_LIMITED, VAULT_E_TLS, VAULT_E_PROTOCOL, VAULT_E_TOO_LARGE;
+ * -ENOMEM, -EINVAL. A 204 gives a response with no root and no data.
+ * Locking: none.
+ */
+int vault_client_read(VaultClient *c, const VaultToken *t, const VaultRequest *req,
+                      VaultResponse **ret, VaultError *err) {
+        _cleanup_free_ char *url_path = NULL;
+        _cleanup_(secret_freep) Secret *body = NULL;
+        int r;
+
+        if (!c || !t || !req || !ret || (unsigned)req->method >= _VAULT_METHOD_MAX)
+                return -EINVAL;
+        if (err)
+                *err = (VaultError){ 0 };
+        r = vault_path_normalize(req->path, &url_path, err);
+        if (r != 0)
+                return r;
+        r = request_body(req, &body, err);
+        if (r != 0)
+                return r;
+        return read_prepared(c, t, req->method, url_path, body, ret, err);
+}
+
+/* --- lifecycle ---------------------------------------------------------------- */
+
+static int lifecycle_body(const char *lease_id, uint64_t increment, bool with_increment,
+                          Secret **ret) {
+        _cleanup_(json_value_unrefp) JsonValue *o = NULL;
+        _cleanup_(secret_freep) Secret *s = NULL;
+        int r;
+
+        r = json_object_new(&o);
+        if (r < 0)
+                return r;
+        if (lease_id)
+                r = json_object_put_string(o, "lease_id", lease_id, strlen(lease_id));
+        if (r >= 0 && with_increment)
+                r = json_object_put_int64(o, "increment", (int64_t)MIN(increment, (uint64_t)INT64_MAX));
+        if (r < 0)
+                return r;
+        r = secret_new(&s, 0);
+        if (r >= 0)
+                r = json_write_secret(o, JSON_WRITE_SORT_KEYS, s);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+static int lifecycle_call(VaultClient *c, const VaultToken *t, VaultMethod m, const char *url_path,
+                          const Secret *body, VaultResponse **ret, VaultError *err) {
+        Call call = {
+                .op = VAULT_OP_LIFECYCLE,
+                .method = m,
+                .url_path = url_path,
+                .body = body,
+                .token = t,
+                .ns = t->ns,
+        };
+        if (err)
+                *err = (VaultError){ 0 };
+        return vault_call(c, &call, ret, err);
+}
+
+/**
+ * vault_client_token_renew_self() - extends the token's TTL.
+ * @c: this thread's client.
+ * @t: the token; its TTL, renewability and issue time are updated.
+ * @increment_sec: requested TTL (0: let Vault choose).
+ * @err: filled on failure.
+ *
+ * Return: 0; VAULT_E_BAD_REQUEST (not renewable), VAULT_E_DENIED (token
+ * expired or revoked), VAULT_E_UNAVAILABLE..., VAULT_E_PROTOCOL (no auth in
+ * the reply); -errno.
+ * Locking: the caller serialises access to t.
+ */
+int vault_client_token_renew_self(VaultClient *c, VaultToken *t, uint64_t increment_sec,
+                                  VaultError *err) {
+        _cleanup_(secret_freep) Secret *body = NULL;
+        _cleanup_(vault_response_freep) VaultResponse *resp = NULL;
+        int r;
+
+        if (!c || !t)
+                return -EINVAL;
+        r = lifecycle_body(NULL, increment_sec, increment_sec > 0, &body);
+        if (r < 0)
+                return r;
+        r = lifecycle_call(c, t, VAULT_METHOD_POST, "/v1/auth/token/renew-self", body, &resp, err);
+        if (r != 0)
+                return r;
+        if (!resp->auth)
+                return vault_error_set(err, VAULT_E_PROTOCOL, resp->status,
+                                       "token renewal answered without an auth object");
+        t->ttl_sec = resp->auth->lease_duration;
+        t->renewable = resp->auth->renewable;
+        t->issued_usec = now_usec(CLOCK_REALTIME);
+        return 0;
+}
+
+/**
+ * vault_client_token_revoke_self() - revokes the token, its children and
+ * every lease it created (Vault answers 204).
+ *
+ * Return: 0; VAULT_E_DENIED (already invalid), VAULT_E_UNAVAILABLE...; -errno.
+ */
+int vault_client_token_revoke_self(VaultClient *c, const VaultToken *t, VaultError *err) {
+        _cleanup_(vault_response_freep) VaultResponse *resp = NULL;
+
+        if (!c || !t)
+                return -EINVAL;
+        return lifecycle_call(c, t, VAULT_METHOD_POST, "/v1/auth/token/revoke-self", NULL, &resp,
+                              err);
+}
+
+static void copy_str(char *dst, size_t len, const JsonValue *obj, const char *key) {
+        const char *s;
+        size_t n;
+
+        dst[0] = 0;
+        if (json_member_string(obj, key, &s, &n) == 0)
+                (void)vault_text_sanitize(dst, len, s, n, len - 1);
+}
+
+/**
+ * vault_client_token_lookup_self() - the token's remaining TTL and properties.
+ *
+ * Return: 0; VAULT_E_DENIED (bad or expired token), VAULT_E_PROTOCOL (no
+ * data), ...; -errno.
+ */
+int vault_client_token_lookup_self(VaultClient *c, const VaultToken *t, VaultTokenInfo *ret,
+                                   VaultError *err) {
+        _cleanup_(vault_response_freep) VaultResponse *resp = NULL;
+        VaultTokenInfo info = { 0 };
+        int r;
+
+        if (!c || !t || !ret)
+                return -EINVAL;
+        r = lifecycle_call(c, t, VAULT_METHOD_GET, "/v1/auth/token/lookup-self", NULL, &resp, err);
+        if (r != 0)
+                return r;
+        if (!resp->data)
+                return vault_error_set(err, VAULT_E_PROTOCOL, resp->status,
+                                       "token lookup answered without data");
+        if (json_member_int64(resp->data, "ttl", &info.ttl_sec) < 0 ||
+            json_member_bool(resp->data, "renewable", &info.renewable) == -EMEDIUMTYPE)
+                return vault_error_set(err, VAULT_E_PROTOCOL, resp->status,
+                                       "token lookup answered with malformed data");
+        (void)json_member_int64(resp->data, "creation_ttl", &info.creation_ttl_sec);
+        (void)json_member_int64(resp->data, "num_uses", &info.num_uses);
+        (void)json_member_bool(resp->data, "orphan", &info.orphan);
+        copy_str(info.accessor, sizeof(info.accessor), resp->data, "accessor");
+        copy_str(info.type, sizeof(info.type), resp->data, "type");
+        *ret = info;
+        return 0;
+}
+
+static int lease_id_check(const char *lease_id, VaultError *err) {
+        if (!lease_id || !header_value_valid(lease_id, LEASE_ID_MAX))
+                return vault_error_set(err, VAULT_E_BAD_REQUEST, 0, "invalid lease id");
+        return 0;
+}
+
+/**
+ * vault_client_lease_renew() - sys/leases/renew for a dynamic secret.
+ * @increment_sec: requested extension (0: the lease's default).
+ * @ret: new duration and renewability; capped when Vault warned (max_ttl).
+ *
+ * Return: 0; VAULT_E_BAD_REQUEST (lease not found / not renewable /
+ * expired), VAULT_E_DENIED, ...; -errno. A renewed lease still ends with
+ * the token that created it.
+ */
+int vault_client_lease_renew(VaultClient *c, const VaultToken *t, const char *lease_id,
+                             uint64_t increment_sec, VaultLease *ret, VaultError *err) {
+        _cleanup_(secret_freep) Secret *body = NULL;
+        _cleanup_(vault_response_freep) VaultResponse *resp = NULL;
+        int r;
+
+        if (!c || !t || !ret)
+                return -EINVAL;
+        if (err)
+                *err = (VaultError){ 0 };
+        r = lease_id_check(lease_id, err);
+        if (r != 0)
+                return r;
+        r = lifecycle_body(lease_id, increment_sec, increment_sec > 0, &body);
+        if (r < 0)
+                return r;
+        r = lifecycle_call(c, t, VAULT_METHOD_PUT, "/v1/sys/leases/renew", body, &resp, err);
+        if (r != 0)
+                return r;
+        *ret = (VaultLease){
+                .duration_sec = resp->lease_duration,
+                .renewable = resp->renewable,
+                .capped = resp->n_warnings > 0,
+        };
+        return 0;
+}
+
+/**
+ * vault_client_lease_revoke() - sys/leases/revoke (synchronous; 204).
+ *
+ * Return: 0; VAULT_E_BAD_REQUEST, VAULT_E_DENIED, ...; -errno.
+ */
+int vault_client_lease_revoke(VaultClient *c, const VaultToken *t, const char *lease_id,
+                              VaultError *err) {
+        _cleanup_(secret_freep) Secret *body = NULL;
+        _cleanup_(vault_response_freep) VaultResponse *resp = NULL;
+        int r;
+
+        if (!c || !t)
+                return -EINVAL;
+        if (err)
+                *err = (VaultError){ 0 };
+        r = lease_id_check(lease_id, err);
+        if (r != 0)
+                return r;
+        r = lifecycle_body(lease_id, 0, false, &body);
+        if (r < 0)
+                return r;
+        return lifecycle_call(c, t, VAULT_METHOD_PUT, "/v1/sys/leases/revoke", body, &resp, err);
+}
+
+/* --- per-volume request cache ------------------------------------------------- */
+
+int vault_request_cache_new(VaultRequestCache **ret) {
+        if (!ret)
+                return -EINVAL;
+        *ret = calloc(1, sizeof(**ret));
+        return *ret ? 0 : -ENOMEM;
+}
+
+VaultRequestCache *vault_request_cache_free(VaultRequestCache *cache) {
+        if (!cache)
+                return NULL;
+        for (size_t i = 0; i < cache->n; i++) {
+                free(cache->entries[i].path);
+                secret_free(cache->entries[i].body);
+                vault_response_free(cache->entries[i].resp);
+        }
+        free(cache);
+        return NULL;
+}
+
+size_t vault_request_cache_size(const VaultRequestCache *cache) {
+        return cache ? cache->n : 0;
+}
+
+size_t vault_request_cache_hits(const VaultRequestCache *cache) {
+        return cache ? cache->hits : 0;
+}
+
+static bool entry_matches(const CacheEntry *e, VaultMethod m, const char *path,
+                          const Secret *body) {
+        size_t n;
+        const uint8_t *b;
+
+        if (e->method != m || !streq(e->path, path))
+                return false;
+        if (!e->body || !body)
+                return !e->body && !body;
+        b = secret_get(body, &n);
+        return secret_equal_bytes(e->body, b, n);
+}
+
+/**
+ * vault_request_cache_read() - vault_client_read() once per distinct request.
+ * @cache: the volume's cache.
+ * @ret: a response owned by the cache (valid until the cache is freed).
+ *
+ * The key is (method, normalised path with query, body bytes), so two
+ * objects reading one path with different secretArgs are two requests.
+ * Failures are not cached. Return values as vault_client_read().
+ * Locking: a cache belongs to one volume operation (one thread).
+ */
+int vault_request_cache_read(VaultRequestCache *cache, VaultClient *c, const VaultToken *t,
+                             const VaultRequest *req, const VaultResponse **ret,
+                             VaultError *err) {
+        _cleanup_free_ char *url_path = NULL;
+        _cleanup_(secret_freep) Secret *body = NULL;
+        VaultResponse *resp = NULL;
+        const Secret *key_body;
+        int r;
+
+        if (!cache || !c || !t || !req || !ret || (unsigned)req->method >= _VAULT_METHOD_MAX)
+                return -EINVAL;
+        if (err)
+                *err = (VaultError){ 0 };
+        r = vault_path_normalize(req->path, &url_path, err);
+        if (r != 0)
+                return r;
+        r = request_body(req, &body, err);
+        if (r != 0)
+                return r;
+        key_body = body;
+        for (size_t i = 0; i < cache->n; i++)
+                if (entry_matches(&cache->entries[i], req->method, url_path, key_body)) {
+                        cache->hits++;
+                        log_debug("vault: %s %s answered from the volume's request cache",
+                                  vault_method_to_string(req->method), log_path(url_path));
+                        *ret = cache->entries[i].resp;
+                        return 0;
+                }
+
+        if (cache->n >= VAULT_REQUEST_CACHE_MAX)
+                return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
+                                       "more than %d distinct Vault requests in one volume",
+                                       VAULT_REQUEST_CACHE_MAX);
+        r = read_prepared(c, t, req->method, url_path, body, &resp, err);
+        if (r != 0)
+                return r;
+        cache->entries[cache->n] = (CacheEntry){
+                .method = req->method,
+                .path = TAKE_PTR(url_path),
+                .body = TAKE_PTR(body),
+                .resp = resp,
+        };
+        *ret = cache->entries[cache->n++].resp;
+        return 0;
+}
