@@ -23,6 +23,7 @@
 
 #define CONFIG_FILE_MAX (1024 * 1024)
 #define DURATION_MAX_USEC (366ULL * 24 * 3600 * 1000000)
+#define REFRESH_INTERVAL_FLOOR_USEC (30ULL * 1000000)
 
 typedef enum OptionType {
         OPT_STRING,
@@ -128,6 +129,42 @@ static const Option options[] = {
           "DURATION", "how often KV secrets are re-read (a volume may ask for longer)" },
         { "refresh-interval-min", OPT_DURATION, F(refresh_interval_min_usec), "30s", 1000, 0, 0,
           "DURATION", "shortest refreshInterval a volume may ask for" },
+        { "log-target", OPT_STRING, F(log_target), "auto", 0, 0, 0, "TARGET",
+          "auto (journald when $JOURNAL_STREAM is our stderr, else stderr), stderr or journal" },
+        { "allow-grpc-trace", OPT_BOOL, F(allow_grpc_trace), "false", 0, 0, 0, "BOOL",
+          "debugging only: start although GRPC_TRACE is set (byte dumps are still stripped)" },
+        /* registration (issue 7): string, not path: empty disables it */
+        { "registration-dir", OPT_STRING, F(registration_dir), "/var/lib/kubelet/plugins_registry",
+          0, 0, 0, "DIR",
+          "serve kubelet plugin registration on DIR/<driver-name>-reg.sock (empty: off, e.g. "
+          "with a node-driver-registrar sidecar)" },
+        { "kubelet-endpoint", OPT_STRING, F(kubelet_endpoint), NULL, 0, 0, 0, "PATH",
+          "the CSI socket as kubelet sees it, sent in registration (default: the endpoint's "
+          "path)" },
+        /* rotation (issue 6) */
+        { "refresh-workers", OPT_UNSIGNED, F(refresh_workers), "2", 1, 16, 0, "N",
+          "threads that keep published volumes fresh (renewals, re-reads, re-issues)" },
+        { "refresh-rate", OPT_UNSIGNED, F(refresh_rate), "20", 1, 1000000, 0, "N",
+          "refresh requests per second to each Vault server (first publishes do not count)" },
+        { "refresh-burst", OPT_UNSIGNED, F(refresh_burst), "40", 1, 1000000, 0, "N",
+          "refresh requests that may go at once after a quiet spell (token bucket size)" },
+        { "vault-max-concurrency", OPT_UNSIGNED, F(vault_max_concurrency), "16", 1, 4096, 0,
+          "N", "Vault calls in flight to each server, publishes and refreshes together" },
+        { "refresh-backoff-min", OPT_DURATION, F(refresh_backoff_min_usec), "5s", 1000, 0, 0,
+          "DURATION", "first wait after a failed refresh (doubling, jittered; also the first "
+          "server-wide pause after a 429 or 503)" },
+        { "refresh-backoff-max", OPT_DURATION, F(refresh_backoff_max_usec), "5m", 1000, 0, 0,
+          "DURATION", "longest wait between refresh attempts of a failing volume" },
+        { "refresh-request-timeout", OPT_DURATION, F(refresh_request_timeout_usec), "10s",
+          100000, 0, 0, "DURATION", "deadline of one Vault request made by a refresh" },
+        { "republish-wait", OPT_DURATION, F(republish_wait_usec), "5s", 0, 0, 0, "DURATION",
+          "how long a republish waits for a refresh that is due (it never waits otherwise)" },
+        { "republish-stale-unavailable", OPT_BOOL, F(republish_stale_unavailable), "true", 0, 0,
+          0, "BOOL", "answer a republish UNAVAILABLE while a secret of the volume is past its "
+          "expiry and refreshing it fails (false: always OK)" },
+        { "test-refresh-interval-min", OPT_DURATION, F(test_refresh_interval_min_usec), "0", 0,
+          0, OPT_TEST, "DURATION", "replace refresh-interval-min and its 30s floor (tests and "
+          "benchmarks of rotation only)" },
         { "test-publish-delay", OPT_DURATION, F(test_publish_delay_usec), "0", 0, 0, OPT_TEST,
           "DURATION", "make every NodePublishVolume sleep first (tests of the fast lane only)" },
 };
@@ -208,6 +245,8 @@ static int strlist_parse(const char *value, char ***list, size_t *count) {
         *count = n;
         return 0;
 }
+
+static ssize_t option_find(const char *name);
 
 /* Applies one textual value; `origin` prefixes the error message. */
 static int option_set(Config *c, size_t idx, const char *value, ConfigSource src,
@@ -326,7 +365,22 @@ static int option_set(Config *c, size_t idx, const char *value, ConfigSource src
                 break;
         }
         c->sources[idx] = src;
+        {
+                char *copy = strdup(origin);
+                if (!copy)
+                        return -ENOMEM;
+                free(c->origins[idx]);
+                c->origins[idx] = copy;
+        }
         return 0;
+}
+
+/* Where an option's value came from, for errors found after all layers. */
+static const char *origin_of(const Config *c, const char *name) {
+        ssize_t i = option_find(name);
+        if (i < 0 || !c->origins || !c->origins[i])
+                return name;
+        return c->origins[i];
 }
 
 static ssize_t option_find(const char *name) {
@@ -347,7 +401,8 @@ static const char *env_lookup(char *const *envp, const char *name) {
 }
 
 static int read_file(const char *path, char **ret, size_t *ret_len, char *err, size_t errlen) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: a FIFO at the path must not hang the start-up */
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         _cleanup_free_ char *buf = NULL;
         struct stat st;
         size_t len = 0;
@@ -648,8 +703,8 @@ static int resolve_group(Config *c, char *err, size_t errlen) {
                 return 0;
         }
         if (getgrnam_r(c->socket_group, &gr, buf, sizeof(buf), &res) != 0 || !res)
-                return set_err(err, errlen, "socket-group: no group named '%s'",
-                               c->socket_group);
+                return set_err(err, errlen, "%s: no group named '%s'",
+                               origin_of(c, "socket-group"), c->socket_group);
         c->socket_gid = res->gr_gid;
         return 0;
 }
@@ -752,13 +807,17 @@ static int finalize(Config *c, char *const *envp, char *err, size_t errlen) {
 
         if (!config_driver_name_valid(c->driver_name))
                 return set_err(err, errlen,
-                               "driver-name: '%s' is not a valid CSI plugin name (at most 63 "
+                               "%s: '%s' is not a valid CSI plugin name (at most 63 "
                                "characters: letters, digits, '-' and '.', starting and ending "
                                "with a letter or digit)",
-                               c->driver_name);
+                               origin_of(c, "driver-name"), c->driver_name);
         r = config_parse_endpoint(c->endpoint, &c->socket_path, err, errlen);
-        if (r < 0)
+        if (r < 0) {
+                char inner[CONFIG_ERROR_MAX];
+                (void)snprintf(inner, sizeof(inner), "%s", err);
+                (void)set_err(err, errlen, "%s: %s", origin_of(c, "endpoint"), inner);
                 return r;
+        }
         r = resolve_group(c, err, errlen);
         if (r < 0)
                 return r;
@@ -780,7 +839,9 @@ static int finalize(Config *c, char *const *envp, char *err, size_t errlen) {
                                        "name is available");
         }
         if (strlen(c->node_id) > 256)
-                return set_err(err, errlen, "node-id: longer than 256 bytes (CSI limit)");
+                return set_err(err, errlen, "%s: longer than 256 bytes (CSI limit)",
+                               c->origins[option_find("node-id")] ? origin_of(c, "node-id")
+                                                                  : "node-id ($NODE_NAME)");
         r = finalize_vault_servers(c, err, errlen);
         if (r < 0)
                 return r;
@@ -789,6 +850,16 @@ static int finalize(Config *c, char *const *envp, char *err, size_t errlen) {
                                "(%llu bytes)",
                                (unsigned long long)c->tmpfs_size_default,
                                (unsigned long long)c->tmpfs_size_max);
+        /* rotation (issue 6): 30 s is the node floor; only the test option goes lower */
+        if (c->test_refresh_interval_min_usec > 0) {
+                c->refresh_interval_min_usec = c->test_refresh_interval_min_usec;
+                add_warning(c, "test-refresh-interval-min is set: volumes may refresh more "
+                               "often than every 30s; this is a testing aid, never use it in "
+                               "production");
+        } else if (c->refresh_interval_min_usec < REFRESH_INTERVAL_FLOOR_USEC)
+                return set_err(err, errlen, "refresh-interval-min: below the node floor of 30s");
+        if (c->refresh_backoff_min_usec > c->refresh_backoff_max_usec)
+                return set_err(err, errlen, "refresh-backoff-min is longer than refresh-backoff-max");
         if (c->refresh_interval_default_usec < c->refresh_interval_min_usec)
                 return set_err(err, errlen, "refresh-interval is shorter than refresh-interval-min");
         if (c->n_target_roots == 0)
@@ -826,7 +897,8 @@ int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, 
 
         *c = (Config){ .mode = CONFIG_MODE_RUN };
         c->sources = calloc(N_OPTIONS, sizeof(*c->sources));
-        if (!c->sources)
+        c->origins = calloc(N_OPTIONS, sizeof(*c->origins));
+        if (!c->sources || !c->origins)
                 return -ENOMEM;
         if (errlen > 0)
                 err[0] = '\0';
@@ -978,6 +1050,10 @@ void config_done(Config *c) {
         c->socket_path = NULL;
         free(c->sources);
         c->sources = NULL;
+        for (size_t i = 0; c->origins && i < N_OPTIONS; i++)
+                free(c->origins[i]);
+        free(c->origins);
+        c->origins = NULL;
         for (size_t i = 0; i < c->n_warnings; i++)
                 free(c->warnings[i]);
         c->n_warnings = 0;
@@ -1014,6 +1090,20 @@ void config_print_help(FILE *f, const char *program) {
                    "  %-34s show this help\n"
                    "  %-34s show the version\n",
                 "--check-config", "--help", "--version");
+}
+
+/* A YAML double-quoted scalar. */
+static void print_quoted(FILE *f, const char *s) {
+        fputc('"', f);
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+                if (*p == '"' || *p == '\\')
+                        fprintf(f, "\\%c", *p);
+                else if (*p < 0x20 || *p == 0x7f)
+                        fprintf(f, "\\x%02x", *p);
+                else
+                        fputc(*p, f);
+        }
+        fputc('"', f);
 }
 
 void config_print(const Config *c, FILE *f) {
@@ -1077,11 +1167,14 @@ void config_print(const Config *c, FILE *f) {
                 if (streq(o->name, "vault-address") || (strncmp(o->name, "vault-", 6) == 0 &&
                                                         !streq(o->name, "vault-servers")))
                         continue; /* printed with the servers below */
-                if (streq(o->name, "node-id") && c->sources[i] == CONFIG_SOURCE_DEFAULT)
-                        fprintf(f, "%s: \"%s\"  # derived\n", o->name, strempty(v));
-                else if (v)
-                        fprintf(f, "%s: \"%s\"  # %s\n", o->name, v, source_names[c->sources[i]]);
-                else
+                if (v) {
+                        fprintf(f, "%s: ", o->name);
+                        print_quoted(f, v);
+                        fprintf(f, "  # %s\n",
+                                streq(o->name, "node-id") && c->sources[i] == CONFIG_SOURCE_DEFAULT
+                                        ? "derived"
+                                        : source_names[c->sources[i]]);
+                } else
                         fprintf(f, "# %s: (unset)\n", o->name);
         }
         fprintf(f, "vault-servers:%s\n", c->n_vault_servers ? "" : " {}");
@@ -1096,12 +1189,16 @@ void config_print(const Config *c, FILE *f) {
                         else if (server_keys[k].type == OPT_STRLIST) {
                                 fprintf(f, "    %s: [", server_keys[k].name);
                                 for (size_t a = 0; a < s->n_allowed_audiences; a++)
-                                        fprintf(f, "%s\"%s\"", a ? ", " : "",
-                                                (*(char *const *const *)p)[a]);
+                                {
+                                        fputs(a ? ", " : "", f);
+                                        print_quoted(f, (*(char *const *const *)p)[a]);
+                                }
                                 fprintf(f, "]\n");
-                        } else if (*(char *const *)p)
-                                fprintf(f, "    %s: \"%s\"\n", server_keys[k].name,
-                                        *(char *const *)p);
+                        } else if (*(char *const *)p) {
+                                fprintf(f, "    %s: ", server_keys[k].name);
+                                print_quoted(f, *(char *const *)p);
+                                fputc('\n', f);
+                        }
                 }
         }
         {

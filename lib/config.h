@@ -102,11 +102,32 @@ typedef struct Config {
         uint64_t refresh_interval_min_usec;
         VaultServerConfig flat_vault;   /* the vault-* settings: server "default" */
 
+        /* logging (issue 5) */
+        char *log_target;      /* "auto", "stderr" or "journal" (checked by main) */
+        bool allow_grpc_trace; /* start even when $GRPC_TRACE is set */
+
+        /* registration (issue 7) */
+        char *registration_dir; /* kubelet's plugins_registry; NULL or "" disables */
+        char *kubelet_endpoint; /* GetInfo endpoint; NULL: socket_path */
+
+        /* rotation (issue 6) */
+        unsigned refresh_workers;               /* refresh threads */
+        unsigned refresh_rate;                  /* refresh requests/s per Vault server */
+        unsigned refresh_burst;                 /* token bucket size */
+        unsigned vault_max_concurrency;         /* calls in flight per server (all kinds) */
+        uint64_t refresh_backoff_min_usec;
+        uint64_t refresh_backoff_max_usec;
+        uint64_t refresh_request_timeout_usec;
+        uint64_t republish_wait_usec;
+        bool republish_stale_unavailable;
+        uint64_t test_refresh_interval_min_usec; /* testing only: replaces the 30 s floor */
+
         /* testing only: NodePublishVolume sleeps this long first */
         uint64_t test_publish_delay_usec;
 
         /* where each option's value came from (index: option table order) */
         ConfigSource *sources;
+        char **origins; /* "--workers", "VAULTMOUNT_WORKERS", "/etc/x.yaml:3: workers" */
         char *warnings[CONFIG_WARNINGS_MAX];
         size_t n_warnings;
 } Config;

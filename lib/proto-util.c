@@ -2,6 +2,8 @@
 /*
  * proto-util.c - descriptor-driven helpers for protobuf-c messages.
  */
+#include <stdio.h>
+
 #include "proto-util.h"
 #include "macro.h"
 
@@ -108,8 +110,19 @@ static int check_value(const ProtobufCFieldDescriptor *f, const void *p, const c
                         *ret_field = f->name;
                         return -EILSEQ;
                 }
-        } else if (f->type == PROTOBUF_C_TYPE_MESSAGE && *(ProtobufCMessage *const *)p)
-                return proto_check_utf8(*(ProtobufCMessage *const *)p, ret_field);
+        } else if (f->type == PROTOBUF_C_TYPE_MESSAGE && *(ProtobufCMessage *const *)p) {
+                /* name the path: "volume_context.value", not just "value" */
+                static _Thread_local char path[256];
+                const char *inner = NULL;
+                int r = proto_check_utf8(*(ProtobufCMessage *const *)p, &inner);
+                if (r < 0) {
+                        char tmp[256];
+                        (void)snprintf(tmp, sizeof(tmp), "%s.%s", f->name, inner);
+                        memcpy(path, tmp, sizeof(path));
+                        *ret_field = path;
+                }
+                return r;
+        }
         return 0;
 }
 

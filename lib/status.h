@@ -55,7 +55,7 @@ void csi_status_set(CsiStatus *s, CsiCode code, const char *format, ...)
 /* Maps a negative errno to a code (style guide section 3 table). */
 CsiCode csi_code_from_errno(int r);
 
-/* "INVALID_ARGUMENT", ...; "CODE_<n>" for unknown values. */
+/* "INVALID_ARGUMENT", ...; "CODE_UNKNOWN" for values outside the enum. */
 const char *csi_code_to_string(CsiCode code);
 
 /*

@@ -235,6 +235,9 @@ int ytree_parse(const char *data, size_t len, const YTreeLimits *limits, YNode *
         yaml_parser_delete(&p);
         if (r < 0)
                 return r;
+        /* "---" alone: libyaml reports an empty plain scalar; that is an empty document */
+        if (root && root->type == YNODE_SCALAR && !root->quoted && root->scalar_len == 0)
+                root = ytree_free(root);
         *ret = TAKE_PTR(root);
         return 0;
 }
