@@ -32,7 +32,9 @@
 #include "grpc-server.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "parse.h"
+#include "refresh.h"
 #include "registration.h"
 #include "statedir.h"
 #include "vault-pool.h"
@@ -95,7 +97,9 @@ static int run_probe(const Config *c) {
 static int run_daemon(const Config *c) {
         _cleanup_(vault_pool_freep) VaultPool *pool = NULL;
         _cleanup_(volume_table_freep) VolumeTable *volumes = NULL;
+        _cleanup_(refresher_freep) Refresher *refresher = NULL;
         _cleanup_(rpc_server_freep) RpcServer *server = NULL;
+        Metrics metrics;
         _cleanup_(registration_freep) Registration *registration = NULL;
         _cleanup_close_ int lock_fd = -1;
         Publisher publisher = { .config = c };
@@ -174,6 +178,16 @@ static int run_daemon(const Config *c) {
         publisher.pool = pool;
         publisher.volumes = volumes;
 
+        /* rotation (issue 6): built now, its threads start once we serve */
+        metrics_init(&metrics);
+        r = refresher_new(&refresher, c, volumes, &metrics, err, sizeof(err));
+        if (r != 0) {
+                log_error_errno(r < 0 ? r : EINVAL, "cannot start: %s", err);
+                return EXIT_FAILURE;
+        }
+        publisher.refresher = refresher;
+        publisher.metrics = &metrics;
+
         rpc_runtime_init();
         methods = csi_service_methods(&n_methods);
         r = rpc_server_new(&server, methods, n_methods, &driver, c->workers);
@@ -199,6 +213,18 @@ static int run_daemon(const Config *c) {
                 server = rpc_server_free(server);
                 rpc_runtime_done();
                 return EXIT_FAILURE;
+        }
+        r = refresher_start(refresher);
+        if (r < 0) {
+                log_error_errno(r, "cannot start: starting the refresh threads failed: %m");
+                server = rpc_server_free(server);
+                rpc_runtime_done();
+                return EXIT_FAILURE;
+        }
+        {
+                size_t n = refresher_resume_all(refresher);
+                if (n > 0)
+                        log_info("%zu recovered volume(s) are back on the refresh schedule", n);
         }
 
         /* kubelet plugin registration (issue 7), once the CSI socket exists */
@@ -265,6 +291,15 @@ static int run_daemon(const Config *c) {
         rpc_server_shutdown(server, c->shutdown_grace_usec);
         server = rpc_server_free(server);
         rpc_runtime_done();
+        /* no RPC runs any more: stop rotation before the Vault clients go */
+        refresher_stop(refresher);
+        {
+                MetricsSnapshot ms;
+                char buf[1024];
+                metrics_snapshot(&metrics, &ms);
+                log_debug("metrics: %s", metrics_format(&ms, buf, sizeof(buf)));
+        }
+        refresher = refresher_free(refresher);
         /* the worker threads are gone, and their Vault clients with them */
         pool = vault_pool_free(pool);
         volumes = volume_table_free(volumes);

@@ -113,8 +113,10 @@ class Daemon:
         self.socket = os.path.join(self.dir, "csi.sock")
         self.state_dir = os.path.join(self.dir, "state")
         self.log_path = os.path.join(self.dir, "stderr.log")
+        # no kubelet registration unless a test asks for it: tests never touch the
+        # host's /var/lib/kubelet/plugins_registry
         self.args = ["--endpoint=unix://" + self.socket, "--state-dir=" + self.state_dir,
-                     "--config=/dev/null"] + list(args)
+                     "--config=/dev/null", "--registration-dir="] + list(args)
         # the test runner's own VAULTMOUNT_* variables are not daemon settings
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("VAULTMOUNT_")}
         self.env.update(env or {})
