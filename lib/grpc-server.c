@@ -27,7 +27,10 @@
 #include <time.h>
 
 #include "grpc-server.h"
+#include "log-ids.h"
 #include "proto-util.h"
+#include "redact.h"
+#include "secret-fields.h"
 #include "macro.h"
 
 #define MAX_SOCKETS 4
@@ -292,6 +295,11 @@ static const char *short_name(const char *path) {
 static void log_outcome(const char *method, const CsiStatus *st, uint64_t usec, int ok_level) {
         char code[16], dur[32];
         int level;
+        /* publish/unpublish outcomes carry an id admins filter on (log-ids.h) */
+        bool publish = streq(method, "NodePublishVolume") || streq(method, "NodeUnpublishVolume");
+        const char *message_id = !publish            ? NULL
+                                 : st->code == CSI_OK ? LOG_MESSAGE_PUBLISH_OK
+                                                      : LOG_MESSAGE_PUBLISH_FAILED;
 
         if (st->code == CSI_OK)
                 level = ok_level;
@@ -304,13 +312,43 @@ static void log_outcome(const char *method, const CsiStatus *st, uint64_t usec, 
                 return;
         (void)snprintf(code, sizeof(code), "%d", (int)st->code);
         (void)snprintf(dur, sizeof(dur), "%.3f", (double)usec / 1000.0);
-        LogField f[] = { { "GRPC_CODE", code }, { "GRPC_CODE_NAME", csi_code_to_string(st->code) },
-                         { "DURATION_MS", dur } };
+        LogField f[] = { { "GRPC_CODE", code },
+                         { "GRPC_CODE_NAME", csi_code_to_string(st->code) },
+                         { "DURATION_MS", dur },
+                         { "MESSAGE_ID", message_id } };
         /* status messages already name the method ("NodePublishVolume: ...") */
         if (st->code == CSI_OK)
                 (void)log_struct(level, 0, f, ELEMENTSOF(f), "%s: OK", method);
         else
                 (void)log_struct(level, 0, f, ELEMENTSOF(f), "%s", st->message);
+}
+
+/* A request's string field by name ("volume_id"), or NULL. */
+static const char *request_string(const ProtobufCMessage *m, const char *name) {
+        const ProtobufCFieldDescriptor *f =
+                protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+        const char *v;
+        if (!f || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED)
+                return NULL;
+        v = *(const char *const *)((const char *)m + f->offset);
+        return isempty(v) ? NULL : v;
+}
+
+/*
+ * At debug level: a request or response as text, with every csi_secret
+ * field, mount_flags, the token key and unknown volume attributes stripped
+ * (redact.h). The secret-field table is generated from csi.proto.
+ */
+static void log_message_debug(const char *method, const char *what,
+                              const ProtobufCMessage *msg) {
+        char text[REDACT_TEXT_MAX];
+
+        if (!log_level_enabled(LOG_LEVEL_DEBUG))
+                return;
+        (void)redact_message(msg, csi_secret_fields, csi_secret_fields_count, text,
+                             sizeof(text));
+        log_debug("%s %s: %s", method, what, text);
+        explicit_bzero(text, sizeof(text));
 }
 
 static void handle_registered(RpcCall *c) {
@@ -353,6 +391,12 @@ static void handle_registered(RpcCall *c) {
                 explicit_bzero(data, len);
                 free(data);
         }
+        if (request) {
+                /* so the dump can be found by volume (the handler sets these again) */
+                ctx.volume_id = request_string(request, "volume_id");
+                ctx.target_path = request_string(request, "target_path");
+                log_message_debug(ctx.method, "request", request);
+        }
 
         if (request) {
                 response = rpc_call_alloc(c, m->response->sizeof_message);
@@ -365,6 +409,8 @@ static void handle_registered(RpcCall *c) {
                 }
         }
 
+        if (response && st.code == CSI_OK)
+                log_message_debug(ctx.method, "response", response);
         log_outcome(ctx.method, &st, now_usec() - start, m->ok_log_level);
         log_context_pop(&ctx);
 

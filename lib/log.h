@@ -7,9 +7,21 @@
  * that the RPC edge installs for the calling thread (CSI_METHOD,
  * CSI_VOLUME_ID, ...), and explicit LogField arrays given to log_struct().
  *
- * Sinks: one line per record on stderr (logfmt, or JSON) by default; other
- * sinks (journald) plug in through log_set_sink(). Exactly one write() per
+ * Sinks: one line per record on stderr (logfmt, or JSON) by default; the
+ * native journald sink (log-journal.c) when the target says so (see
+ * LogTarget); others plug in through log_set_sink(). Exactly one write() per
  * record, so concurrent threads never interleave within a line.
+ *
+ * Before a record reaches the sink, the core:
+ *  - rate-limits records at warning or worse: the same (message text, call
+ *    site) more than LOG_RATELIMIT_BURST times within
+ *    LOG_RATELIMIT_INTERVAL_USEC is suppressed and counted, and the count
+ *    is reported (SUPPRESSED=N) by the next emitted record of that key or
+ *    by log_ratelimit_flush(); never silently dropped;
+ *  - scrubs token shapes (JWTs, Vault/OpenBao tokens, hex byte dumps) from
+ *    the message and every field value. This is defence in depth, not the
+ *    mechanism: callers must still never log a secret (the redactor in
+ *    redact.h is how requests are logged).
  *
  * Rules (style guide section 6): lib/ modules log at debug level only; the
  * RPC edge logs each call's outcome once; never pass a token, JWT, Vault
@@ -23,6 +35,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Levels are syslog priorities so that journald's PRIORITY= is the level. */
 enum {
@@ -136,3 +149,91 @@ int log_internalv(int level, int error, const char *file, int line, const char *
                                        (fields), (n_fields), __VA_ARGS__)                  \
                         : (_err_ > 0 ? -_err_ : _err_);                                    \
         })
+
+/* ---- targets and journald (issue 5) ---- */
+
+typedef enum LogTarget {
+        LOG_TARGET_AUTO,    /* journal when $JOURNAL_STREAM names our stderr, else stderr */
+        LOG_TARGET_STDERR,  /* one line per record on stderr (logfmt or JSON) */
+        LOG_TARGET_JOURNAL, /* native journald protocol (sd_journal_sendv) */
+        _LOG_TARGET_MAX,
+} LogTarget;
+
+#define LOG_SYSLOG_IDENTIFIER "vaultmountd"
+
+int log_target_from_string(const char *s); /* "auto" | "stderr" | "journal"; -EINVAL */
+const char *log_target_to_string(LogTarget t);
+
+/*
+ * True when `journal_stream` (the value of $JOURNAL_STREAM, "DEVICE:INODE"
+ * in decimal) names the file open on fd: systemd's way of saying "your
+ * stderr is connected to the journal".
+ */
+bool log_journal_stream_matches(const char *journal_stream, int fd);
+
+/* AUTO → JOURNAL when journal_stream matches the stderr sink's fd, else STDERR. */
+LogTarget log_target_resolve(LogTarget t, const char *journal_stream);
+
+/* Installs the sink of a resolved target (AUTO is treated as STDERR). */
+void log_set_target(LogTarget t);
+
+/*
+ * The journald sink (log-journal.c). userdata is the SYSLOG_IDENTIFIER (a
+ * string; NULL means LOG_SYSLOG_IDENTIFIER). Fields: PRIORITY, MESSAGE,
+ * SYSLOG_IDENTIFIER, CODE_FILE/CODE_LINE/CODE_FUNC, ERRNO, then the record's
+ * fields (names that journald would reject are left out). When the journal
+ * cannot be reached the record goes to the stderr sink instead.
+ */
+void log_sink_journal(const LogRecord *record, void *userdata);
+
+/* ---- rate limiting (issue 5) ---- */
+
+#define LOG_RATELIMIT_INTERVAL_USEC (30ULL * 1000000)
+#define LOG_RATELIMIT_BURST 10U
+/* Distinct (message, call site) keys tracked at once; the oldest is evicted (and reported). */
+#define LOG_RATELIMIT_KEYS 64
+/* How often main() calls log_ratelimit_flush(). */
+#define LOG_RATELIMIT_FLUSH_USEC (10ULL * 1000000)
+
+/* A monotonic clock in microseconds; injectable for tests. */
+typedef uint64_t (*LogClockFn)(void);
+
+/*
+ * Sets the window, the burst and the clock (0 / NULL: the defaults above).
+ * Forgets every key (their pending counts are reported first). For
+ * start-up and tests.
+ */
+void log_ratelimit_configure(uint64_t interval_usec, unsigned burst, LogClockFn clock);
+
+/*
+ * Reports pending suppression counts as records "… (N similar messages
+ * suppressed)" with SUPPRESSED=N: those whose window has ended, or all when
+ * `all` (at shutdown). Returns the number of records emitted.
+ */
+unsigned log_ratelimit_flush(bool all);
+
+/* ---- token-shape scrubbing (issue 5; defence in depth) ---- */
+
+#define LOG_TOKEN_MARKER "***token-stripped***"
+#define LOG_DUMP_MARKER "***bytes-stripped***"
+
+/*
+ * Length of the token-shaped string starting at s[i] (0 when none):
+ *  - a JWT/JWS/JWE: base64url segments separated by dots, the first one
+ *    starting "eyJ" (a JSON object "{"...);
+ *  - a Vault or OpenBao token: "hvs.", "hvb.", "hvr." + at least 20, or
+ *    "s.", "b.", "r." + at least 24 characters of [A-Za-z0-9_-], at a word
+ *    start, with any ".suffix" parts (namespace ids);
+ *  - a hex byte dump: at least 8 two-digit hex groups separated by single
+ *    spaces, with gRPC's following quoted rendition ('...'), if any.
+ * A shape that runs into the end of the string (a record cut short) counts
+ * with a shorter tail: what is visible of a cut token is still removed.
+ */
+size_t log_token_shape_at(const char *s, size_t i);
+
+/*
+ * Copies `in` to `out` (outlen bytes, NUL-terminated, cut if needed) with
+ * every token shape replaced by LOG_TOKEN_MARKER (byte dumps by
+ * LOG_DUMP_MARKER). Returns the number of replacements.
+ */
+size_t log_scrub_tokens(const char *in, char *out, size_t outlen);
