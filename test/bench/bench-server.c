@@ -4,7 +4,7 @@
  *
  * Usage: bench-server /path/to/vaultmountd [ROUNDS of 2,000 connections, default 2]
  * Prints what it measured (nothing here is asserted; targets are in README):
- *   - time from exec to the first successful Probe;
+ *   - time from exec to the first successful Probe (median of 10 starts);
  *   - RSS, Private_Dirty and Anonymous (from /proc/PID/smaps_rollup) when
  *     idle, and after 2,000 sequential connections (a new channel per call,
  *     as kubelet opens one per operation);
@@ -81,7 +81,6 @@ int main(int argc, char **argv) {
         Mem idle, after;
         uint64_t t0, ready;
         pid_t pid;
-        int attempts = 0;
 
         if (argc < 2) {
                 fprintf(stderr, "usage: %s /path/to/vaultmountd\n", argv[0]);
@@ -95,29 +94,51 @@ int main(int argc, char **argv) {
         (void)snprintf(sd, sizeof(sd), "--state-dir=%s", state);
 
         rpc_runtime_init();
-        t0 = now_usec();
-        pid = fork();
-        if (pid == 0) {
-                execl(argv[1], argv[1], ep, sd, "--config=/dev/null", "--log-level=warning",
-                      (char *)NULL);
-                _exit(127);
-        }
-        for (;;) {
-                attempts++;
-                if (call(sock, "/csi.v1.Identity/Probe", &probe.base,
-                         &csi__v1__probe_response__descriptor, 200000) == 0)
-                        break;
-                if (now_usec() - t0 > 10000000) {
-                        fprintf(stderr, "daemon not ready after 10 s\n");
-                        kill(pid, SIGKILL);
-                        return 1;
+        /*
+         * Start-up: exec to the first successful Probe, STARTS times (the last
+         * daemon stays up for the rest). Median, min and max are printed: one
+         * sample mostly measures what else the machine is doing.
+         */
+        {
+                enum { STARTS = 10 };
+                uint64_t samples[STARTS];
+                for (int s = 0; s < STARTS; s++) {
+                        int attempts = 0;
+                        t0 = now_usec();
+                        pid = fork();
+                        if (pid == 0) {
+                                execl(argv[1], argv[1], ep, sd, "--config=/dev/null",
+                                      "--log-level=warning", "--registration-dir=",
+                                      (char *)NULL);
+                                _exit(127);
+                        }
+                        for (;;) {
+                                attempts++;
+                                if (call(sock, "/csi.v1.Identity/Probe", &probe.base,
+                                         &csi__v1__probe_response__descriptor, 200000) == 0)
+                                        break;
+                                if (now_usec() - t0 > 10000000) {
+                                        fprintf(stderr, "daemon not ready after 10 s\n");
+                                        kill(pid, SIGKILL);
+                                        return 1;
+                                }
+                                struct timespec ts = { 0, 200000 }; /* 0.2 ms between attempts */
+                                nanosleep(&ts, NULL);
+                        }
+                        samples[s] = now_usec() - t0;
+                        if (s + 1 < STARTS) {
+                                int wst;
+                                kill(pid, SIGTERM);
+                                waitpid(pid, &wst, 0);
+                        }
                 }
-                struct timespec ts = { 0, 200000 }; /* 0.2 ms between attempts */
-                nanosleep(&ts, NULL);
+                qsort(samples, STARTS, sizeof(samples[0]), cmp_u64);
+                ready = samples[STARTS / 2];
+                printf("startup: exec to first successful Probe over %d starts: median %.1f ms, "
+                       "min %.1f ms, max %.1f ms\n",
+                       STARTS, (double)ready / 1000.0, (double)samples[0] / 1000.0,
+                       (double)samples[STARTS - 1] / 1000.0);
         }
-        ready = now_usec() - t0;
-        printf("startup: exec to first successful Probe: %.1f ms (%d attempts)\n",
-               (double)ready / 1000.0, attempts);
 
         {
                 struct timespec ts = { 1, 0 };
