@@ -11,13 +11,17 @@
 #include "atomic-writer.h"
 #include "csi-publish.h"
 #include "log.h"
+#include "metrics.h"
 #include "mount.h"
 #include "parse.h"
+#include "refresh.h"
 #include "sa-token.h"
 #include "volume-spec.h"
 #include "macro.h"
 
 #define ERRLEN 512
+/* How long a first publish waits for a Vault concurrency slot. */
+#define PUBLISH_SLOT_WAIT_USEC (30ULL * 1000000)
 
 /* ---- request maps as KeyValue arrays ---- */
 
@@ -194,6 +198,9 @@ static void revoke_quietly(Publisher *p, const VaultServerConfig *server, VaultT
         if (!client)
                 return;
         r = vault_client_token_revoke_self(client, token, &ve);
+        metrics_vault_call(p->metrics, r == 0 ? 204 : ve.http_status, ve.attempts);
+        if (r == 0)
+                metrics_inc(p->metrics, METRICS_TOKENS_REVOKED);
         if (r != 0)
                 log_warning("revoking the Vault token of volume '%s' failed, ignoring (it "
                             "expires with its TTL): %s",
@@ -242,16 +249,19 @@ static void set_vault_status(CsiStatus *st, int r, const VaultError *ve, const c
                        what, server, ve->message[0] ? ve->message : "failed");
 }
 
+/*
+ * Fetches every object through `cache` (identical requests once). On
+ * success resp_of[i] is object i's response (owned by the cache), which
+ * the refresher reads for leases, versions and certificate lifetimes.
+ */
 static int fetch_objects(Publisher *p, const VolumeSpec *spec, VaultClient *client,
-                         const VaultToken *token, gid_t gid, Fetched *out, CsiStatus *st) {
-        _cleanup_(vault_request_cache_freep) VaultRequestCache *cache = NULL;
+                         const VaultToken *token, gid_t gid, VaultRequestCache *cache,
+                         const VaultResponse **resp_of, Fetched *out, int *ret_vault_r,
+                         VaultError *ret_ve, CsiStatus *st) {
         const Config *c = p->config;
         uint64_t total = 0;
         int r;
 
-        r = vault_request_cache_new(&cache);
-        if (r < 0)
-                return r;
         out->values = calloc(spec->n_objects, sizeof(*out->values));
         out->files = calloc(spec->n_objects, sizeof(*out->files));
         if (!out->values || !out->files)
@@ -270,13 +280,22 @@ static int fetch_objects(Publisher *p, const VolumeSpec *spec, VaultClient *clie
 
                 if (o->args)
                         rq.body = secret_get(o->args, &rq.body_len);
-                r = vault_request_cache_read(cache, client, token, &rq, &resp, &ve);
+                {
+                        size_t before = vault_request_cache_size(cache);
+                        r = vault_request_cache_read(cache, client, token, &rq, &resp, &ve);
+                        if (r != 0 || vault_request_cache_size(cache) != before)
+                                metrics_vault_call(p->metrics, r == 0 ? 200 : ve.http_status,
+                                                   ve.attempts);
+                }
                 if (r != 0) {
                         (void)snprintf(what, sizeof(what), "reading '%s' for object '%s'",
                                        o->path, o->name);
                         set_vault_status(st, r, &ve, what, spec->server->name);
+                        *ret_vault_r = r;
+                        *ret_ve = ve;
                         return -EIO;
                 }
+                resp_of[i] = resp;
                 data = vault_data_unwrap_kv2(resp->data, &kv2);
                 if (!data) {
                         csi_status_set(st, CSI_NOT_FOUND,
@@ -319,46 +338,183 @@ static int fetch_objects(Publisher *p, const VolumeSpec *spec, VaultClient *clie
         return 0;
 }
 
-static void republish(Publisher *p, VolumeRecord *rec, const Csi__V1__NodePublishVolumeRequest *req,
-                      const KvList *secrets, const KvList *ctx, CsiStatus *st) {
-        const VaultServerConfig *server = config_vault_server(p->config, rec->server);
+/* The pod's JWT for `audience` from a republish; logs (never fails) when unusable. */
+static int republish_token(Publisher *p, const Csi__V1__NodePublishVolumeRequest *req,
+                           const KvList *secrets, const KvList *ctx, SaToken *tok) {
+        _cleanup_(volume_spec_freep) VolumeSpec *spec = NULL;
+        const VaultServerConfig *server;
         char err[ERRLEN];
-        SaToken tok = { 0 };
         int r;
 
+        /* the volume's audience: parse the attributes again (no I/O) */
+        if (volume_spec_parse(p->config, ctx->kv, ctx->n, &spec, err, sizeof(err)) < 0)
+                spec = NULL;
+        server = spec ? spec->server : config_vault_server(p->config, NULL);
+        if (!server)
+                return -ENOENT;
+        r = sa_token_get(secrets->kv, secrets->n, ctx->kv, ctx->n, p->config->token_source,
+                         spec ? spec->audience : server->audience, (int64_t)time(NULL),
+                         p->config->driver_name, tok, err, sizeof(err));
+        if (r != 0) {
+                log_warning("republish of volume '%s': the new token is %s, keeping the "
+                            "previous one: %s",
+                            req->volume_id, token_code_hint(r), err);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* Republish checks on the fields the first publish set (they never change). */
+static bool republish_check(const VolumeRecord *rec, const Csi__V1__NodePublishVolumeRequest *req,
+                            CsiStatus *st) {
         if (!streq(rec->target_path, req->target_path)) {
                 csi_status_set(st, CSI_FAILED_PRECONDITION,
                                "NodePublishVolume: volume '%s' is already published at '%s'",
                                req->volume_id, rec->target_path);
-                return;
+                return false;
         }
         if (!same_publish_args(rec, req)) {
                 csi_status_set(st, CSI_ALREADY_EXISTS,
                                "NodePublishVolume: volume '%s' is already published at '%s' "
                                "with a different capability or readonly",
                                req->volume_id, req->target_path);
+                return false;
+        }
+        return true;
+}
+
+/*
+ * The answer to a republish from the volume's rotation status: OK, or
+ * UNAVAILABLE (non-final: kubelet keeps the mount and records an event)
+ * while a secret is past its expiry and refreshing it keeps failing.
+ */
+static void republish_answer(Publisher *p, const char *volume_id, CsiStatus *st) {
+        VolumeHealth h;
+        char when[40];
+
+        if (!p->config->republish_stale_unavailable ||
+            volume_table_get_health(p->volumes, volume_id, &h) < 0 ||
+            h.state != VOLUME_STATE_STALE)
+                return;
+        csi_status_set(st, CSI_UNAVAILABLE,
+                       "NodePublishVolume: volume '%s': secret '%s' (%s) expired at %s and "
+                       "refreshing it keeps failing: %s; the mounted files are kept",
+                       volume_id, h.error_object[0] ? h.error_object : "?",
+                       h.error_path[0] ? h.error_path : "?",
+                       refresh_format_time(h.earliest_expiry_usec, when, sizeof(when)),
+                       h.last_error[0] ? h.last_error : "no usable Vault token");
+}
+
+typedef struct RefreshingRepublish {
+        const Csi__V1__NodePublishVolumeRequest *req;
+        CsiStatus *st;
+        SaToken *tok;
+        Secret *old_jwt;
+} RefreshingRepublish;
+
+/* Under the table lock, while the refresh thread holds the volume. */
+static int republish_locked(VolumeRecord *rec, void *userdata) {
+        RefreshingRepublish *rr = userdata;
+
+        if (!republish_check(rec, rr->req, rr->st))
+                return 0;
+        if (rr->tok->jwt) {
+                rr->old_jwt = rec->jwt; /* freed outside the lock */
+                rec->jwt = TAKE_PTR(rr->tok->jwt);
+                rec->jwt_expires = rr->tok->expires_unix;
+                rec->jwt_gen++;
+        }
+        return 0;
+}
+
+/*
+ * A republish that finds the volume busy: when the refresh thread holds it,
+ * store the newest JWT without waiting for the flag and answer at once
+ * (OK, or UNAVAILABLE when stale once that refresh ends); ABORTED when
+ * another RPC holds it.
+ */
+static void republish_while_refreshing(Publisher *p, const Csi__V1__NodePublishVolumeRequest *req,
+                                       const KvList *secrets, const KvList *ctx, CsiStatus *st) {
+        SaToken tok = { 0 };
+        RefreshingRepublish rr = { .req = req, .st = st, .tok = &tok };
+        VolumeHealth h;
+        int r;
+
+        (void)republish_token(p, req, secrets, ctx, &tok);
+        r = volume_table_with_refreshing(p->volumes, req->volume_id, republish_locked, &rr);
+        secret_free(rr.old_jwt);
+        sa_token_done(&tok);
+        if (r < 0) {
+                csi_status_set(st, CSI_ABORTED,
+                               "NodePublishVolume: another operation on volume '%s' is in "
+                               "progress",
+                               req->volume_id);
                 return;
         }
-        /*
-         * kubelet's requiresRepublish: keep the newest JWT for rotation and
-         * answer at once. Never a final code here (csi-facts 3.4): a problem
-         * with the new token is logged; the mounted files stay as they are.
-         */
-        if (server) {
-                r = sa_token_get(secrets->kv, secrets->n, ctx->kv, ctx->n, p->config->token_source,
-                                 server->audience, (int64_t)time(NULL), p->config->driver_name,
-                                 &tok, err, sizeof(err));
-                if (r == 0) {
-                        secret_free(rec->jwt);
-                        rec->jwt = TAKE_PTR(tok.jwt);
-                        rec->jwt_expires = tok.expires_unix;
-                } else
-                        log_warning("republish of volume '%s': the new token is %s, keeping "
-                                    "the previous one: %s",
-                                    req->volume_id, token_code_hint(r), err);
-                sa_token_done(&tok);
+        if (st->set)
+                return;
+        /* stale: the refresh in flight may be the one that fixes it */
+        if (volume_table_get_health(p->volumes, req->volume_id, &h) == 0 &&
+            h.state == VOLUME_STATE_STALE)
+                (void)refresher_wait_current(p->refresher, req->volume_id,
+                                             p->config->republish_wait_usec);
+        republish_answer(p, req->volume_id, st);
+        log_debug("republish of volume '%s' during its refresh: token stored", req->volume_id);
+}
+
+/*
+ * kubelet's requiresRepublish (the caller holds the volume): keep the
+ * newest JWT, never remount. Returns true when a refresh should run now
+ * (the volume waits for a token or its attributes, or is stale and due),
+ * which the caller does after releasing the volume.
+ */
+static bool republish(Publisher *p, VolumeRecord *rec, const Csi__V1__NodePublishVolumeRequest *req,
+                      const KvList *secrets, const KvList *ctx, CsiStatus *st) {
+        SaToken tok = { 0 };
+        VolumeHealth h;
+        uint64_t now;
+        bool due;
+
+        if (!republish_check(rec, req, st))
+                return false;
+        /* Never a final code here (csi-facts 3.4): a problem with the new token
+         * is logged; the mounted files stay as they are. */
+        if (republish_token(p, req, secrets, ctx, &tok) == 0)
+                volume_record_set_jwt(p->volumes, rec, TAKE_PTR(tok.jwt), tok.expires_unix);
+        sa_token_done(&tok);
+
+        /* attributes not (yet) parsed after a restart, or not kept: this request
+         * carries them (kubelet sends the same volume_context every time) */
+        if (!rec->spec) {
+                _cleanup_free_ KeyValue *kv = NULL;
+                char err[ERRLEN];
+                size_t n = 0;
+                int r = volume_record_set_attributes(rec, ctx->kv, ctx->n);
+                if (r == 0)
+                        r = volume_record_attributes(rec, &kv, &n);
+                if (r == 0 &&
+                    volume_spec_parse(p->config, kv, n, &rec->spec, err, sizeof(err)) < 0) {
+                        log_warning("republish of volume '%s': its attributes do not parse, "
+                                    "it cannot be refreshed: %s",
+                                    req->volume_id, err);
+                        rec->spec = NULL;
+                }
+                free(rec->group_of); /* matched against the kept state again */
+                rec->group_of = NULL;
+                if (rec->spec && volume_record_save(p->volumes, rec) == 0)
+                        rec->objects_attr = secret_free(rec->objects_attr);
         }
-        log_debug("republish of volume '%s': token refreshed, files kept", req->volume_id);
+        /* Only a volume that waits (for this token, or its attributes) or is
+         * stale and due for its next attempt is refreshed now; anything else
+         * that is due runs on the refresh thread anyway, without us waiting. */
+        volume_record_get_health(p->volumes, rec, &h);
+        now = (uint64_t)time(NULL) * USEC_PER_SEC;
+        due = h.state == VOLUME_STATE_WAITING || !rec->spec || !rec->token || rec->token_dead ||
+              (h.state == VOLUME_STATE_STALE && h.next_refresh_usec &&
+               h.next_refresh_usec <= now);
+        log_debug("republish of volume '%s': token stored, files kept%s", req->volume_id,
+                  due ? ", a refresh is due" : "");
+        return due;
 }
 
 void csi_publish(Publisher *p, const Csi__V1__NodePublishVolumeRequest *req, CsiStatus *st) {
@@ -370,6 +526,11 @@ void csi_publish(Publisher *p, const Csi__V1__NodePublishVolumeRequest *req, Csi
         VaultToken *token = NULL;
         Fetched fetched = { 0 };
         _cleanup_free_ char *state_mnt = NULL;
+        _cleanup_(vault_request_cache_freep) VaultRequestCache *cache = NULL;
+        _cleanup_free_ const VaultResponse **resp_of = NULL;
+        _cleanup_free_ KeyValue *attrs = NULL;
+        size_t n_attrs = 0;
+        bool refresh_now = false, republished = false;
         _cleanup_close_ int parent_fd = -1, root_fd = -1;
         const char *name = NULL, *group = mount_group_of(req->volume_capability);
         char err[ERRLEN];
@@ -385,10 +546,7 @@ void csi_publish(Publisher *p, const Csi__V1__NodePublishVolumeRequest *req, Csi
 
         r = volume_table_acquire(p->volumes, req->volume_id, &rec);
         if (r == -EBUSY) {
-                csi_status_set(st, CSI_ABORTED,
-                               "NodePublishVolume: another operation on volume '%s' is in "
-                               "progress",
-                               req->volume_id);
+                republish_while_refreshing(p, req, &secrets, &ctx, st);
                 goto out;
         }
         if (r < 0) {
@@ -396,13 +554,20 @@ void csi_publish(Publisher *p, const Csi__V1__NodePublishVolumeRequest *req, Csi
                 goto out;
         }
         if (rec->published) {
-                republish(p, rec, req, &secrets, &ctx, st);
-                keep = true;
+                refresh_now = republish(p, rec, req, &secrets, &ctx, st);
+                republished = keep = true;
                 goto out;
         }
 
-        /* what the pod asks for */
-        r = volume_spec_parse(c, ctx.kv, ctx.n, &spec, err, sizeof(err));
+        /* what the pod asks for, kept with the record for refreshes */
+        r = volume_record_set_attributes(rec, ctx.kv, ctx.n);
+        if (r == 0)
+                r = volume_record_attributes(rec, &attrs, &n_attrs);
+        if (r < 0) {
+                csi_status_set(st, CSI_RESOURCE_EXHAUSTED, "NodePublishVolume: out of memory");
+                goto out;
+        }
+        r = volume_spec_parse(c, attrs, n_attrs, &spec, err, sizeof(err));
         if (r < 0) {
                 csi_status_set(st, r == -E2BIG ? CSI_RESOURCE_EXHAUSTED : CSI_INVALID_ARGUMENT,
                                "NodePublishVolume: %s", err);
@@ -497,7 +662,8 @@ void csi_publish(Publisher *p, const Csi__V1__NodePublishVolumeRequest *req, Csi
                 };
                 state_mnt = volume_record_mount_dir(p->volumes, rec);
                 if (!dir || !state_mnt) {
-                        csi_status_set(st, CSI_RESOURCE_EXHAUSTED, "NodePublishVolume: out of memory");
+                        csi_status_set(st, CSI_RESOURCE_EXHAUSTED,
+                                       "NodePublishVolume: out of memory");
                         goto out;
                 }
                 if ((r = mkdir_p_mode(dir, 0700)) < 0 || (r = mkdir_p_mode(state_mnt, 0700)) < 0) {
@@ -527,21 +693,43 @@ void csi_publish(Publisher *p, const Csi__V1__NodePublishVolumeRequest *req, Csi
                         .role = spec->role,
                         .ns = spec->ns,
                 };
-                if (!client) {
-                        csi_status_set(st, CSI_RESOURCE_EXHAUSTED, "NodePublishVolume: out of memory");
+                if (!client || vault_request_cache_new(&cache) < 0 ||
+                    !(resp_of = calloc(spec->n_objects, sizeof(*resp_of)))) {
+                        csi_status_set(st, CSI_RESOURCE_EXHAUSTED,
+                                       "NodePublishVolume: out of memory");
+                        goto out;
+                }
+                /* first publishes are bounded by concurrency only, not by the
+                 * refresh rate limit */
+                if (refresher_vault_enter(p->refresher, spec->server, PUBLISH_SLOT_WAIT_USEC) < 0) {
+                        csi_status_set(st, CSI_UNAVAILABLE,
+                                       "NodePublishVolume: too many Vault calls in flight to "
+                                       "server '%s' (node setting vault-max-concurrency); "
+                                       "retrying later may help",
+                                       spec->server->name);
                         goto out;
                 }
                 lp.jwt = secret_get(tok.jwt, &jlen);
                 lp.jwt_len = jlen;
                 r = vault_client_login(client, &lp, &token, &ve);
+                metrics_vault_call(p->metrics, r == 0 ? 200 : ve.http_status, ve.attempts);
                 if (r != 0) {
                         char what[512];
                         (void)snprintf(what, sizeof(what), "login with role '%s' at auth mount '%s'",
                                        spec->role, spec->auth_mount);
                         set_vault_status(st, r, &ve, what, spec->server->name);
+                        refresher_vault_leave(p->refresher, spec->server, r, &ve);
                         goto out;
                 }
-                r = fetch_objects(p, spec, client, token, gid, &fetched, st);
+                metrics_inc(p->metrics, METRICS_TOKENS_LOGIN);
+                {
+                        int vr = 0;
+                        ve = (VaultError){ 0 };
+                        r = fetch_objects(p, spec, client, token, gid, cache, resp_of, &fetched,
+                                          &vr, &ve, st);
+                        /* the slot back; a 429/503 also pauses refreshes */
+                        refresher_vault_leave(p->refresher, spec->server, vr, &ve);
+                }
                 if (r < 0) {
                         if (!st->set)
                                 csi_status_set(st, csi_code_from_errno(r),
@@ -587,18 +775,34 @@ void csi_publish(Publisher *p, const Csi__V1__NodePublishVolumeRequest *req, Csi
                 goto out;
         }
         rec->token = TAKE_PTR(token);
-        rec->jwt = TAKE_PTR(tok.jwt);
-        rec->jwt_expires = tok.expires_unix;
+        volume_record_set_jwt(p->volumes, rec, TAKE_PTR(tok.jwt), tok.expires_unix);
+        rec->spec = TAKE_PTR(spec);
+        if (p->refresher) {
+                r = refresher_volume_init(p->refresher, rec, resp_of,
+                                          (uint64_t)time(NULL) * USEC_PER_SEC);
+                if (r < 0) {
+                        spec = TAKE_PTR(rec->spec);
+                        token = TAKE_PTR(rec->token); /* revoked below */
+                        csi_status_set(st, CSI_RESOURCE_EXHAUSTED,
+                                       "NodePublishVolume: out of memory");
+                        goto out;
+                }
+        }
         r = volume_record_save(p->volumes, rec);
         if (r < 0) {
+                spec = TAKE_PTR(rec->spec);
                 token = TAKE_PTR(rec->token); /* revoked below */
                 csi_status_set(st, CSI_INTERNAL,
                                "NodePublishVolume: saving the volume state failed: %s",
                                strerror(-r));
                 goto out;
         }
+        /* the spec holds what it needs; the objects file has the rest (a page less
+         * of locked memory per volume) */
+        rec->objects_attr = secret_free(rec->objects_attr);
         rec->published = true;
         keep = true;
+        refresher_schedule(p->refresher, rec);
         log_debug("volume '%s' published at '%s' with %zu files", req->volume_id,
                   req->target_path, fetched.n);
 
@@ -623,6 +827,14 @@ out:
         sa_token_done(&tok);
         if (rec)
                 volume_table_release(p->volumes, rec, !keep);
+        if (refresh_now && !st->set) {
+                /* something was due (or the volume waited for this token):
+                 * refresh it now, within a bound, and answer from its status */
+                (void)refresher_refresh_now(p->refresher, req->volume_id,
+                                            c->republish_wait_usec);
+                republish_answer(p, req->volume_id, st);
+        } else if (republished && !st->set)
+                republish_answer(p, req->volume_id, st);
         kv_done(&secrets);
         kv_done(&ctx);
 }
@@ -635,8 +847,20 @@ void csi_unpublish(Publisher *p, const Csi__V1__NodeUnpublishVolumeRequest *req,
         bool mp = false;
         int r;
 
+        /* No refresh of this volume runs or starts from here on (one in
+         * flight sees the flag before its next request and is waited for). */
+        r = refresher_cancel(p->refresher, req->volume_id);
+        if (r == -EBUSY) {
+                refresher_resume(p->refresher, req->volume_id);
+                csi_status_set(st, CSI_ABORTED,
+                               "NodeUnpublishVolume: a refresh of volume '%s' is still in "
+                               "progress",
+                               req->volume_id);
+                return;
+        }
         r = volume_table_acquire(p->volumes, req->volume_id, &rec);
         if (r == -EBUSY) {
+                refresher_resume(p->refresher, req->volume_id);
                 csi_status_set(st, CSI_ABORTED,
                                "NodeUnpublishVolume: another operation on volume '%s' is in "
                                "progress",
@@ -644,6 +868,7 @@ void csi_unpublish(Publisher *p, const Csi__V1__NodeUnpublishVolumeRequest *req,
                 return;
         }
         if (r < 0) {
+                refresher_resume(p->refresher, req->volume_id);
                 csi_status_set(st, CSI_RESOURCE_EXHAUSTED, "NodeUnpublishVolume: out of memory");
                 return;
         }
@@ -652,6 +877,7 @@ void csi_unpublish(Publisher *p, const Csi__V1__NodeUnpublishVolumeRequest *req,
                 /* not the target we published: nothing of ours is there */
                 log_debug("unpublish of volume '%s' at '%s': published at '%s', nothing to do",
                           req->volume_id, req->target_path, rec->target_path);
+                refresher_schedule(p->refresher, rec);
                 volume_table_release(p->volumes, rec, false);
                 return;
         }
@@ -662,6 +888,8 @@ void csi_unpublish(Publisher *p, const Csi__V1__NodeUnpublishVolumeRequest *req,
                 if (r != 0) {
                         csi_status_set(st, CSI_UNAVAILABLE, "NodeUnpublishVolume: %s (retrying "
                                        "later may help)", err);
+                        if (rec->published)
+                                refresher_schedule(p->refresher, rec);
                         volume_table_release(p->volumes, rec, !rec->published);
                         return;
                 }
@@ -675,6 +903,8 @@ void csi_unpublish(Publisher *p, const Csi__V1__NodeUnpublishVolumeRequest *req,
                         csi_status_set(st, csi_code_from_errno(-errno),
                                        "NodeUnpublishVolume: removing '%s' failed: %s",
                                        req->target_path, strerror(errno));
+                        if (rec->published)
+                                refresher_schedule(p->refresher, rec);
                         volume_table_release(p->volumes, rec, !rec->published);
                         return;
                 }
@@ -688,6 +918,8 @@ void csi_unpublish(Publisher *p, const Csi__V1__NodeUnpublishVolumeRequest *req,
                         if (r != 0) {
                                 csi_status_set(st, CSI_UNAVAILABLE, "NodeUnpublishVolume: %s",
                                                err);
+                                if (rec->published)
+                                        refresher_schedule(p->refresher, rec);
                                 volume_table_release(p->volumes, rec, !rec->published);
                                 return;
                         }
@@ -696,6 +928,11 @@ void csi_unpublish(Publisher *p, const Csi__V1__NodeUnpublishVolumeRequest *req,
         if (rec->token)
                 revoke_quietly(p, config_vault_server(p->config, rec->server), rec->token,
                                req->volume_id);
+        if (rec->old_token)
+                revoke_quietly(p, config_vault_server(p->config, rec->server), rec->old_token,
+                               req->volume_id);
+        if (rec->published)
+                refresher_forget(p->refresher, rec);
         else if (rec->published && rec->token_accessor)
                 log_warning("volume '%s': its Vault token was not kept (state dir not on tmpfs); "
                             "it expires with its TTL",

@@ -8,11 +8,25 @@
  * target path checks → create target dir → private tmpfs under the state
  * dir → Vault login with the pod's token → fetch every object (identical
  * requests once) → write files atomically → read-only bind at target_path →
- * save state. Any failure undoes every step, revoking the new Vault token.
+ * save state, then hand the volume to the refresher (refresh.h). Any
+ * failure undoes every step, revoking the new Vault token. The Vault calls
+ * of a first publish take a concurrency slot on their server but never wait
+ * for the refresh rate limit.
  *
- * Unpublish: idempotent; unmount the bind and the tmpfs, remove the target
- * dir and state, revoke the Vault token (its leases go with it); Vault being
- * down never fails an unpublish.
+ * Republish (kubelet's requiresRepublish): stores the newest pod JWT and
+ * answers at once, also while the refresh thread holds the volume (the JWT
+ * goes in under the table lock, without the busy flag). It makes Vault
+ * calls only when a refresh is already due or the volume waits for a token,
+ * and then waits republish-wait at most. It answers UNAVAILABLE (non-final:
+ * kubelet keeps the mount and records an event) while a secret of the
+ * volume is past its expiry and refreshing it keeps failing, unless the
+ * node setting republish-stale-unavailable is false; otherwise OK.
+ *
+ * Unpublish: idempotent; cancels the volume's refresh (waiting a bounded
+ * time for one in flight; ABORTED if it does not end, so no request for the
+ * volume is ever made after an OK), unmounts the bind and the tmpfs, removes
+ * the target dir and state, revokes the Vault token (its leases go with
+ * it); Vault being down never fails an unpublish.
  *
  * CSI codes are decided here (style guide section 3 table plus: login
  * rejected → UNAUTHENTICATED, denied → PERMISSION_DENIED, not found →
@@ -30,10 +44,15 @@
 #include "vault-pool.h"
 #include "volumes.h"
 
+typedef struct Refresher Refresher;
+typedef struct Metrics Metrics;
+
 typedef struct Publisher {
         const Config *config;
         VaultPool *pool;
         VolumeTable *volumes;
+        Refresher *refresher; /* NULL: no rotation (unit tests) */
+        Metrics *metrics;     /* NULL: not counted */
 } Publisher;
 
 void csi_publish(Publisher *p, const Csi__V1__NodePublishVolumeRequest *req, CsiStatus *st);

@@ -1,6 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * volumes.c - the volume table and its state files.
+ *
+ * record.json holds only non-secret data: identifiers, the attributes other
+ * than `objects`, lease ids (useless without the token), expiry times and
+ * the rotation status. The Vault token and the `objects` attribute (which
+ * may carry secretArgs) are separate 0600 files, written only when the
+ * state dir is a tmpfs, so no secret ever reaches a disk.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -16,8 +22,10 @@
 #include "volumes.h"
 #include "macro.h"
 
-#define RECORD_MAX 65536
+#define RECORD_MAX (1024 * 1024)
 #define TOKEN_FILE_MAX 8192
+#define OBJECTS_FILE_MAX (1024 * 1024)
+#define RECORD_DEPTH 8
 
 struct VolumeTable {
         char *state_dir;
@@ -27,6 +35,63 @@ struct VolumeTable {
         VolumeRecord **records;
         size_t n;
 };
+
+static const char *const kind_names[_SECRET_KIND_MAX] = {
+        [SECRET_KIND_KV] = "kv",
+        [SECRET_KIND_KV2] = "kv2",
+        [SECRET_KIND_LEASE] = "lease",
+        [SECRET_KIND_PKI] = "pki",
+};
+
+const char *secret_kind_to_string(SecretKind k) {
+        return k >= 0 && k < _SECRET_KIND_MAX ? kind_names[k] : "unknown";
+}
+
+SecretKind secret_kind_from_string(const char *s) {
+        for (int i = 0; s && i < _SECRET_KIND_MAX; i++)
+                if (streq(s, kind_names[i]))
+                        return (SecretKind)i;
+        return _SECRET_KIND_INVALID;
+}
+
+static const char *const state_names[_VOLUME_STATE_MAX] = {
+        [VOLUME_STATE_OK] = "ok",
+        [VOLUME_STATE_FAILING] = "failing",
+        [VOLUME_STATE_STALE] = "stale",
+        [VOLUME_STATE_WAITING] = "waiting-for-token",
+};
+
+const char *volume_state_to_string(VolumeState s) {
+        return s < _VOLUME_STATE_MAX ? state_names[s] : "unknown";
+}
+
+static VolumeState volume_state_from_string(const char *s) {
+        for (int i = 0; s && i < _VOLUME_STATE_MAX; i++)
+                if (streq(s, state_names[i]))
+                        return (VolumeState)i;
+        return VOLUME_STATE_OK;
+}
+
+void volume_record_clear_groups(VolumeRecord *r) {
+        for (size_t i = 0; i < r->n_groups; i++)
+                free(r->groups[i].lease_id);
+        free(r->groups);
+        free(r->group_of);
+        r->groups = NULL;
+        r->group_of = NULL;
+        r->n_groups = 0;
+}
+
+static void attrs_free(VolumeRecord *r) {
+        for (size_t i = 0; i < r->n_attrs; i++) {
+                free((char *)r->attrs[i].key);
+                free((char *)r->attrs[i].value);
+        }
+        free(r->attrs);
+        r->attrs = NULL;
+        r->n_attrs = 0;
+        r->objects_attr = secret_free(r->objects_attr);
+}
 
 static VolumeRecord *record_free(VolumeRecord *r) {
         if (!r)
@@ -40,7 +105,11 @@ static VolumeRecord *record_free(VolumeRecord *r) {
         free(r->mount_group);
         free(r->token_accessor);
         vault_token_free(r->token);
+        vault_token_free(r->old_token);
         secret_free(r->jwt);
+        volume_spec_free(r->spec);
+        attrs_free(r);
+        volume_record_clear_groups(r);
         free(r);
         return NULL;
 }
@@ -120,16 +189,20 @@ static int table_add(VolumeTable *t, VolumeRecord *r) {
         return 0;
 }
 
+/* Table lock held. */
+static VolumeRecord *table_find(VolumeTable *t, const char *volume_id) {
+        for (size_t i = 0; i < t->n; i++)
+                if (streq(t->records[i]->volume_id, volume_id))
+                        return t->records[i];
+        return NULL;
+}
+
 int volume_table_acquire(VolumeTable *t, const char *volume_id, VolumeRecord **ret) {
-        VolumeRecord *r = NULL;
+        VolumeRecord *r;
         int ret_code = 0;
 
         pthread_mutex_lock(&t->lock);
-        for (size_t i = 0; i < t->n; i++)
-                if (streq(t->records[i]->volume_id, volume_id)) {
-                        r = t->records[i];
-                        break;
-                }
+        r = table_find(t, volume_id);
         if (r && r->busy) {
                 ret_code = -EBUSY;
                 goto out;
@@ -144,8 +217,28 @@ int volume_table_acquire(VolumeTable *t, const char *volume_id, VolumeRecord **r
                 }
         }
         r->busy = true;
+        r->busy_by = VOLUME_BUSY_RPC;
         *ret = r;
 out:
+        pthread_mutex_unlock(&t->lock);
+        return ret_code;
+}
+
+int volume_table_acquire_refresh(VolumeTable *t, const char *volume_id, VolumeRecord **ret) {
+        VolumeRecord *r;
+        int ret_code = 0;
+
+        pthread_mutex_lock(&t->lock);
+        r = table_find(t, volume_id);
+        if (!r || !r->published)
+                ret_code = -ENOENT;
+        else if (r->busy)
+                ret_code = -EBUSY;
+        else {
+                r->busy = true;
+                r->busy_by = VOLUME_BUSY_REFRESH;
+                *ret = r;
+        }
         pthread_mutex_unlock(&t->lock);
         return ret_code;
 }
@@ -153,6 +246,7 @@ out:
 void volume_table_release(VolumeTable *t, VolumeRecord *r, bool drop) {
         pthread_mutex_lock(&t->lock);
         r->busy = false;
+        r->busy_by = VOLUME_BUSY_NONE;
         if (drop)
                 for (size_t i = 0; i < t->n; i++)
                         if (t->records[i] == r) {
@@ -171,6 +265,54 @@ size_t volume_table_count(VolumeTable *t) {
         return n;
 }
 
+int volume_table_list(VolumeTable *t, char ***ret, size_t *ret_n) {
+        char **ids;
+        size_t n = 0;
+        int r = 0;
+
+        pthread_mutex_lock(&t->lock);
+        ids = calloc(t->n + 1, sizeof(*ids));
+        if (!ids)
+                r = -ENOMEM;
+        for (size_t i = 0; ids && i < t->n; i++) {
+                if (!t->records[i]->published)
+                        continue;
+                ids[n] = strdup(t->records[i]->volume_id);
+                if (!ids[n]) {
+                        r = -ENOMEM;
+                        break;
+                }
+                n++;
+        }
+        pthread_mutex_unlock(&t->lock);
+        if (r < 0) {
+                for (size_t i = 0; ids && i < n; i++)
+                        free(ids[i]);
+                free(ids);
+                return r;
+        }
+        *ret = ids;
+        *ret_n = n;
+        return 0;
+}
+
+int volume_table_with_refreshing(VolumeTable *t, const char *volume_id,
+                                 int (*fn)(VolumeRecord *r, void *userdata), void *userdata) {
+        VolumeRecord *r;
+        int rc;
+
+        pthread_mutex_lock(&t->lock);
+        r = table_find(t, volume_id);
+        if (!r || !r->published)
+                rc = -ENOENT;
+        else if (!r->busy || r->busy_by != VOLUME_BUSY_REFRESH)
+                rc = -EBUSY;
+        else
+                rc = fn(r, userdata);
+        pthread_mutex_unlock(&t->lock);
+        return rc;
+}
+
 char *volume_record_dir(const VolumeTable *t, const VolumeRecord *r) {
         char *p;
         return asprintf(&p, "%s/%s", t->volumes_dir, r->key) < 0 ? NULL : p;
@@ -180,6 +322,126 @@ char *volume_record_mount_dir(const VolumeTable *t, const VolumeRecord *r) {
         char *p;
         return asprintf(&p, "%s/%s/mnt", t->volumes_dir, r->key) < 0 ? NULL : p;
 }
+
+/* ---- attributes ---- */
+
+int volume_record_set_attributes(VolumeRecord *r, const KeyValue *context, size_t n) {
+        KeyValue *kv = calloc(n ? n : 1, sizeof(*kv));
+        Secret *objects = NULL;
+        size_t m = 0;
+
+        if (!kv)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                if (streq(context[i].key, SA_TOKENS_KEY))
+                        continue; /* the pod token: never kept with the attributes */
+                if (streq(context[i].key, "objects")) {
+                        secret_free(objects);
+                        objects = NULL;
+                        if (secret_new_from(&objects, context[i].value,
+                                            strlen(context[i].value)) < 0)
+                                goto oom;
+                        continue;
+                }
+                kv[m].key = strdup(context[i].key);
+                kv[m].value = strdup(context[i].value);
+                if (!kv[m].key || !kv[m].value) {
+                        m++;
+                        goto oom;
+                }
+                m++;
+        }
+        attrs_free(r);
+        r->attrs = kv;
+        r->n_attrs = m;
+        r->objects_attr = objects;
+        return 0;
+oom:
+        for (size_t i = 0; i < m; i++) {
+                free((char *)kv[i].key);
+                free((char *)kv[i].value);
+        }
+        free(kv);
+        secret_free(objects);
+        return -ENOMEM;
+}
+
+int volume_record_attributes(const VolumeRecord *r, KeyValue **ret, size_t *ret_n) {
+        KeyValue *kv;
+        size_t n = 0;
+
+        if (!r->attrs && !r->objects_attr)
+                return -ENODATA;
+        kv = calloc(r->n_attrs + 1, sizeof(*kv));
+        if (!kv)
+                return -ENOMEM;
+        for (size_t i = 0; i < r->n_attrs; i++)
+                kv[n++] = r->attrs[i];
+        if (r->objects_attr) {
+                /* secret_get() always NUL-terminates; the YAML parser copies
+                 * secretArgs into Secrets of its own. */
+                kv[n++] = (KeyValue){ "objects",
+                                      (const char *)secret_get(r->objects_attr, NULL) };
+        }
+        *ret = kv;
+        *ret_n = n;
+        return 0;
+}
+
+/* ---- locked accessors ---- */
+
+void volume_record_set_jwt(VolumeTable *t, VolumeRecord *r, Secret *jwt, int64_t expires) {
+        Secret *old;
+        pthread_mutex_lock(&t->lock);
+        old = r->jwt;
+        r->jwt = jwt;
+        r->jwt_expires = expires;
+        r->jwt_gen++;
+        pthread_mutex_unlock(&t->lock);
+        secret_free(old);
+}
+
+int volume_record_dup_jwt(VolumeTable *t, VolumeRecord *r, Secret **ret, int64_t *ret_expires,
+                          uint64_t *ret_gen) {
+        int rc = -ENOENT;
+        pthread_mutex_lock(&t->lock);
+        if (r->jwt) {
+                rc = secret_dup(r->jwt, ret);
+                if (rc == 0 && ret_expires)
+                        *ret_expires = r->jwt_expires;
+        }
+        if (ret_gen)
+                *ret_gen = r->jwt_gen;
+        pthread_mutex_unlock(&t->lock);
+        return rc;
+}
+
+void volume_record_set_health(VolumeTable *t, VolumeRecord *r, const VolumeHealth *h) {
+        pthread_mutex_lock(&t->lock);
+        r->health = *h;
+        pthread_mutex_unlock(&t->lock);
+}
+
+void volume_record_get_health(VolumeTable *t, VolumeRecord *r, VolumeHealth *ret) {
+        pthread_mutex_lock(&t->lock);
+        *ret = r->health;
+        pthread_mutex_unlock(&t->lock);
+}
+
+int volume_table_get_health(VolumeTable *t, const char *volume_id, VolumeHealth *ret) {
+        VolumeRecord *r;
+        int rc = -ENOENT;
+        pthread_mutex_lock(&t->lock);
+        r = table_find(t, volume_id);
+        if (r && r->published) {
+                *ret = r->health;
+                rc = 0;
+        }
+        pthread_mutex_unlock(&t->lock);
+        return rc;
+}
+
+/* ---- files ---- */
 
 /* Writes `len` bytes to dir_fd/name through a temporary file and rename. */
 static int write_file_atomic(int dir_fd, const char *name, const void *data, size_t len) {
@@ -212,10 +474,121 @@ static int write_file_atomic(int dir_fd, const char *name, const void *data, siz
         return r;
 }
 
+static int put_str(JsonValue *o, const char *k, const char *v) {
+        return v ? json_object_put_string(o, k, v, strlen(v)) : 0;
+}
+
+static int put_u64(JsonValue *o, const char *k, uint64_t v) {
+        return v ? json_object_put_int64(o, k, (int64_t)MIN(v, (uint64_t)INT64_MAX)) : 0;
+}
+
+static int put_child(JsonValue *o, const char *k, JsonValue *child) {
+        int r = json_object_put_value(o, k, child);
+        json_value_unref(child);
+        return r;
+}
+
+static int attrs_to_json(const VolumeRecord *r, JsonValue **ret) {
+        JsonValue *o = NULL;
+        int rc = json_object_new(&o);
+        for (size_t i = 0; rc == 0 && i < r->n_attrs; i++)
+                rc = put_str(o, r->attrs[i].key, r->attrs[i].value);
+        if (rc < 0) {
+                json_value_unref(o);
+                return rc;
+        }
+        *ret = o;
+        return 0;
+}
+
+static int groups_to_json(const VolumeRecord *r, JsonValue **ret) {
+        JsonValue *arr = NULL;
+        int rc = json_array_new(&arr);
+
+        for (size_t i = 0; rc == 0 && i < r->n_groups; i++) {
+                const SecretGroup *g = &r->groups[i];
+                JsonValue *o = NULL;
+                rc = json_object_new(&o);
+                if (rc < 0)
+                        break;
+                if ((rc = put_str(o, "kind", secret_kind_to_string(g->kind))) < 0 ||
+                    (rc = json_object_put_int64(o, "first_object", (int64_t)g->first_object)) <
+                            0 ||
+                    (rc = json_object_put_int64(o, "version", g->version)) < 0 ||
+                    (rc = put_str(o, "lease_id", g->lease_id)) < 0 ||
+                    (rc = json_object_put_int64(o, "lease_ttl", g->lease_ttl_sec)) < 0 ||
+                    (rc = json_object_put_bool(o, "renewable", g->renewable)) < 0 ||
+                    (rc = json_object_put_bool(o, "final", g->final)) < 0 ||
+                    (rc = json_object_put_bool(o, "replace", g->replace)) < 0 ||
+                    (rc = put_u64(o, "issued_usec", g->issued_usec)) < 0 ||
+                    (rc = put_u64(o, "renewed_usec", g->renewed_usec)) < 0 ||
+                    (rc = put_u64(o, "expires_usec", g->expires_usec)) < 0 ||
+                    (rc = put_u64(o, "due_usec", g->due_usec)) < 0) {
+                        json_value_unref(o);
+                        break;
+                }
+                rc = json_array_append_value(arr, o);
+                json_value_unref(o);
+        }
+        if (rc < 0) {
+                json_value_unref(arr);
+                return rc;
+        }
+        *ret = arr;
+        return 0;
+}
+
+static int token_to_json(const VolumeRecord *r, JsonValue **ret) {
+        JsonValue *o = NULL;
+        int rc = json_object_new(&o);
+        if (rc == 0 && ((rc = json_object_put_int64(o, "ttl", r->token_ttl_sec)) < 0 ||
+                        (rc = put_u64(o, "renewed_usec", r->token_renewed_usec)) < 0 ||
+                        (rc = put_u64(o, "expires_usec", r->token_expires_usec)) < 0 ||
+                        (rc = json_object_put_bool(o, "renewable", r->token_renewable)) < 0 ||
+                        (rc = json_object_put_bool(o, "final", r->token_final)) < 0 ||
+                        (rc = json_object_put_bool(o, "dead", r->token_dead)) < 0)) {
+                json_value_unref(o);
+                return rc;
+        }
+        if (rc == 0)
+                *ret = o;
+        return rc;
+}
+
+static int health_to_json(const VolumeHealth *h, JsonValue **ret) {
+        JsonValue *o = NULL;
+        int rc = json_object_new(&o);
+        if (rc == 0 &&
+            ((rc = put_str(o, "state", volume_state_to_string(h->state))) < 0 ||
+             (rc = put_u64(o, "last_success_usec", h->last_success_usec)) < 0 ||
+             (rc = put_u64(o, "last_attempt_usec", h->last_attempt_usec)) < 0 ||
+             (rc = json_object_put_int64(o, "failures", h->failures)) < 0 ||
+             (rc = put_str(o, "last_error", h->last_error[0] ? h->last_error : NULL)) < 0 ||
+             (rc = put_str(o, "error_object", h->error_object[0] ? h->error_object : NULL)) <
+                     0 ||
+             (rc = put_str(o, "error_path", h->error_path[0] ? h->error_path : NULL)) < 0)) {
+                json_value_unref(o);
+                return rc;
+        }
+        if (rc == 0)
+                *ret = o;
+        return rc;
+}
+
+/**
+ * volume_record_save() - writes the record's state files.
+ * @t: the table (state dir, tmpfs or not).
+ * @r: the record; the caller holds its busy flag.
+ *
+ * record.json always; the token and objects files only when the state dir
+ * is a tmpfs (otherwise they are removed). Each file is replaced atomically.
+ * Return: 0 or -errno. Locking: takes the table lock for the health fields.
+ */
 int volume_record_save(const VolumeTable *t, const VolumeRecord *r) {
         _cleanup_free_ char *dir = volume_record_dir(t, r);
         _cleanup_close_ int dfd = -1;
-        JsonValue *o = NULL;
+        JsonValue *o = NULL, *child = NULL;
+        VolumeHealth h;
         char *text = NULL;
         size_t len = 0;
         int rc;
@@ -227,21 +600,33 @@ int volume_record_save(const VolumeTable *t, const VolumeRecord *r) {
         dfd = open(dir, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0)
                 return -errno;
+        pthread_mutex_lock((pthread_mutex_t *)&t->lock);
+        h = r->health;
+        pthread_mutex_unlock((pthread_mutex_t *)&t->lock);
+
         if ((rc = json_object_new(&o)) < 0)
                 return rc;
-#define PUT(k, v)                                                                          \
-        if ((v) && (rc = json_object_put_string(o, k, (v), strlen(v))) < 0)                \
-        goto out
-        PUT("volume_id", r->volume_id);
-        PUT("target_path", r->target_path);
-        PUT("server", r->server);
-        PUT("namespace", r->ns);
-        PUT("fs_type", r->fs_type);
-        PUT("mount_group", r->mount_group);
-        PUT("token_accessor", r->token_accessor);
-#undef PUT
-        if ((rc = json_object_put_bool(o, "readonly", r->readonly)) < 0 ||
+        if ((rc = put_str(o, "volume_id", r->volume_id)) < 0 ||
+            (rc = put_str(o, "target_path", r->target_path)) < 0 ||
+            (rc = put_str(o, "server", r->server)) < 0 ||
+            (rc = put_str(o, "namespace", r->ns)) < 0 ||
+            (rc = put_str(o, "fs_type", r->fs_type)) < 0 ||
+            (rc = put_str(o, "mount_group", r->mount_group)) < 0 ||
+            (rc = put_str(o, "token_accessor", r->token_accessor)) < 0 ||
+            (rc = json_object_put_bool(o, "readonly", r->readonly)) < 0 ||
             (rc = json_object_put_int64(o, "access_mode", r->access_mode)) < 0)
+                goto out;
+        if (r->attrs || r->objects_attr) {
+                if ((rc = attrs_to_json(r, &child)) < 0 ||
+                    (rc = put_child(o, "attributes", TAKE_PTR(child))) < 0)
+                        goto out;
+        }
+        if ((rc = groups_to_json(r, &child)) < 0 ||
+            (rc = put_child(o, "groups", TAKE_PTR(child))) < 0 ||
+            (rc = token_to_json(r, &child)) < 0 ||
+            (rc = put_child(o, "token", TAKE_PTR(child))) < 0 ||
+            (rc = health_to_json(&h, &child)) < 0 ||
+            (rc = put_child(o, "status", TAKE_PTR(child))) < 0)
                 goto out;
         if ((rc = json_write_string(o, JSON_WRITE_SORT_KEYS | JSON_WRITE_NEWLINE, &text, &len)) <
             0)
@@ -255,6 +640,15 @@ int volume_record_save(const VolumeTable *t, const VolumeRecord *r) {
                 rc = write_file_atomic(dfd, "token", tok, n);
         } else
                 (void)unlinkat(dfd, "token", 0);
+        if (rc < 0)
+                goto out;
+        /* kept in memory only until it is saved (or parsed after a restart) */
+        if (r->objects_attr && t->on_tmpfs) {
+                size_t n;
+                const uint8_t *p = secret_get(r->objects_attr, &n);
+                rc = write_file_atomic(dfd, "objects", p, n);
+        } else if (!t->on_tmpfs)
+                (void)unlinkat(dfd, "objects", 0);
 out:
         free(text);
         json_value_unref(o);
@@ -293,12 +687,117 @@ static int read_small(int dir_fd, const char *name, size_t max, uint8_t **ret, s
         return 0;
 }
 
+static uint64_t member_u64(const JsonValue *o, const char *key) {
+        int64_t v = 0;
+        return json_member_int64(o, key, &v) == 0 && v > 0 ? (uint64_t)v : 0;
+}
+
+static int attrs_from_json(VolumeRecord *r, const JsonValue *o) {
+        JsonIter it = JSON_ITER_INIT;
+        const JsonValue *v;
+        const char *key;
+        size_t klen, n = json_object_count(o), m = 0;
+
+        r->attrs = calloc(n ? n : 1, sizeof(KeyValue));
+        if (!r->attrs)
+                return -ENOMEM;
+        while (json_object_next(o, &it, &key, &klen, &v)) {
+                const char *s;
+                size_t slen;
+                if (json_value_string(v, &s, &slen) < 0 || memchr(s, 0, slen) ||
+                    memchr(key, 0, klen))
+                        return -EBADMSG;
+                r->attrs[m].key = strndup(key, klen);
+                r->attrs[m].value = strndup(s, slen);
+                m++;
+                r->n_attrs = m;
+                if (!r->attrs[m - 1].key || !r->attrs[m - 1].value)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int groups_from_json(VolumeRecord *r, const JsonValue *arr) {
+        size_t n = json_array_count(arr);
+
+        if (n == 0)
+                return 0;
+        r->groups = calloc(n, sizeof(*r->groups));
+        if (!r->groups)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                const JsonValue *o = json_array_element(arr, i);
+                SecretGroup *g = &r->groups[i];
+                const char *kind = NULL;
+                int64_t first = 0;
+                size_t klen;
+
+                r->n_groups = i + 1;
+                if (json_member_string(o, "kind", &kind, &klen) < 0 ||
+                    (g->kind = secret_kind_from_string(kind)) < 0 ||
+                    json_member_int64(o, "first_object", &first) < 0 || first < 0)
+                        return -EBADMSG;
+                g->first_object = (size_t)first;
+                (void)json_member_int64(o, "version", &g->version);
+                (void)json_member_strdup(o, "lease_id", &g->lease_id);
+                (void)json_member_int64(o, "lease_ttl", &g->lease_ttl_sec);
+                (void)json_member_bool(o, "renewable", &g->renewable);
+                (void)json_member_bool(o, "final", &g->final);
+                (void)json_member_bool(o, "replace", &g->replace);
+                g->issued_usec = member_u64(o, "issued_usec");
+                g->renewed_usec = member_u64(o, "renewed_usec");
+                g->expires_usec = member_u64(o, "expires_usec");
+                g->due_usec = member_u64(o, "due_usec");
+        }
+        return 0;
+}
+
+static void token_from_json(VolumeRecord *r, const JsonValue *o) {
+        if (!o)
+                return;
+        (void)json_member_int64(o, "ttl", &r->token_ttl_sec);
+        r->token_renewed_usec = member_u64(o, "renewed_usec");
+        r->token_expires_usec = member_u64(o, "expires_usec");
+        (void)json_member_bool(o, "renewable", &r->token_renewable);
+        (void)json_member_bool(o, "final", &r->token_final);
+        (void)json_member_bool(o, "dead", &r->token_dead);
+}
+
+static void copy_member(const JsonValue *o, const char *key, char *dst, size_t len) {
+        const char *s;
+        size_t n;
+        if (json_member_string(o, key, &s, &n) == 0) {
+                n = MIN(n, len - 1);
+                memcpy(dst, s, n);
+                dst[n] = '\0';
+        }
+}
+
+static void health_from_json(VolumeHealth *h, const JsonValue *o) {
+        const char *s;
+        size_t n;
+        int64_t f = 0;
+
+        if (!o)
+                return;
+        if (json_member_string(o, "state", &s, &n) == 0)
+                h->state = volume_state_from_string(s);
+        h->last_success_usec = member_u64(o, "last_success_usec");
+        h->last_attempt_usec = member_u64(o, "last_attempt_usec");
+        if (json_member_int64(o, "failures", &f) == 0 && f >= 0 && f < 1000000)
+                h->failures = (unsigned)f;
+        copy_member(o, "last_error", h->last_error, sizeof(h->last_error));
+        copy_member(o, "error_object", h->error_object, sizeof(h->error_object));
+        copy_member(o, "error_path", h->error_path, sizeof(h->error_path));
+}
+
 static int load_one(VolumeTable *t, const char *key) {
         _cleanup_free_ char *dir = NULL;
         _cleanup_close_ int dfd = -1;
         uint8_t *data = NULL, *tok = NULL;
         size_t len = 0, tlen = 0;
         JsonValue *o = NULL;
+        const JsonValue *child;
         VolumeRecord *r = NULL;
         int64_t mode = 0;
         int rc;
@@ -313,7 +812,7 @@ static int load_one(VolumeTable *t, const char *key) {
         rc = read_small(dfd, "record.json", RECORD_MAX, &data, &len);
         if (rc < 0)
                 return rc;
-        rc = json_parse_object(data, len, RECORD_MAX, 8, &o, NULL);
+        rc = json_parse_object(data, len, RECORD_MAX, RECORD_DEPTH, &o, NULL);
         free(data);
         if (rc != 0)
                 return -EBADMSG;
@@ -336,9 +835,25 @@ static int load_one(VolumeTable *t, const char *key) {
         (void)json_member_bool(o, "readonly", &r->readonly);
         if (json_member_int64(o, "access_mode", &mode) == 0)
                 r->access_mode = (int)mode;
+        child = json_object_member(o, "attributes");
+        if (child && (rc = attrs_from_json(r, child)) < 0)
+                goto out;
+        child = json_object_member(o, "groups");
+        if (child && (rc = groups_from_json(r, child)) < 0)
+                goto out;
+        token_from_json(r, json_object_member(o, "token"));
+        health_from_json(&r->health, json_object_member(o, "status"));
         if (read_small(dfd, "token", TOKEN_FILE_MAX, &tok, &tlen) == 0) {
                 (void)vault_token_new(tok, tlen, r->ns, &r->token);
                 secret_erase_and_free(tok);
+                tok = NULL;
+                r->token_verify = r->token != NULL;
+        }
+        if (read_small(dfd, "objects", OBJECTS_FILE_MAX, &tok, &tlen) == 0) {
+                rc = secret_new_from(&r->objects_attr, tok, tlen);
+                secret_erase_and_free(tok);
+                if (rc < 0)
+                        goto out;
         }
         r->published = true;
         pthread_mutex_lock(&t->lock);
@@ -390,6 +905,7 @@ int volume_record_remove(const VolumeTable *t, const VolumeRecord *r) {
         if (dfd < 0)
                 return errno == ENOENT ? 0 : -errno;
         (void)unlinkat(dfd, "token", 0);
+        (void)unlinkat(dfd, "objects", 0);
         (void)unlinkat(dfd, "record.json", 0);
         (void)unlinkat(dfd, "mnt", AT_REMOVEDIR);
         if (rmdir(dir) < 0 && errno != ENOENT)

@@ -1,0 +1,490 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Rotation: the refresh thread keeps published volumes fresh, gently and visibly.
+
+Real daemon, real mounts, the Vault dev server with short TTLs. Timing assertions
+use generous bounds (order and counts, not exact instants); the benchmark keeps the
+exact figures. Every test publishes through kubelet-shaped requests (test_publish.Pod)
+and unpublishes at the end, so no mount, lease or token is left behind.
+"""
+import datetime
+import json
+import os
+import re
+import threading
+import time
+
+import grpc
+import pytest
+
+from test_publish import Pod, assert_clean, node, vault  # noqa: F401  (fixtures)
+from vmtest import CallError
+
+STATUS = "..vaultmount-status.json"
+
+# fast schedules for tests; test-refresh-interval-min is the test-only knob
+FAST = ["--test-refresh-interval-min=500ms", "--refresh-interval=1s",
+        "--refresh-backoff-min=500ms", "--refresh-backoff-max=4s",
+        "--refresh-request-timeout=3s", "--republish-wait=4s"]
+
+MSG_ROTATION_FAILED = "4269a0acc3ba4dd38dfae89f8b22e51d"
+MSG_SECRET_STALE = "b88a2a87867b485cb0eb9a3d9d7f2928"
+MSG_RECOVERED = "ad453106c14946a9968acf6227d02333"
+
+
+def wait_until(pred, timeout, step=0.1, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(step)
+
+
+def status(pod):
+    with open(pod.target / STATUS) as f:
+        return json.load(f)
+
+
+def live_leases(vault, prefix):
+    return [l for l in vault.leases() if l["path"].startswith(prefix)]
+
+
+def record(node_, pod):
+    with open(os.path.join(node_.state, "volumes", pod.volume_id, "record.json")) as f:
+        return json.load(f)
+
+
+def file_stats(target, names):
+    out = {}
+    for n in names:
+        st = os.stat(target / n)
+        out[n] = (st.st_ino, st.st_mtime_ns, (target / n).read_bytes())
+    out["..data"] = os.readlink(target / "..data")
+    return out
+
+
+def kv_objects(path="secret/data/myapp/config", interval=None):
+    return {"roleName": "demo",
+            "objects": "- objectName: username\n  secretPath: %s\n  secretKey: username\n" % path,
+            **({"refreshInterval": interval} if interval else {})}
+
+
+DB_SHORT = """
+- objectName: db-user
+  secretPath: database/creds/short
+  secretKey: username
+- objectName: db-pass
+  secretPath: database/creds/short
+  secretKey: password
+"""
+
+
+def test_kv_change_appears_within_an_interval_and_status_file(node, vault):
+    d = node(FAST)
+    pod = Pod(node.pods)
+    d.call("NodePublishVolume", pod.publish_request(vault, kv_objects(interval="1s")))
+    assert (pod.target / "username").read_text() == "appuser"
+    st = status(pod)
+    assert st["schema"] == 1 and st["volume_id"] == pod.volume_id and st["state"] == "ok"
+    assert st["consecutive_failures"] == 0 and "last_error" not in st
+    for k in ("last_success", "next_refresh", "token_expires"):
+        assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", st[k]), (k, st)
+    assert st["secrets"] == [{"objects": ["username"], "path": "secret/data/myapp/config",
+                              "kind": "kv2", "version": 1,
+                              "next_refresh": st["secrets"][0]["next_refresh"]}]
+    # the status file is not a payload file, and the pod cannot write it
+    assert STATUS not in os.listdir(pod.target / "..data")
+    assert oct(os.stat(pod.target / STATUS).st_mode & 0o777) == "0o444"
+
+    vault.write_secret("secret", "myapp/config",
+                       {"username": "rotated", "password": "p2", "port": 5432})
+    t0 = time.monotonic()
+    wait_until(lambda: (pod.target / "username").read_text() == "rotated", 6,
+               what="the new KV version in the file")
+    assert time.monotonic() - t0 < 3.5  # about one interval (1s), not many
+    wait_until(lambda: status(pod)["secrets"][0].get("version") == 2, 3, what="status version 2")
+    d.call("NodeUnpublishVolume", pod.unpublish_request())
+    assert_clean(pod, node, vault)
+
+
+def test_unchanged_volume_is_not_rewritten(node, vault):
+    from test_publish import KV_OBJECTS
+    d = node(FAST)
+    pod = Pod(node.pods)
+    d.call("NodePublishVolume", pod.publish_request(
+        vault, {"roleName": "demo", "objects": KV_OBJECTS, "refreshInterval": "1s"}))
+    names = ["username", "config.json", "port", "legacy"]
+    before = file_stats(pod.target, names)
+    reads_v2 = vault.requests_to("secret/data/myapp/config")
+    reads_v1 = vault.requests_to("kv/myapp/legacy")
+    time.sleep(4)
+    # it did re-read (KV v2 and KV v1), every second or so
+    assert vault.requests_to("secret/data/myapp/config") - reads_v2 >= 2
+    assert vault.requests_to("kv/myapp/legacy") - reads_v1 >= 2
+    # ... and wrote nothing: same inodes, mtimes, bytes, same payload dir
+    assert file_stats(pod.target, names) == before
+    assert status(pod)["state"] == "ok"
+    d.call("NodeUnpublishVolume", pod.unpublish_request())
+    assert_clean(pod, node, vault)
+
+
+def test_database_lease_is_renewed_not_reissued(node, vault):
+    """Role `short`: 2 s leases, 6 s max TTL. One lease until its max TTL, renewed at
+    ~2/3 of its duration; then exactly one replacement, swapped into both files."""
+    d = node(FAST)
+    pod = Pod(node.pods)
+    t0 = time.time()
+    d.call("NodePublishVolume", pod.publish_request(
+        vault, {"roleName": "demo", "objects": DB_SHORT}))
+    first = live_leases(vault, "database/creds/short")
+    assert len(first) == 1
+    user1 = (pod.target / "db-user").read_text()
+    assert first[0]["username"] == user1
+    assert status(pod)["secrets"][0]["kind"] == "lease"
+
+    # the first lease is renewed a few times, never replaced before its max TTL
+    wait_until(lambda: len(live_leases(vault, "database/creds/short")) >= 2, 12,
+               what="the replacement lease")
+    t_replaced = time.time()
+    assert t_replaced - t0 > 4.0, "replaced long before the 6 s max TTL"
+    leases = sorted(live_leases(vault, "database/creds/short"), key=lambda l: l["issue_time"])
+    assert leases[0]["lease_id"] == first[0]["lease_id"]
+    assert leases[0]["renew_count"] >= 2, leases[0]
+    # exactly one replacement, issued before the first lease ran out
+    assert len(leases) == 2
+    assert leases[1]["issue_time"] < leases[0]["issue_time"] + 6.0
+
+    # both files swapped together to the new lease; the old lease revoked by us
+    wait_until(lambda: (pod.target / "db-user").read_text() == leases[1]["username"], 3,
+               what="the new username in the file")
+    old = [l for l in vault.leases() if l["lease_id"] == leases[0]["lease_id"]][0]
+    assert old["revoked"] or old["expired"]
+    assert vault.requests_to("sys/leases/renew") >= 2
+    d.call("NodeUnpublishVolume", pod.unpublish_request())
+    assert_clean(pod, node, vault)
+    d.stop()
+    m = re.search(r"metrics: (.*)", d.log)
+    assert m, "metrics are logged at shutdown (debug)"
+    counters = dict(kv.split("=") for kv in m.group(1).split() if "=" in kv)
+    assert int(counters["leases_renewed"]) >= 2
+    assert int(counters["leases_issued"]) >= 2
+    assert int(counters["refresh_ok"]) >= 2
+    assert int(counters["vault_2xx"]) >= 5
+
+
+def test_certificate_reissued_near_two_thirds_and_always_matches_its_key(node, vault):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    d = node(FAST)
+    pod = Pod(node.pods)
+    objects = """
+- objectName: tls.crt
+  secretPath: pki/issue/example-dot-com
+  secretKey: certificate
+  secretArgs: {common_name: app.example.com, ttl: 9s}
+- objectName: tls.key
+  secretPath: pki/issue/example-dot-com
+  secretKey: private_key
+  secretArgs: {common_name: app.example.com, ttl: 9s}
+- objectName: ca.crt
+  secretPath: pki/issue/example-dot-com
+  secretKey: issuing_ca
+  secretArgs: {common_name: app.example.com, ttl: 9s}
+"""
+    t_issue = time.time()
+    d.call("NodePublishVolume", pod.publish_request(vault, {"roleName": "demo",
+                                                           "objects": objects}))
+    assert vault.requests_to("pki/issue") == 1
+
+    def sample():
+        # one consistent set: open ..data once and read relative to it
+        fd = os.open(pod.target / "..data", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            crt = open("tls.crt", "rb", opener=lambda p, f: os.open(p, f, dir_fd=fd)).read()
+            key = open("tls.key", "rb", opener=lambda p, f: os.open(p, f, dir_fd=fd)).read()
+        finally:
+            os.close(fd)
+        c = x509.load_pem_x509_certificate(crt)
+        k = serialization.load_pem_private_key(key, None)
+        assert c.public_key().public_numbers() == k.public_key().public_numbers()
+        not_after = c.not_valid_after.replace(tzinfo=datetime.timezone.utc).timestamp()
+        assert time.time() < not_after, "an expired certificate"
+        return c.serial_number
+
+    serial0 = sample()
+    changed_at = None
+    while time.time() - t_issue < 12:
+        s = sample()
+        if s != serial0 and changed_at is None:
+            changed_at = time.time() - t_issue
+        time.sleep(0.05)
+    assert changed_at is not None, "never re-issued"
+    # 2/3 of 9 s = 6 s: generous bounds around it, well before expiry
+    assert 4.0 <= changed_at <= 8.5, changed_at
+    assert 2 <= vault.requests_to("pki/issue") <= 3
+    assert status(pod)["secrets"][0]["kind"] == "pki"
+    d.call("NodeUnpublishVolume", pod.unpublish_request())
+    assert_clean(pod, node, vault)
+
+
+def request_log(vault, since=0):
+    return vault.api("GET", "/admin/requests?since=%d" % since)
+
+
+def test_vault_down_stale_unavailable_then_recovery(node, vault):
+    d = node(FAST)
+    pod = Pod(node.pods)
+    attrs = {"roleName": "demo", "refreshInterval": "1s", "objects": DB_SHORT +
+             "- objectName: username\n  secretPath: secret/data/myapp/config\n"
+             "  secretKey: username\n"}
+    d.call("NodePublishVolume", pod.publish_request(vault, attrs))
+    # a second volume on the same server: the server-wide pause holds its requests
+    # back, and it must still report its lease stale
+    pod2 = Pod(node.pods, name="second")
+    d.call("NodePublishVolume", pod2.publish_request(vault, {"roleName": "demo",
+                                                            "objects": DB_SHORT}))
+    names = ["db-user", "db-pass", "username"]
+    time.sleep(0.5)
+    before = file_stats(pod.target, names)
+    seq0 = request_log(vault)["last_seq"]
+    log_start = len(d.log.splitlines())
+
+    vault.fault(type="drop", count=None, path="*")
+    t_down = time.time()
+    st = wait_until(lambda: status(pod)["state"] == "stale" and status(pod), 10,
+                    what="status stale")
+    assert st["consecutive_failures"] >= 1 and st["last_error"]
+    assert "db-" in json.dumps(st) or st["secrets"]
+    wait_until(lambda: status(pod2)["state"] == "stale", 10, what="second volume stale")
+    assert status(pod2)["last_error"]
+    d.wait_for_log(MSG_ROTATION_FAILED)
+    for p in (pod, pod2):
+        d.wait_for_log(r"%s.*MESSAGE_ID=%s" % (p.volume_id, MSG_SECRET_STALE))
+
+    # republish: UNAVAILABLE (non-final), naming the volume and the cause
+    with pytest.raises(CallError) as e:
+        d.call("NodePublishVolume", pod.publish_request(vault, attrs), timeout=30)
+    assert e.value.code == grpc.StatusCode.UNAVAILABLE, e.value.details
+    assert pod.volume_id in e.value.details and "expired" in e.value.details
+    assert "eyJ" not in e.value.details
+
+    # the files stay exactly as they were
+    time.sleep(max(0, 8 - (time.time() - t_down)))
+    assert file_stats(pod.target, names) == before
+    # the attempts back off: few of them, ever further apart
+    reqs = [r for r in request_log(vault, seq0)["requests"] if r["listener"] == "main"]
+    times = sorted(r["time"] for r in reqs)
+    bursts = []
+    for t in times:  # libcurl may resend once on a fresh connection: one attempt
+        if not bursts or t - bursts[-1] > 0.15:
+            bursts.append(t)
+    span = time.time() - t_down
+    # without backoff: two volumes, a KV read each second and renewals every ~1.3 s
+    assert len(bursts) <= span * 0.8, (len(bursts), span)
+    gaps = [b - a for a, b in zip(bursts, bursts[1:])]
+    assert gaps and max(gaps[-2:]) >= 1.5 * min(gaps[:2]), gaps
+
+    # Vault back: recovery within the capped backoff, with a fresh lease
+    vault.clear_faults()
+    wait_until(lambda: status(pod)["state"] == "ok", 12, what="recovery")
+    wait_until(lambda: status(pod2)["state"] == "ok", 12, what="recovery of the second")
+    d.wait_for_log(MSG_RECOVERED)
+    user = (pod.target / "db-user").read_text()
+    live = [l for l in vault.leases() if l["username"] == user]
+    assert live and not live[0]["expired"] and not live[0]["revoked"]
+    d.call("NodePublishVolume", pod.publish_request(vault, attrs))  # OK again
+    assert status(pod)["consecutive_failures"] == 0
+    d.call("NodeUnpublishVolume", pod.unpublish_request())
+    d.call("NodeUnpublishVolume", pod2.unpublish_request())
+    assert_clean(pod, node, vault)
+    lines = d.log.splitlines()[log_start:]
+    # once per state change and volume, not once per attempt
+    for p in (pod, pod2):
+        mine = [l for l in lines if p.volume_id in l]
+        assert sum(MSG_SECRET_STALE in l for l in mine) == 1
+        assert sum(MSG_RECOVERED in l for l in mine) == 1
+
+
+def count_secret_reads(vault, seq0):
+    reqs = request_log(vault, seq0)["requests"]
+    return len([r for r in reqs if r["path"].startswith("/v1/secret/data/")])
+
+
+@pytest.mark.parametrize("retry_after", [None, 3])
+def test_429_storm_slows_every_volume_of_the_server(node, vault, retry_after):
+    d = node(FAST[:2] + ["--refresh-backoff-min=1s", "--refresh-backoff-max=4s",
+                         "--refresh-request-timeout=3s"])
+    pods = [Pod(node.pods, name="p%d" % i) for i in range(5)]
+    for p in pods:
+        d.call("NodePublishVolume", p.publish_request(vault, kv_objects(interval="1s")))
+    seq0 = request_log(vault)["last_seq"]
+    time.sleep(3)
+    normal = count_secret_reads(vault, seq0) / 3.0
+    assert normal >= 3.0, normal  # 5 volumes, one read a second each
+
+    fault = {"type": "rate_limit", "count": None, "path": "/v1/secret/*"}
+    if retry_after:
+        fault["retry_after"] = retry_after
+    vault.fault(**fault)
+    seq1 = request_log(vault)["last_seq"]
+    time.sleep(9)
+    storm = count_secret_reads(vault, seq1) / 9.0
+    # server-wide pause: 1 s doubling to 4 s (or Retry-After 3 s), one probe each
+    assert storm <= 1.0, storm
+    assert storm < normal / 3, (storm, normal)
+    vault.clear_faults()
+    for p in pods:
+        wait_until(lambda: status(p)["state"] == "ok", 10, what="recovery")
+    for p in pods:
+        d.call("NodeUnpublishVolume", p.unpublish_request())
+    for p in pods:
+        assert not p.target.exists()
+
+
+def test_refresh_rate_limit_per_server(node, vault):
+    d = node(FAST + ["--refresh-rate=2", "--refresh-burst=1"])
+    pods = [Pod(node.pods, name="r%d" % i) for i in range(6)]
+    for p in pods:  # first publishes are not held by the refresh budget
+        d.call("NodePublishVolume", p.publish_request(vault, kv_objects(interval="1s")),
+               timeout=10)
+    seq0 = request_log(vault)["last_seq"]
+    time.sleep(5)
+    n = count_secret_reads(vault, seq0)
+    assert n <= 2 * 5 + 3, n  # 6 volumes would want ~30
+    assert n >= 5, n
+    for p in pods:
+        d.call("NodeUnpublishVolume", p.unpublish_request())
+
+
+def test_restart_mid_life_no_expired_credential(node, vault):
+    vault.api("POST", "/admin/roles", {"mount": "database", "name": "mid",
+                                       "role": {"default_ttl": "6s", "max_ttl": "40s"}})
+    d = node(FAST)
+    pod = Pod(node.pods)
+    objects = ("- objectName: db-user\n  secretPath: database/creds/mid\n  secretKey: username\n"
+               "- objectName: username\n  secretPath: secret/data/myapp/config\n"
+               "  secretKey: username\n")
+    attrs = {"roleName": "demo", "objects": objects, "refreshInterval": "1s"}
+    d.call("NodePublishVolume", pod.publish_request(vault, attrs))
+    problems, samples = [], [0]
+    stop = threading.Event()
+
+    def sampler():
+        while not stop.is_set():
+            t_read = time.time()
+            try:
+                user = (pod.target / "db-user").read_text()
+            except OSError as e:
+                problems.append("read failed: %s" % e)
+                continue
+            lease = [l for l in vault.leases() if l["username"] == user]
+            if not lease:
+                problems.append("no lease for %s" % user)
+            else:
+                le = lease[0]
+                end = min(le["expire_time"], le["revoked_time"] or le["expire_time"])
+                if end < t_read - 0.05:
+                    problems.append("expired credential seen at %.2f (ended %.2f)"
+                                    % (t_read, end))
+            samples[0] += 1
+            time.sleep(0.1)
+
+    th = threading.Thread(target=sampler)
+    th.start()
+    try:
+        time.sleep(3)
+        assert d.stop() == 0
+        d2 = node(FAST, name="restarted")
+        d2.wait_for_log("back on the refresh schedule")
+        renews = vault.requests_to("sys/leases/renew")
+        kv_reads = vault.requests_to("secret/data/myapp/config")
+        time.sleep(9)
+        # refresh resumed with the kept token: renewals and KV reads go on
+        assert vault.requests_to("sys/leases/renew") > renews
+        assert vault.requests_to("secret/data/myapp/config") >= kv_reads + 4
+    finally:
+        stop.set()
+        th.join()
+    assert problems == [], problems[:5]
+    assert samples[0] > 50
+    assert status(pod)["state"] == "ok"
+    assert len(vault.live_tokens()) == 1  # the same token, no new login
+    d2.call("NodeUnpublishVolume", pod.unpublish_request())
+    assert_clean(pod, node, vault)
+
+
+def test_restart_with_dead_token_waits_for_republish(node, vault):
+    d = node(FAST)
+    pod = Pod(node.pods)
+    attrs = {"roleName": "demo", "objects": DB_SHORT.replace("short", "readonly")}
+    d.call("NodePublishVolume", pod.publish_request(vault, attrs))
+    user1 = (pod.target / "db-user").read_text()
+    accessor = record(node, pod)["token_accessor"]
+    assert d.stop() == 0
+    # the token dies while the daemon is down; its lease goes with it
+    vault.api("POST", "/admin/tokens/expire", {"accessor": accessor})
+    d2 = node(FAST, name="restarted")
+    st = wait_until(lambda: status(pod)["state"] in ("stale", "waiting-for-token")
+                    and status(pod), 10, what="waiting for a token")
+    assert "token" in st["last_error"]
+    assert (pod.target / "db-user").read_text() == user1  # nothing destroyed
+    # the next republish brings a pod JWT: login, new lease, files swapped, OK
+    d2.call("NodePublishVolume", pod.publish_request(vault, attrs), timeout=30)
+    wait_until(lambda: status(pod)["state"] == "ok", 5, what="ok after republish")
+    user2 = (pod.target / "db-user").read_text()
+    assert user2 != user1
+    live = [l for l in vault.leases() if l["username"] == user2]
+    assert live and not live[0]["revoked"] and not live[0]["expired"]
+    assert len(vault.live_tokens()) == 1
+    d2.call("NodeUnpublishVolume", pod.unpublish_request())
+    assert_clean(pod, node, vault)
+
+
+def test_unpublish_stops_every_request_for_the_volume(node, vault):
+    vault.write_secret("secret", "a", {"username": "a"})
+    vault.write_secret("secret", "b", {"username": "b"})
+    d = node(FAST)
+    pa, pb = Pod(node.pods, name="a"), Pod(node.pods, name="b")
+    d.call("NodePublishVolume", pa.publish_request(vault, kv_objects("secret/data/a", "1s")))
+    d.call("NodePublishVolume", pb.publish_request(vault, kv_objects("secret/data/b", "1s")))
+    acc_a = record(node, pa)["token_accessor"]
+    acc_b = record(node, pb)["token_accessor"]
+    time.sleep(1.5)
+    # a refresh of A is in flight (slow Vault) when the unpublish arrives
+    vault.fault(type="latency", ms=1200, count=None, path="/v1/secret/data/a")
+    time.sleep(1.0)
+    d.call("NodeUnpublishVolume", pa.unpublish_request(), timeout=30)
+    count_a = vault.counters()["tokens"].get(acc_a, 0)
+    reads_a = vault.requests_to("secret/data/a")
+    count_b = vault.counters()["tokens"].get(acc_b, 0)
+    time.sleep(4)
+    assert vault.counters()["tokens"].get(acc_a, 0) == count_a
+    assert vault.requests_to("secret/data/a") == reads_a
+    assert vault.counters()["tokens"].get(acc_b, 0) >= count_b + 2  # B goes on
+    vault.clear_faults()
+    d.call("NodeUnpublishVolume", pb.unpublish_request())
+    assert not pa.target.exists() and not pb.target.exists()
+    assert vault.live_tokens() == []
+
+
+def test_republish_during_refresh_answers_at_once(node, vault):
+    d = node(FAST)
+    pod = Pod(node.pods)
+    attrs = kv_objects(interval="1s")
+    d.call("NodePublishVolume", pod.publish_request(vault, attrs))
+    # every refresh read now takes 2 s, so the refresh thread holds the volume
+    vault.fault(type="latency", ms=2000, count=None, path="/v1/secret/*")
+    time.sleep(1.5)
+    worst = 0.0
+    for _ in range(5):
+        t0 = time.monotonic()
+        d.call("NodePublishVolume", pod.publish_request(vault, attrs), timeout=10)  # OK
+        worst = max(worst, time.monotonic() - t0)
+        time.sleep(0.3)
+    assert worst < 1.0, worst  # never waits for the running refresh
+    assert "republish of volume '%s' during its refresh" % pod.volume_id in d.log
+    vault.clear_faults()
+    d.call("NodeUnpublishVolume", pod.unpublish_request(), timeout=30)
+    assert_clean(pod, node, vault)

@@ -1,0 +1,650 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test-refresh.c - refresh.c without Vault: the schedule rules (renew at
+ * 2/3, replace a third before expiry, KV jitter), the per-volume backoff,
+ * the token bucket, the server gate (429/503 pauses, probe), the due-time
+ * heap, certificate lifetimes, Retry-After from client messages, request
+ * grouping and what a response says about its secret, and the scheduler
+ * threads driven by an injected clock and refresh function (order, kick,
+ * park, forget, cancel with and without a refresh in flight, wait).
+ */
+#undef NDEBUG
+#include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "refresh.h"
+#include "vault-json.h"
+
+#include <check.h>
+
+#include "testutil.h"
+
+#define SEC 1000000ULL
+#define MS 1000ULL
+
+/* ---- schedule rules ---- */
+
+START_TEST(test_kv_due_jitter) {
+        uint64_t now = 1000 * SEC, iv = 120 * SEC;
+        uint64_t lo = UINT64_MAX, hi = 0;
+        for (uint64_t r = 0; r < 5000; r++) {
+                uint64_t d = refresh_kv_due(now, iv, r * 7919);
+                lo = d < lo ? d : lo;
+                hi = d > hi ? d : hi;
+        }
+        /* never later than the interval, at most 10 % earlier */
+        ck_assert_uint_le(hi, now + iv);
+        ck_assert_uint_ge(lo, now + iv - iv / 10);
+        ck_assert_uint_lt(lo, hi); /* it does jitter */
+        ck_assert_uint_eq(refresh_kv_due(now, 0, 5), now);
+}
+END_TEST
+
+START_TEST(test_renew_replace_pki_due) {
+        /* a 1 h lease renewed at 2/3 */
+        ck_assert_uint_eq(refresh_renew_due(0, 3600 * SEC), 2400 * SEC);
+        ck_assert_uint_eq(refresh_renew_due(100 * SEC, 100 * SEC), 100 * SEC);
+        /* replace a final lease a third of its TTL before it expires */
+        ck_assert_uint_eq(refresh_replace_due(0, 3600 * SEC, 3600), 2400 * SEC);
+        /* less than a third left: at once */
+        ck_assert_uint_eq(refresh_replace_due(5 * SEC, 6 * SEC, 3), 5 * SEC);
+        ck_assert_uint_eq(refresh_replace_due(9 * SEC, 6 * SEC, 3), 9 * SEC);
+        /* certificate: 2/3 of [issued, notAfter] */
+        ck_assert_uint_eq(refresh_pki_due(10 * SEC, 10 * SEC + 24 * 3600 * SEC),
+                          10 * SEC + 16 * 3600 * SEC);
+}
+END_TEST
+
+START_TEST(test_backoff) {
+        ck_assert_uint_eq(refresh_backoff_usec(5 * SEC, 300 * SEC, 0, 123), 0);
+        for (unsigned f = 1; f <= 20; f++) {
+                uint64_t d = 5 * SEC;
+                for (unsigned i = 1; i < f && d < 300 * SEC; i++)
+                        d *= 2;
+                if (d > 300 * SEC)
+                        d = 300 * SEC;
+                for (uint64_t r = 0; r < 200; r++) {
+                        uint64_t b = refresh_backoff_usec(5 * SEC, 300 * SEC, f, r * 104729);
+                        ck_assert_uint_ge(b, d / 2);
+                        ck_assert_uint_le(b, d);
+                }
+        }
+        /* exponential, then capped */
+        ck_assert_uint_eq(refresh_backoff_usec(SEC, 8 * SEC, 3, 0), 2 * SEC);
+        ck_assert_uint_eq(refresh_backoff_usec(SEC, 8 * SEC, 50, 0), 4 * SEC);
+        ck_assert_uint_le(refresh_backoff_usec(SEC, 8 * SEC, UINT32_MAX, UINT64_MAX), 8 * SEC);
+}
+END_TEST
+
+/* ---- token bucket ---- */
+
+START_TEST(test_token_bucket) {
+        TokenBucket b;
+        token_bucket_init(&b, 2, 3, 0);
+        /* the burst goes at once */
+        for (int i = 0; i < 3; i++)
+                ck_assert_uint_eq(token_bucket_take(&b, 0), 0);
+        /* then one every 500 ms */
+        uint64_t w = token_bucket_take(&b, 0);
+        ck_assert_uint_eq(w, 500 * MS);
+        ck_assert_uint_gt(token_bucket_take(&b, 250 * MS), 0);
+        ck_assert_uint_eq(token_bucket_take(&b, 500 * MS), 0);
+        ck_assert_uint_gt(token_bucket_take(&b, 500 * MS), 0);
+        /* a long quiet spell refills up to the burst only */
+        for (int i = 0; i < 3; i++)
+                ck_assert_uint_eq(token_bucket_take(&b, 3600 * SEC), 0);
+        ck_assert_uint_gt(token_bucket_take(&b, 3600 * SEC), 0);
+        /* the rate over a long run */
+        {
+                TokenBucket c;
+                unsigned taken = 0;
+                token_bucket_init(&c, 10, 1, 0);
+                for (uint64_t t = 0; t <= 10 * SEC; t += 10 * MS)
+                        taken += token_bucket_take(&c, t) == 0;
+                ck_assert_uint_eq(taken, 101); /* the burst, then exactly 10/s */
+        }
+}
+END_TEST
+
+/* ---- server gate ---- */
+
+START_TEST(test_server_gate) {
+        ServerGate g;
+        server_gate_init(&g, SEC, 8 * SEC);
+        ck_assert_uint_eq(server_gate_wait(&g, 0), 0);
+        server_gate_begin(&g);
+        server_gate_report(&g, 0, GATE_OK, -1);
+        ck_assert_uint_eq(server_gate_wait(&g, 0), 0);
+
+        /* a 429 without Retry-After pauses the server for the first step */
+        server_gate_begin(&g);
+        server_gate_report(&g, 10 * SEC, GATE_THROTTLED, -1);
+        ck_assert_uint_eq(server_gate_wait(&g, 10 * SEC), SEC);
+        ck_assert_uint_eq(server_gate_wait(&g, 10 * SEC + 400 * MS), 600 * MS);
+        /* requests in flight before the pause do not stack pauses */
+        server_gate_report(&g, 10 * SEC + 500 * MS, GATE_THROTTLED, -1);
+        ck_assert_uint_eq(g.pauses, 1);
+        /* after the pause: one probe; others wait for it */
+        ck_assert_uint_eq(server_gate_wait(&g, 11 * SEC), 0);
+        server_gate_begin(&g);
+        ck_assert_uint_eq(server_gate_wait(&g, 11 * SEC), SERVER_GATE_PROBE_WAIT_USEC);
+        /* the probe is throttled again: twice as long */
+        server_gate_report(&g, 11 * SEC, GATE_THROTTLED, -1);
+        ck_assert_uint_eq(server_gate_wait(&g, 11 * SEC), 2 * SEC);
+        server_gate_begin(&g);
+        server_gate_report(&g, 13 * SEC, GATE_UNAVAILABLE, -1); /* a 503: the same */
+        ck_assert_uint_eq(server_gate_wait(&g, 13 * SEC), 4 * SEC);
+        server_gate_begin(&g);
+        server_gate_report(&g, 17 * SEC, GATE_THROTTLED, -1);
+        ck_assert_uint_eq(server_gate_wait(&g, 17 * SEC), 8 * SEC);
+        server_gate_begin(&g);
+        server_gate_report(&g, 25 * SEC, GATE_THROTTLED, -1);
+        ck_assert_uint_eq(server_gate_wait(&g, 25 * SEC), 8 * SEC); /* capped */
+        /* Retry-After longer than the step wins */
+        server_gate_begin(&g);
+        server_gate_report(&g, 33 * SEC, GATE_THROTTLED, 30);
+        ck_assert_uint_eq(server_gate_wait(&g, 33 * SEC), 30 * SEC);
+        /* an answer ends the probing and resets the step */
+        server_gate_begin(&g);
+        server_gate_report(&g, 63 * SEC, GATE_OK, -1);
+        ck_assert_uint_eq(server_gate_wait(&g, 63 * SEC), 0);
+        server_gate_begin(&g);
+        ck_assert_uint_eq(server_gate_wait(&g, 63 * SEC), 0); /* not probing any more */
+        server_gate_report(&g, 64 * SEC, GATE_THROTTLED, 0);
+        ck_assert_uint_eq(server_gate_wait(&g, 64 * SEC), SEC);
+}
+END_TEST
+
+/* ---- heap ---- */
+
+START_TEST(test_queue_order) {
+        RefreshQueue q = { 0 };
+        static int tags[64];
+        uint64_t last = 0, due;
+        for (int i = 0; i < 64; i++) {
+                tags[i] = i;
+                uint64_t due0 = (uint64_t)((i * 37) % 64) / 2;
+                ck_assert_int_eq(refresh_queue_push(&q, due0, &tags[i]), 0);
+        }
+        /* removing from the middle keeps the order */
+        ck_assert(refresh_queue_remove(&q, &tags[10]));
+        ck_assert(!refresh_queue_remove(&q, &tags[10]));
+        for (int n = 0; n < 63; n++) {
+                int *t = refresh_queue_peek(&q, &due);
+                ck_assert_ptr_nonnull(t);
+                ck_assert_uint_ge(due, last);
+                ck_assert_ptr_eq(refresh_queue_pop(&q), t);
+                ck_assert_int_ne(*t, 10);
+                last = due;
+        }
+        ck_assert_ptr_null(refresh_queue_pop(&q));
+        /* equal due times come out in insertion order */
+        for (int i = 0; i < 5; i++)
+                ck_assert_int_eq(refresh_queue_push(&q, 7, &tags[i]), 0);
+        for (int i = 0; i < 5; i++)
+                ck_assert_ptr_eq(refresh_queue_pop(&q), &tags[i]);
+        refresh_queue_done(&q);
+}
+END_TEST
+
+/* ---- certificates and messages ---- */
+
+static char *make_cert(long not_before_offset, long not_after_offset, time_t base) {
+        EVP_PKEY *key = EVP_EC_gen("P-256");
+        X509 *x = X509_new();
+        BIO *bio = BIO_new(BIO_s_mem());
+        char *out, *p;
+        long len;
+
+        ck_assert_ptr_nonnull(key);
+        X509_set_version(x, 2);
+        ASN1_INTEGER_set(X509_get_serialNumber(x), 42);
+        X509_time_adj(X509_getm_notBefore(x), not_before_offset, &base);
+        X509_time_adj(X509_getm_notAfter(x), not_after_offset, &base);
+        X509_set_pubkey(x, key);
+        X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                                   (const unsigned char *)"test.example.com", -1, -1, 0);
+        X509_set_issuer_name(x, X509_get_subject_name(x));
+        ck_assert_int_gt(X509_sign(x, key, EVP_sha256()), 0);
+        PEM_write_bio_X509(bio, x);
+        len = BIO_get_mem_data(bio, &p);
+        out = strndup(p, (size_t)len);
+        BIO_free(bio);
+        X509_free(x);
+        EVP_PKEY_free(key);
+        return out;
+}
+
+START_TEST(test_cert_times) {
+        time_t base = 1800000000;
+        char *pem = make_cert(-30, 24 * 3600, base);
+        int64_t nb = 0, na = 0;
+        ck_assert_int_eq(refresh_cert_times(pem, strlen(pem), &nb, &na), 0);
+        ck_assert_int_eq(nb, (int64_t)base - 30);
+        ck_assert_int_eq(na, (int64_t)base + 24 * 3600);
+        ck_assert_int_eq(refresh_cert_times("not a cert", 10, &nb, &na), -EINVAL);
+        ck_assert_int_eq(refresh_cert_times(pem, 0, &nb, &na), -EINVAL);
+        free(pem);
+}
+END_TEST
+
+START_TEST(test_retry_after_message) {
+        ck_assert_int_eq(refresh_retry_after_from_message(
+                                 "rate limited (HTTP 429): request path \"x\": rate limit quota "
+                                 "exceeded [not retried: Vault asked to retry after 7 s]"),
+                         7);
+        ck_assert_int_eq(refresh_retry_after_from_message("asked to retry after 120 s]"), 120);
+        ck_assert_int_eq(refresh_retry_after_from_message("rate limited (HTTP 429)"), -1);
+        ck_assert_int_eq(refresh_retry_after_from_message("retry after soon"), -1);
+        ck_assert_int_eq(refresh_retry_after_from_message(NULL), -1);
+}
+END_TEST
+
+/* ---- groups and responses ---- */
+
+START_TEST(test_groups_build) {
+        Secret *a1 = NULL, *a2 = NULL, *b = NULL;
+        ck_assert_int_eq(secret_new_from(&a1, "{\"ttl\":\"1h\"}", 12), 0);
+        ck_assert_int_eq(secret_new_from(&a2, "{\"ttl\":\"1h\"}", 12), 0);
+        ck_assert_int_eq(secret_new_from(&b, "{\"ttl\":\"2h\"}", 12), 0);
+        char n_user[] = "user", n_crt[] = "crt", n_pass[] = "pass", n_key[] = "key",
+             n_other[] = "other", n_put[] = "put", p_db[] = "database/creds/r",
+             p_pki[] = "pki/issue/x";
+        SecretObject objs[] = {
+                { .name = n_user, .path = p_db, .method = VAULT_METHOD_GET },
+                { .name = n_crt, .path = p_pki, .method = VAULT_METHOD_POST, .args = a1 },
+                { .name = n_pass, .path = p_db, .method = VAULT_METHOD_GET },
+                { .name = n_key, .path = p_pki, .method = VAULT_METHOD_POST, .args = a2 },
+                { .name = n_other, .path = p_pki, .method = VAULT_METHOD_POST, .args = b },
+                { .name = n_put, .path = p_db, .method = VAULT_METHOD_PUT },
+        };
+        VolumeSpec spec = { .objects = objs, .n_objects = 6 };
+        size_t *go = NULL, n = 0;
+        ck_assert_int_eq(refresh_groups_build(&spec, &go, &n), 0);
+        ck_assert_uint_eq(n, 4);
+        ck_assert_uint_eq(go[0], 0);
+        ck_assert_uint_eq(go[1], 1);
+        ck_assert_uint_eq(go[2], 0); /* same lease as "user" */
+        ck_assert_uint_eq(go[3], 1); /* same issuance as "crt" */
+        ck_assert_uint_eq(go[4], 2); /* other secretArgs: another request */
+        ck_assert_uint_eq(go[5], 3); /* other method */
+        free(go);
+        secret_free(a1);
+        secret_free(a2);
+        secret_free(b);
+}
+END_TEST
+
+static VaultResponse *parse(const char *json) {
+        VaultResponse *r = NULL;
+        VaultError e = { 0 };
+        ck_assert_int_eq(vault_response_parse(200, (const uint8_t *)json, strlen(json), &r, &e), 0);
+        return r;
+}
+
+START_TEST(test_observe) {
+        SecretGroup g = { 0 };
+        uint64_t now = 1000 * SEC;
+        VaultResponse *r;
+
+        r = parse("{\"lease_id\":\"database/creds/r/abc\",\"renewable\":true,"
+                  "\"lease_duration\":30,\"data\":{\"username\":\"u\",\"password\":\"p\"}}");
+        refresh_group_observe(&g, r, now, 120 * SEC, 0);
+        ck_assert_int_eq(g.kind, SECRET_KIND_LEASE);
+        ck_assert_str_eq(g.lease_id, "database/creds/r/abc");
+        ck_assert_int_eq(g.lease_ttl_sec, 30);
+        ck_assert(g.renewable && !g.final);
+        ck_assert_uint_eq(g.expires_usec, now + 30 * SEC);
+        ck_assert_uint_eq(g.due_usec, now + 20 * SEC); /* renew at 2/3 */
+        vault_response_free(r);
+
+        /* not renewable: replaced at 2/3 instead */
+        r = parse("{\"lease_id\":\"pki/issue/x/abc\",\"renewable\":false,"
+                  "\"lease_duration\":90,\"data\":{\"certificate\":\"x\"}}");
+        refresh_group_observe(&g, r, now, 120 * SEC, 0);
+        ck_assert_int_eq(g.kind, SECRET_KIND_LEASE);
+        ck_assert(g.final);
+        ck_assert_uint_eq(g.due_usec, now + 60 * SEC);
+        vault_response_free(r);
+
+        r = parse("{\"lease_id\":\"\",\"data\":{\"data\":{\"a\":\"b\"},\"metadata\":"
+                  "{\"version\":7,\"created_time\":\"x\",\"deletion_time\":\"\","
+                  "\"destroyed\":false,\"custom_metadata\":null}}}");
+        refresh_group_observe(&g, r, now, 120 * SEC, 0);
+        ck_assert_int_eq(g.kind, SECRET_KIND_KV2);
+        ck_assert_int_eq(g.version, 7);
+        ck_assert_ptr_null(g.lease_id);
+        ck_assert_uint_eq(g.expires_usec, 0);
+        ck_assert_uint_eq(g.due_usec, now + 120 * SEC);
+        vault_response_free(r);
+
+        /* KV v1's lease_duration is advisory: no lease, re-read every interval */
+        r = parse("{\"lease_id\":\"\",\"lease_duration\":3600,\"data\":{\"api_key\":\"k\"}}");
+        refresh_group_observe(&g, r, now, 60 * SEC, 0);
+        ck_assert_int_eq(g.kind, SECRET_KIND_KV);
+        ck_assert_uint_eq(g.due_usec, now + 60 * SEC);
+        vault_response_free(r);
+
+        {
+                time_t base = (time_t)(now / SEC);
+                char *pem = make_cert(-30, 9, base), *json = NULL, *q, *w;
+                /* JSON-escape the PEM's newlines */
+                json = malloc(strlen(pem) * 2 + 256);
+                w = json + sprintf(json, "{\"data\":{\"certificate\":\"");
+                for (q = pem; *q; q++) {
+                        if (*q == '\n') {
+                                *w++ = '\\';
+                                *w++ = 'n';
+                        } else
+                                *w++ = *q;
+                }
+                strcpy(w, "\",\"private_key\":\"k\"}}");
+                r = parse(json);
+                refresh_group_observe(&g, r, now, 120 * SEC, 0);
+                ck_assert_int_eq(g.kind, SECRET_KIND_PKI);
+                /* notBefore is back-dated 30 s: the lifetime counts from the fetch */
+                ck_assert_uint_eq(g.issued_usec, now);
+                ck_assert_uint_eq(g.expires_usec, now + 9 * SEC);
+                ck_assert_uint_eq(g.due_usec, now + 6 * SEC);
+                vault_response_free(r);
+                free(json);
+                free(pem);
+        }
+        free(g.lease_id);
+}
+END_TEST
+
+/* ---- scheduler with an injected clock ---- */
+
+static atomic_uint_fast64_t fake_now;
+static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
+static char calls[64][16];
+static uint64_t call_times[64];
+static size_t n_calls;
+static atomic_bool slow_release;
+static atomic_bool slow_saw_cancel;
+static atomic_int slow_ignores_cancel;
+
+static uint64_t fake_clock(void *ud) {
+        (void)ud;
+        return atomic_load(&fake_now);
+}
+
+static size_t ncalls(void) {
+        size_t n;
+        pthread_mutex_lock(&calls_lock);
+        n = n_calls;
+        pthread_mutex_unlock(&calls_lock);
+        return n;
+}
+
+static size_t calls_of(const char *id) {
+        size_t n = 0;
+        pthread_mutex_lock(&calls_lock);
+        for (size_t i = 0; i < n_calls; i++)
+                n += strcmp(calls[i], id) == 0;
+        pthread_mutex_unlock(&calls_lock);
+        return n;
+}
+
+/* "a".."z": due again 1000 s later; "park": parked; "gone": forgotten;
+ * "slow": runs until cancelled (or released). */
+static uint64_t fake_refresh(void *ud, const RefreshJob *job) {
+        uint64_t now = fake_clock(ud);
+        pthread_mutex_lock(&calls_lock);
+        if (n_calls < 64) {
+                snprintf(calls[n_calls], sizeof(calls[n_calls]), "%s", job->volume_id);
+                call_times[n_calls] = now;
+                n_calls++;
+        }
+        pthread_mutex_unlock(&calls_lock);
+        if (strcmp(job->volume_id, "park") == 0)
+                return REFRESH_PARK;
+        if (strcmp(job->volume_id, "gone") == 0)
+                return 0;
+        if (strcmp(job->volume_id, "slow") == 0) {
+                while (!atomic_load(&slow_release)) {
+                        if (refresh_job_cancelled(job) && !atomic_load(&slow_ignores_cancel)) {
+                                atomic_store(&slow_saw_cancel, true);
+                                break;
+                        }
+                        usleep(1000);
+                }
+        }
+        return now + 1000 * SEC;
+}
+
+static void wait_calls(size_t n) {
+        for (int i = 0; i < 5000 && ncalls() < n; i++)
+                usleep(1000);
+        ck_assert_uint_ge(ncalls(), n);
+}
+
+static void sched_setup(void) {
+        atomic_store(&fake_now, 0);
+        n_calls = 0;
+        atomic_store(&slow_release, false);
+        atomic_store(&slow_saw_cancel, false);
+        atomic_store(&slow_ignores_cancel, 0);
+}
+
+START_TEST(test_scheduler_order_and_clock) {
+        RefreshScheduler *s = NULL;
+        ck_assert_int_eq(refresh_scheduler_new(&s, 1, fake_clock, fake_refresh, NULL), 0);
+        ck_assert_int_eq(refresh_scheduler_add(s, "a", 300 * SEC), 0);
+        ck_assert_int_eq(refresh_scheduler_add(s, "b", 100 * SEC), 0);
+        ck_assert_int_eq(refresh_scheduler_add(s, "c", 200 * SEC), 0);
+        ck_assert_int_eq(refresh_scheduler_start(s), 0);
+        /* nothing is due yet: no call, however long we wait */
+        usleep(100 * 1000);
+        ck_assert_uint_eq(ncalls(), 0);
+        atomic_store(&fake_now, 150 * SEC);
+        refresh_scheduler_wakeup(s);
+        wait_calls(1);
+        usleep(50 * 1000);
+        ck_assert_uint_eq(ncalls(), 1);
+        ck_assert_str_eq(calls[0], "b");
+        atomic_store(&fake_now, 1000 * SEC);
+        refresh_scheduler_wakeup(s);
+        wait_calls(3);
+        ck_assert_str_eq(calls[1], "c");
+        ck_assert_str_eq(calls[2], "a");
+        /* each came back due 1000 s after its run */
+        usleep(50 * 1000);
+        ck_assert_uint_eq(ncalls(), 3);
+        atomic_store(&fake_now, 1150 * SEC);
+        refresh_scheduler_wakeup(s);
+        wait_calls(4);
+        ck_assert_str_eq(calls[3], "b");
+        /* moving a volume earlier */
+        ck_assert_int_eq(refresh_scheduler_add(s, "a", 1100 * SEC), 0);
+        wait_calls(5);
+        ck_assert_str_eq(calls[4], "a");
+        ck_assert_uint_eq(refresh_scheduler_size(s), 3);
+        refresh_scheduler_free(s);
+}
+END_TEST
+
+START_TEST(test_scheduler_kick_park_forget_wait) {
+        RefreshScheduler *s = NULL;
+        uint64_t gen = 99;
+        ck_assert_int_eq(refresh_scheduler_new(&s, 2, fake_clock, fake_refresh, NULL), 0);
+        ck_assert_int_eq(refresh_scheduler_start(s), 0);
+        ck_assert_int_eq(refresh_scheduler_add(s, "park", 0), 0);
+        ck_assert_int_eq(refresh_scheduler_add(s, "gone", 0), 0);
+        ck_assert_int_eq(refresh_scheduler_add(s, "x", 500 * SEC), 0);
+        wait_calls(2);
+        usleep(50 * 1000);
+        /* "gone" is forgotten, "park" waits for a kick, "x" for its time */
+        ck_assert_uint_eq(refresh_scheduler_size(s), 2);
+        ck_assert_int_eq(refresh_scheduler_kick(s, "gone", NULL), -ENOENT);
+        ck_assert_uint_eq(calls_of("park"), 1);
+        atomic_store(&fake_now, 100 * SEC);
+        refresh_scheduler_wakeup(s);
+        usleep(50 * 1000);
+        ck_assert_uint_eq(calls_of("park"), 1);
+        ck_assert_uint_eq(calls_of("x"), 0);
+        /* a kick makes it due now; wait() sees its next refresh */
+        ck_assert_int_eq(refresh_scheduler_kick(s, "park", &gen), 0);
+        ck_assert_uint_eq(gen, 1);
+        ck_assert_int_eq(refresh_scheduler_wait(s, "park", gen, 5 * SEC), 0);
+        ck_assert_uint_eq(calls_of("park"), 2);
+        ck_assert_int_eq(refresh_scheduler_generation(s, "park", &gen), 0);
+        ck_assert_uint_eq(gen, 2);
+        /* nothing happens to "x": wait times out */
+        ck_assert_int_eq(refresh_scheduler_generation(s, "x", &gen), 0);
+        ck_assert_int_eq(refresh_scheduler_wait(s, "x", gen, 100 * MS), -ETIMEDOUT);
+        ck_assert_int_eq(refresh_scheduler_wait(s, "nope", 0, 100 * MS), -ENOENT);
+        /* cancel of a queued volume: gone at once, never runs */
+        ck_assert_int_eq(refresh_scheduler_cancel(s, "x", SEC), 0);
+        atomic_store(&fake_now, 10000 * SEC);
+        refresh_scheduler_wakeup(s);
+        usleep(50 * 1000);
+        ck_assert_uint_eq(calls_of("x"), 0);
+        ck_assert_uint_eq(refresh_scheduler_size(s), 1);
+        ck_assert_int_eq(refresh_scheduler_cancel(s, "unknown", SEC), 0);
+        refresh_scheduler_free(s);
+}
+END_TEST
+
+START_TEST(test_scheduler_cancel_in_flight) {
+        RefreshScheduler *s = NULL;
+        struct timespec t0, t1;
+        ck_assert_int_eq(refresh_scheduler_new(&s, 1, fake_clock, fake_refresh, NULL), 0);
+        ck_assert_int_eq(refresh_scheduler_start(s), 0);
+        ck_assert_int_eq(refresh_scheduler_add(s, "slow", 0), 0);
+        wait_calls(1);
+        /* the refresh in flight sees the flag; cancel returns once it ended */
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        ck_assert_int_eq(refresh_scheduler_cancel(s, "slow", 5 * SEC), 0);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        ck_assert(atomic_load(&slow_saw_cancel));
+        ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 2);
+        ck_assert_uint_eq(refresh_scheduler_size(s), 0);
+        /* and it never runs again */
+        atomic_store(&fake_now, 1000000 * SEC);
+        refresh_scheduler_wakeup(s);
+        usleep(50 * 1000);
+        ck_assert_uint_eq(ncalls(), 1);
+        refresh_scheduler_free(s);
+}
+END_TEST
+
+START_TEST(test_scheduler_cancel_times_out) {
+        RefreshScheduler *s = NULL;
+        ck_assert_int_eq(refresh_scheduler_new(&s, 1, fake_clock, fake_refresh, NULL), 0);
+        atomic_store(&slow_ignores_cancel, 1);
+        ck_assert_int_eq(refresh_scheduler_start(s), 0);
+        ck_assert_int_eq(refresh_scheduler_add(s, "slow", 0), 0);
+        wait_calls(1);
+        /* bounded: a refresh that does not end makes cancel say so */
+        ck_assert_int_eq(refresh_scheduler_cancel(s, "slow", 100 * MS), -EBUSY);
+        /* a kick of a cancelled volume is refused */
+        ck_assert_int_eq(refresh_scheduler_kick(s, "slow", NULL), -ENOENT);
+        atomic_store(&slow_release, true);
+        for (int i = 0; i < 2000 && refresh_scheduler_size(s) > 0; i++)
+                usleep(1000);
+        /* once it ends, it is dropped, not rescheduled */
+        ck_assert_uint_eq(refresh_scheduler_size(s), 0);
+        ck_assert_uint_eq(ncalls(), 1);
+        refresh_scheduler_free(s);
+}
+END_TEST
+
+START_TEST(test_scheduler_readd_while_running) {
+        RefreshScheduler *s = NULL;
+        ck_assert_int_eq(refresh_scheduler_new(&s, 1, fake_clock, fake_refresh, NULL), 0);
+        ck_assert_int_eq(refresh_scheduler_start(s), 0);
+        ck_assert_int_eq(refresh_scheduler_add(s, "slow", 0), 0);
+        wait_calls(1);
+        /* an unpublish that gave up puts it back: it stays scheduled, earlier */
+        atomic_store(&slow_ignores_cancel, 1);
+        ck_assert_int_eq(refresh_scheduler_cancel(s, "slow", 50 * MS), -EBUSY);
+        ck_assert_int_eq(refresh_scheduler_add(s, "slow", 5 * SEC), 0);
+        atomic_store(&fake_now, 5 * SEC);
+        atomic_store(&slow_release, true);
+        wait_calls(2);
+        ck_assert_uint_eq(refresh_scheduler_size(s), 1);
+        refresh_scheduler_free(s);
+}
+END_TEST
+
+START_TEST(test_scheduler_many_volumes_two_workers) {
+        RefreshScheduler *s = NULL;
+        char id[16];
+        ck_assert_int_eq(refresh_scheduler_new(&s, 2, fake_clock, fake_refresh, NULL), 0);
+        for (int i = 0; i < 40; i++) {
+                snprintf(id, sizeof(id), "v%d", i);
+                ck_assert_int_eq(refresh_scheduler_add(s, id, (uint64_t)(40 - i) * SEC), 0);
+        }
+        ck_assert_int_eq(refresh_scheduler_start(s), 0);
+        atomic_store(&fake_now, 20 * SEC);
+        refresh_scheduler_wakeup(s);
+        wait_calls(20);
+        usleep(50 * 1000);
+        /* exactly the 20 due ones, each once */
+        ck_assert_uint_eq(ncalls(), 21 - 1);
+        atomic_store(&fake_now, 40 * SEC);
+        refresh_scheduler_wakeup(s);
+        wait_calls(40);
+        usleep(50 * 1000);
+        ck_assert_uint_eq(ncalls(), 40);
+        for (int i = 0; i < 40; i++) {
+                snprintf(id, sizeof(id), "v%d", i);
+                ck_assert_uint_eq(calls_of(id), 1);
+        }
+        refresh_scheduler_free(s);
+}
+END_TEST
+
+static Suite *refresh_suite(void) {
+        Suite *s = suite_create("refresh");
+        TCase *tc;
+
+        tc = tcase_create("rules");
+        tcase_add_test(tc, test_kv_due_jitter);
+        tcase_add_test(tc, test_renew_replace_pki_due);
+        tcase_add_test(tc, test_backoff);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("limits");
+        tcase_add_test(tc, test_token_bucket);
+        tcase_add_test(tc, test_server_gate);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("queue");
+        tcase_add_test(tc, test_queue_order);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("secrets");
+        tcase_add_test(tc, test_cert_times);
+        tcase_add_test(tc, test_retry_after_message);
+        tcase_add_test(tc, test_groups_build);
+        tcase_add_test(tc, test_observe);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("scheduler");
+        tcase_add_checked_fixture(tc, sched_setup, NULL);
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, test_scheduler_order_and_clock);
+        tcase_add_test(tc, test_scheduler_kick_park_forget_wait);
+        tcase_add_test(tc, test_scheduler_cancel_in_flight);
+        tcase_add_test(tc, test_scheduler_cancel_times_out);
+        tcase_add_test(tc, test_scheduler_readd_while_running);
+        tcase_add_test(tc, test_scheduler_many_volumes_two_workers);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        return testutil_run(refresh_suite());
+}
