@@ -327,16 +327,16 @@ static int record_facts(PublishTx *tx) {
         VolumeRecord *rec = tx->rec;
         const char *accessor = vault_token_accessor(tx->token);
 
-        rec->target_path = strdup(req->target_path);
-        rec->server = strdup(tx->spec->server->name);
-        rec->ns = tx->spec->ns ? strdup(tx->spec->ns) : NULL;
-        rec->fs_type = strdup(capability_fs_type(req->volume_capability));
-        rec->mount_group = tx->group ? strdup(tx->group) : NULL;
-        rec->readonly = req->readonly;
-        rec->access_mode = capability_access_mode(req->volume_capability);
+        rec->facts.target_path = strdup(req->target_path);
+        rec->facts.server = strdup(tx->spec->server->name);
+        rec->facts.ns = tx->spec->ns ? strdup(tx->spec->ns) : NULL;
+        rec->facts.fs_type = strdup(capability_fs_type(req->volume_capability));
+        rec->facts.mount_group = tx->group ? strdup(tx->group) : NULL;
+        rec->facts.readonly = req->readonly;
+        rec->facts.access_mode = capability_access_mode(req->volume_capability);
         rec->token_accessor = accessor ? strdup(accessor) : NULL;
-        if (!rec->target_path || !rec->server || !rec->fs_type ||
-            (tx->spec->ns && !rec->ns) || (tx->group && !rec->mount_group) ||
+        if (!rec->facts.target_path || !rec->facts.server || !rec->facts.fs_type ||
+            (tx->spec->ns && !rec->facts.ns) || (tx->group && !rec->facts.mount_group) ||
             (accessor && !rec->token_accessor))
                 return -ENOMEM;
         return 0;

@@ -16,9 +16,9 @@
 /* Same arguments (secrets aside) as the recorded publish? (spec table) */
 static bool same_publish_args(const VolumeRecord *r, const Csi__V1__NodePublishVolumeRequest *req) {
         const Csi__V1__VolumeCapability *cap = req->volume_capability;
-        return r->readonly == req->readonly && r->access_mode == capability_access_mode(cap) &&
-               streq(strempty(r->fs_type), capability_fs_type(cap)) &&
-               streq_ptr(r->mount_group, capability_mount_group(cap));
+        return r->facts.readonly == req->readonly && r->facts.access_mode == capability_access_mode(cap) &&
+               streq(strempty(r->facts.fs_type), capability_fs_type(cap)) &&
+               streq_ptr(r->facts.mount_group, capability_mount_group(cap));
 }
 
 static const char *token_code_hint(int r) {
@@ -54,10 +54,10 @@ static int republish_token(Publisher *p, const Csi__V1__NodePublishVolumeRequest
 /* Republish checks on the fields the first publish set (they never change). */
 static bool republish_check(const VolumeRecord *rec, const Csi__V1__NodePublishVolumeRequest *req,
                             CsiStatus *st) {
-        if (!streq(rec->target_path, req->target_path)) {
+        if (!streq(rec->facts.target_path, req->target_path)) {
                 csi_status_set(st, CSI_FAILED_PRECONDITION,
                                "NodePublishVolume: volume '%s' is already published at '%s'",
-                               req->volume_id, rec->target_path);
+                               req->volume_id, rec->facts.target_path);
                 return false;
         }
         if (!same_publish_args(rec, req)) {
@@ -106,10 +106,10 @@ static int republish_locked(VolumeRecord *rec, void *userdata) {
         if (!republish_check(rec, rr->req, rr->st))
                 return 0;
         if (rr->tok->jwt) {
-                rr->old_jwt = rec->jwt; /* freed outside the lock */
-                rec->jwt = TAKE_PTR(rr->tok->jwt);
-                rec->jwt_expires = rr->tok->expires_unix;
-                rec->jwt_gen++;
+                rr->old_jwt = rec->locked.jwt; /* freed outside the lock */
+                rec->locked.jwt = TAKE_PTR(rr->tok->jwt);
+                rec->locked.jwt_expires = rr->tok->expires_unix;
+                rec->locked.jwt_gen++;
         }
         return 0;
 }
@@ -186,8 +186,7 @@ bool republish(Publisher *p, VolumeRecord *rec, const Csi__V1__NodePublishVolume
                                     req->volume_id, err);
                         rec->spec = NULL;
                 }
-                free(rec->group_of); /* matched against the kept state again */
-                rec->group_of = NULL;
+                volume_record_regroup(rec); /* matched against the kept state again */
                 if (rec->spec && volume_record_save(p->volumes, rec) == 0)
                         rec->objects_attr = secret_free(rec->objects_attr);
         }
@@ -196,7 +195,7 @@ bool republish(Publisher *p, VolumeRecord *rec, const Csi__V1__NodePublishVolume
          * that is due runs on the refresh thread anyway, without us waiting. */
         volume_record_get_health(p->volumes, rec, &h);
         now = publish_ops(p)->now(p);
-        due = h.state == VOLUME_STATE_WAITING || !rec->spec || !rec->token || rec->token_dead ||
+        due = h.state == VOLUME_STATE_WAITING || !rec->spec || !rec->token || volume_record_token_dead(rec) ||
               (h.state == VOLUME_STATE_STALE && h.next_refresh_usec &&
                h.next_refresh_usec <= now);
         log_debug("republish of volume '%s': token stored, files kept%s", req->volume_id,

@@ -43,10 +43,10 @@ void csi_unpublish(Publisher *p, const Csi__V1__NodeUnpublishVolumeRequest *req,
                 return;
         }
 
-        if (rec->published && !streq(rec->target_path, req->target_path)) {
+        if (rec->published && !streq(rec->facts.target_path, req->target_path)) {
                 /* not the target we published: nothing of ours is there */
                 log_debug("unpublish of volume '%s' at '%s': published at '%s', nothing to do",
-                          req->volume_id, req->target_path, rec->target_path);
+                          req->volume_id, req->target_path, rec->facts.target_path);
                 refresher_schedule(p->refresher, rec);
                 volume_table_release(p->volumes, rec, false);
                 return;
@@ -95,18 +95,21 @@ void csi_unpublish(Publisher *p, const Csi__V1__NodeUnpublishVolumeRequest *req,
                         }
                 }
         }
-        if (rec->token)
-                publish_revoke_quietly(p, config_vault_server(p->config, rec->server), rec->token,
-                               req->volume_id);
-        if (rec->old_token)
-                publish_revoke_quietly(p, config_vault_server(p->config, rec->server), rec->old_token,
-                               req->volume_id);
+        {
+                const VaultServerConfig *server = config_vault_server(p->config,
+                                                                      rec->facts.server);
+                _cleanup_(vault_token_freep) VaultToken *old = volume_record_take_old_token(rec);
+                if (rec->token)
+                        publish_revoke_quietly(p, server, rec->token, req->volume_id);
+                else if (rec->token_accessor)
+                        log_warning("volume '%s': its Vault token was not kept (state dir not "
+                                    "on tmpfs); it expires with its TTL",
+                                    req->volume_id);
+                if (old)
+                        publish_revoke_quietly(p, server, old, req->volume_id);
+        }
         if (rec->published)
                 refresher_forget(p->refresher, rec);
-        else if (rec->published && rec->token_accessor)
-                log_warning("volume '%s': its Vault token was not kept (state dir not on tmpfs); "
-                            "it expires with its TTL",
-                            req->volume_id);
         r = volume_record_remove(p->volumes, rec);
         if (r < 0)
                 log_warning("volume '%s': removing its state failed, ignoring: %s",

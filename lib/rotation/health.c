@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "fsutil.h"
 #include "health.h"
+#include "volume-rotation.h"
 #include "json.h"
 #include "log-ids.h"
 #include "log.h"
@@ -36,9 +37,9 @@ static void copy_text(char *dst, size_t len, const char *src) {
 }
 
 static const SecretObject *group_first(const VolumeRecord *rec, size_t gi) {
-        if (!rec->spec || gi >= rec->n_groups)
+        if (!rec->spec || gi >= rec->rot->n_groups)
                 return NULL;
-        return &rec->spec->objects[rec->groups[gi].first_object];
+        return &rec->spec->objects[rec->rot->groups[gi].first_object];
 }
 
 /* error_object/error_path name group gi (or nothing). */
@@ -58,11 +59,11 @@ static void apply_failure(VolumeRecord *rec, const RefreshOutcome *o, const Heal
         h->failures++;
         copy_text(h->last_error, sizeof(h->last_error), o->error);
         health_name_group(h, rec, o->error_group);
-        for (size_t i = 0; i < rec->n_groups; i++)
-                if (rec->groups[i].failing)
-                        rec->groups[i].due_usec = retry;
+        for (size_t i = 0; i < rec->rot->n_groups; i++)
+                if (rec->rot->groups[i].failing)
+                        rec->rot->groups[i].due_usec = retry;
         if (o->token_failed)
-                rec->token_retry_usec = retry;
+                rec->rot->token_retry_usec = retry;
 }
 
 static void apply_success(VolumeHealth *h, uint64_t now) {
@@ -80,7 +81,7 @@ static const char *waiting_reason(const VolumeRecord *rec) {
         if (!rec->token)
                 return "the volume's Vault token was not kept across the restart (state dir "
                        "not on a tmpfs)";
-        if (rec->token_dead)
+        if (rec->rot->token_dead)
                 return "the volume's Vault token expired or was revoked";
         return "the volume's Vault token reaches its max TTL and no unexpired pod token is "
                "at hand for a new login";
@@ -122,7 +123,7 @@ uint64_t health_after_run(VolumeRecord *rec, const RefreshOutcome *o, const Heal
                 (void)snprintf(h->last_error, sizeof(h->last_error),
                                "refreshes to Vault server '%s' are paused after it answered "
                                "429/503 or did not answer; next attempt at %s",
-                               rec->spec ? rec->spec->server->name : strempty(rec->server),
+                               rec->spec ? rec->spec->server->name : strempty(rec->facts.server),
                                refresh_format_time(o->defer_until, when, sizeof(when)));
         }
         h->state = decide_state(rec, o, waiting, h);
@@ -156,7 +157,7 @@ static int group_names(const VolumeRecord *rec, size_t gi, JsonValue **ret) {
 
         for (size_t i = 0; r == 0 && i < spec->n_objects; i++) {
                 JsonValue *s = NULL;
-                if (rec->group_of[i] != gi)
+                if (rec->rot->group_of[i] != gi)
                         continue;
                 r = json_string_new(spec->objects[i].name, strlen(spec->objects[i].name), &s);
                 if (r == 0)
@@ -172,7 +173,7 @@ static int group_names(const VolumeRecord *rec, size_t gi, JsonValue **ret) {
 }
 
 static int group_json(const VolumeRecord *rec, size_t gi, JsonValue *arr) {
-        const SecretGroup *g = &rec->groups[gi];
+        const SecretGroup *g = &rec->rot->groups[gi];
         const char *path = rec->spec->objects[g->first_object].path;
         JsonValue *go = NULL, *names = NULL;
         int r;
@@ -209,7 +210,7 @@ static int health_json(const VolumeRecord *rec, const VolumeHealth *h, JsonValue
         if (h->last_error[0] && (r = put_str(o, "last_error", h->last_error)) < 0)
                 return r;
         return put_time(o, "token_expires",
-                        refresh_token_usable(rec) ? rec->token_expires_usec : 0);
+                        refresh_token_usable(rec) ? rec->rot->token_expires_usec : 0);
 }
 
 static int status_json(const VolumeRecord *rec, const VolumeHealth *h, char **ret,
@@ -221,7 +222,7 @@ static int status_json(const VolumeRecord *rec, const VolumeHealth *h, char **re
                 return r;
         if ((r = health_json(rec, h, o)) < 0 || (r = json_array_new(&arr)) < 0)
                 goto out;
-        for (size_t gi = 0; rec->spec && rec->group_of && gi < rec->n_groups; gi++)
+        for (size_t gi = 0; rec->spec && rec->rot->group_of && gi < rec->rot->n_groups; gi++)
                 if ((r = group_json(rec, gi, arr)) < 0)
                         goto out;
         if ((r = json_object_put_value(o, "secrets", arr)) < 0)
@@ -258,7 +259,7 @@ int health_write_status(VolumeTable *t, VolumeRecord *rec) {
 
 void health_log_change(const VolumeRecord *rec, VolumeState from, const VolumeHealth *h,
                        uint64_t now) {
-        const char *server = rec->spec ? rec->spec->server->name : rec->server;
+        const char *server = rec->spec ? rec->spec->server->name : rec->facts.server;
         char when[40], retry[32];
         LogField f[] = {
                 { "CSI_VOLUME_ID", rec->volume_id },

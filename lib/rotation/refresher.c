@@ -14,6 +14,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "refresher.h"
+#include "volume-rotation.h"
 #include "secret-set.h"
 #include "macro.h"
 
@@ -102,7 +103,7 @@ typedef struct Run {
         uint64_t defer_until;
         bool cancelled;
         bool need_jwt;       /* the token must be replaced and no pod JWT is at hand */
-        uint64_t gen0;       /* rec->state_gen when the run started */
+        uint64_t gen0;       /* rec->rot->state_gen when the run started */
         char err[VOLUME_ERROR_MAX];
         size_t err_group;    /* SIZE_MAX: the token, or no group */
         Secret **values;     /* per object: new content, or NULL (keep) */
@@ -122,8 +123,8 @@ enum {
 static _printf_(3, 4) void run_fail(Run *run, size_t group, const char *fmt, ...) {
         va_list ap;
 
-        if (group != SIZE_MAX && group < run->rec->n_groups)
-                run->rec->groups[group].failing = true;
+        if (group != SIZE_MAX && group < run->rec->rot->n_groups)
+                run->rec->rot->groups[group].failing = true;
         else
                 run->token_failed = true;
         if (run->failed)
@@ -168,22 +169,22 @@ static bool call_skipped(int r) {
 }
 
 static const char *group_path(const Run *run, size_t gi) {
-        return run->rec->spec->objects[run->rec->groups[gi].first_object].path;
+        return run->rec->spec->objects[run->rec->rot->groups[gi].first_object].path;
 }
 
 static const char *group_object(const Run *run, size_t gi) {
-        return run->rec->spec->objects[run->rec->groups[gi].first_object].name;
+        return run->rec->spec->objects[run->rec->rot->groups[gi].first_object].name;
 }
 
 /* Expired or revoked: its leases are gone from now on. */
 static void mark_token_dead(VolumeRecord *rec, uint64_t now) {
-        if (!rec->token_dead)
-                rec->token_expires_usec = rec->token_expires_usec
-                                                  ? MIN(rec->token_expires_usec, now)
+        if (!rec->rot->token_dead)
+                rec->rot->token_expires_usec = rec->rot->token_expires_usec
+                                                  ? MIN(rec->rot->token_expires_usec, now)
                                                   : now;
-        rec->token_dead = true;
-        rec->token_verify = false;
-        rec->state_gen++;
+        rec->rot->token_dead = true;
+        rec->rot->token_verify = false;
+        rec->rot->state_gen++;
 }
 
 /* The token after a 403: dead (expired/revoked), or alive and just denied. */
@@ -225,131 +226,160 @@ static int vault_login_with_jwt(Run *run) {
                 run_fail(run, SIZE_MAX, "logging in again with role '%s' at auth mount '%s': %s",
                          spec->role, spec->auth_mount, ve.message[0] ? ve.message : "failed");
                 if (r == VAULT_E_LOGIN_REJECTED)
-                        run->need_jwt = rec->token_dead || !rec->token;
+                        run->need_jwt = rec->rot->token_dead || !rec->token;
                 return r;
         }
         metrics_inc(run->R->metrics, METRICS_TOKENS_LOGIN);
         if (refresh_token_usable(rec)) {
                 /* its leases stay valid until theirs are replaced */
-                if (rec->old_token) {
+                if (rec->rot->old_token) {
                         VaultError ve2 = { 0 };
                         if (call_enter(run) == 0) {
-                                int q = vault_client_token_revoke_self(run->client, rec->old_token,
+                                int q = vault_client_token_revoke_self(run->client, rec->rot->old_token,
                                                                        &ve2);
                                 call_leave(run, q, &ve2);
                         }
-                        vault_token_free(rec->old_token);
+                        vault_token_free(rec->rot->old_token);
                 }
-                rec->old_token = rec->token;
+                rec->rot->old_token = rec->token;
         } else
                 vault_token_free(rec->token);
         rec->token = tok;
         free(rec->token_accessor);
         rec->token_accessor = vault_token_accessor(tok) ? strdup(vault_token_accessor(tok)) : NULL;
-        rec->token_ttl_sec = vault_token_ttl_sec(tok);
-        rec->token_renewed_usec = run->now;
-        rec->token_expires_usec = vault_token_expires_usec(tok);
-        rec->token_renewable = vault_token_renewable(tok);
-        rec->token_final = !rec->token_renewable;
-        rec->token_dead = false;
-        rec->token_verify = false;
-        rec->token_retry_usec = 0;
-        rec->state_gen++;
+        rec->rot->token_ttl_sec = vault_token_ttl_sec(tok);
+        rec->rot->token_renewed_usec = run->now;
+        rec->rot->token_expires_usec = vault_token_expires_usec(tok);
+        rec->rot->token_renewable = vault_token_renewable(tok);
+        rec->rot->token_final = !rec->rot->token_renewable;
+        rec->rot->token_dead = false;
+        rec->rot->token_verify = false;
+        rec->rot->token_retry_usec = 0;
+        rec->rot->state_gen++;
         /* leases die with the token that created them: fetch them again */
-        for (size_t i = 0; i < rec->n_groups; i++)
-                if (rec->groups[i].kind == SECRET_KIND_LEASE)
-                        rec->groups[i].replace = true;
+        for (size_t i = 0; i < rec->rot->n_groups; i++)
+                if (rec->rot->groups[i].kind == SECRET_KIND_LEASE)
+                        rec->rot->groups[i].replace = true;
         log_debug("volume '%s': logged in to Vault again", rec->volume_id);
         return 0;
 }
 
+/* A token restored from disk: ask Vault whether it still lives. false when
+ * the run cannot go on with it (skipped or failed). */
+static bool token_verify(Run *run) {
+        VolumeRecord *rec = run->rec;
+        VaultTokenInfo info = { 0 };
+        VaultError ve = { 0 };
+        int r = call_enter(run);
+
+        if (r != 0)
+                return false;
+        r = vault_client_token_lookup_self(run->client, rec->token, &info, &ve);
+        call_leave(run, r, &ve);
+        if (r == VAULT_E_DENIED) {
+                mark_token_dead(rec, run->now);
+                return true;
+        }
+        if (r != 0) {
+                if (!call_skipped(r))
+                        run_fail(run, SIZE_MAX, "looking up the volume's Vault token: %s",
+                                 ve.message);
+                return false;
+        }
+        rec->rot->token_verify = false;
+        rec->rot->token_retry_usec = 0;
+        rec->rot->token_renewable = info.renewable;
+        if (rec->rot->token_ttl_sec <= 0)
+                rec->rot->token_ttl_sec = info.creation_ttl_sec;
+        if (info.ttl_sec > 0) {
+                rec->rot->token_expires_usec = run->now + (uint64_t)info.ttl_sec * USEC_PER_SEC;
+                if (!rec->rot->token_renewed_usec || rec->rot->token_renewed_usec > run->now)
+                        rec->rot->token_renewed_usec = run->now;
+        } else
+                rec->rot->token_expires_usec = 0;
+        rec->rot->state_gen++;
+        return true;
+}
+
+/* Whether the token cannot be extended and is a third of its TTL from expiry. */
+static bool token_needs_login(const VolumeRecord *rec, uint64_t now) {
+        if (!refresh_token_usable(rec))
+                return true;
+        return rec->rot->token_expires_usec && (!rec->rot->token_renewable || rec->rot->token_final) &&
+               now >= refresh_replace_due(rec->rot->token_renewed_usec, rec->rot->token_expires_usec,
+                                          rec->rot->token_ttl_sec);
+}
+
+static bool token_renew_due(const VolumeRecord *rec, uint64_t now) {
+        return rec->rot->token_renewable && !rec->rot->token_final && rec->rot->token_expires_usec &&
+               now >= refresh_renew_due(rec->rot->token_renewed_usec, rec->rot->token_expires_usec);
+}
+
+static void token_renewed(Run *run, int64_t want) {
+        VolumeRecord *rec = run->rec;
+        int64_t got = vault_token_ttl_sec(rec->token);
+
+        metrics_inc(run->R->metrics, METRICS_TOKENS_RENEWED);
+        rec->rot->token_retry_usec = 0;
+        rec->rot->token_renewed_usec = run->now;
+        rec->rot->token_expires_usec = vault_token_expires_usec(rec->token);
+        rec->rot->token_renewable = vault_token_renewable(rec->token);
+        /* shorter than asked: capped by the max TTL, the end is near */
+        rec->rot->token_final = !rec->rot->token_renewable || (want > 0 && got + 1 < want);
+        rec->rot->state_gen++;
+}
+
+/* renew-self at 2/3 of its TTL. Returns 1 when a login must follow, 0 when
+ * not, -1 when the run cannot go on with the token. */
+static int token_renew(Run *run) {
+        VolumeRecord *rec = run->rec;
+        int64_t want = rec->rot->token_ttl_sec;
+        VaultError ve = { 0 };
+        int r = call_enter(run);
+
+        if (r != 0)
+                return -1;
+        r = vault_client_token_renew_self(run->client, rec->token, want > 0 ? (uint64_t)want : 0,
+                                          &ve);
+        call_leave(run, r, &ve);
+        if (r == 0) {
+                token_renewed(run, want);
+                return rec->rot->token_final &&
+                       run->now >= refresh_replace_due(run->now, rec->rot->token_expires_usec,
+                                                       rec->rot->token_ttl_sec);
+        }
+        if (r == VAULT_E_DENIED) {
+                mark_token_dead(rec, run->now);
+                return 1;
+        }
+        if (r == VAULT_E_BAD_REQUEST) {
+                rec->rot->token_renewable = false; /* not renewable after all */
+                rec->rot->token_final = true;
+                rec->rot->state_gen++;
+                return 0;
+        }
+        if (!call_skipped(r))
+                run_fail(run, SIZE_MAX, "renewing the volume's Vault token: %s", ve.message);
+        return -1;
+}
+
 static void token_step(Run *run) {
         VolumeRecord *rec = run->rec;
-        VaultError ve = { 0 };
         bool need_login;
-        int r;
 
-        if (rec->token && !rec->token_dead && rec->token_expires_usec &&
-            run->now >= rec->token_expires_usec)
+        if (rec->token && !rec->rot->token_dead && rec->rot->token_expires_usec &&
+            run->now >= rec->rot->token_expires_usec)
                 mark_token_dead(rec, run->now); /* expired; its leases went with it */
-        if (rec->token_retry_usec > run->now)
+        if (rec->rot->token_retry_usec > run->now)
                 return;
-
-        if (refresh_token_usable(rec) && rec->token_verify) {
-                VaultTokenInfo info = { 0 };
-                r = call_enter(run);
-                if (r != 0)
+        if (refresh_token_usable(rec) && rec->rot->token_verify && !token_verify(run))
+                return;
+        need_login = token_needs_login(rec, run->now);
+        if (!need_login && token_renew_due(rec, run->now)) {
+                int r = token_renew(run);
+                if (r < 0)
                         return;
-                r = vault_client_token_lookup_self(run->client, rec->token, &info, &ve);
-                call_leave(run, r, &ve);
-                if (r == 0) {
-                        rec->token_verify = false;
-                        rec->token_retry_usec = 0;
-                        rec->token_renewable = info.renewable;
-                        if (rec->token_ttl_sec <= 0)
-                                rec->token_ttl_sec = info.creation_ttl_sec;
-                        if (info.ttl_sec > 0) {
-                                rec->token_expires_usec =
-                                        run->now + (uint64_t)info.ttl_sec * USEC_PER_SEC;
-                                if (!rec->token_renewed_usec ||
-                                    rec->token_renewed_usec > run->now)
-                                        rec->token_renewed_usec = run->now;
-                        } else
-                                rec->token_expires_usec = 0;
-                        rec->state_gen++;
-                } else if (r == VAULT_E_DENIED)
-                        mark_token_dead(rec, run->now);
-                else {
-                        if (!call_skipped(r))
-                                run_fail(run, SIZE_MAX, "looking up the volume's Vault token: %s",
-                                         ve.message);
-                        return;
-                }
-        }
-
-        need_login = !refresh_token_usable(rec);
-        if (!need_login && rec->token_expires_usec &&
-            (!rec->token_renewable || rec->token_final) &&
-            run->now >= refresh_replace_due(rec->token_renewed_usec, rec->token_expires_usec,
-                                            rec->token_ttl_sec))
-                need_login = true;
-
-        if (!need_login && rec->token_renewable && !rec->token_final && rec->token_expires_usec &&
-            run->now >= refresh_renew_due(rec->token_renewed_usec, rec->token_expires_usec)) {
-                int64_t want = rec->token_ttl_sec;
-                r = call_enter(run);
-                if (r != 0)
-                        return;
-                r = vault_client_token_renew_self(run->client, rec->token,
-                                                  want > 0 ? (uint64_t)want : 0, &ve);
-                call_leave(run, r, &ve);
-                if (r == 0) {
-                        int64_t got = vault_token_ttl_sec(rec->token);
-                        metrics_inc(run->R->metrics, METRICS_TOKENS_RENEWED);
-                        rec->token_retry_usec = 0;
-                        rec->token_renewed_usec = run->now;
-                        rec->token_expires_usec = vault_token_expires_usec(rec->token);
-                        rec->token_renewable = vault_token_renewable(rec->token);
-                        /* shorter than asked: capped by the max TTL, the end is near */
-                        rec->token_final = !rec->token_renewable || (want > 0 && got + 1 < want);
-                        rec->state_gen++;
-                        if (rec->token_final &&
-                            run->now >= refresh_replace_due(run->now, rec->token_expires_usec,
-                                                            rec->token_ttl_sec))
-                                need_login = true;
-                } else if (r == VAULT_E_DENIED) {
-                        mark_token_dead(rec, run->now);
-                        need_login = true;
-                } else if (r == VAULT_E_BAD_REQUEST) {
-                        rec->token_renewable = false; /* not renewable after all */
-                        rec->token_final = true;
-                        rec->state_gen++;
-                } else if (!call_skipped(r)) {
-                        run_fail(run, SIZE_MAX, "renewing the volume's Vault token: %s",
-                                 ve.message);
-                        return;
-                } else
-                        return;
+                need_login = r > 0;
         }
         if (need_login)
                 (void)vault_login_with_jwt(run);
@@ -358,7 +388,7 @@ static void token_step(Run *run) {
 /* Renders every object of group gi from resp into run->values. */
 static int render_group(Run *run, size_t gi, const VaultResponse *resp) {
         char err[VOLUME_ERROR_MAX];
-        int r = secret_set_render_group(run->spec, run->rec->group_of, gi, resp,
+        int r = secret_set_render_group(run->spec, run->rec->rot->group_of, gi, resp,
                                         run->R->config->max_file_bytes, run->values, err,
                                         sizeof(err));
         if (r < 0)
@@ -384,7 +414,7 @@ static int list_add(char ***list, size_t *n, const char *s) {
 /* Fetches group gi again (a re-read, a new lease, a new certificate). */
 static void fetch_group(Run *run, size_t gi) {
         VolumeRecord *rec = run->rec;
-        SecretGroup *g = &rec->groups[gi];
+        SecretGroup *g = &rec->rot->groups[gi];
         const SecretObject *o = &run->spec->objects[g->first_object];
         _cleanup_(vault_response_freep) VaultResponse *resp = NULL;
         _cleanup_free_ char *old_lease = NULL;
@@ -407,7 +437,7 @@ static void fetch_group(Run *run, size_t gi) {
                         check_token_after_denied(run);
                 return;
         }
-        old_under_old_token = was_replace && rec->old_token;
+        old_under_old_token = was_replace && rec->rot->old_token;
         old_lease = TAKE_PTR(g->lease_id);
         refresh_group_observe(g, resp, run->now, run->spec->refresh_interval_usec, random_u64());
         if (g->kind == SECRET_KIND_LEASE)
@@ -417,7 +447,7 @@ static void fetch_group(Run *run, size_t gi) {
         /* what a restart needs (a KV re-read changes nothing worth a save) */
         if (g->kind == SECRET_KIND_LEASE || g->kind == SECRET_KIND_PKI || g->kind != old_kind ||
             was_replace)
-                rec->state_gen++;
+                rec->rot->state_gen++;
         if (g->kind == SECRET_KIND_KV2 && old_kind == SECRET_KIND_KV2 && !was_replace &&
             g->version == old_version && g->version > 0) {
                 metrics_inc(run->R->metrics, METRICS_UNCHANGED);
@@ -443,7 +473,7 @@ static void fetch_group(Run *run, size_t gi) {
 
 static void group_step(Run *run, size_t gi) {
         VolumeRecord *rec = run->rec;
-        SecretGroup *g = &rec->groups[gi];
+        SecretGroup *g = &rec->rot->groups[gi];
         VaultError ve = { 0 };
         VaultLease lease = { 0 };
         int r;
@@ -467,7 +497,7 @@ static void group_step(Run *run, size_t gi) {
                         g->final = !lease.renewable || lease.capped ||
                                    lease.duration_sec + 1 < g->lease_ttl_sec;
                         g->failing = false;
-                        rec->state_gen++;
+                        rec->rot->state_gen++;
                         if (!g->final) {
                                 g->due_usec = refresh_renew_due(run->now, g->expires_usec);
                                 return;
@@ -554,7 +584,7 @@ static int read_unchanged(Run *run, int root_fd, Secret **cur, char *err, size_t
 }
 
 static bool any_changed(const Run *run) {
-        for (size_t i = 0; i < run->rec->n_groups; i++)
+        for (size_t i = 0; i < run->rec->rot->n_groups; i++)
                 if (run->changed[i])
                         return true;
         return false;
@@ -608,7 +638,7 @@ static int write_payload(Run *run) {
         if (r < 0)
                 goto fail;
         metrics_inc(run->R->metrics, METRICS_FILES_SWAPPED);
-        rec->state_gen++;
+        rec->rot->state_gen++;
         log_debug("volume '%s': new content swapped in", rec->volume_id);
         goto out;
 fail:
@@ -623,17 +653,17 @@ out:
 /* A failed swap: the groups go back to what the files hold. */
 static void restore_groups(Run *run) {
         VolumeRecord *rec = run->rec;
-        for (size_t i = 0; i < rec->n_groups; i++) {
+        for (size_t i = 0; i < rec->rot->n_groups; i++) {
                 if (!run->changed[i])
                         continue;
-                if (rec->groups[i].lease_id &&
-                    !streq_ptr(rec->groups[i].lease_id, run->saved[i].lease_id))
-                        (void)list_add(&run->unused, &run->n_unused, rec->groups[i].lease_id);
-                free(rec->groups[i].lease_id);
-                rec->groups[i] = run->saved[i];
-                rec->groups[i].lease_id = TAKE_PTR(run->saved[i].lease_id);
-                rec->groups[i].failing = true;
-                rec->groups[i].due_usec = run->now;
+                if (rec->rot->groups[i].lease_id &&
+                    !streq_ptr(rec->rot->groups[i].lease_id, run->saved[i].lease_id))
+                        (void)list_add(&run->unused, &run->n_unused, rec->rot->groups[i].lease_id);
+                free(rec->rot->groups[i].lease_id);
+                rec->rot->groups[i] = run->saved[i];
+                rec->rot->groups[i].lease_id = TAKE_PTR(run->saved[i].lease_id);
+                rec->rot->groups[i].failing = true;
+                rec->rot->groups[i].due_usec = run->now;
                 run->changed[i] = false;
         }
         /* nothing of the old leases is to be revoked now */
@@ -664,15 +694,15 @@ static void revoke_old_token(Run *run) {
         VaultError ve = { 0 };
         int r;
 
-        if (!rec->old_token)
+        if (!rec->rot->old_token)
                 return;
-        for (size_t i = 0; i < rec->n_groups; i++)
-                if (rec->groups[i].kind == SECRET_KIND_LEASE && rec->groups[i].replace)
+        for (size_t i = 0; i < rec->rot->n_groups; i++)
+                if (rec->rot->groups[i].kind == SECRET_KIND_LEASE && rec->rot->groups[i].replace)
                         return; /* some credentials still come from it */
         r = call_enter(run);
         if (call_skipped(r))
                 return;
-        r = vault_client_token_revoke_self(run->client, rec->old_token, &ve);
+        r = vault_client_token_revoke_self(run->client, rec->rot->old_token, &ve);
         call_leave(run, r, &ve);
         if (r == 0)
                 metrics_inc(run->R->metrics, METRICS_TOKENS_REVOKED);
@@ -680,7 +710,7 @@ static void revoke_old_token(Run *run) {
                 log_debug("volume '%s': revoking the replaced Vault token failed, ignoring (it "
                           "expires with its TTL): %s",
                           rec->volume_id, ve.message);
-        rec->old_token = vault_token_free(rec->old_token);
+        rec->rot->old_token = vault_token_free(rec->rot->old_token);
 }
 
 /* ---- the end of a run ---- */
@@ -726,7 +756,7 @@ static uint64_t finish_run(Run *run) {
         if (r < 0)
                 log_debug("volume '%s': writing the status file failed: %s", rec->volume_id,
                           strerror(-r));
-        if (h.state != old.state || rec->state_gen != run->gen0) {
+        if (h.state != old.state || rec->rot->state_gen != run->gen0) {
                 r = volume_record_save(R->volumes, rec);
                 if (r < 0)
                         log_debug("volume '%s': saving its state failed: %s", rec->volume_id,
@@ -770,18 +800,18 @@ static int ensure_groups(VolumeRecord *rec, uint64_t now) {
         bool fits;
         int r;
 
-        if (rec->group_of)
+        if (rec->rot->group_of)
                 return 0;
         r = secret_set_group(rec->spec, &go, &n);
         if (r < 0)
                 return r;
-        fits = rec->n_groups == n;
+        fits = rec->rot->n_groups == n;
         for (size_t k = 0; fits && k < n; k++) {
                 size_t first = SIZE_MAX;
                 for (size_t i = 0; i < rec->spec->n_objects && first == SIZE_MAX; i++)
                         if (go[i] == k)
                                 first = i;
-                fits = rec->groups[k].first_object == first;
+                fits = rec->rot->groups[k].first_object == first;
         }
         if (!fits) {
                 SecretGroup *gs = calloc(n ? n : 1, sizeof(*gs));
@@ -796,10 +826,10 @@ static int ensure_groups(VolumeRecord *rec, uint64_t now) {
                         gs[k].replace = true;
                         gs[k].due_usec = now;
                 }
-                rec->groups = gs;
-                rec->n_groups = n;
+                rec->rot->groups = gs;
+                rec->rot->n_groups = n;
         }
-        rec->group_of = go;
+        rec->rot->group_of = go;
         return 0;
 }
 
@@ -808,7 +838,7 @@ static void run_done(Run *run) {
                 secret_free(run->values[i]);
         free(run->values);
         free(run->changed);
-        for (size_t i = 0; run->saved && i < run->rec->n_groups; i++)
+        for (size_t i = 0; run->saved && i < run->rec->rot->n_groups; i++)
                 free(run->saved[i].lease_id);
         free(run->saved);
         for (size_t i = 0; i < run->n_revoke; i++)
@@ -821,7 +851,7 @@ static void run_done(Run *run) {
 
 static uint64_t refresh_record(Refresher *R, VolumeRecord *rec, const RefreshJob *job) {
         Run run = { .R = R, .rec = rec, .job = job, .now = realtime_usec(), .err_group = SIZE_MAX,
-                    .gen0 = rec->state_gen };
+                    .gen0 = rec->rot->state_gen };
         uint64_t next;
 
         if (ensure_spec(&run) < 0 || ensure_groups(rec, run.now) < 0)
@@ -832,22 +862,22 @@ static uint64_t refresh_record(Refresher *R, VolumeRecord *rec, const RefreshJob
                 return finish_run(&run);
         run.client = vault_pool_client_for(R->pool, rec->spec->server, VAULT_POOL_REFRESH);
         run.values = calloc(rec->spec->n_objects ? rec->spec->n_objects : 1, sizeof(*run.values));
-        run.changed = calloc(rec->n_groups ? rec->n_groups : 1, sizeof(*run.changed));
-        run.saved = calloc(rec->n_groups ? rec->n_groups : 1, sizeof(*run.saved));
+        run.changed = calloc(rec->rot->n_groups ? rec->rot->n_groups : 1, sizeof(*run.changed));
+        run.saved = calloc(rec->rot->n_groups ? rec->rot->n_groups : 1, sizeof(*run.saved));
         if (!run.client || !run.values || !run.changed || !run.saved) {
                 run_fail(&run, SIZE_MAX, "out of memory");
                 goto done;
         }
-        for (size_t i = 0; i < rec->n_groups; i++) {
-                run.saved[i] = rec->groups[i];
-                run.saved[i].lease_id = rec->groups[i].lease_id ? strdup(rec->groups[i].lease_id)
+        for (size_t i = 0; i < rec->rot->n_groups; i++) {
+                run.saved[i] = rec->rot->groups[i];
+                run.saved[i].lease_id = rec->rot->groups[i].lease_id ? strdup(rec->rot->groups[i].lease_id)
                                                                 : NULL;
-                rec->groups[i].failing = false;
+                rec->rot->groups[i].failing = false;
         }
 
         token_step(&run);
-        for (size_t i = 0; i < rec->n_groups && refresh_token_usable(rec) && !run.cancelled; i++) {
-                SecretGroup *g = &rec->groups[i];
+        for (size_t i = 0; i < rec->rot->n_groups && refresh_token_usable(rec) && !run.cancelled; i++) {
+                SecretGroup *g = &rec->rot->groups[i];
                 if (g->replace || g->due_usec <= run.now)
                         group_step(&run, i);
         }
@@ -918,17 +948,17 @@ int refresher_volume_init(Refresher *R, VolumeRecord *rec, size_t *go, size_t n,
                         metrics_inc(metrics, METRICS_CERTS_ISSUED);
         }
         volume_record_clear_groups(rec);
-        rec->groups = gs;
-        rec->n_groups = n;
-        rec->group_of = go;
+        rec->rot->groups = gs;
+        rec->rot->n_groups = n;
+        rec->rot->group_of = go;
 
-        rec->token_ttl_sec = vault_token_ttl_sec(rec->token);
-        rec->token_renewed_usec = now;
-        rec->token_expires_usec = vault_token_expires_usec(rec->token);
-        rec->token_renewable = vault_token_renewable(rec->token);
-        rec->token_final = !rec->token_renewable;
-        rec->token_dead = false;
-        rec->token_verify = false;
+        rec->rot->token_ttl_sec = vault_token_ttl_sec(rec->token);
+        rec->rot->token_renewed_usec = now;
+        rec->rot->token_expires_usec = vault_token_expires_usec(rec->token);
+        rec->rot->token_renewable = vault_token_renewable(rec->token);
+        rec->rot->token_final = !rec->rot->token_renewable;
+        rec->rot->token_dead = false;
+        rec->rot->token_verify = false;
 
         if (!R)
                 return 0;

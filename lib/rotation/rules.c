@@ -4,6 +4,7 @@
  */
 #include "json.h"
 #include "rules.h"
+#include "volume-rotation.h"
 #include "x509.h"
 #include "macro.h"
 
@@ -115,18 +116,18 @@ void refresh_group_observe(SecretGroup *g, const VaultResponse *resp, uint64_t n
 
 
 bool refresh_token_usable(const VolumeRecord *rec) {
-        return rec->token && !rec->token_dead;
+        return rec->token && !rec->rot->token_dead;
 }
 
 /* Earliest expiry among the volume's secrets (leases die with the token). */
 uint64_t refresh_earliest_expiry(const VolumeRecord *rec, size_t *ret_group) {
         uint64_t best = 0;
-        for (size_t i = 0; i < rec->n_groups; i++) {
-                const SecretGroup *g = &rec->groups[i];
+        for (size_t i = 0; i < rec->rot->n_groups; i++) {
+                const SecretGroup *g = &rec->rot->groups[i];
                 uint64_t e = g->expires_usec;
-                if (g->kind == SECRET_KIND_LEASE && rec->token_expires_usec &&
-                    (!e || rec->token_expires_usec < e))
-                        e = rec->token_expires_usec;
+                if (g->kind == SECRET_KIND_LEASE && rec->rot->token_expires_usec &&
+                    (!e || rec->rot->token_expires_usec < e))
+                        e = rec->rot->token_expires_usec;
                 if (e && (!best || e < best)) {
                         best = e;
                         if (ret_group)
@@ -139,18 +140,18 @@ uint64_t refresh_earliest_expiry(const VolumeRecord *rec, size_t *ret_group) {
 static uint64_t token_due(const VolumeRecord *rec, uint64_t now, bool need_jwt) {
         if (!refresh_token_usable(rec))
                 return REFRESH_PARK; /* a republish with a pod JWT kicks it */
-        if (rec->token_retry_usec)
-                return rec->token_retry_usec;
-        if (rec->token_verify)
+        if (rec->rot->token_retry_usec)
+                return rec->rot->token_retry_usec;
+        if (rec->rot->token_verify)
                 return now;
-        if (!rec->token_expires_usec)
+        if (!rec->rot->token_expires_usec)
                 return REFRESH_PARK;
         if (need_jwt)
-                return rec->token_expires_usec; /* nothing to do before it dies */
-        if (rec->token_renewable && !rec->token_final)
-                return refresh_renew_due(rec->token_renewed_usec, rec->token_expires_usec);
-        return refresh_replace_due(rec->token_renewed_usec, rec->token_expires_usec,
-                                   rec->token_ttl_sec);
+                return rec->rot->token_expires_usec; /* nothing to do before it dies */
+        if (rec->rot->token_renewable && !rec->rot->token_final)
+                return refresh_renew_due(rec->rot->token_renewed_usec, rec->rot->token_expires_usec);
+        return refresh_replace_due(rec->rot->token_renewed_usec, rec->rot->token_expires_usec,
+                                   rec->rot->token_ttl_sec);
 }
 
 uint64_t refresh_next_due(const VolumeRecord *rec, uint64_t now, bool need_jwt,
@@ -162,10 +163,10 @@ uint64_t refresh_next_due(const VolumeRecord *rec, uint64_t now, bool need_jwt,
         else if (!refresh_token_usable(rec)) {
                 /* a login is next, if a pod JWT is at hand */
                 if (!need_jwt)
-                        next = MAX(rec->token_retry_usec, now);
+                        next = MAX(rec->rot->token_retry_usec, now);
         } else {
-                for (size_t i = 0; i < rec->n_groups; i++)
-                        next = MIN(next, rec->groups[i].replace ? now : rec->groups[i].due_usec);
+                for (size_t i = 0; i < rec->rot->n_groups; i++)
+                        next = MIN(next, rec->rot->groups[i].replace ? now : rec->rot->groups[i].due_usec);
                 next = MIN(next, token_due(rec, now, need_jwt));
         }
         /* failing: wake up at the earliest expiry to report it stale in time */

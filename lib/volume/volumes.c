@@ -20,6 +20,7 @@
 #include "json.h"
 #include "log.h"
 #include "parse.h"
+#include "volume-rotation.h"
 #include "volumes.h"
 #include "macro.h"
 
@@ -74,13 +75,13 @@ static VolumeState volume_state_from_string(const char *s) {
 }
 
 void volume_record_clear_groups(VolumeRecord *r) {
-        for (size_t i = 0; i < r->n_groups; i++)
-                free(r->groups[i].lease_id);
-        free(r->groups);
-        free(r->group_of);
-        r->groups = NULL;
-        r->group_of = NULL;
-        r->n_groups = 0;
+        for (size_t i = 0; i < r->rot->n_groups; i++)
+                free(r->rot->groups[i].lease_id);
+        free(r->rot->groups);
+        free(r->rot->group_of);
+        r->rot->groups = NULL;
+        r->rot->group_of = NULL;
+        r->rot->n_groups = 0;
 }
 
 static void attrs_free(VolumeRecord *r) {
@@ -99,20 +100,48 @@ static VolumeRecord *record_free(VolumeRecord *r) {
                 return NULL;
         free(r->volume_id);
         free(r->key);
-        free(r->target_path);
-        free(r->server);
-        free(r->ns);
-        free(r->fs_type);
-        free(r->mount_group);
+        free(r->facts.target_path);
+        free(r->facts.server);
+        free(r->facts.ns);
+        free(r->facts.fs_type);
+        free(r->facts.mount_group);
         free(r->token_accessor);
         vault_token_free(r->token);
-        vault_token_free(r->old_token);
-        secret_free(r->jwt);
+        secret_free(r->locked.jwt);
         volume_spec_free(r->spec);
         attrs_free(r);
-        volume_record_clear_groups(r);
+        if (r->rot) {
+                vault_token_free(r->rot->old_token);
+                volume_record_clear_groups(r);
+                free(r->rot);
+        }
         free(r);
         return NULL;
+}
+
+static VolumeRecord *record_new(void) {
+        VolumeRecord *r = calloc(1, sizeof(*r));
+        if (!r)
+                return NULL;
+        r->rot = calloc(1, sizeof(*r->rot));
+        if (!r->rot) {
+                free(r);
+                return NULL;
+        }
+        return r;
+}
+
+void volume_record_regroup(VolumeRecord *r) {
+        free(r->rot->group_of);
+        r->rot->group_of = NULL;
+}
+
+bool volume_record_token_dead(const VolumeRecord *r) {
+        return r->rot->token_dead;
+}
+
+VaultToken *volume_record_take_old_token(VolumeRecord *r) {
+        return TAKE_PTR(r->rot->old_token);
 }
 
 static bool key_safe(const char *id) {
@@ -209,7 +238,7 @@ int volume_table_acquire(VolumeTable *t, const char *volume_id, VolumeRecord **r
                 goto out;
         }
         if (!r) {
-                r = calloc(1, sizeof(*r));
+                r = record_new();
                 if (!r || !(r->volume_id = strdup(volume_id)) || !(r->key = key_for(volume_id)) ||
                     table_add(t, r) < 0) {
                         record_free(r);
@@ -394,10 +423,10 @@ int volume_record_attributes(const VolumeRecord *r, KeyValue **ret, size_t *ret_
 void volume_record_set_jwt(VolumeTable *t, VolumeRecord *r, Secret *jwt, int64_t expires) {
         Secret *old;
         pthread_mutex_lock(&t->lock);
-        old = r->jwt;
-        r->jwt = jwt;
-        r->jwt_expires = expires;
-        r->jwt_gen++;
+        old = r->locked.jwt;
+        r->locked.jwt = jwt;
+        r->locked.jwt_expires = expires;
+        r->locked.jwt_gen++;
         pthread_mutex_unlock(&t->lock);
         secret_free(old);
 }
@@ -406,26 +435,26 @@ int volume_record_dup_jwt(VolumeTable *t, VolumeRecord *r, Secret **ret, int64_t
                           uint64_t *ret_gen) {
         int rc = -ENOENT;
         pthread_mutex_lock(&t->lock);
-        if (r->jwt) {
-                rc = secret_dup(r->jwt, ret);
+        if (r->locked.jwt) {
+                rc = secret_dup(r->locked.jwt, ret);
                 if (rc == 0 && ret_expires)
-                        *ret_expires = r->jwt_expires;
+                        *ret_expires = r->locked.jwt_expires;
         }
         if (ret_gen)
-                *ret_gen = r->jwt_gen;
+                *ret_gen = r->locked.jwt_gen;
         pthread_mutex_unlock(&t->lock);
         return rc;
 }
 
 void volume_record_set_health(VolumeTable *t, VolumeRecord *r, const VolumeHealth *h) {
         pthread_mutex_lock(&t->lock);
-        r->health = *h;
+        r->locked.health = *h;
         pthread_mutex_unlock(&t->lock);
 }
 
 void volume_record_get_health(VolumeTable *t, VolumeRecord *r, VolumeHealth *ret) {
         pthread_mutex_lock(&t->lock);
-        *ret = r->health;
+        *ret = r->locked.health;
         pthread_mutex_unlock(&t->lock);
 }
 
@@ -435,7 +464,7 @@ int volume_table_get_health(VolumeTable *t, const char *volume_id, VolumeHealth 
         pthread_mutex_lock(&t->lock);
         r = table_find(t, volume_id);
         if (r && r->published) {
-                *ret = r->health;
+                *ret = r->locked.health;
                 rc = 0;
         }
         pthread_mutex_unlock(&t->lock);
@@ -506,8 +535,8 @@ static int groups_to_json(const VolumeRecord *r, JsonValue **ret) {
         JsonValue *arr = NULL;
         int rc = json_array_new(&arr);
 
-        for (size_t i = 0; rc == 0 && i < r->n_groups; i++) {
-                const SecretGroup *g = &r->groups[i];
+        for (size_t i = 0; rc == 0 && i < r->rot->n_groups; i++) {
+                const SecretGroup *g = &r->rot->groups[i];
                 JsonValue *o = NULL;
                 rc = json_object_new(&o);
                 if (rc < 0)
@@ -542,12 +571,12 @@ static int groups_to_json(const VolumeRecord *r, JsonValue **ret) {
 static int token_to_json(const VolumeRecord *r, JsonValue **ret) {
         JsonValue *o = NULL;
         int rc = json_object_new(&o);
-        if (rc == 0 && ((rc = json_object_put_int64(o, "ttl", r->token_ttl_sec)) < 0 ||
-                        (rc = put_u64(o, "renewed_usec", r->token_renewed_usec)) < 0 ||
-                        (rc = put_u64(o, "expires_usec", r->token_expires_usec)) < 0 ||
-                        (rc = json_object_put_bool(o, "renewable", r->token_renewable)) < 0 ||
-                        (rc = json_object_put_bool(o, "final", r->token_final)) < 0 ||
-                        (rc = json_object_put_bool(o, "dead", r->token_dead)) < 0)) {
+        if (rc == 0 && ((rc = json_object_put_int64(o, "ttl", r->rot->token_ttl_sec)) < 0 ||
+                        (rc = put_u64(o, "renewed_usec", r->rot->token_renewed_usec)) < 0 ||
+                        (rc = put_u64(o, "expires_usec", r->rot->token_expires_usec)) < 0 ||
+                        (rc = json_object_put_bool(o, "renewable", r->rot->token_renewable)) < 0 ||
+                        (rc = json_object_put_bool(o, "final", r->rot->token_final)) < 0 ||
+                        (rc = json_object_put_bool(o, "dead", r->rot->token_dead)) < 0)) {
                 json_value_unref(o);
                 return rc;
         }
@@ -602,20 +631,20 @@ int volume_record_save(const VolumeTable *t, const VolumeRecord *r) {
         if (dfd < 0)
                 return -errno;
         pthread_mutex_lock((pthread_mutex_t *)&t->lock);
-        h = r->health;
+        h = r->locked.health;
         pthread_mutex_unlock((pthread_mutex_t *)&t->lock);
 
         if ((rc = json_object_new(&o)) < 0)
                 return rc;
         if ((rc = put_str(o, "volume_id", r->volume_id)) < 0 ||
-            (rc = put_str(o, "target_path", r->target_path)) < 0 ||
-            (rc = put_str(o, "server", r->server)) < 0 ||
-            (rc = put_str(o, "namespace", r->ns)) < 0 ||
-            (rc = put_str(o, "fs_type", r->fs_type)) < 0 ||
-            (rc = put_str(o, "mount_group", r->mount_group)) < 0 ||
+            (rc = put_str(o, "target_path", r->facts.target_path)) < 0 ||
+            (rc = put_str(o, "server", r->facts.server)) < 0 ||
+            (rc = put_str(o, "namespace", r->facts.ns)) < 0 ||
+            (rc = put_str(o, "fs_type", r->facts.fs_type)) < 0 ||
+            (rc = put_str(o, "mount_group", r->facts.mount_group)) < 0 ||
             (rc = put_str(o, "token_accessor", r->token_accessor)) < 0 ||
-            (rc = json_object_put_bool(o, "readonly", r->readonly)) < 0 ||
-            (rc = json_object_put_int64(o, "access_mode", r->access_mode)) < 0)
+            (rc = json_object_put_bool(o, "readonly", r->facts.readonly)) < 0 ||
+            (rc = json_object_put_int64(o, "access_mode", r->facts.access_mode)) < 0)
                 goto out;
         if (r->attrs || r->objects_attr) {
                 if ((rc = attrs_to_json(r, &child)) < 0 ||
@@ -723,17 +752,17 @@ static int groups_from_json(VolumeRecord *r, const JsonValue *arr) {
 
         if (n == 0)
                 return 0;
-        r->groups = calloc(n, sizeof(*r->groups));
-        if (!r->groups)
+        r->rot->groups = calloc(n, sizeof(*r->rot->groups));
+        if (!r->rot->groups)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 const JsonValue *o = json_array_element(arr, i);
-                SecretGroup *g = &r->groups[i];
+                SecretGroup *g = &r->rot->groups[i];
                 const char *kind = NULL;
                 int64_t first = 0;
                 size_t klen;
 
-                r->n_groups = i + 1;
+                r->rot->n_groups = i + 1;
                 if (json_member_string(o, "kind", &kind, &klen) < 0 ||
                     (g->kind = secret_kind_from_string(kind)) < 0 ||
                     json_member_int64(o, "first_object", &first) < 0 || first < 0)
@@ -756,12 +785,12 @@ static int groups_from_json(VolumeRecord *r, const JsonValue *arr) {
 static void token_from_json(VolumeRecord *r, const JsonValue *o) {
         if (!o)
                 return;
-        (void)json_member_int64(o, "ttl", &r->token_ttl_sec);
-        r->token_renewed_usec = member_u64(o, "renewed_usec");
-        r->token_expires_usec = member_u64(o, "expires_usec");
-        (void)json_member_bool(o, "renewable", &r->token_renewable);
-        (void)json_member_bool(o, "final", &r->token_final);
-        (void)json_member_bool(o, "dead", &r->token_dead);
+        (void)json_member_int64(o, "ttl", &r->rot->token_ttl_sec);
+        r->rot->token_renewed_usec = member_u64(o, "renewed_usec");
+        r->rot->token_expires_usec = member_u64(o, "expires_usec");
+        (void)json_member_bool(o, "renewable", &r->rot->token_renewable);
+        (void)json_member_bool(o, "final", &r->rot->token_final);
+        (void)json_member_bool(o, "dead", &r->rot->token_dead);
 }
 
 static void copy_member(const JsonValue *o, const char *key, char *dst, size_t len) {
@@ -817,25 +846,25 @@ static int load_one(VolumeTable *t, const char *key) {
         free(data);
         if (rc != 0)
                 return -EBADMSG;
-        r = calloc(1, sizeof(*r));
+        r = record_new();
         if (!r) {
                 rc = -ENOMEM;
                 goto out;
         }
         r->key = strdup(key);
         if (json_member_strdup(o, "volume_id", &r->volume_id) < 0 || !r->volume_id ||
-            json_member_strdup(o, "target_path", &r->target_path) < 0 || !r->target_path) {
+            json_member_strdup(o, "target_path", &r->facts.target_path) < 0 || !r->facts.target_path) {
                 rc = -EBADMSG;
                 goto out;
         }
-        (void)json_member_strdup(o, "server", &r->server);
-        (void)json_member_strdup(o, "namespace", &r->ns);
-        (void)json_member_strdup(o, "fs_type", &r->fs_type);
-        (void)json_member_strdup(o, "mount_group", &r->mount_group);
+        (void)json_member_strdup(o, "server", &r->facts.server);
+        (void)json_member_strdup(o, "namespace", &r->facts.ns);
+        (void)json_member_strdup(o, "fs_type", &r->facts.fs_type);
+        (void)json_member_strdup(o, "mount_group", &r->facts.mount_group);
         (void)json_member_strdup(o, "token_accessor", &r->token_accessor);
-        (void)json_member_bool(o, "readonly", &r->readonly);
+        (void)json_member_bool(o, "readonly", &r->facts.readonly);
         if (json_member_int64(o, "access_mode", &mode) == 0)
-                r->access_mode = (int)mode;
+                r->facts.access_mode = (int)mode;
         child = json_object_member(o, "attributes");
         if (child && (rc = attrs_from_json(r, child)) < 0)
                 goto out;
@@ -843,12 +872,12 @@ static int load_one(VolumeTable *t, const char *key) {
         if (child && (rc = groups_from_json(r, child)) < 0)
                 goto out;
         token_from_json(r, json_object_member(o, "token"));
-        health_from_json(&r->health, json_object_member(o, "status"));
+        health_from_json(&r->locked.health, json_object_member(o, "status"));
         if (read_small(dfd, "token", TOKEN_FILE_MAX, &tok, &tlen) == 0) {
-                (void)vault_token_new(tok, tlen, r->ns, &r->token);
+                (void)vault_token_new(tok, tlen, r->facts.ns, &r->token);
                 secret_erase_and_free(tok);
                 tok = NULL;
-                r->token_verify = r->token != NULL;
+                r->rot->token_verify = r->token != NULL;
         }
         if (read_small(dfd, "objects", OBJECTS_FILE_MAX, &tok, &tlen) == 0) {
                 rc = secret_new_from(&r->objects_attr, tok, tlen);
@@ -916,7 +945,7 @@ int volume_record_remove(const VolumeTable *t, const VolumeRecord *r) {
 
 gid_t volume_record_gid(const VolumeRecord *rec) {
         unsigned g;
-        if (rec->mount_group && parse_unsigned(rec->mount_group, 0, 0x7fffffff, &g) == 0)
+        if (rec->facts.mount_group && parse_unsigned(rec->facts.mount_group, 0, 0x7fffffff, &g) == 0)
                 return (gid_t)g;
         return (gid_t)-1;
 }

@@ -108,9 +108,8 @@ typedef enum VolumeBusy {
         VOLUME_BUSY_REFRESH, /* the refresh thread */
 } VolumeBusy;
 
-typedef struct VolumeRecord {
-        char *volume_id;
-        char *key;          /* directory name under <state-dir>/volumes */
+/* What the first publish fixed; never changes afterwards. */
+typedef struct VolumeFacts {
         char *target_path;
         char *server;       /* Vault server name */
         char *ns;           /* Vault namespace or NULL */
@@ -118,6 +117,24 @@ typedef struct VolumeRecord {
         int access_mode;
         char *fs_type;
         char *mount_group;  /* volume_mount_group or NULL */
+} VolumeFacts;
+
+/* The rotation state: the refresher's own (volume-rotation.h), opaque to
+ * everyone else; persisted with the record. */
+typedef struct VolumeRotation VolumeRotation;
+
+/* What the table lock guards (volume_record_*_locked accessors). */
+typedef struct VolumeLocked {
+        Secret *jwt;        /* the newest pod JWT (memory only) */
+        int64_t jwt_expires;
+        uint64_t jwt_gen;   /* bumped by every new JWT */
+        VolumeHealth health;
+} VolumeLocked;
+
+typedef struct VolumeRecord {
+        char *volume_id;
+        char *key;          /* directory name under <state-dir>/volumes */
+        VolumeFacts facts;
         VaultToken *token;  /* the pod's Vault token, or NULL */
         char *token_accessor;
         bool published;     /* fully published (false: placeholder while publishing) */
@@ -132,26 +149,8 @@ typedef struct VolumeRecord {
         Secret *objects_attr; /* until saved and parsed (then the spec has it), else NULL */
         VolumeSpec *spec;   /* parsed from the above; NULL until available */
 
-        /* rotation state (refresh.h), used by the busy holder */
-        size_t *group_of;   /* spec object index → group index */
-        SecretGroup *groups;
-        size_t n_groups;
-        int64_t token_ttl_sec;       /* TTL at login: the renew increment */
-        uint64_t token_renewed_usec; /* login or last renewal */
-        uint64_t token_expires_usec; /* 0: no TTL (or unknown) */
-        bool token_renewable;
-        bool token_final;            /* renewal cannot extend it: log in again before expiry */
-        bool token_dead;             /* expired or revoked: log in again with a new pod JWT */
-        bool token_verify;           /* restored from disk: look it up first */
-        uint64_t token_retry_usec;   /* a failed renewal/login: not again before (memory) */
-        VaultToken *old_token;       /* replaced; revoked once its credentials are replaced */
-        uint64_t state_gen;          /* bumped whenever a refresh changed the record */
-
-        /* table lock (volume_record_*_locked accessors) */
-        Secret *jwt;        /* the newest pod JWT (memory only) */
-        int64_t jwt_expires;
-        uint64_t jwt_gen;   /* bumped by every new JWT */
-        VolumeHealth health;
+        VolumeRotation *rot; /* never NULL */
+        VolumeLocked locked; /* table lock */
 } VolumeRecord;
 
 typedef struct VolumeTable VolumeTable;
@@ -218,6 +217,13 @@ int volume_record_attributes(const VolumeRecord *r, KeyValue **ret, size_t *ret_
 gid_t volume_record_gid(const VolumeRecord *rec);
 /* Frees the rotation state (groups and mapping). */
 void volume_record_clear_groups(VolumeRecord *r);
+/* Forgets which object belongs to which group (kept state is matched
+ * against the spec again at the next refresh). */
+void volume_record_regroup(VolumeRecord *r);
+/* Whether the volume's Vault token is known to be expired or revoked. */
+bool volume_record_token_dead(const VolumeRecord *r);
+/* The replaced Vault token still waiting to be revoked (caller owns it). */
+VaultToken *volume_record_take_old_token(VolumeRecord *r);
 
 /* Locked accessors. set_jwt takes ownership of jwt. */
 void volume_record_set_jwt(VolumeTable *t, VolumeRecord *r, Secret *jwt, int64_t expires);
