@@ -5,6 +5,9 @@
  * main() owns the process: configuration (fail fast), logging, signals,
  * the instance lock, the gRPC server, and the exit code (the only exit).
  * `vaultmountd probe` is a small client mode for exec liveness probes.
+ * `--check-config` prints the effective configuration and exits non-zero,
+ * listing every problem, when it could not serve a publish; `--version`
+ * prints the version, the commit and the linked libraries' versions.
  *
  * Signals: SIGTERM/SIGINT are blocked in every thread and taken with
  * sigwaitinfo() here. The first one starts a graceful shutdown (stop
@@ -31,14 +34,19 @@
 #include "csi.pb-c.h"
 #include "grpc-server.h"
 #include "http.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
+#include "mount.h"
 #include "parse.h"
+#include "proto-util.h"
 #include "refresh.h"
 #include "registration.h"
 #include "statedir.h"
 #include "vault-pool.h"
+#include "version.h"
 #include "volumes.h"
+#include "ytree.h"
 #include "macro.h"
 
 extern char **environ;
@@ -92,6 +100,79 @@ static int run_probe(const Config *c) {
                 protobuf_c_message_free_unpacked(resp, NULL);
         rpc_runtime_done();
         return ret;
+}
+
+static void print_version(FILE *f) {
+        fprintf(f,
+                "vaultmountd %s\n"
+                "commit: %s\n"
+                "libraries (as loaded now):\n"
+                "  grpc-core %s\n"
+                "  protobuf-c %s\n"
+                "  libcurl %s (%s)\n"
+                "  jansson %s\n"
+                "  libmount %s\n"
+                "  libyaml %s\n"
+                "  libsystemd %s (built against)\n",
+                VAULTMOUNT_VERSION, VAULTMOUNT_COMMIT, rpc_library_version(),
+                proto_library_version(), http_curl_version(), http_tls_version(),
+                json_library_version(), mount_library_version(), ytree_library_version(),
+                LIBSYSTEMD_BUILD_VERSION);
+}
+
+/*
+ * --check-config: what would keep the effective configuration from serving
+ * a NodePublishVolume. Each Vault server goes through the daemon's own
+ * start-up check (TLS trust, client certificate), one at a time so that
+ * every broken one is listed. Paths kubelet owns (target roots, the state
+ * dir) are not checked: the config is often checked away from the node.
+ * Prints one line per problem to f; returns their number.
+ */
+static size_t check_serving(const Config *c, FILE *f) {
+        size_t n = 0;
+
+        if (c->n_vault_servers == 0) {
+                fprintf(f, "  - no Vault server is configured: set vault-address (or "
+                           "vault-servers in the config file); every NodePublishVolume "
+                           "would fail\n");
+                n++;
+        }
+        if (c->n_vault_servers > 0 && http_global_init() < 0) {
+                fprintf(f, "  - initialising libcurl failed: Vault servers not checked\n");
+                return n + 1;
+        }
+        for (size_t i = 0; i < c->n_vault_servers; i++) {
+                Config one = *c;
+                VaultPool *pool = NULL;
+                char err[512] = "";
+                int r;
+
+                one.vault_servers = &c->vault_servers[i];
+                one.n_vault_servers = 1;
+                r = vault_pool_new(&pool, &one, err, sizeof(err));
+                pool = vault_pool_free(pool);
+                if (r != 0) {
+                        fprintf(f, "  - %s\n",
+                                err[0] ? err : strerror(r < 0 ? -r : EINVAL));
+                        n++;
+                }
+        }
+        if (c->n_vault_servers > 0)
+                http_global_cleanup();
+        return n;
+}
+
+static int run_check(const Config *c) {
+        size_t n;
+
+        config_print(c, stdout);
+        fflush(stdout);
+        n = check_serving(c, stderr);
+        if (n == 0)
+                return EXIT_SUCCESS;
+        fprintf(stderr, "vaultmountd: this configuration cannot serve a publish: %zu "
+                        "problem(s) above\n", n);
+        return EXIT_FAILURE;
 }
 
 static int run_daemon(const Config *c) {
@@ -348,7 +429,7 @@ int main(int argc, char **argv) {
                 config_done(&c);
                 return EXIT_SUCCESS;
         case CONFIG_MODE_VERSION:
-                printf("vaultmountd %s\n", VAULTMOUNT_VERSION);
+                print_version(stdout);
                 config_done(&c);
                 return EXIT_SUCCESS;
         default:
@@ -378,8 +459,7 @@ int main(int argc, char **argv) {
 
         switch (c.mode) {
         case CONFIG_MODE_CHECK:
-                config_print(&c, stdout);
-                ret = EXIT_SUCCESS;
+                ret = run_check(&c);
                 break;
         case CONFIG_MODE_PROBE:
                 ret = run_probe(&c);

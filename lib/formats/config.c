@@ -891,7 +891,7 @@ int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, 
         FlagValue flags[64];
         size_t n_flags = 0;
         const char *config_path = NULL;
-        bool config_explicit = false;
+        bool config_explicit = false, config_from_env = false;
         char origin[128];
         int r, opt;
 
@@ -950,7 +950,7 @@ int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, 
 
         if (!config_path) {
                 config_path = env_lookup(envp, "VAULTMOUNT_CONFIG");
-                config_explicit = config_path != NULL;
+                config_explicit = config_from_env = config_path != NULL;
         }
         if (!config_path)
                 config_path = DEFAULT_CONFIG_PATH;
@@ -975,6 +975,14 @@ int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, 
         c->config_path = strdup(config_path);
         if (!c->config_path)
                 return -ENOMEM;
+        if (config_from_env) {
+                size_t idx = (size_t)option_find("config");
+                c->sources[idx] = CONFIG_SOURCE_ENV;
+                free(c->origins[idx]);
+                c->origins[idx] = strdup("VAULTMOUNT_CONFIG");
+                if (!c->origins[idx])
+                        return -ENOMEM;
+        }
 
         /* 3. environment (CSI_ENDPOINT is the spec's name for the endpoint) */
         {
@@ -1164,9 +1172,9 @@ void config_print(const Config *c, FILE *f) {
                                                                            : "secrets-or-context";
                         break;
                 }
-                if (streq(o->name, "vault-address") || (strncmp(o->name, "vault-", 6) == 0 &&
-                                                        !streq(o->name, "vault-servers")))
-                        continue; /* printed with the servers below */
+                if (o->offset >= F(flat_vault) &&
+                    o->offset < F(flat_vault) + sizeof(VaultServerConfig))
+                        continue; /* server "default": printed with the servers below */
                 if (v) {
                         fprintf(f, "%s: ", o->name);
                         print_quoted(f, v);

@@ -262,3 +262,7 @@ const char *ytree_type_name(YNodeType t) {
         }
         return "?";
 }
+
+const char *ytree_library_version(void) {
+        return yaml_get_version_string();
+}

@@ -637,7 +637,7 @@ def test_bad_log_target_is_a_usage_error():
     assert r.returncode == 2
     assert "log-target: 'syslog' is not a log target (auto, stderr, journal)" in r.stderr
     r = vmtest.run_daemon_cli(["--check-config", "--config=/dev/null", "--log-target=journal",
-                               "--node-id=n"])
+                               "--node-id=n", "--vault-address=https://vault.test:8200"])
     assert r.returncode == 0, r.stderr
     assert 'log-target: "journal"  # flag' in r.stdout
     assert 'allow-grpc-trace: "false"  # default' in r.stdout
