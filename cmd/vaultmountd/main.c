@@ -9,6 +9,11 @@
  * listing every problem, when it could not serve a publish; `--version`
  * prints the version, the commit and the linked libraries' versions.
  *
+ * Watchdog: under systemd with WatchdogSec= ($WATCHDOG_USEC), the main
+ * thread checks every half interval that the gRPC server answers Probe on
+ * its own socket and that the refresh scheduler responds, and sends
+ * WATCHDOG=1 only then; otherwise systemd restarts the service.
+ *
  * Signals: SIGTERM/SIGINT are blocked in every thread and taken with
  * sigwaitinfo() here. The first one starts a graceful shutdown (stop
  * accepting, let in-flight calls finish within --shutdown-grace, remove the
@@ -102,6 +107,72 @@ static int run_probe(const Config *c) {
         return ret;
 }
 
+typedef struct Watchdog {
+        uint64_t interval; /* $WATCHDOG_USEC; 0: no watchdog */
+        uint64_t next;     /* monotonic usec of the next check */
+        bool failing;      /* the last check failed (logged once) */
+} Watchdog;
+
+static void watchdog_init(Watchdog *w) {
+        uint64_t usec = 0;
+
+        *w = (Watchdog){ 0 };
+        if (sd_watchdog_enabled(0, &usec) > 0)
+                w->interval = usec;
+}
+
+/* The gRPC server answers Probe on its socket (through the fast lane, as
+ * kubelet's calls do), and the refresh scheduler is not stuck. */
+static bool daemon_alive(const Config *c, Refresher *refresher, uint64_t budget, char *why,
+                         size_t whylen) {
+        Csi__V1__ProbeRequest req = CSI__V1__PROBE_REQUEST__INIT;
+        ProtobufCMessage *resp = NULL;
+        CsiStatus st = CSI_STATUS_INIT;
+        int r;
+
+        if (!refresher_alive(refresher, budget)) {
+                (void)snprintf(why, whylen, "the refresh scheduler does not respond");
+                return false;
+        }
+        r = rpc_client_unary(c->socket_path, "/csi.v1.Identity/Probe", &req.base,
+                             &csi__v1__probe_response__descriptor, budget, &resp, &st);
+        if (resp)
+                protobuf_c_message_free_unpacked(resp, NULL);
+        if (r < 0 || st.code != CSI_OK) {
+                (void)snprintf(why, whylen, "the gRPC server does not answer Probe on '%s' (%s)",
+                               c->socket_path, r < 0 ? strerror(-r) : csi_code_to_string(st.code));
+                return false;
+        }
+        return true;
+}
+
+/* Checks and pings systemd when due; returns the usec until the next check
+ * (UINT64_MAX without a watchdog). */
+static uint64_t watchdog_tick(Watchdog *w, const Config *c, Refresher *refresher) {
+        char why[PATH_MAX + 128];
+        uint64_t now = now_usec();
+
+        if (w->interval == 0)
+                return UINT64_MAX;
+        if (now < w->next)
+                return w->next - now;
+        if (daemon_alive(c, refresher, MIN(w->interval / 4, 5 * USEC_PER_SEC), why,
+                         sizeof(why))) {
+                (void)sd_notify(0, "WATCHDOG=1");
+                if (w->failing)
+                        log_info("watchdog: healthy again, pinging systemd");
+                w->failing = false;
+        } else {
+                if (!w->failing)
+                        log_error("watchdog: %s; no more WATCHDOG=1 pings, systemd restarts "
+                                  "the service after WatchdogSec",
+                                  why);
+                w->failing = true;
+        }
+        w->next = now_usec() + w->interval / 2;
+        return w->interval / 2;
+}
+
 static void print_version(FILE *f) {
         fprintf(f,
                 "vaultmountd %s\n"
@@ -190,7 +261,8 @@ static int run_daemon(const Config *c) {
         sigset_t mask;
         siginfo_t si;
         char err[512], grace[32];
-        uint64_t t0 = now_usec();
+        uint64_t t0 = now_usec(), next_flush;
+        Watchdog watchdog;
         int r;
 
         /* Never dump core: the process holds pod tokens and secrets. */
@@ -336,18 +408,25 @@ static int run_daemon(const Config *c) {
         }
         (void)sd_notify(0, "READY=1");
 
+        watchdog_init(&watchdog);
+        next_flush = now_usec() + LOG_RATELIMIT_FLUSH_USEC;
         for (;;) {
-                struct timespec flush = {
-                        .tv_sec = (time_t)(LOG_RATELIMIT_FLUSH_USEC / 1000000),
-                        .tv_nsec = (long)(LOG_RATELIMIT_FLUSH_USEC % 1000000) * 1000,
-                };
-                if (sigtimedwait(&mask, &si, &flush) >= 0)
-                        break;
-                if (errno == EAGAIN) {
+                uint64_t now, wait = watchdog_tick(&watchdog, c, refresher);
+                struct timespec ts;
+
+                now = now_usec();
+                if (now >= next_flush) {
                         /* report messages suppressed by the rate limiter */
                         (void)log_ratelimit_flush(false);
-                        continue;
+                        next_flush = now + LOG_RATELIMIT_FLUSH_USEC;
                 }
+                wait = MIN(wait, next_flush - now);
+                ts = (struct timespec){ .tv_sec = (time_t)(wait / USEC_PER_SEC),
+                                        .tv_nsec = (long)(wait % USEC_PER_SEC) * 1000 };
+                if (sigtimedwait(&mask, &si, &ts) >= 0)
+                        break;
+                if (errno == EAGAIN)
+                        continue;
                 if (errno != EINTR) {
                         log_error_errno(errno, "sigtimedwait failed: %m");
                         break;
