@@ -173,6 +173,36 @@ static uint64_t watchdog_tick(Watchdog *w, const Config *c, Refresher *refresher
         return w->interval / 2;
 }
 
+/*
+ * Waits for SIGTERM/SIGINT (into si): meanwhile reports messages the rate
+ * limiter suppressed, every LOG_RATELIMIT_FLUSH_USEC, and runs the watchdog.
+ * 0 on a signal, -1 (errno set) if waiting failed.
+ */
+static int wait_for_signal(const sigset_t *mask, siginfo_t *si, const Config *c,
+                           Refresher *refresher) {
+        uint64_t next_flush = now_usec() + LOG_RATELIMIT_FLUSH_USEC;
+        Watchdog watchdog;
+
+        watchdog_init(&watchdog);
+        for (;;) {
+                uint64_t now, wait = watchdog_tick(&watchdog, c, refresher);
+                struct timespec ts;
+
+                now = now_usec();
+                if (now >= next_flush) {
+                        (void)log_ratelimit_flush(false);
+                        next_flush = now + LOG_RATELIMIT_FLUSH_USEC;
+                }
+                wait = MIN(wait, next_flush - now);
+                ts = (struct timespec){ .tv_sec = (time_t)(wait / USEC_PER_SEC),
+                                        .tv_nsec = (long)(wait % USEC_PER_SEC) * 1000 };
+                if (sigtimedwait(mask, si, &ts) >= 0)
+                        return 0;
+                if (errno != EAGAIN && errno != EINTR)
+                        return -1;
+        }
+}
+
 static void print_version(FILE *f) {
         fprintf(f,
                 "vaultmountd %s\n"
@@ -261,8 +291,7 @@ static int run_daemon(const Config *c) {
         sigset_t mask;
         siginfo_t si;
         char err[512], grace[32];
-        uint64_t t0 = now_usec(), next_flush;
-        Watchdog watchdog;
+        uint64_t t0 = now_usec();
         int r;
 
         /* Never dump core: the process holds pod tokens and secrets. */
@@ -408,30 +437,8 @@ static int run_daemon(const Config *c) {
         }
         (void)sd_notify(0, "READY=1");
 
-        watchdog_init(&watchdog);
-        next_flush = now_usec() + LOG_RATELIMIT_FLUSH_USEC;
-        for (;;) {
-                uint64_t now, wait = watchdog_tick(&watchdog, c, refresher);
-                struct timespec ts;
-
-                now = now_usec();
-                if (now >= next_flush) {
-                        /* report messages suppressed by the rate limiter */
-                        (void)log_ratelimit_flush(false);
-                        next_flush = now + LOG_RATELIMIT_FLUSH_USEC;
-                }
-                wait = MIN(wait, next_flush - now);
-                ts = (struct timespec){ .tv_sec = (time_t)(wait / USEC_PER_SEC),
-                                        .tv_nsec = (long)(wait % USEC_PER_SEC) * 1000 };
-                if (sigtimedwait(&mask, &si, &ts) >= 0)
-                        break;
-                if (errno == EAGAIN)
-                        continue;
-                if (errno != EINTR) {
-                        log_error_errno(errno, "sigtimedwait failed: %m");
-                        break;
-                }
-        }
+        if (wait_for_signal(&mask, &si, c, refresher) < 0)
+                log_error_errno(errno, "sigtimedwait failed: %m");
 
         /* From here a second SIGTERM/SIGINT ends the process at once. */
         {

@@ -881,6 +881,59 @@ static void build_long_options(struct option *lo, size_t max) {
         lo[n] = (struct option){ 0 };
 }
 
+/* The config file's own origin: the variable, when VAULTMOUNT_CONFIG named it. */
+static int note_config_origin(Config *c, bool from_env) {
+        size_t idx = (size_t)option_find("config");
+
+        if (!from_env)
+                return 0;
+        c->sources[idx] = CONFIG_SOURCE_ENV;
+        free(c->origins[idx]);
+        c->origins[idx] = strdup("VAULTMOUNT_CONFIG");
+        return c->origins[idx] ? 0 : -ENOMEM;
+}
+
+/* Step 3 of config_load(): VAULTMOUNT_<NAME> variables (CSI_ENDPOINT is the
+ * spec's name for the endpoint); unknown VAULTMOUNT_* ones are warned about. */
+static int load_env(Config *c, char *const *envp, char *err, size_t errlen) {
+        const char *csi = env_lookup(envp, "CSI_ENDPOINT");
+        int r;
+
+        if (!isempty(csi)) {
+                r = option_set(c, (size_t)option_find("endpoint"), csi, CONFIG_SOURCE_ENV,
+                               "CSI_ENDPOINT", err, errlen);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < N_OPTIONS; i++) {
+                char name[96];
+                const char *v;
+                env_name(&options[i], name, sizeof(name));
+                v = env_lookup(envp, name);
+                if (!v || streq(options[i].name, "config"))
+                        continue;
+                r = option_set(c, i, v, CONFIG_SOURCE_ENV, name, err, errlen);
+                if (r < 0)
+                        return r;
+        }
+        for (char *const *e = envp; e && *e; e++) {
+                bool known = false;
+                if (strncmp(*e, "VAULTMOUNT_", 11) != 0)
+                        continue;
+                for (size_t i = 0; i < N_OPTIONS && !known; i++) {
+                        char name[96];
+                        env_name(&options[i], name, sizeof(name));
+                        known = strncmp(*e, name, strlen(name)) == 0 && (*e)[strlen(name)] == '=';
+                }
+                if (!known) {
+                        const char *eq = strchr(*e, '=');
+                        add_warning(c, "unknown environment variable '%.*s', ignoring",
+                                    eq ? (int)(eq - *e) : 64, *e);
+                }
+        }
+        return 0;
+}
+
 typedef struct FlagValue {
         size_t idx;
         const char *value;
@@ -975,51 +1028,14 @@ int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, 
         c->config_path = strdup(config_path);
         if (!c->config_path)
                 return -ENOMEM;
-        if (config_from_env) {
-                size_t idx = (size_t)option_find("config");
-                c->sources[idx] = CONFIG_SOURCE_ENV;
-                free(c->origins[idx]);
-                c->origins[idx] = strdup("VAULTMOUNT_CONFIG");
-                if (!c->origins[idx])
-                        return -ENOMEM;
-        }
+        r = note_config_origin(c, config_from_env);
+        if (r < 0)
+                return r;
 
-        /* 3. environment (CSI_ENDPOINT is the spec's name for the endpoint) */
-        {
-                const char *csi = env_lookup(envp, "CSI_ENDPOINT");
-                if (!isempty(csi)) {
-                        r = option_set(c, (size_t)option_find("endpoint"), csi,
-                                       CONFIG_SOURCE_ENV, "CSI_ENDPOINT", err, errlen);
-                        if (r < 0)
-                                return r;
-                }
-        }
-        for (size_t i = 0; i < N_OPTIONS; i++) {
-                char name[96];
-                const char *v;
-                env_name(&options[i], name, sizeof(name));
-                v = env_lookup(envp, name);
-                if (!v || streq(options[i].name, "config"))
-                        continue;
-                r = option_set(c, i, v, CONFIG_SOURCE_ENV, name, err, errlen);
-                if (r < 0)
-                        return r;
-        }
-        for (char *const *e = envp; e && *e; e++) {
-                bool known = false;
-                if (strncmp(*e, "VAULTMOUNT_", 11) != 0)
-                        continue;
-                for (size_t i = 0; i < N_OPTIONS && !known; i++) {
-                        char name[96];
-                        env_name(&options[i], name, sizeof(name));
-                        known = strncmp(*e, name, strlen(name)) == 0 && (*e)[strlen(name)] == '=';
-                }
-                if (!known) {
-                        const char *eq = strchr(*e, '=');
-                        add_warning(c, "unknown environment variable '%.*s', ignoring",
-                                    eq ? (int)(eq - *e) : 64, *e);
-                }
-        }
+        /* 3. environment */
+        r = load_env(c, envp, err, errlen);
+        if (r < 0)
+                return r;
 
         /* 4. flags */
         for (size_t i = 0; i < n_flags; i++) {
