@@ -754,24 +754,6 @@ size_t refresh_scheduler_size(RefreshScheduler *s) {
         return n;
 }
 
-bool refresh_scheduler_alive(RefreshScheduler *s, uint64_t timeout_usec) {
-        struct timespec ts;
-        bool alive;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += (time_t)(timeout_usec / USEC_PER_SEC);
-        ts.tv_nsec += (long)(timeout_usec % USEC_PER_SEC) * 1000;
-        if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-        }
-        if (pthread_mutex_timedlock(&s->lock, &ts) != 0)
-                return false;
-        alive = s->n_started == s->n_threads && !atomic_load(&s->stopping);
-        pthread_mutex_unlock(&s->lock);
-        return alive;
-}
-
 /* ---- 3. the refresher ------------------------------------------------------- */
 
 /* Per Vault server: its refresh connections' config, and the limits. */
@@ -936,10 +918,6 @@ int refresher_start(Refresher *R) {
 void refresher_stop(Refresher *R) {
         if (R && R->sched)
                 refresh_scheduler_stop(R->sched);
-}
-
-bool refresher_alive(Refresher *R, uint64_t timeout_usec) {
-        return R && R->sched && refresh_scheduler_alive(R->sched, timeout_usec);
 }
 
 Refresher *refresher_free(Refresher *R) {

@@ -212,9 +212,6 @@ int refresh_scheduler_cancel(RefreshScheduler *s, const char *volume_id, uint64_
 /* Re-reads the clock (tests that move an injected clock). */
 void refresh_scheduler_wakeup(RefreshScheduler *s);
 size_t refresh_scheduler_size(RefreshScheduler *s);
-/* For the service watchdog: every thread started and not stopping, and the
- * scheduler's lock taken within timeout_usec (no thread stuck holding it). */
-bool refresh_scheduler_alive(RefreshScheduler *s, uint64_t timeout_usec);
 
 /* ---- 3. the refresher ------------------------------------------------------- */
 
@@ -230,8 +227,6 @@ int refresher_new(Refresher **ret, const Config *c, VolumeTable *volumes, Metric
                   char *err, size_t errlen);
 int refresher_start(Refresher *r);
 void refresher_stop(Refresher *r);
-/* refresh_scheduler_alive() of its scheduler. */
-bool refresher_alive(Refresher *r, uint64_t timeout_usec);
 Refresher *refresher_free(Refresher *r);
 static inline void refresher_freep(Refresher **r) {
         if (*r)
