@@ -240,6 +240,8 @@ def deb():
         r = subprocess.run([os.path.join(PKG, "build-deb"), tmp], capture_output=True,
                            text=True, timeout=900, env=dict(os.environ, JOBS="2"))
         assert r.returncode == 0, (r.stdout[-6000:] + r.stderr[-6000:])
+        with open(os.path.join(tmp, "build.log"), "w") as f:
+            f.write(r.stdout + r.stderr)
         shutil.rmtree(cache, ignore_errors=True)
         os.rename(tmp, cache)
     return cache
@@ -247,6 +249,63 @@ def deb():
 
 def _deb_file(deb):
     return sorted(glob.glob(os.path.join(deb, "vaultmount_*.deb")))[-1]
+
+
+COMPILER_WARNING = re.compile(r"^\S+:\d+:\d+: warning: .*$|^.*warning: \"_FORTIFY_SOURCE\".*$",
+                              re.M)
+
+
+def _compiler_warnings(log):
+    log = re.sub(r"\x1b\[[0-9;]*[mK]", "", log)  # gcc's colours
+    found = COMPILER_WARNING.findall(log)
+    found += [l for l in re.findall(r"^.*\[-W[a-z0-9-]+(?:=\d+)?\]$", log, re.M)
+              if l not in found]
+    return found
+
+
+def test_the_warning_counter_sees_warnings():
+    sample = ("[12/46] Compiling C object lib/x.c.o\n"
+              "\x1b[01m\x1b[K../lib/formats/ytree.c:114:27:\x1b[m\x1b[K \x1b[01;35m\x1b[Kwarning: "
+              "\x1b[m\x1b[Kpotential null pointer dereference [\x1b[01;35m\x1b[K"
+              "-Wnull-dereference\x1b[m\x1b[K]\n"
+              "<command-line>: warning: \"_FORTIFY_SOURCE\" redefined\n")
+    assert len(_compiler_warnings(sample)) == 2, _compiler_warnings(sample)
+    assert _compiler_warnings("[1/2] Compiling C object lib/x.c.o\n") == []
+
+
+def test_package_build_has_no_compiler_warnings(deb):
+    log = open(os.path.join(deb, "build.log")).read()
+    # the build really compiled the daemon here, with Debian's hardening flags
+    assert "main.c" in log and "-fstack-protector-strong" in log and "-z,now" in log
+    assert "-D_FORTIFY_SOURCE=3" in log and "-D_FORTIFY_SOURCE=2" not in log
+    warnings = _compiler_warnings(log)
+    assert not warnings, "\n".join(warnings[:20])
+
+
+def test_release_build_has_no_compiler_warnings(tmp_path):
+    """A --buildtype=release build (-O3: more inlining, more -Wnull-dereference
+    findings than CI's -O2 build sees) of the daemon, warnings counted."""
+    cache = os.path.join(tempfile.gettempdir(), "vaultmount-release-" + _tree_digest())
+    log_path = os.path.join(cache, "build.log")
+    if not os.path.exists(log_path):
+        build = tmp_path / "build-release"
+        env = dict(os.environ)
+        for k in ("CFLAGS", "CPPFLAGS", "LDFLAGS"):
+            env.pop(k, None)
+        r1 = subprocess.run(["meson", "setup", str(build), vmtest.SRC, "--buildtype=release",
+                             "-Dtests=disabled"], capture_output=True, text=True, env=env,
+                            timeout=300)
+        assert r1.returncode == 0, r1.stdout + r1.stderr
+        r2 = subprocess.run(["ninja", "-C", str(build), "-j2", "cmd/vaultmountd/vaultmountd"],
+                            capture_output=True, text=True, timeout=1200)
+        assert r2.returncode == 0, r2.stdout[-6000:] + r2.stderr[-6000:]
+        os.makedirs(cache, exist_ok=True)
+        with open(log_path, "w") as f:
+            f.write(r2.stdout + r2.stderr)
+    log = open(log_path).read()
+    assert "Linking target cmd/vaultmountd/vaultmountd" in log or "no work to do" in log
+    warnings = _compiler_warnings(log)
+    assert not warnings, "\n".join(warnings[:20])
 
 
 def test_lintian_reports_no_errors(deb):
