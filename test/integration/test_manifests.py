@@ -502,3 +502,22 @@ def test_a_config_change_rolls_the_daemonset(kubectl, tmp_path):
     assert "log-level: debug" in one(after, "ConfigMap")["data"]["config.yaml"]
     assert _config_volume(after) == one(after, "ConfigMap")["metadata"]["name"]
     assert _config_volume(after) != _config_volume(before)
+
+
+@pytest.mark.parametrize("kdir", DRIVER_KUSTOMIZATIONS)
+def test_every_driver_kustomization_is_complete(kdir):
+    """Each directory an operator may apply instead of manifests/ brings the
+    whole driver: the privileged namespace, the CSIDriver, a generated
+    ConfigMap the DaemonSet mounts, and a DaemonSet on Linux nodes with both
+    probes."""
+    objs = render(kdir)
+    ns = one(objs, "Namespace")
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    one(objs, "CSIDriver", DRIVER)
+    cm = one(objs, "ConfigMap")
+    assert GENERATED.fullmatch(cm["metadata"]["name"]), cm["metadata"]["name"]
+    assert _config_volume(objs) == cm["metadata"]["name"]
+    spec = one(objs, "DaemonSet")["spec"]["template"]["spec"]
+    assert spec["nodeSelector"]["kubernetes.io/os"] == "linux"
+    c = container(one(objs, "DaemonSet"))
+    assert "livenessProbe" in c and "readinessProbe" in c
