@@ -375,7 +375,7 @@ static int run_daemon(const Config *c) {
         publisher.pool = pool;
         publisher.volumes = volumes;
 
-        /* rotation (issue 6): built now, its threads start once we serve */
+        /* rotation: built now, its threads start once we serve */
         metrics_init(&metrics);
         r = refresher_new(&refresher, c, volumes, &metrics, err, sizeof(err));
         if (r != 0) {
@@ -424,7 +424,7 @@ static int run_daemon(const Config *c) {
                         log_info("%zu recovered volume(s) are back on the refresh schedule", n);
         }
 
-        /* kubelet plugin registration (issue 7), once the CSI socket exists */
+        /* kubelet plugin registration, once the CSI socket exists */
         err[0] = '\0';
         r = registration_start(&registration, c, err, sizeof(err));
         if (r < 0) {

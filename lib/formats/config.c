@@ -133,7 +133,7 @@ static const Option options[] = {
           "auto (journald when $JOURNAL_STREAM is our stderr, else stderr), stderr or journal" },
         { "allow-grpc-trace", OPT_BOOL, F(allow_grpc_trace), "false", 0, 0, 0, "BOOL",
           "debugging only: start although GRPC_TRACE is set (byte dumps are still stripped)" },
-        /* registration (issue 7): string, not path: empty disables it */
+        /* registration: string, not path: empty disables it */
         { "registration-dir", OPT_STRING, F(registration_dir), "/var/lib/kubelet/plugins_registry",
           0, 0, 0, "DIR",
           "serve kubelet plugin registration on DIR/<driver-name>-reg.sock (empty: off, e.g. "
@@ -141,7 +141,7 @@ static const Option options[] = {
         { "kubelet-endpoint", OPT_STRING, F(kubelet_endpoint), NULL, 0, 0, 0, "PATH",
           "the CSI socket as kubelet sees it, sent in registration (default: the endpoint's "
           "path)" },
-        /* rotation (issue 6) */
+        /* rotation */
         { "refresh-workers", OPT_UNSIGNED, F(refresh_workers), "2", 1, 16, 0, "N",
           "threads that keep published volumes fresh (renewals, re-reads, re-issues)" },
         { "refresh-rate", OPT_UNSIGNED, F(refresh_rate), "20", 1, 1000000, 0, "N",
