@@ -850,7 +850,7 @@ static int finalize(Config *c, char *const *envp, char *err, size_t errlen) {
                                "(%llu bytes)",
                                (unsigned long long)c->tmpfs_size_default,
                                (unsigned long long)c->tmpfs_size_max);
-        /* rotation (issue 6): 30 s is the node floor; only the test option goes lower */
+        /* rotation: 30 s is the node floor; only the test option goes lower */
         if (c->test_refresh_interval_min_usec > 0) {
                 c->refresh_interval_min_usec = c->test_refresh_interval_min_usec;
                 add_warning(c, "test-refresh-interval-min is set: volumes may refresh more "
