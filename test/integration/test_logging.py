@@ -581,7 +581,7 @@ def test_journal_fields_and_filters(ns_daemons, tmp_path):
     assert dumps[0]["CSI_METHOD"] == "NodePublishVolume"
     assert dumps[0]["CSI_VOLUME_ID"] == "jvol-1" and dumps[0]["CSI_TARGET_PATH"] == target
 
-    # what an admin types (README "Logs")
+    # what an admin types (docs/operations.md, "Logs")
     by_vol = d.ours("CSI_VOLUME_ID=jvol-1")
     assert by_vol and all(e["CSI_VOLUME_ID"] == "jvol-1" for e in by_vol)
     assert d.ours("POD_NAMESPACE=shop")

@@ -35,7 +35,7 @@ KUSTOMIZATIONS = [".", "token-in-secrets", "node-driver-registrar", "workers-onl
 DRIVER_KUSTOMIZATIONS = [k for k in KUSTOMIZATIONS if k != "example"]
 DRIVER = "csi.vaultmount.io"
 RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "ServiceAccount"}
-# Measured (README "Benchmarks"): RSS with 110 volumes published.
+# Measured (docs/development.md, "Benchmarks"): RSS with 110 volumes published.
 MEASURED_RSS_MIB = 25.7
 MIB = 1024 * 1024
 
