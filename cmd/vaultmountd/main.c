@@ -5,6 +5,14 @@
  * main() owns the process: configuration (fail fast), logging, signals,
  * the instance lock, the gRPC server, and the exit code (the only exit).
  * `vaultmountd probe` is a small client mode for exec liveness probes.
+ * `--check-config` prints the effective configuration and exits non-zero,
+ * listing every problem, when it could not serve a publish; `--version`
+ * prints the version, the commit and the linked libraries' versions.
+ *
+ * Watchdog: under systemd with WatchdogSec= ($WATCHDOG_USEC), the main
+ * thread checks every half interval that the gRPC server answers Probe on
+ * its own socket and that the refresh scheduler responds, and sends
+ * WATCHDOG=1 only then; otherwise systemd restarts the service.
  *
  * Signals: SIGTERM/SIGINT are blocked in every thread and taken with
  * sigwaitinfo() here. The first one starts a graceful shutdown (stop
@@ -31,14 +39,19 @@
 #include "csi.pb-c.h"
 #include "grpc-server.h"
 #include "http.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
+#include "mount.h"
 #include "parse.h"
+#include "proto-util.h"
 #include "refresher.h"
 #include "registration.h"
 #include "statedir.h"
 #include "vault-pool.h"
+#include "version.h"
 #include "volumes.h"
+#include "ytree.h"
 #include "macro.h"
 
 extern char **environ;
@@ -92,6 +105,175 @@ static int run_probe(const Config *c) {
                 protobuf_c_message_free_unpacked(resp, NULL);
         rpc_runtime_done();
         return ret;
+}
+
+typedef struct Watchdog {
+        uint64_t interval; /* $WATCHDOG_USEC; 0: no watchdog */
+        uint64_t next;     /* monotonic usec of the next check */
+        bool failing;      /* the last check failed (logged once) */
+} Watchdog;
+
+static void watchdog_init(Watchdog *w) {
+        uint64_t usec = 0;
+
+        *w = (Watchdog){ 0 };
+        if (sd_watchdog_enabled(0, &usec) > 0)
+                w->interval = usec;
+}
+
+/* The gRPC server answers Probe on its socket (through the fast lane, as
+ * kubelet's calls do), and the refresh scheduler is not stuck. */
+static bool daemon_alive(const Config *c, Refresher *refresher, uint64_t budget, char *why,
+                         size_t whylen) {
+        Csi__V1__ProbeRequest req = CSI__V1__PROBE_REQUEST__INIT;
+        ProtobufCMessage *resp = NULL;
+        CsiStatus st = CSI_STATUS_INIT;
+        int r;
+
+        if (!refresher_alive(refresher, budget)) {
+                (void)snprintf(why, whylen, "the refresh scheduler does not respond");
+                return false;
+        }
+        r = rpc_client_unary(c->socket_path, "/csi.v1.Identity/Probe", &req.base,
+                             &csi__v1__probe_response__descriptor, budget, &resp, &st);
+        if (resp)
+                protobuf_c_message_free_unpacked(resp, NULL);
+        if (r < 0 || st.code != CSI_OK) {
+                (void)snprintf(why, whylen, "the gRPC server does not answer Probe on '%s' (%s)",
+                               c->socket_path, r < 0 ? strerror(-r) : csi_code_to_string(st.code));
+                return false;
+        }
+        return true;
+}
+
+/* Checks and pings systemd when due; returns the usec until the next check
+ * (UINT64_MAX without a watchdog). */
+static uint64_t watchdog_tick(Watchdog *w, const Config *c, Refresher *refresher) {
+        char why[PATH_MAX + 128];
+        uint64_t now = now_usec();
+
+        if (w->interval == 0)
+                return UINT64_MAX;
+        if (now < w->next)
+                return w->next - now;
+        if (daemon_alive(c, refresher, MIN(w->interval / 4, 5 * USEC_PER_SEC), why,
+                         sizeof(why))) {
+                (void)sd_notify(0, "WATCHDOG=1");
+                if (w->failing)
+                        log_info("watchdog: healthy again, pinging systemd");
+                w->failing = false;
+        } else {
+                if (!w->failing)
+                        log_error("watchdog: %s; no more WATCHDOG=1 pings, systemd restarts "
+                                  "the service after WatchdogSec",
+                                  why);
+                w->failing = true;
+        }
+        w->next = now_usec() + w->interval / 2;
+        return w->interval / 2;
+}
+
+/*
+ * Waits for SIGTERM/SIGINT (into si): meanwhile reports messages the rate
+ * limiter suppressed, every LOG_RATELIMIT_FLUSH_USEC, and runs the watchdog.
+ * 0 on a signal, -1 (errno set) if waiting failed.
+ */
+static int wait_for_signal(const sigset_t *mask, siginfo_t *si, const Config *c,
+                           Refresher *refresher) {
+        uint64_t next_flush = now_usec() + LOG_RATELIMIT_FLUSH_USEC;
+        Watchdog watchdog;
+
+        watchdog_init(&watchdog);
+        for (;;) {
+                uint64_t now, wait = watchdog_tick(&watchdog, c, refresher);
+                struct timespec ts;
+
+                now = now_usec();
+                if (now >= next_flush) {
+                        (void)log_ratelimit_flush(false);
+                        next_flush = now + LOG_RATELIMIT_FLUSH_USEC;
+                }
+                wait = MIN(wait, next_flush - now);
+                ts = (struct timespec){ .tv_sec = (time_t)(wait / USEC_PER_SEC),
+                                        .tv_nsec = (long)(wait % USEC_PER_SEC) * 1000 };
+                if (sigtimedwait(mask, si, &ts) >= 0)
+                        return 0;
+                if (errno != EAGAIN && errno != EINTR)
+                        return -1;
+        }
+}
+
+static void print_version(FILE *f) {
+        fprintf(f,
+                "vaultmountd %s\n"
+                "commit: %s\n"
+                "libraries (as loaded now):\n"
+                "  grpc-core %s\n"
+                "  protobuf-c %s\n"
+                "  libcurl %s (%s)\n"
+                "  jansson %s\n"
+                "  libmount %s\n"
+                "  libyaml %s\n"
+                "  libsystemd %s (built against)\n",
+                VAULTMOUNT_VERSION, VAULTMOUNT_COMMIT, rpc_library_version(),
+                proto_library_version(), http_curl_version(), http_tls_version(),
+                json_library_version(), mount_library_version(), ytree_library_version(),
+                LIBSYSTEMD_BUILD_VERSION);
+}
+
+/*
+ * --check-config: what would keep the effective configuration from serving
+ * a NodePublishVolume. Each Vault server goes through the daemon's own
+ * start-up check (TLS trust, client certificate), one at a time so that
+ * every broken one is listed. Paths kubelet owns (target roots, the state
+ * dir) are not checked: the config is often checked away from the node.
+ * Prints one line per problem to f; returns their number.
+ */
+static size_t check_serving(const Config *c, FILE *f) {
+        size_t n = 0;
+
+        if (c->n_vault_servers == 0) {
+                fprintf(f, "  - no Vault server is configured: set vault-address (or "
+                           "vault-servers in the config file); every NodePublishVolume "
+                           "would fail\n");
+                n++;
+        }
+        if (c->n_vault_servers > 0 && http_global_init() < 0) {
+                fprintf(f, "  - initialising libcurl failed: Vault servers not checked\n");
+                return n + 1;
+        }
+        for (size_t i = 0; i < c->n_vault_servers; i++) {
+                Config one = *c;
+                VaultPool *pool = NULL;
+                char err[512] = "";
+                int r;
+
+                one.vault_servers = &c->vault_servers[i];
+                one.n_vault_servers = 1;
+                r = vault_pool_new(&pool, &one, err, sizeof(err));
+                pool = vault_pool_free(pool);
+                if (r != 0) {
+                        fprintf(f, "  - %s\n",
+                                err[0] ? err : strerror(r < 0 ? -r : EINVAL));
+                        n++;
+                }
+        }
+        if (c->n_vault_servers > 0)
+                http_global_cleanup();
+        return n;
+}
+
+static int run_check(const Config *c) {
+        size_t n;
+
+        config_print(c, stdout);
+        fflush(stdout);
+        n = check_serving(c, stderr);
+        if (n == 0)
+                return EXIT_SUCCESS;
+        fprintf(stderr, "vaultmountd: this configuration cannot serve a publish: %zu "
+                        "problem(s) above\n", n);
+        return EXIT_FAILURE;
 }
 
 static int run_daemon(const Config *c) {
@@ -178,7 +360,7 @@ static int run_daemon(const Config *c) {
         publisher.pool = pool;
         publisher.volumes = volumes;
 
-        /* rotation (issue 6): built now, its threads start once we serve */
+        /* rotation: built now, its threads start once we serve */
         metrics_init(&metrics);
         r = refresher_new(&refresher, c, volumes, pool, &metrics, err, sizeof(err));
         if (r != 0) {
@@ -227,7 +409,7 @@ static int run_daemon(const Config *c) {
                         log_info("%zu recovered volume(s) are back on the refresh schedule", n);
         }
 
-        /* kubelet plugin registration (issue 7), once the CSI socket exists */
+        /* kubelet plugin registration, once the CSI socket exists */
         err[0] = '\0';
         r = registration_start(&registration, c, err, sizeof(err));
         if (r < 0) {
@@ -255,23 +437,8 @@ static int run_daemon(const Config *c) {
         }
         (void)sd_notify(0, "READY=1");
 
-        for (;;) {
-                struct timespec flush = {
-                        .tv_sec = (time_t)(LOG_RATELIMIT_FLUSH_USEC / 1000000),
-                        .tv_nsec = (long)(LOG_RATELIMIT_FLUSH_USEC % 1000000) * 1000,
-                };
-                if (sigtimedwait(&mask, &si, &flush) >= 0)
-                        break;
-                if (errno == EAGAIN) {
-                        /* report messages suppressed by the rate limiter */
-                        (void)log_ratelimit_flush(false);
-                        continue;
-                }
-                if (errno != EINTR) {
-                        log_error_errno(errno, "sigtimedwait failed: %m");
-                        break;
-                }
-        }
+        if (wait_for_signal(&mask, &si, c, refresher) < 0)
+                log_error_errno(errno, "sigtimedwait failed: %m");
 
         /* From here a second SIGTERM/SIGINT ends the process at once. */
         {
@@ -348,7 +515,7 @@ int main(int argc, char **argv) {
                 config_done(&c);
                 return EXIT_SUCCESS;
         case CONFIG_MODE_VERSION:
-                printf("vaultmountd %s\n", VAULTMOUNT_VERSION);
+                print_version(stdout);
                 config_done(&c);
                 return EXIT_SUCCESS;
         default:
@@ -378,8 +545,7 @@ int main(int argc, char **argv) {
 
         switch (c.mode) {
         case CONFIG_MODE_CHECK:
-                config_print(&c, stdout);
-                ret = EXIT_SUCCESS;
+                ret = run_check(&c);
                 break;
         case CONFIG_MODE_PROBE:
                 ret = run_probe(&c);

@@ -937,3 +937,7 @@ int rpc_client_unary(const char *socket_path, const char *method,
         rpc_client_free(c);
         return r;
 }
+
+const char *rpc_library_version(void) {
+        return grpc_version_string();
+}

@@ -103,3 +103,6 @@ int rpc_client_unary(const char *socket_path, const char *method,
                      const ProtobufCMessage *request,
                      const ProtobufCMessageDescriptor *response_desc, uint64_t timeout_usec,
                      ProtobufCMessage **ret_response, CsiStatus *status);
+
+/* The version of the gRPC core library loaded at run time ("29.0.0"). */
+const char *rpc_library_version(void);

@@ -150,3 +150,7 @@ int proto_check_utf8(const ProtobufCMessage *m, const char **ret_field) {
         }
         return 0;
 }
+
+const char *proto_library_version(void) {
+        return protobuf_c_version();
+}

@@ -22,3 +22,6 @@ bool utf8_valid(const char *s, size_t n);
  * of the first offending field in *ret_field.
  */
 int proto_check_utf8(const ProtobufCMessage *m, const char **ret_field);
+
+/* The version of the protobuf-c library loaded at run time ("1.4.1"). */
+const char *proto_library_version(void);

@@ -133,7 +133,7 @@ static const Option options[] = {
           "auto (journald when $JOURNAL_STREAM is our stderr, else stderr), stderr or journal" },
         { "allow-grpc-trace", OPT_BOOL, F(allow_grpc_trace), "false", 0, 0, 0, "BOOL",
           "debugging only: start although GRPC_TRACE is set (byte dumps are still stripped)" },
-        /* registration (issue 7): string, not path: empty disables it */
+        /* registration: string, not path: empty disables it */
         { "registration-dir", OPT_STRING, F(registration_dir), "/var/lib/kubelet/plugins_registry",
           0, 0, 0, "DIR",
           "serve kubelet plugin registration on DIR/<driver-name>-reg.sock (empty: off, e.g. "
@@ -141,7 +141,7 @@ static const Option options[] = {
         { "kubelet-endpoint", OPT_STRING, F(kubelet_endpoint), NULL, 0, 0, 0, "PATH",
           "the CSI socket as kubelet sees it, sent in registration (default: the endpoint's "
           "path)" },
-        /* rotation (issue 6) */
+        /* rotation */
         { "refresh-workers", OPT_UNSIGNED, F(refresh_workers), "2", 1, 16, 0, "N",
           "threads that keep published volumes fresh (renewals, re-reads, re-issues)" },
         { "refresh-rate", OPT_UNSIGNED, F(refresh_rate), "20", 1, 1000000, 0, "N",
@@ -850,7 +850,7 @@ static int finalize(Config *c, char *const *envp, char *err, size_t errlen) {
                                "(%llu bytes)",
                                (unsigned long long)c->tmpfs_size_default,
                                (unsigned long long)c->tmpfs_size_max);
-        /* rotation (issue 6): 30 s is the node floor; only the test option goes lower */
+        /* rotation: 30 s is the node floor; only the test option goes lower */
         if (c->test_refresh_interval_min_usec > 0) {
                 c->refresh_interval_min_usec = c->test_refresh_interval_min_usec;
                 add_warning(c, "test-refresh-interval-min is set: volumes may refresh more "
@@ -881,6 +881,59 @@ static void build_long_options(struct option *lo, size_t max) {
         lo[n] = (struct option){ 0 };
 }
 
+/* The config file's own origin: the variable, when VAULTMOUNT_CONFIG named it. */
+static int note_config_origin(Config *c, bool from_env) {
+        size_t idx = (size_t)option_find("config");
+
+        if (!from_env)
+                return 0;
+        c->sources[idx] = CONFIG_SOURCE_ENV;
+        free(c->origins[idx]);
+        c->origins[idx] = strdup("VAULTMOUNT_CONFIG");
+        return c->origins[idx] ? 0 : -ENOMEM;
+}
+
+/* Step 3 of config_load(): VAULTMOUNT_<NAME> variables (CSI_ENDPOINT is the
+ * spec's name for the endpoint); unknown VAULTMOUNT_* ones are warned about. */
+static int load_env(Config *c, char *const *envp, char *err, size_t errlen) {
+        const char *csi = env_lookup(envp, "CSI_ENDPOINT");
+        int r;
+
+        if (!isempty(csi)) {
+                r = option_set(c, (size_t)option_find("endpoint"), csi, CONFIG_SOURCE_ENV,
+                               "CSI_ENDPOINT", err, errlen);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < N_OPTIONS; i++) {
+                char name[96];
+                const char *v;
+                env_name(&options[i], name, sizeof(name));
+                v = env_lookup(envp, name);
+                if (!v || streq(options[i].name, "config"))
+                        continue;
+                r = option_set(c, i, v, CONFIG_SOURCE_ENV, name, err, errlen);
+                if (r < 0)
+                        return r;
+        }
+        for (char *const *e = envp; e && *e; e++) {
+                bool known = false;
+                if (strncmp(*e, "VAULTMOUNT_", 11) != 0)
+                        continue;
+                for (size_t i = 0; i < N_OPTIONS && !known; i++) {
+                        char name[96];
+                        env_name(&options[i], name, sizeof(name));
+                        known = strncmp(*e, name, strlen(name)) == 0 && (*e)[strlen(name)] == '=';
+                }
+                if (!known) {
+                        const char *eq = strchr(*e, '=');
+                        add_warning(c, "unknown environment variable '%.*s', ignoring",
+                                    eq ? (int)(eq - *e) : 64, *e);
+                }
+        }
+        return 0;
+}
+
 typedef struct FlagValue {
         size_t idx;
         const char *value;
@@ -891,7 +944,7 @@ int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, 
         FlagValue flags[64];
         size_t n_flags = 0;
         const char *config_path = NULL;
-        bool config_explicit = false;
+        bool config_explicit = false, config_from_env = false;
         char origin[128];
         int r, opt;
 
@@ -950,7 +1003,7 @@ int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, 
 
         if (!config_path) {
                 config_path = env_lookup(envp, "VAULTMOUNT_CONFIG");
-                config_explicit = config_path != NULL;
+                config_explicit = config_from_env = config_path != NULL;
         }
         if (!config_path)
                 config_path = DEFAULT_CONFIG_PATH;
@@ -975,43 +1028,14 @@ int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, 
         c->config_path = strdup(config_path);
         if (!c->config_path)
                 return -ENOMEM;
+        r = note_config_origin(c, config_from_env);
+        if (r < 0)
+                return r;
 
-        /* 3. environment (CSI_ENDPOINT is the spec's name for the endpoint) */
-        {
-                const char *csi = env_lookup(envp, "CSI_ENDPOINT");
-                if (!isempty(csi)) {
-                        r = option_set(c, (size_t)option_find("endpoint"), csi,
-                                       CONFIG_SOURCE_ENV, "CSI_ENDPOINT", err, errlen);
-                        if (r < 0)
-                                return r;
-                }
-        }
-        for (size_t i = 0; i < N_OPTIONS; i++) {
-                char name[96];
-                const char *v;
-                env_name(&options[i], name, sizeof(name));
-                v = env_lookup(envp, name);
-                if (!v || streq(options[i].name, "config"))
-                        continue;
-                r = option_set(c, i, v, CONFIG_SOURCE_ENV, name, err, errlen);
-                if (r < 0)
-                        return r;
-        }
-        for (char *const *e = envp; e && *e; e++) {
-                bool known = false;
-                if (strncmp(*e, "VAULTMOUNT_", 11) != 0)
-                        continue;
-                for (size_t i = 0; i < N_OPTIONS && !known; i++) {
-                        char name[96];
-                        env_name(&options[i], name, sizeof(name));
-                        known = strncmp(*e, name, strlen(name)) == 0 && (*e)[strlen(name)] == '=';
-                }
-                if (!known) {
-                        const char *eq = strchr(*e, '=');
-                        add_warning(c, "unknown environment variable '%.*s', ignoring",
-                                    eq ? (int)(eq - *e) : 64, *e);
-                }
-        }
+        /* 3. environment */
+        r = load_env(c, envp, err, errlen);
+        if (r < 0)
+                return r;
 
         /* 4. flags */
         for (size_t i = 0; i < n_flags; i++) {
@@ -1164,9 +1188,9 @@ void config_print(const Config *c, FILE *f) {
                                                                            : "secrets-or-context";
                         break;
                 }
-                if (streq(o->name, "vault-address") || (strncmp(o->name, "vault-", 6) == 0 &&
-                                                        !streq(o->name, "vault-servers")))
-                        continue; /* printed with the servers below */
+                if (o->offset >= F(flat_vault) &&
+                    o->offset < F(flat_vault) + sizeof(VaultServerConfig))
+                        continue; /* server "default": printed with the servers below */
                 if (v) {
                         fprintf(f, "%s: ", o->name);
                         print_quoted(f, v);

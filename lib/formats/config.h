@@ -86,7 +86,7 @@ typedef struct Config {
         int log_level;
         int log_format;
 
-        /* publish (issue 4) */
+        /* publish */
         VaultServerConfig *vault_servers;
         size_t n_vault_servers;
         char *default_vault_server;     /* name; default: the only server, or "default" */
@@ -102,15 +102,15 @@ typedef struct Config {
         uint64_t refresh_interval_min_usec;
         VaultServerConfig flat_vault;   /* the vault-* settings: server "default" */
 
-        /* logging (issue 5) */
+        /* logging: target and gRPC tracing */
         char *log_target;      /* "auto", "stderr" or "journal" (checked by main) */
         bool allow_grpc_trace; /* start even when $GRPC_TRACE is set */
 
-        /* registration (issue 7) */
+        /* registration */
         char *registration_dir; /* kubelet's plugins_registry; NULL or "" disables */
         char *kubelet_endpoint; /* GetInfo endpoint; NULL: socket_path */
 
-        /* rotation (issue 6) */
+        /* rotation */
         unsigned refresh_workers;               /* refresh threads */
         unsigned refresh_rate;                  /* refresh requests/s per Vault server */
         unsigned refresh_burst;                 /* token bucket size */

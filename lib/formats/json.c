@@ -684,3 +684,7 @@ int json_write_string(const JsonValue *v, unsigned flags, char **ret, size_t *re
                 *ret_len = w.len;
         return 0;
 }
+
+const char *json_library_version(void) {
+        return jansson_version_str();
+}

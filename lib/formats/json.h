@@ -148,3 +148,6 @@ enum {
 int json_write_secret(const JsonValue *v, unsigned flags, Secret *out);
 /* The same into a malloc'd NUL-terminated string; never for secrets. */
 int json_write_string(const JsonValue *v, unsigned flags, char **ret, size_t *ret_len);
+
+/* The version of the jansson library loaded at run time ("2.14"). */
+const char *json_library_version(void);

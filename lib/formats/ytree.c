@@ -109,8 +109,8 @@ static int parse_node(yaml_parser_t *p, yaml_event_t *ev, Builder *b, unsigned d
                         return fail(b, &ev->start_mark, -E2BIG,
                                     "value longer than %zu bytes", b->limits->max_scalar);
                 r = node_new(b, YNODE_SCALAR, &ev->start_mark, &n);
-                if (r < 0)
-                        return r;
+                if (r < 0 || !n) /* !n: never, but gcc -O3 cannot tell */
+                        return r < 0 ? r : -ENOMEM;
                 n->scalar = malloc(ev->data.scalar.length + 1);
                 if (!n->scalar)
                         return -ENOMEM;
@@ -131,8 +131,8 @@ static int parse_node(yaml_parser_t *p, yaml_event_t *ev, Builder *b, unsigned d
                     (!mapping && ev->data.sequence_start.anchor))
                         return fail(b, &ev->start_mark, -EINVAL, "anchors are not supported");
                 r = node_new(b, mapping ? YNODE_MAPPING : YNODE_SEQUENCE, &ev->start_mark, &n);
-                if (r < 0)
-                        return r;
+                if (r < 0 || !n)
+                        return r < 0 ? r : -ENOMEM;
                 for (;;) {
                         yaml_event_t child;
                         YNode *key = NULL, *value = NULL;
@@ -261,4 +261,8 @@ const char *ytree_type_name(YNodeType t) {
                 return "a list";
         }
         return "?";
+}
+
+const char *ytree_library_version(void) {
+        return yaml_get_version_string();
 }

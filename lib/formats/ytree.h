@@ -55,3 +55,6 @@ static inline void ytree_freep(YNode **n) {
 /* The value for `key` in a mapping, or NULL. */
 const YNode *ytree_get(const YNode *mapping, const char *key);
 const char *ytree_type_name(YNodeType t);
+
+/* The version of the libyaml library loaded at run time ("0.2.5"). */
+const char *ytree_library_version(void);

@@ -69,6 +69,10 @@ void refresher_stop(Refresher *R) {
                 refresh_scheduler_stop(R->sched);
 }
 
+bool refresher_alive(Refresher *R, uint64_t timeout_usec) {
+        return R && R->sched && refresh_scheduler_alive(R->sched, timeout_usec);
+}
+
 Refresher *refresher_free(Refresher *R) {
         if (!R)
                 return NULL;

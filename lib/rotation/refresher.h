@@ -51,6 +51,9 @@ int refresher_new(Refresher **ret, const Config *c, VolumeTable *volumes, VaultP
                   Metrics *metrics, char *err, size_t errlen);
 int refresher_start(Refresher *r);
 void refresher_stop(Refresher *r);
+/* The refresh threads run and their scheduler answers within timeout_usec
+ * (the service watchdog pings only then). */
+bool refresher_alive(Refresher *r, uint64_t timeout_usec);
 Refresher *refresher_free(Refresher *r);
 static inline void refresher_freep(Refresher **r) {
         if (*r)

@@ -426,3 +426,17 @@ size_t refresh_scheduler_size(RefreshScheduler *s) {
         pthread_mutex_unlock(&s->lock);
         return n;
 }
+
+bool refresh_scheduler_alive(RefreshScheduler *s, uint64_t timeout_usec) {
+        uint64_t t = clock_usec(CLOCK_REALTIME) + timeout_usec;
+        struct timespec ts = { .tv_sec = (time_t)(t / USEC_PER_SEC),
+                               .tv_nsec = (long)(t % USEC_PER_SEC) * 1000 };
+        bool alive;
+
+        /* a thread stuck while holding the lock makes this time out */
+        if (pthread_mutex_timedlock(&s->lock, &ts) != 0)
+                return false;
+        alive = s->n_threads > 0 && s->n_started == s->n_threads && !atomic_load(&s->stopping);
+        pthread_mutex_unlock(&s->lock);
+        return alive;
+}

@@ -83,4 +83,7 @@ int refresh_scheduler_cancel(RefreshScheduler *s, const char *volume_id, uint64_
 /* Re-reads the clock (tests that move an injected clock). */
 void refresh_scheduler_wakeup(RefreshScheduler *s);
 size_t refresh_scheduler_size(RefreshScheduler *s);
+/* Every worker started, not stopping, and the lock free within timeout_usec
+ * (a worker stuck holding it makes this false): for the service watchdog. */
+bool refresh_scheduler_alive(RefreshScheduler *s, uint64_t timeout_usec);
 

@@ -970,3 +970,13 @@ finish:
                 http_response_done(ret);
         return r;
 }
+
+const char *http_curl_version(void) {
+        const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+        return v && v->version ? v->version : "unknown";
+}
+
+const char *http_tls_version(void) {
+        const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+        return v && v->ssl_version ? v->ssl_version : "none";
+}

@@ -156,3 +156,8 @@ int http_client_perform(HttpClient *c, const HttpRequest *req, HttpResponse *ret
 
 /* Retry-After: delta-seconds or an HTTP-date (relative to now). -1 if bad. */
 int64_t http_parse_retry_after(const char *value, time_t now);
+
+/* The versions of the libraries loaded at run time: libcurl ("7.88.1") and
+ * the TLS library libcurl was built with ("OpenSSL/3.0.17"). */
+const char *http_curl_version(void);
+const char *http_tls_version(void);

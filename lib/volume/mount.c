@@ -364,3 +364,8 @@ int mount_get(const char *path, char **ret_fstype, char **ret_options) {
         *ret_options = TAKE_PTR(options);
         return 0;
 }
+
+const char *mount_library_version(void) {
+        const char *v = NULL;
+        return mnt_get_library_version(&v) >= 0 && v ? v : "unknown";
+}

@@ -52,3 +52,6 @@ int mount_is_mountpoint(const char *path, bool *ret);
  * "ro,nosuid,nodev,noexec,relatime,size=1024k,mode=750,gid=12345".
  * -ENOENT if not mounted. */
 int mount_get(const char *path, char **ret_fstype, char **ret_options);
+
+/* The version of the libmount library loaded at run time ("2.38.1"). */
+const char *mount_library_version(void);

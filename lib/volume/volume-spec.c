@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * volume-spec.c - volumeAttributes → VolumeSpec, and the bytes of each file
- * (see volume-spec.h and the README section "Volume attributes").
+ * (see volume-spec.h and docs/volume-attributes.md).
  *
  * secretArgs typing. vault-csi-provider (v1.7) decodes `objects` with Go's
  * gopkg.in/yaml.v3 into map[string]interface{} and sends json.Marshal() of

@@ -4,7 +4,7 @@
  * (NodePublishVolumeRequest.volume_context) checked against the node admin's
  * configuration.
  *
- * Attributes (README "Volume attributes"): roleName (required), objects
+ * Attributes (docs/volume-attributes.md): roleName (required), objects
  * (YAML or JSON list: objectName, secretPath, secretKey, secretArgs, method,
  * filePermission, encoding), vaultAuthMountPath (alias
  * vaultKubernetesMountPath), vaultNamespace, audience, vaultServer,

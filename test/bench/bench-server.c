@@ -3,7 +3,7 @@
  * bench-server - start-up time, memory and round-trip latency of vaultmountd.
  *
  * Usage: bench-server /path/to/vaultmountd [ROUNDS of 2,000 connections, default 2]
- * Prints what it measured (nothing here is asserted; targets are in README):
+ * Prints what it measured (nothing here is asserted; targets are in docs/development.md):
  *   - time from exec to the first successful Probe (median of 10 starts);
  *   - RSS, Private_Dirty and Anonymous (from /proc/PID/smaps_rollup) when
  *     idle, and after 2,000 sequential connections (a new channel per call,

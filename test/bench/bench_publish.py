@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: Apache-2.0
-"""Publish benchmark: prints what it measures (targets live in README).
+"""Publish benchmark: prints what it measures (targets live in docs/development.md).
 
 - NodePublishVolume latency p50/p99: one KV object, TLS to the Vault dev
   server on loopback, a new connection per call as kubelet does (each publish

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: Apache-2.0
-"""Rotation benchmark: prints what it measures (targets live in README "Rotation").
+"""Rotation benchmark: prints what it measures (targets live in docs/rotation.md).
 
 Workload: N volumes (default 110) x 3 secrets each (objects):
   - a KV v2 secret, refreshed every 2 min;

@@ -1,12 +1,26 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Configuration: flags > environment > file > defaults; errors name their origin."""
+"""Configuration: flags > environment > file > defaults; errors name their origin.
+
+--check-config prints every key with its origin and exits 1, listing every
+problem, when the configuration could not serve a publish; --version shows
+the commit and the linked libraries' versions."""
+import os
+import re
+import subprocess
+
 import pytest
 
 import vmtest
 
 
-def check(args, env=None):
-    return vmtest.run_daemon_cli(["--check-config"] + list(args), env=env)
+# a config that can serve: one Vault server (nothing is contacted)
+SERVER = {"VAULTMOUNT_VAULT_ADDRESS": "https://vault.test:8200"}
+
+
+def check(args, env=None, server=True):
+    e = dict(SERVER) if server else {}
+    e.update(env or {})
+    return vmtest.run_daemon_cli(["--check-config"] + list(args), env=e)
 
 
 def value(out, key):
@@ -56,6 +70,10 @@ def test_config_path_from_environment(tmp_path):
     r = check([], env={"VAULTMOUNT_CONFIG": str(cfg)})
     assert r.returncode == 0, r.stderr
     assert value(r.stdout, "driver-name") == ("env.example.com", "file")
+    # the file's own origin is the variable that named it
+    assert value(r.stdout, "config") == (str(cfg), "environment")
+    r = check(["--config=%s" % cfg])
+    assert value(r.stdout, "config") == (str(cfg), "flag")
 
 
 @pytest.mark.parametrize("content,needle", [
@@ -129,3 +147,94 @@ def test_readme_demo_runs():
     assert r.returncode == 0, r.stdout + r.stderr
     assert "driver csi.vaultmount.io" in r.stdout
     assert "exit status 0" in r.stdout
+
+
+# ---------------------------------------------------------------------------
+# --check-config: can this configuration serve a publish?
+
+def test_check_config_fails_a_serverless_config():
+    r = check(["--config=/dev/null", "--node-id=n"], server=False)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "no Vault server is configured: set vault-address" in r.stderr
+    assert "1 problem(s)" in r.stderr
+    # the effective configuration is still printed, for the admin to read
+    assert value(r.stdout, "node-id") == ("n", "flag")
+    # the same with a server: fine
+    assert check(["--config=/dev/null", "--node-id=n"]).returncode == 0
+
+
+def test_check_config_lists_every_problem(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    empty = tmp_path / "empty.pem"
+    empty.write_text("")
+    cfg.write_text(
+        "vault-servers:\n"
+        "  a:\n    address: https://a.test:8200\n    ca-file: %s\n"
+        "  b:\n    address: https://b.test:8200\n    ca-file: %s\n"
+        "  c:\n    address: https://c.test:8200\n"
+        "  d:\n    address: https://d.test:8200\n    client-cert: %s\n"
+        "    client-key: %s\n" % (tmp_path / "missing-ca.pem", empty, empty, empty))
+    r = check(["--config=%s" % cfg], server=False)
+    assert r.returncode == 1, r.stderr
+    problems = [l for l in r.stderr.splitlines() if l.startswith("  - ")]
+    assert len(problems) == 3, r.stderr
+    assert "vault server 'a'" in problems[0] and "missing-ca.pem" in problems[0]
+    assert "vault server 'b'" in problems[1] and "no PEM certificate" in problems[1]
+    assert "vault server 'd'" in problems[2]
+    assert "'c'" not in r.stderr  # a good server is not a problem
+    assert "3 problem(s)" in r.stderr
+
+
+def test_check_config_prints_every_key_with_its_origin(tmp_path):
+    helptext = vmtest.run_daemon_cli(["--help"]).stdout
+    names = re.findall(r"^\s+--([a-z0-9-]+)=", helptext, re.M)
+    flat = {"vault-address", "vault-ca-file", "vault-ca-dir", "vault-client-cert",
+            "vault-client-key", "vault-tls-server-name", "vault-tls-skip-verify",
+            "vault-allow-http", "vault-namespace", "vault-auth-method", "vault-auth-mount",
+            "vault-audience"}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("vault-max-concurrency: 9\n")
+    r = check(["--config=%s" % cfg], env={"VAULTMOUNT_WORKERS": "3"})
+    assert r.returncode == 0, r.stderr
+    for name in names:
+        if name in flat:  # server "default": printed under vault-servers
+            continue
+        assert re.search(r"^(# )?%s: " % re.escape(name), r.stdout, re.M), name
+    assert value(r.stdout, "vault-max-concurrency") == ("9", "file")
+    assert value(r.stdout, "workers") == ("3", "environment")
+    assert re.search(r"^  default:\n    address: \"https://vault.test:8200\"", r.stdout, re.M)
+
+
+# ---------------------------------------------------------------------------
+# --version
+
+def _pkg_version(module):
+    r = subprocess.run(["pkg-config", "--modversion", module], capture_output=True, text=True)
+    assert r.returncode == 0, module
+    return r.stdout.strip()
+
+
+def test_version_shows_the_commit_and_the_linked_libraries():
+    r = vmtest.run_daemon_cli(["--version"])
+    assert r.returncode == 0
+    lines = r.stdout.splitlines()
+    meson = re.search(r"version:\s*'([^']+)'",
+                      open(os.path.join(vmtest.SRC, "meson.build")).read()).group(1)
+    assert lines[0] == "vaultmountd " + meson
+    commit = lines[1].split(": ", 1)[1]
+    head = subprocess.run(["git", "-C", vmtest.SRC, "rev-parse", "--short=12", "HEAD"],
+                          capture_output=True, text=True)
+    if head.returncode == 0:  # a git checkout: the commit built, maybe with local changes
+        assert re.fullmatch(r"[0-9a-f]{12}(-dirty)?", commit), commit
+    else:
+        assert re.fullmatch(r"[0-9a-f]{7,40}(-dirty)?|unknown", commit), commit
+    libs = dict(l.strip().split(" ", 1) for l in lines[3:])
+    assert set(libs) == {"grpc-core", "protobuf-c", "libcurl", "jansson", "libmount",
+                         "libyaml", "libsystemd"}, libs
+    # the versions loaded are those installed (the same machine built it)
+    for name, module in (("protobuf-c", "libprotobuf-c"), ("jansson", "jansson"),
+                         ("libmount", "mount"), ("libyaml", "yaml-0.1"), ("grpc-core", "grpc")):
+        assert libs[name] == _pkg_version(module), (name, libs[name])
+    curl, tls = re.fullmatch(r"(\S+) \((\S+)\)", libs["libcurl"]).groups()
+    assert curl == _pkg_version("libcurl") and tls.startswith("OpenSSL/")
+    assert libs["libsystemd"] == _pkg_version("libsystemd") + " (built against)"

@@ -12,7 +12,7 @@ import vmtest
 from vmtest import CallError, csi_pb2
 
 VERSION = subprocess.run([vmtest.DAEMON, "--version"], capture_output=True, text=True,
-                         check=True).stdout.split()[-1]
+                         check=True).stdout.splitlines()[0].split()[-1]
 
 
 def test_get_plugin_info_defaults(daemons):

@@ -581,7 +581,7 @@ def test_journal_fields_and_filters(ns_daemons, tmp_path):
     assert dumps[0]["CSI_METHOD"] == "NodePublishVolume"
     assert dumps[0]["CSI_VOLUME_ID"] == "jvol-1" and dumps[0]["CSI_TARGET_PATH"] == target
 
-    # what an admin types (README "Logs")
+    # what an admin types (docs/operations.md, "Logs")
     by_vol = d.ours("CSI_VOLUME_ID=jvol-1")
     assert by_vol and all(e["CSI_VOLUME_ID"] == "jvol-1" for e in by_vol)
     assert d.ours("POD_NAMESPACE=shop")
@@ -637,7 +637,7 @@ def test_bad_log_target_is_a_usage_error():
     assert r.returncode == 2
     assert "log-target: 'syslog' is not a log target (auto, stderr, journal)" in r.stderr
     r = vmtest.run_daemon_cli(["--check-config", "--config=/dev/null", "--log-target=journal",
-                               "--node-id=n"])
+                               "--node-id=n", "--vault-address=https://vault.test:8200"])
     assert r.returncode == 0, r.stderr
     assert 'log-target: "journal"  # flag' in r.stdout
     assert 'allow-grpc-trace: "false"  # default' in r.stdout

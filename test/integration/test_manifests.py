@@ -10,6 +10,12 @@ daemon: its --help (every flag the DaemonSet passes exists), its
 --check-config on the shipped node config with the DaemonSet's flags (every
 host path it uses is mounted from the same host path), and its
 NodeGetCapabilities (the fsGroupPolicy matches VOLUME_MOUNT_GROUP).
+
+Placement and rollout: the driver runs on every Linux node (no control-plane
+exclusion, a catch-all toleration; manifests/workers-only/ narrows it), its
+image is set once, fully qualified, through kustomize `images:`, and its
+ConfigMap comes from a configMapGenerator, so a config change rolls the
+DaemonSet.
 """
 import json
 import os
@@ -25,10 +31,11 @@ import vmtest
 from vmtest import csi_pb2
 
 MANIFESTS = os.path.join(vmtest.SRC, "manifests")
-KUSTOMIZATIONS = [".", "token-in-secrets", "node-driver-registrar", "example"]
+KUSTOMIZATIONS = [".", "token-in-secrets", "node-driver-registrar", "workers-only", "example"]
+DRIVER_KUSTOMIZATIONS = [k for k in KUSTOMIZATIONS if k != "example"]
 DRIVER = "csi.vaultmount.io"
 RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "ServiceAccount"}
-# Measured (README "Benchmarks"): RSS with 110 volumes published.
+# Measured (docs/development.md, "Benchmarks"): RSS with 110 volumes published.
 MEASURED_RSS_MIB = 25.7
 MIB = 1024 * 1024
 
@@ -83,11 +90,24 @@ def _version(kubectl):
     return r.stdout.strip().splitlines()[0] if r.stdout else "?"
 
 
-def render_with(kubectl, kdir):
-    r = subprocess.run([kubectl, "kustomize", os.path.join(MANIFESTS, kdir)],
+def render_with(kubectl, kdir, root=MANIFESTS):
+    r = subprocess.run([kubectl, "kustomize", os.path.join(root, kdir)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, "%s kustomize %s failed:\n%s" % (kubectl, kdir, r.stderr)
     return [o for o in yaml.safe_load_all(r.stdout) if o]
+
+
+GENERATED = re.compile(r"\b(vaultmount-config)-[a-z0-9]{10}\b")
+
+
+def _canonical(objs):
+    """The objects as sorted JSON, with the generated ConfigMap's hash suffix
+    replaced: kustomize 2.0 and 5.x hash the same content differently. Each
+    rendering must name one suffixed ConfigMap and refer to exactly it."""
+    text = [json.dumps(o, sort_keys=True) for o in objs]
+    suffixed = set(m.group(0) for s in text for m in GENERATED.finditer(s))
+    assert len(suffixed) <= 1, suffixed
+    return sorted(GENERATED.sub(r"\1-HASH", s) for s in text)
 
 
 _cache = {}
@@ -98,8 +118,7 @@ def render(kdir):
     if kdir not in _cache:
         assert KUBECTLS, "no kubectl found (PATH, or Debian's kubernetes-client)"
         results = {k: render_with(k, kdir) for k in KUBECTLS}
-        canon = {k: sorted(json.dumps(o, sort_keys=True) for o in objs)
-                 for k, objs in results.items()}
+        canon = {k: _canonical(objs) for k, objs in results.items()}
         first = KUBECTLS[0]
         for k in KUBECTLS[1:]:
             assert canon[k] == canon[first], "%s and %s render %s differently" % (
@@ -251,18 +270,23 @@ def test_daemonset_shape():
     c = container(ds)
     assert [x["name"] for x in spec["containers"]] == ["vaultmountd"]  # no registrar sidecar
     assert c["securityContext"]["privileged"] is True
-    terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
-        "nodeSelectorTerms"]
-    assert terms and all({"key": "node-role.kubernetes.io/control-plane",
-                          "operator": "DoesNotExist"} in t["matchExpressions"] for t in terms)
+    # every Linux node: no affinity, every taint tolerated
+    assert "affinity" not in spec
+    assert spec["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    assert {"operator": "Exists"} in spec["tolerations"]
     env = {e["name"]: e for e in c["env"]}
     assert env["NODE_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
-    probe = c["livenessProbe"]["exec"]["command"]
-    assert probe[0] == c["command"][0] and probe[1] == "probe"
-    # kubelet kills the exec probe after timeoutSeconds: the probe's own deadline is shorter
-    timeout = [a for a in probe if a.startswith("--probe-timeout=")]
-    assert timeout and int(timeout[0].split("=")[1].rstrip("s")) < \
-        c["livenessProbe"]["timeoutSeconds"]
+    for kind in ("livenessProbe", "readinessProbe"):
+        probe = c[kind]["exec"]["command"]
+        assert probe[0] == c["command"][0] and probe[1] == "probe"
+        # kubelet kills the exec probe after timeoutSeconds: the probe's own deadline is shorter
+        timeout = [a for a in probe if a.startswith("--probe-timeout=")]
+        assert timeout and int(timeout[0].split("=")[1].rstrip("s")) < c[kind]["timeoutSeconds"]
+    # readiness adds what liveness cannot: a rollout waits for a serving socket
+    # sooner than liveness would act on a start that never serves
+    ready, live = c["readinessProbe"], c["livenessProbe"]
+    assert ready["periodSeconds"] * ready["failureThreshold"] < \
+        live.get("initialDelaySeconds", 0) + live["periodSeconds"] * live["failureThreshold"]
     # the config comes from the ConfigMap
     cm = one(render("."), "ConfigMap")
     m, vol = host_mount_for(ds, "/etc/vaultmount/config.yaml")
@@ -278,7 +302,8 @@ def test_daemonset_flags_exist_in_the_real_help():
     for kdir in (".", "node-driver-registrar"):
         ds = one(render(kdir), "DaemonSet")
         c = container(ds)
-        flags = list(c["args"]) + c["livenessProbe"]["exec"]["command"][2:]
+        flags = list(c["args"]) + c["livenessProbe"]["exec"]["command"][2:] + \
+            c["readinessProbe"]["exec"]["command"][2:]
         assert flags
         for f in flags:
             assert f.startswith("--") and "=" in f, f
@@ -383,3 +408,116 @@ def test_example_pod():
               if m["name"] == vols[0]["name"]]
     assert mounts and all(m["readOnly"] for m in mounts)
     assert pod["spec"]["securityContext"]["fsGroup"]
+
+
+# ---------------------------------------------------------------------------
+# placement, image, config rollout
+
+def _meson_version():
+    m = re.search(r"version:\s*'([^']+)'", open(os.path.join(vmtest.SRC, "meson.build")).read())
+    return m.group(1)
+
+
+def _fully_qualified(ref):
+    """registry-host[:port]/path:tag or ...@sha256:digest."""
+    name, _, digest = ref.partition("@")
+    host, slash, path = name.partition("/")
+    if not slash or not ("." in host or ":" in host or host == "localhost"):
+        return False
+    if digest:
+        return re.fullmatch(r"sha256:[0-9a-f]{64}", digest) is not None
+    return ":" in path.rsplit("/", 1)[-1]
+
+
+@pytest.mark.parametrize("kdir", DRIVER_KUSTOMIZATIONS)
+def test_every_image_is_fully_qualified_and_the_driver_image_is_one(kdir):
+    ds = one(render(kdir), "DaemonSet")
+    images = {c["name"]: c["image"] for c in ds["spec"]["template"]["spec"]["containers"]}
+    for name, ref in images.items():
+        assert _fully_qualified(ref), "%s: image '%s' is not fully qualified" % (name, ref)
+    base = container(one(render("."), "DaemonSet"))["image"]
+    assert images["vaultmountd"] == base
+    assert base.endswith(":" + _meson_version()), base
+
+
+def test_the_driver_image_is_set_in_one_place():
+    """The DaemonSet names the image only; base/kustomization.yaml's images:
+    sets it, and no other file of manifests/ does."""
+    raw = yaml.safe_load(open(os.path.join(MANIFESTS, "base", "daemonset.yaml")))
+    name = raw["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert "/" not in name and ":" not in name, name
+    setters = []
+    for dirpath, _, files in os.walk(MANIFESTS):
+        for f in files:
+            if f == "kustomization.yaml":
+                k = yaml.safe_load(open(os.path.join(dirpath, f)))
+                if any(i["name"] == name for i in k.get("images", [])):
+                    setters.append(os.path.relpath(dirpath, MANIFESTS))
+    assert setters == ["base"], setters
+
+
+def test_every_linux_node_by_default_and_workers_only_narrows(tmp_path):
+    for kdir in (".", "token-in-secrets", "node-driver-registrar"):
+        spec = one(render(kdir), "DaemonSet")["spec"]["template"]["spec"]
+        assert spec["nodeSelector"] == {"kubernetes.io/os": "linux"}, kdir
+        # a catch-all toleration: control-plane and tainted pools included
+        assert {"operator": "Exists"} in spec["tolerations"], kdir
+        assert "affinity" not in spec, kdir
+    narrow = one(render("workers-only"), "DaemonSet")
+    spec = narrow["spec"]["template"]["spec"]
+    assert "tolerations" not in spec
+    assert spec["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"]
+    assert terms and all({"key": "node-role.kubernetes.io/control-plane",
+                          "operator": "DoesNotExist"} in t["matchExpressions"] for t in terms)
+    # otherwise the same DaemonSet
+    base = json.loads(json.dumps(one(render("."), "DaemonSet")))
+    del base["spec"]["template"]["spec"]["tolerations"]
+    del narrow["spec"]["template"]["spec"]["affinity"]
+    assert narrow == base
+
+
+def _config_volume(objs):
+    ds = one(objs, "DaemonSet")
+    vols = {v["name"]: v for v in ds["spec"]["template"]["spec"]["volumes"]}
+    return vols["config"]["configMap"]["name"]
+
+
+@pytest.mark.parametrize("kubectl", KUBECTLS)
+def test_a_config_change_rolls_the_daemonset(kubectl, tmp_path):
+    """The ConfigMap's name carries a hash of config.yaml and the DaemonSet
+    refers to it: a changed config is a changed pod template, which the
+    DaemonSet controller rolls out; an unchanged one is not."""
+    copy = tmp_path / "manifests"
+    shutil.copytree(MANIFESTS, copy)
+    before = render_with(kubectl, ".", str(copy))
+    cm = one(before, "ConfigMap")
+    assert GENERATED.fullmatch(cm["metadata"]["name"]), cm["metadata"]["name"]
+    assert _config_volume(before) == cm["metadata"]["name"]
+    assert render_with(kubectl, ".", str(copy)) == before  # stable for the same content
+    cfg = copy / "base" / "config.yaml"
+    cfg.write_text(cfg.read_text().replace("log-level: info", "log-level: debug"))
+    after = render_with(kubectl, ".", str(copy))
+    assert "log-level: debug" in one(after, "ConfigMap")["data"]["config.yaml"]
+    assert _config_volume(after) == one(after, "ConfigMap")["metadata"]["name"]
+    assert _config_volume(after) != _config_volume(before)
+
+
+@pytest.mark.parametrize("kdir", DRIVER_KUSTOMIZATIONS)
+def test_every_driver_kustomization_is_complete(kdir):
+    """Each directory an operator may apply instead of manifests/ brings the
+    whole driver: the privileged namespace, the CSIDriver, a generated
+    ConfigMap the DaemonSet mounts, and a DaemonSet on Linux nodes with both
+    probes."""
+    objs = render(kdir)
+    ns = one(objs, "Namespace")
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    one(objs, "CSIDriver", DRIVER)
+    cm = one(objs, "ConfigMap")
+    assert GENERATED.fullmatch(cm["metadata"]["name"]), cm["metadata"]["name"]
+    assert _config_volume(objs) == cm["metadata"]["name"]
+    spec = one(objs, "DaemonSet")["spec"]["template"]["spec"]
+    assert spec["nodeSelector"]["kubernetes.io/os"] == "linux"
+    c = container(one(objs, "DaemonSet"))
+    assert "livenessProbe" in c and "readinessProbe" in c

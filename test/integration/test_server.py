@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Server behaviour: fast lane, graceful shutdown, signals, connection churn, probe."""
 import os
+import re
 import signal
+import socket
 import threading
 import time
 
@@ -153,3 +155,97 @@ def test_planted_secrets_never_reach_the_log(daemons, tmp_path):
     d.stop()
     assert "csi-slow-0" in d.log  # the volume id is logged: the logger is not silent
     assert token not in d.log and "PLANTED" not in d.log
+
+
+# ---------------------------------------------------------------------------
+# systemd watchdog (the unit's WatchdogSec=)
+
+def _notify_messages(sock, until, timeout):
+    """Datagrams from the daemon's sd_notify until one satisfies `until`."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            msg = sock.recv(4096).decode()
+        except socket.timeout:
+            break
+        got.append(msg)
+        if until(msg):
+            break
+    return got
+
+
+def test_watchdog_pings_only_while_the_server_answers(daemons, tmp_path):
+    """With $NOTIFY_SOCKET and $WATCHDOG_USEC (what systemd sets for
+    WatchdogSec=) the daemon sends READY=1 and then WATCHDOG=1 every half
+    interval, each after its gRPC server answered Probe on its socket and
+    the refresh scheduler responded. With its socket gone, kubelet could not
+    reach it either: the pings stop and the reason is logged."""
+    notify = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(notify))
+    interval = 10  # seconds: each check gets a quarter of it, ASan and valgrind included
+    try:
+        d = daemons(env={"NOTIFY_SOCKET": str(notify), "WATCHDOG_USEC": str(interval * 10**6)})
+        assert any("READY=1" in m for m in _notify_messages(
+            sock, lambda m: "READY=1" in m, 60))
+        for _ in range(2):
+            got = _notify_messages(sock, lambda m: "WATCHDOG=1" in m, interval * 2)
+            assert got and "WATCHDOG=1" in got[-1], got
+        os.unlink(d.socket)
+        d.wait_for_log(r"watchdog: the gRPC server does not answer Probe on '%s'" %
+                       re.escape(d.socket), timeout=interval * 2)
+        # nothing after the failed check: two more checks, no ping
+        sock.setblocking(False)
+        try:
+            while sock.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+        late = _notify_messages(sock, lambda m: "WATCHDOG=1" in m, interval + 2)
+        assert not [m for m in late if "WATCHDOG=1" in m], late
+        assert d.stop() == 0
+    finally:
+        sock.close()
+
+
+def test_no_watchdog_no_pings(daemons, tmp_path):
+    """Without $WATCHDOG_USEC only READY=1 (and STOPPING=1) are sent."""
+    notify = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(notify))
+    try:
+        d = daemons(env={"NOTIFY_SOCKET": str(notify)})
+        d.call("Probe")
+        assert d.stop() == 0
+        got = _notify_messages(sock, lambda m: "STOPPING=1" in m, 10)
+        assert any("READY=1" in m for m in got) and any("STOPPING=1" in m for m in got), got
+        assert not [m for m in got if "WATCHDOG" in m], got
+    finally:
+        sock.close()
+
+
+def test_the_unit_matches_the_daemon_on_watchdog_and_config_errors(daemons, tmp_path):
+    """packaging/vaultmountd.service: WatchdogSec= is long enough for the
+    daemon's checks, and RestartPreventExitStatus= is the exit status a
+    configuration error really has (no restart loop on a bad config)."""
+    import configparser
+    cp = configparser.ConfigParser(strict=False, interpolation=None, delimiters=("=",),
+                                   comment_prefixes=("#", ";"))
+    cp.optionxform = str
+    cp.read(os.path.join(vmtest.SRC, "packaging", "vaultmountd.service"))
+    svc = cp["Service"]
+    assert svc["Type"] == "notify" and svc["Restart"] == "on-failure"
+    m = re.fullmatch(r"(\d+)s", svc["WatchdogSec"])
+    # each check has min(WatchdogSec/4, 5 s): room for a slow Probe on a busy node
+    assert m and int(m.group(1)) >= 20, svc["WatchdogSec"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("workers: many\n")
+    r = vmtest.run_daemon_cli(["--config=%s" % bad])
+    assert svc["RestartPreventExitStatus"].split() == [str(r.returncode)], r.stderr
+    assert r.returncode == 2 and "workers: 'many'" in r.stderr
+    # a runtime failure is not prevented from restarting
+    d = daemons(["--state-dir=/proc/vaultmount-cannot-exist"], start=False, expect_exit=1)
+    d.start(wait=False)
+    assert d.wait() == 1
