@@ -642,7 +642,8 @@ START_TEST(test_encodings) {
         fail_objects("- {objectName: a, secretPath: s/a, secretKey: k, encoding: base32}", -EINVAL,
                      "object 'a': encoding 'base32' is not one of utf-8, base64, hex");
         fail_objects("- {objectName: a, secretPath: s/a, encoding: base64}", -EINVAL,
-                     "object 'a': encoding applies to one value: set secretKey too");
+                     "object 'a': encoding applies to one value or to each expanded file: set "
+                     "secretKey or expand too");
 }
 END_TEST
 
