@@ -34,7 +34,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "parse.h"
-#include "refresh.h"
+#include "refresher.h"
 #include "registration.h"
 #include "statedir.h"
 #include "vault-pool.h"
@@ -180,7 +180,7 @@ static int run_daemon(const Config *c) {
 
         /* rotation (issue 6): built now, its threads start once we serve */
         metrics_init(&metrics);
-        r = refresher_new(&refresher, c, volumes, &metrics, err, sizeof(err));
+        r = refresher_new(&refresher, c, volumes, pool, &metrics, err, sizeof(err));
         if (r != 0) {
                 log_error_errno(r < 0 ? r : EINVAL, "cannot start: %s", err);
                 return EXIT_FAILURE;

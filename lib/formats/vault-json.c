@@ -37,43 +37,6 @@ const char *vault_error_code_to_string(int code) {
         return "UNKNOWN";
 }
 
-/**
- * vault_error_to_csi_code() - the gRPC code for a Vault call's result.
- * @r: 0, a VAULT_E_* outcome, or a negative errno.
- *
- * See vault-json.h for the table; transport-level troubles (TLS, protocol)
- * are UNAVAILABLE so that kubelet retries instead of failing the pod.
- */
-CsiCode vault_error_to_csi_code(int r) {
-        if (r < 0)
-                return csi_code_from_errno(r);
-        switch (r) {
-        case 0:
-                return CSI_OK;
-        case VAULT_E_LOGIN_REJECTED:
-                return CSI_UNAUTHENTICATED;
-        case VAULT_E_DENIED:
-                return CSI_PERMISSION_DENIED;
-        case VAULT_E_NOT_FOUND:
-                return CSI_NOT_FOUND;
-        case VAULT_E_BAD_REQUEST:
-                return CSI_INVALID_ARGUMENT;
-        case VAULT_E_UNAVAILABLE:
-        case VAULT_E_SEALED:
-        case VAULT_E_RATE_LIMITED:
-        case VAULT_E_TLS:
-        case VAULT_E_PROTOCOL:
-                /* Non-final: kubelet keeps the volume "uncertain" and retries. */
-                return CSI_UNAVAILABLE;
-        case VAULT_E_TOO_LARGE:
-                return CSI_RESOURCE_EXHAUSTED;
-        case VAULT_E_CONFIG:
-                return CSI_FAILED_PRECONDITION;
-        default:
-                return CSI_INTERNAL;
-        }
-}
-
 int vault_error_set(VaultError *err, int code, long http_status, const char *fmt, ...) {
         va_list ap;
 

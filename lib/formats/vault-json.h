@@ -25,7 +25,6 @@
 
 #include "json.h"
 #include "secret.h"
-#include "status.h"
 
 /* Outcomes of Vault calls (besides 0 and -errno). */
 enum {
@@ -54,6 +53,8 @@ typedef struct VaultError {
         int code;          /* VAULT_E_* or -errno; 0 when unset */
         long http_status;  /* last HTTP status seen, 0 if none */
         unsigned attempts; /* HTTP attempts made (vault.c) */
+        bool has_retry_after;    /* the last answer carried a usable Retry-After */
+        int64_t retry_after_sec; /* its value in seconds (with has_retry_after) */
         char message[VAULT_ERROR_MESSAGE_MAX];
 } VaultError;
 
@@ -137,11 +138,3 @@ int vault_error_set(VaultError *err, int code, long http_status, const char *fmt
 /* "LOGIN_REJECTED", "DENIED", ...; "ERRNO" for negative values. */
 const char *vault_error_code_to_string(int code);
 
-/*
- * CSI code for a Vault call result (style guide section 3 table):
- * 0 → OK; LOGIN_REJECTED → UNAUTHENTICATED; DENIED → PERMISSION_DENIED;
- * NOT_FOUND → NOT_FOUND; BAD_REQUEST → INVALID_ARGUMENT; UNAVAILABLE, SEALED,
- * RATE_LIMITED, TLS, PROTOCOL → UNAVAILABLE; TOO_LARGE → RESOURCE_EXHAUSTED;
- * CONFIG → FAILED_PRECONDITION; -errno → csi_code_from_errno().
- */
-CsiCode vault_error_to_csi_code(int r);

@@ -63,6 +63,12 @@ static inline void closep(int *fd) {
 }
 #define _cleanup_close_ _cleanup_(closep)
 
+/* Closes fd if open (errno kept) and returns -1, for "fd = safe_close(fd)". */
+static inline int safe_close(int fd) {
+        closep(&fd);
+        return -1;
+}
+
 /* Checked size arithmetic: return false on overflow, *ret untouched then. */
 static inline bool size_add(size_t a, size_t b, size_t *ret) {
         size_t r;

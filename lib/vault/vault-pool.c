@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * vault-pool.c - shared per-server state and per-thread clients.
+ * vault-pool.c - per-server shared state, limiters and per-thread clients.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -8,17 +8,22 @@
 #include "vault-pool.h"
 #include "macro.h"
 
-/* Thread-local: the clients of one thread, one slot per server of one pool. */
+/* Thread-local: the clients of one thread, one slot per server and use. */
 typedef struct ThreadClients {
-        const VaultPool *pool;
         VaultClient **clients;
         size_t n;
 } ThreadClients;
 
+typedef struct PoolServer {
+        VaultShared *shared[_VAULT_POOL_USE_MAX];
+        VaultLimit limit;
+} PoolServer;
+
 struct VaultPool {
         const Config *config;
-        VaultShared **shared;
+        PoolServer *servers;
         size_t n;
+        pthread_mutex_t lock; /* the lazily made refresh VaultShared */
         pthread_key_t key;
         bool key_created;
 };
@@ -33,7 +38,8 @@ static void thread_clients_free(void *p) {
         free(tc);
 }
 
-static void config_to_vault(const VaultServerConfig *s, VaultConfig *v) {
+static void config_to_vault(const Config *c, const VaultServerConfig *s, VaultPoolUse use,
+                            VaultConfig *v) {
         *v = (VaultConfig)VAULT_CONFIG_INIT;
         v->address = s->address;
         v->allow_plain_http = s->allow_http;
@@ -43,31 +49,64 @@ static void config_to_vault(const VaultServerConfig *s, VaultConfig *v) {
         v->client_key = s->client_key;
         v->tls_server_name = s->tls_server_name;
         v->tls_skip_verify = s->tls_skip_verify;
+        if (use != VAULT_POOL_REFRESH)
+                return;
+        /*
+         * No retries inside the client: every refresh request goes through
+         * the limiter instead. One "retry" stays allowed so that the client
+         * reports a Retry-After (any value beyond 1 ms ends the call at
+         * once, naming it); the huge backoff never fits the time budget.
+         */
+        v->max_retries = 1;
+        v->backoff_base_ms = v->backoff_max_ms = 3600ULL * 1000;
+        v->retry_after_max_ms = 1;
+        v->request_timeout_ms = MAX(c->refresh_request_timeout_usec / 1000, 100ULL);
+        v->total_timeout_ms = v->request_timeout_ms;
+}
+
+static int shared_new(const Config *c, size_t i, VaultPoolUse use, VaultShared **ret, char *err,
+                      size_t errlen) {
+        VaultConfig vc;
+        VaultError ve = { 0 };
+        int r;
+
+        config_to_vault(c, &c->vault_servers[i], use, &vc);
+        r = vault_shared_new(ret, &vc, &ve);
+        if (r != 0 && err)
+                (void)snprintf(err, errlen, "vault server '%s': %s", c->vault_servers[i].name,
+                               ve.message[0] ? ve.message : strerror(r < 0 ? -r : EINVAL));
+        return r;
 }
 
 int vault_pool_new(VaultPool **ret, const Config *c, char *err, size_t errlen) {
         _cleanup_(vault_pool_freep) VaultPool *p = calloc(1, sizeof(*p));
+        VaultLimitConfig lc = {
+                .rate = c->refresh_rate,
+                .burst = c->refresh_burst,
+                .backoff_min_usec = c->refresh_backoff_min_usec,
+                .backoff_max_usec = c->refresh_backoff_max_usec,
+                .max_concurrency = c->vault_max_concurrency,
+                .defer_after_usec = VAULT_POOL_DEFER_AFTER_USEC,
+        };
+
+        if (errlen > 0)
+                err[0] = '\0';
         if (!p)
                 return -ENOMEM;
         p->config = c;
+        pthread_mutex_init(&p->lock, NULL);
         if (pthread_key_create(&p->key, thread_clients_free) != 0)
                 return -EAGAIN;
         p->key_created = true;
-        p->shared = calloc(c->n_vault_servers + 1, sizeof(*p->shared));
-        if (!p->shared)
+        p->servers = calloc(c->n_vault_servers + 1, sizeof(*p->servers));
+        if (!p->servers)
                 return -ENOMEM;
         for (size_t i = 0; i < c->n_vault_servers; i++) {
-                VaultConfig vc;
-                VaultError ve = { 0 };
-                int r;
-                config_to_vault(&c->vault_servers[i], &vc);
-                r = vault_shared_new(&p->shared[i], &vc, &ve);
-                if (r != 0) {
-                        (void)snprintf(err, errlen, "vault server '%s': %s",
-                                       c->vault_servers[i].name,
-                                       ve.message[0] ? ve.message : strerror(r < 0 ? -r : EINVAL));
+                int r = shared_new(c, i, VAULT_POOL_PUBLISH,
+                                   &p->servers[i].shared[VAULT_POOL_PUBLISH], err, errlen);
+                if (r != 0)
                         return r;
-                }
+                vault_limit_init(&p->servers[i].limit, &lc);
                 p->n++;
         }
         *ret = TAKE_PTR(p);
@@ -83,45 +122,79 @@ VaultPool *vault_pool_free(VaultPool *p) {
                 pthread_setspecific(p->key, NULL);
                 pthread_key_delete(p->key);
         }
-        for (size_t i = 0; i < p->n; i++)
-                vault_shared_free(p->shared[i]);
-        free(p->shared);
+        for (size_t i = 0; i < p->n; i++) {
+                for (size_t u = 0; u < _VAULT_POOL_USE_MAX; u++)
+                        vault_shared_free(p->servers[i].shared[u]);
+                vault_limit_done(&p->servers[i].limit);
+        }
+        free(p->servers);
+        pthread_mutex_destroy(&p->lock);
         free(p);
         return NULL;
 }
 
 static ssize_t server_index(const VaultPool *p, const VaultServerConfig *server) {
-        for (size_t i = 0; i < p->n; i++)
-                if (&p->config->vault_servers[i] == server)
-                        return (ssize_t)i;
-        return -1;
+        if (!server || server < p->config->vault_servers ||
+            server >= p->config->vault_servers + p->n)
+                return -1;
+        return server - p->config->vault_servers;
 }
 
 VaultShared *vault_pool_shared(VaultPool *p, const VaultServerConfig *server) {
         ssize_t i = server_index(p, server);
-        return i < 0 ? NULL : p->shared[i];
+        return i < 0 ? NULL : p->servers[i].shared[VAULT_POOL_PUBLISH];
 }
 
-VaultClient *vault_pool_client(VaultPool *p, const VaultServerConfig *server) {
-        ThreadClients *tc = pthread_getspecific(p->key);
-        ssize_t i = server_index(p, server);
+VaultLimit *vault_pool_limit(VaultPool *p, const VaultServerConfig *server) {
+        ssize_t i = p ? server_index(p, server) : -1;
+        return i < 0 ? NULL : &p->servers[i].limit;
+}
 
-        if (i < 0)
+static ThreadClients *thread_clients(VaultPool *p) {
+        ThreadClients *tc = pthread_getspecific(p->key);
+
+        if (tc)
+                return tc;
+        tc = calloc(1, sizeof(*tc));
+        if (!tc)
                 return NULL;
-        if (!tc) {
-                tc = calloc(1, sizeof(*tc));
-                if (!tc)
-                        return NULL;
-                tc->pool = p;
-                tc->n = p->n;
-                tc->clients = calloc(p->n ? p->n : 1, sizeof(*tc->clients));
-                if (!tc->clients) {
-                        free(tc);
-                        return NULL;
-                }
-                pthread_setspecific(p->key, tc);
+        tc->n = (p->n ? p->n : 1) * _VAULT_POOL_USE_MAX;
+        tc->clients = calloc(tc->n, sizeof(*tc->clients));
+        if (!tc->clients) {
+                free(tc);
+                return NULL;
         }
-        if (!tc->clients[i] && vault_client_new(&tc->clients[i], p->shared[i]) < 0)
+        pthread_setspecific(p->key, tc);
+        return tc;
+}
+
+/* The server's VaultShared for `use`, made on first use (refresh). */
+static VaultShared *shared_for(VaultPool *p, size_t i, VaultPoolUse use) {
+        VaultShared *s;
+        char err[256];
+
+        pthread_mutex_lock(&p->lock);
+        if (!p->servers[i].shared[use] &&
+            shared_new(p->config, i, use, &p->servers[i].shared[use], err, sizeof(err)) != 0)
+                p->servers[i].shared[use] = NULL;
+        s = p->servers[i].shared[use];
+        pthread_mutex_unlock(&p->lock);
+        return s;
+}
+
+VaultClient *vault_pool_client_for(VaultPool *p, const VaultServerConfig *server, VaultPoolUse use) {
+        ssize_t i = server_index(p, server);
+        ThreadClients *tc;
+        VaultShared *s;
+        size_t slot;
+
+        if (i < 0 || use >= _VAULT_POOL_USE_MAX || !(tc = thread_clients(p)))
                 return NULL;
-        return tc->clients[i];
+        slot = (size_t)i * _VAULT_POOL_USE_MAX + use;
+        if (tc->clients[slot])
+                return tc->clients[slot];
+        s = shared_for(p, (size_t)i, use);
+        if (!s || vault_client_new(&tc->clients[slot], s) < 0)
+                return NULL;
+        return tc->clients[slot];
 }

@@ -669,6 +669,10 @@ static int vault_call(VaultClient *c, const Call *call, VaultResponse **ret, Vau
                 }
 
                 r = vault_response_check(resp, call->op, err);
+                if (r != 0 && err && retry_after >= 0) {
+                        err->has_retry_after = true;
+                        err->retry_after_sec = retry_after;
+                }
                 if (r != 0) {
                         if (vault_status_retryable(resp->status))
                                 call_fail_suffix(err, attempts, why);

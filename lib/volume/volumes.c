@@ -19,6 +19,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "parse.h"
 #include "volumes.h"
 #include "macro.h"
 
@@ -911,4 +912,11 @@ int volume_record_remove(const VolumeTable *t, const VolumeRecord *r) {
         if (rmdir(dir) < 0 && errno != ENOENT)
                 return -errno;
         return 0;
+}
+
+gid_t volume_record_gid(const VolumeRecord *rec) {
+        unsigned g;
+        if (rec->mount_group && parse_unsigned(rec->mount_group, 0, 0x7fffffff, &g) == 0)
+                return (gid_t)g;
+        return (gid_t)-1;
 }

@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "secret.h"
 #include "vault.h"
@@ -213,6 +214,8 @@ int volume_record_set_attributes(VolumeRecord *r, const KeyValue *context, size_
 /* A KeyValue array (malloc'd; the strings stay the record's) for
  * volume_spec_parse(). -ENODATA when the attributes are not known. */
 int volume_record_attributes(const VolumeRecord *r, KeyValue **ret, size_t *ret_n);
+/* The volume's fsGroup (volume_mount_group), or (gid_t)-1. */
+gid_t volume_record_gid(const VolumeRecord *rec);
 /* Frees the rotation state (groups and mapping). */
 void volume_record_clear_groups(VolumeRecord *r);
 

@@ -109,6 +109,69 @@ def test_kv_change_appears_within_an_interval_and_status_file(node, vault):
     assert_clean(pod, node, vault)
 
 
+SPELLINGS = """
+- objectName: a
+  secretPath: /v1/secret/data/myapp/config
+  secretKey: username
+- objectName: b
+  secretPath: v1/secret/data/myapp/config
+  secretKey: username
+- objectName: c
+  secretPath: secret/data/myapp/config
+  secretKey: username
+"""
+
+
+def test_one_request_for_every_spelling_of_a_path(node, vault):
+    """Objects that share one Vault request at publish share it at rotation: one
+    group in the status file, one GET per refresh, and the three files always
+    change together."""
+    d = node(FAST)
+    pod = Pod(node.pods)
+    d.call("NodePublishVolume", pod.publish_request(
+        vault, {"roleName": "demo", "objects": SPELLINGS, "refreshInterval": "1s"}))
+    groups = status(pod)["secrets"]
+    assert len(groups) == 1 and groups[0]["objects"] == ["a", "b", "c"], groups
+    reads0 = vault.requests_to("secret/data/myapp/config")
+    t_start = time.monotonic()
+    mixed, seen = 0, 0
+    stop = threading.Event()
+
+    def reader():
+        nonlocal mixed, seen
+        while not stop.is_set():
+            try:
+                vals = {(pod.target / n).read_text() for n in ("a", "b", "c")}
+            except OSError:
+                continue
+            seen += 1
+            mixed += len(vals) > 1
+            time.sleep(0.002)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        time.sleep(1.5)
+        vault.write_secret("secret", "myapp/config",
+                           {"username": "rotated", "password": "p2", "port": 5432})
+        wait_until(lambda: (pod.target / "c").read_text() == "rotated", 8,
+                   what="the new KV version in the files")
+        time.sleep(1.5)
+    finally:
+        stop.set()
+        t.join()
+    # a refresh reads the path once, not once per spelling: one group due every
+    # 0.9-1 s (three groups would read about three times as often)
+    reads = vault.requests_to("secret/data/myapp/config") - reads0
+    window = time.monotonic() - t_start
+    assert 2 <= reads <= window / 0.9 + 2, (reads, window)
+    assert status(pod)["secrets"][0]["version"] == 2
+    assert len(status(pod)["secrets"]) == 1
+    assert seen > 50 and mixed == 0, (seen, mixed)
+    d.call("NodeUnpublishVolume", pod.unpublish_request())
+    assert_clean(pod, node, vault)
+
+
 def test_unchanged_volume_is_not_rewritten(node, vault):
     from test_publish import KV_OBJECTS
     d = node(FAST)

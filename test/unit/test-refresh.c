@@ -21,7 +21,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "refresh.h"
+#include "limiter.h"
+#include "rules.h"
+#include "scheduler.h"
+#include "secret-set.h"
+#include "x509.h"
 #include "vault-json.h"
 
 #include <check.h>
@@ -232,24 +236,45 @@ START_TEST(test_cert_times) {
         time_t base = 1800000000;
         char *pem = make_cert(-30, 24 * 3600, base);
         int64_t nb = 0, na = 0;
-        ck_assert_int_eq(refresh_cert_times(pem, strlen(pem), &nb, &na), 0);
+        ck_assert_int_eq(x509_pem_times(pem, strlen(pem), &nb, &na), 0);
         ck_assert_int_eq(nb, (int64_t)base - 30);
         ck_assert_int_eq(na, (int64_t)base + 24 * 3600);
-        ck_assert_int_eq(refresh_cert_times("not a cert", 10, &nb, &na), -EINVAL);
-        ck_assert_int_eq(refresh_cert_times(pem, 0, &nb, &na), -EINVAL);
+        ck_assert_int_eq(x509_pem_times("not a cert", 10, &nb, &na), -EINVAL);
+        ck_assert_int_eq(x509_pem_times(pem, 0, &nb, &na), -EINVAL);
         free(pem);
 }
 END_TEST
 
-START_TEST(test_retry_after_message) {
-        ck_assert_int_eq(refresh_retry_after_from_message(
-                                 "rate limited (HTTP 429): request path \"x\": rate limit quota "
-                                 "exceeded [not retried: Vault asked to retry after 7 s]"),
-                         7);
-        ck_assert_int_eq(refresh_retry_after_from_message("asked to retry after 120 s]"), 120);
-        ck_assert_int_eq(refresh_retry_after_from_message("rate limited (HTTP 429)"), -1);
-        ck_assert_int_eq(refresh_retry_after_from_message("retry after soon"), -1);
-        ck_assert_int_eq(refresh_retry_after_from_message(NULL), -1);
+/* A 429's Retry-After travels in the VaultError (not in its text) and
+ * pauses the server at least that long. */
+START_TEST(test_retry_after_structured) {
+        VaultLimitConfig cfg = { .rate = 10, .burst = 10, .backoff_min_usec = 1 * SEC,
+                                 .backoff_max_usec = 60 * SEC, .max_concurrency = 2,
+                                 .defer_after_usec = 2 * SEC };
+        VaultError ve = { .code = VAULT_E_RATE_LIMITED, .http_status = 429,
+                          .has_retry_after = true, .retry_after_sec = 7 };
+        VaultLimit L;
+        uint64_t wait = 0, now;
+
+        snprintf(ve.message, sizeof(ve.message), "rate limited (HTTP 429)");
+        vault_limit_init(&L, &cfg);
+        ck_assert_int_eq(vault_limit_acquire(&L, NULL, NULL, &wait), 0);
+        vault_limit_release(&L, VAULT_E_RATE_LIMITED, &ve, true);
+        now = monotonic_usec();
+        ck_assert(vault_limit_paused(&L));
+        ck_assert_uint_ge(L.gate.pause_until_usec, now + 6 * SEC);
+        ck_assert_uint_eq(vault_limit_rate_limited(&L), 1);
+        ck_assert_int_eq(vault_limit_acquire(&L, NULL, NULL, &wait), -EAGAIN);
+        ck_assert_uint_ge(wait, 6 * SEC);
+        vault_limit_done(&L);
+
+        /* without a Retry-After, the first pause is the minimum backoff */
+        vault_limit_init(&L, &cfg);
+        ve.has_retry_after = false;
+        ck_assert_int_eq(vault_limit_acquire(&L, NULL, NULL, &wait), 0);
+        vault_limit_release(&L, VAULT_E_RATE_LIMITED, &ve, true);
+        ck_assert_uint_le(L.gate.pause_until_usec, monotonic_usec() + 2 * SEC);
+        vault_limit_done(&L);
 }
 END_TEST
 
@@ -273,7 +298,7 @@ START_TEST(test_groups_build) {
         };
         VolumeSpec spec = { .objects = objs, .n_objects = 6 };
         size_t *go = NULL, n = 0;
-        ck_assert_int_eq(refresh_groups_build(&spec, &go, &n), 0);
+        ck_assert_int_eq(secret_set_group(&spec, &go, &n), 0);
         ck_assert_uint_eq(n, 4);
         ck_assert_uint_eq(go[0], 0);
         ck_assert_uint_eq(go[1], 1);
@@ -285,6 +310,32 @@ START_TEST(test_groups_build) {
         secret_free(a1);
         secret_free(a2);
         secret_free(b);
+}
+END_TEST
+
+/* Bug: three spellings of one path were one request at publish but three
+ * at rotation. One grouping rule now serves both. */
+START_TEST(test_groups_normalised_paths) {
+        char n_a[] = "a", n_b[] = "b", n_c[] = "c", n_d[] = "d", p1[] = "/v1/secret/data/app/db",
+             p2[] = "v1/secret/data/app/db", p3[] = "secret/data/app/db",
+             p4[] = "secret/data/app/other";
+        SecretObject objs[] = {
+                { .name = n_a, .path = p1, .method = VAULT_METHOD_GET },
+                { .name = n_b, .path = p2, .method = VAULT_METHOD_GET },
+                { .name = n_c, .path = p3, .method = VAULT_METHOD_GET },
+                { .name = n_d, .path = p4, .method = VAULT_METHOD_GET },
+        };
+        VolumeSpec spec = { .objects = objs, .n_objects = 4 };
+        size_t *go = NULL, n = 0;
+
+        ck_assert_int_eq(secret_set_group(&spec, &go, &n), 0);
+        ck_assert_uint_eq(n, 2);
+        ck_assert_uint_eq(go[0], 0);
+        ck_assert_uint_eq(go[1], 0);
+        ck_assert_uint_eq(go[2], 0);
+        ck_assert_uint_eq(go[3], 1);
+        ck_assert_uint_eq(secret_set_first_object(go, 4, 1), 3);
+        free(go);
 }
 END_TEST
 
@@ -631,8 +682,9 @@ static Suite *refresh_suite(void) {
 
         tc = tcase_create("secrets");
         tcase_add_test(tc, test_cert_times);
-        tcase_add_test(tc, test_retry_after_message);
+        tcase_add_test(tc, test_retry_after_structured);
         tcase_add_test(tc, test_groups_build);
+        tcase_add_test(tc, test_groups_normalised_paths);
         tcase_add_test(tc, test_observe);
         suite_add_tcase(s, tc);
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "vault-json.h"
+#include "status.h"
 
 static char *read_body(const char *name, size_t *ret_len) {
         const char *root = getenv("VAULTMOUNT_SOURCE_ROOT");

@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "vault.h"
+#include "status.h"
 
 #include "../vault/mini-server.h"
 

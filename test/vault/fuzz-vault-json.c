@@ -24,6 +24,7 @@
 
 #include "json.h"
 #include "vault-json.h"
+#include "status.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -39,6 +39,7 @@
 #include "json.h"
 #include "log.h"
 #include "vault.h"
+#include "status.h"
 
 #include "devserver.h"
 

@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "vault-json.h"
+
 typedef enum CsiCode {
         CSI_OK = 0,
         CSI_CANCELLED = 1,
@@ -52,8 +54,24 @@ typedef struct CsiStatus {
 void csi_status_set(CsiStatus *s, CsiCode code, const char *format, ...)
         __attribute__((format(printf, 3, 4)));
 
-/* Maps a negative errno to a code (style guide section 3 table). */
+/* Maps a negative errno to a code (style guide section 3 table). For an
+ * errno that describes the caller's request; a local syscall failure is
+ * csi_code_from_local(). */
 CsiCode csi_code_from_errno(int r);
+
+/* A failure of the daemon's own work (a syscall on its files or mounts):
+ * RESOURCE_EXHAUSTED when a resource ran out (memory, space, descriptors,
+ * quota), INTERNAL for anything else. Never a code that blames the caller. */
+CsiCode csi_code_from_local(int r);
+
+/*
+ * The one place where Vault's outcome classes (vault-json.h VAULT_E_*)
+ * become CSI codes (style guide section 3 table): 0 → OK; LOGIN_REJECTED → UNAUTHENTICATED; DENIED → PERMISSION_DENIED;
+ * NOT_FOUND → NOT_FOUND; BAD_REQUEST → INVALID_ARGUMENT; UNAVAILABLE, SEALED,
+ * RATE_LIMITED, TLS, PROTOCOL → UNAVAILABLE; TOO_LARGE → RESOURCE_EXHAUSTED;
+ * CONFIG → FAILED_PRECONDITION; -errno → csi_code_from_errno().
+ */
+CsiCode vault_error_to_csi_code(int r);
 
 /* "INVALID_ARGUMENT", ...; "CODE_UNKNOWN" for values outside the enum. */
 const char *csi_code_to_string(CsiCode code);

@@ -102,3 +102,53 @@ bool csi_code_is_final(CsiCode code) {
                 return true;
         }
 }
+
+CsiCode csi_code_from_local(int r) {
+        switch (r < 0 ? -r : r) {
+        case ENOMEM:
+        case ENOSPC:
+        case EMFILE:
+        case ENFILE:
+        case EDQUOT:
+                return CSI_RESOURCE_EXHAUSTED;
+        default:
+                return CSI_INTERNAL;
+        }
+}
+
+/**
+ * vault_error_to_csi_code() - the gRPC code for a Vault call's result.
+ * @r: 0, a VAULT_E_* outcome, or a negative errno.
+ *
+ * See status.h for the table; transport-level troubles (TLS, protocol)
+ * are UNAVAILABLE so that kubelet retries instead of failing the pod.
+ */
+CsiCode vault_error_to_csi_code(int r) {
+        if (r < 0)
+                return csi_code_from_errno(r);
+        switch (r) {
+        case 0:
+                return CSI_OK;
+        case VAULT_E_LOGIN_REJECTED:
+                return CSI_UNAUTHENTICATED;
+        case VAULT_E_DENIED:
+                return CSI_PERMISSION_DENIED;
+        case VAULT_E_NOT_FOUND:
+                return CSI_NOT_FOUND;
+        case VAULT_E_BAD_REQUEST:
+                return CSI_INVALID_ARGUMENT;
+        case VAULT_E_UNAVAILABLE:
+        case VAULT_E_SEALED:
+        case VAULT_E_RATE_LIMITED:
+        case VAULT_E_TLS:
+        case VAULT_E_PROTOCOL:
+                /* Non-final: kubelet keeps the volume "uncertain" and retries. */
+                return CSI_UNAVAILABLE;
+        case VAULT_E_TOO_LARGE:
+                return CSI_RESOURCE_EXHAUSTED;
+        case VAULT_E_CONFIG:
+                return CSI_FAILED_PRECONDITION;
+        default:
+                return CSI_INTERNAL;
+        }
+}

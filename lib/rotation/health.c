@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * health.c - state, status file and state-change records (see health.h).
+ */
+#include <fcntl.h>
+#include <stdio.h>
+
+#include "clock.h"
+#include "fsutil.h"
+#include "health.h"
+#include "json.h"
+#include "log-ids.h"
+#include "log.h"
+#include "parse.h"
+#include "rules.h"
+#include "macro.h"
+
+/* ---- times ---- */
+
+const char *refresh_format_time(uint64_t usec, char *buf, size_t len) {
+        time_t t = (time_t)(usec / USEC_PER_SEC);
+        struct tm tm;
+        if (!gmtime_r(&t, &tm) ||
+            snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (unsigned)(usec % USEC_PER_SEC / 1000)) >= (int)len)
+                (void)snprintf(buf, len, "?");
+        return buf;
+}
+
+static void copy_text(char *dst, size_t len, const char *src) {
+        size_t n = strlen(strempty(src));
+        n = MIN(n, len - 1);
+        memcpy(dst, strempty(src), n);
+        dst[n] = '\0';
+}
+
+static const SecretObject *group_first(const VolumeRecord *rec, size_t gi) {
+        if (!rec->spec || gi >= rec->n_groups)
+                return NULL;
+        return &rec->spec->objects[rec->groups[gi].first_object];
+}
+
+/* error_object/error_path name group gi (or nothing). */
+static void health_name_group(VolumeHealth *h, const VolumeRecord *rec, size_t gi) {
+        const SecretObject *o = gi != SIZE_MAX ? group_first(rec, gi) : NULL;
+        copy_text(h->error_object, sizeof(h->error_object), o ? o->name : NULL);
+        copy_text(h->error_path, sizeof(h->error_path), o ? o->path : NULL);
+}
+
+/* ---- the state after a run ---- */
+
+static void apply_failure(VolumeRecord *rec, const RefreshOutcome *o, const HealthPolicy *pol,
+                          uint64_t random, VolumeHealth *h) {
+        uint64_t retry = o->now + refresh_backoff_usec(pol->backoff_min_usec,
+                                                       pol->backoff_max_usec, h->failures + 1,
+                                                       random);
+        h->failures++;
+        copy_text(h->last_error, sizeof(h->last_error), o->error);
+        health_name_group(h, rec, o->error_group);
+        for (size_t i = 0; i < rec->n_groups; i++)
+                if (rec->groups[i].failing)
+                        rec->groups[i].due_usec = retry;
+        if (o->token_failed)
+                rec->token_retry_usec = retry;
+}
+
+static void apply_success(VolumeHealth *h, uint64_t now) {
+        h->failures = 0;
+        h->last_success_usec = now;
+        h->last_error[0] = '\0';
+        h->error_object[0] = '\0';
+        h->error_path[0] = '\0';
+}
+
+static const char *waiting_reason(const VolumeRecord *rec) {
+        if (!rec->spec)
+                return "the volume attributes were not kept across the restart (state dir "
+                       "not on a tmpfs)";
+        if (!rec->token)
+                return "the volume's Vault token was not kept across the restart (state dir "
+                       "not on a tmpfs)";
+        if (rec->token_dead)
+                return "the volume's Vault token expired or was revoked";
+        return "the volume's Vault token reaches its max TTL and no unexpired pod token is "
+               "at hand for a new login";
+}
+
+static VolumeState decide_state(const VolumeRecord *rec, const RefreshOutcome *o, bool waiting,
+                                VolumeHealth *h) {
+        size_t eg = SIZE_MAX;
+
+        h->earliest_expiry_usec = refresh_earliest_expiry(rec, &eg);
+        /* a secret past its end is stale, whatever kept it from being refreshed */
+        if (h->earliest_expiry_usec && h->earliest_expiry_usec <= o->now) {
+                if (eg != SIZE_MAX && rec->spec)
+                        health_name_group(h, rec, eg);
+                return VOLUME_STATE_STALE;
+        }
+        if (waiting)
+                return VOLUME_STATE_WAITING;
+        if (h->failures > 0 || o->paused)
+                return VOLUME_STATE_FAILING;
+        return VOLUME_STATE_OK;
+}
+
+uint64_t health_after_run(VolumeRecord *rec, const RefreshOutcome *o, const HealthPolicy *pol,
+                          uint64_t random, VolumeHealth *h) {
+        bool waiting = !rec->spec || !refresh_token_usable(rec) || o->need_jwt;
+        uint64_t next;
+
+        if (o->requests)
+                h->last_attempt_usec = o->now;
+        if (o->failed)
+                apply_failure(rec, o, pol, random, h);
+        else if (o->requests && !o->cancelled && !o->need_jwt)
+                apply_success(h, o->now);
+        if (waiting && !o->failed && !h->last_error[0])
+                copy_text(h->last_error, sizeof(h->last_error), waiting_reason(rec));
+        if (o->paused && !o->failed) {
+                char when[40];
+                (void)snprintf(h->last_error, sizeof(h->last_error),
+                               "refreshes to Vault server '%s' are paused after it answered "
+                               "429/503 or did not answer; next attempt at %s",
+                               rec->spec ? rec->spec->server->name : strempty(rec->server),
+                               refresh_format_time(o->defer_until, when, sizeof(when)));
+        }
+        h->state = decide_state(rec, o, waiting, h);
+        next = refresh_next_due(rec, o->now, o->need_jwt, h);
+        if (o->deferred && next != REFRESH_PARK)
+                /* what was due waits for the server's pause (or the bucket) */
+                next = MAX(next, o->defer_until);
+        h->next_refresh_usec = next == REFRESH_PARK ? 0 : next;
+        return next;
+}
+
+/* ---- the status file ---- */
+
+static int put_time(JsonValue *o, const char *key, uint64_t usec) {
+        char buf[40];
+        if (!usec || usec == REFRESH_PARK)
+                return 0;
+        refresh_format_time(usec, buf, sizeof(buf));
+        return json_object_put_string(o, key, buf, strlen(buf));
+}
+
+static int put_str(JsonValue *o, const char *key, const char *v) {
+        return json_object_put_string(o, key, v, strlen(v));
+}
+
+/* The names of group gi's objects. */
+static int group_names(const VolumeRecord *rec, size_t gi, JsonValue **ret) {
+        const VolumeSpec *spec = rec->spec;
+        JsonValue *names = NULL;
+        int r = json_array_new(&names);
+
+        for (size_t i = 0; r == 0 && i < spec->n_objects; i++) {
+                JsonValue *s = NULL;
+                if (rec->group_of[i] != gi)
+                        continue;
+                r = json_string_new(spec->objects[i].name, strlen(spec->objects[i].name), &s);
+                if (r == 0)
+                        r = json_array_append_value(names, s);
+                json_value_unref(s);
+        }
+        if (r < 0) {
+                json_value_unref(names);
+                return r;
+        }
+        *ret = names;
+        return 0;
+}
+
+static int group_json(const VolumeRecord *rec, size_t gi, JsonValue *arr) {
+        const SecretGroup *g = &rec->groups[gi];
+        const char *path = rec->spec->objects[g->first_object].path;
+        JsonValue *go = NULL, *names = NULL;
+        int r;
+
+        if ((r = json_object_new(&go)) < 0)
+                return r;
+        r = group_names(rec, gi, &names);
+        if (r == 0)
+                r = json_object_put_value(go, "objects", names);
+        json_value_unref(names);
+        if (r == 0 && (r = put_str(go, "path", path)) == 0 &&
+            (r = put_str(go, "kind", secret_kind_to_string(g->kind))) == 0 &&
+            (r = put_time(go, "expires", g->expires_usec)) == 0 &&
+            (r = put_time(go, "next_refresh", g->due_usec)) == 0 && g->kind == SECRET_KIND_KV2)
+                r = json_object_put_int64(go, "version", g->version);
+        if (r == 0)
+                r = json_array_append_value(arr, go);
+        json_value_unref(go);
+        return r;
+}
+
+static int health_json(const VolumeRecord *rec, const VolumeHealth *h, JsonValue *o) {
+        int r;
+
+        if ((r = json_object_put_int64(o, "schema", REFRESH_STATUS_SCHEMA)) < 0 ||
+            (r = put_str(o, "volume_id", rec->volume_id)) < 0 ||
+            (r = put_str(o, "state", volume_state_to_string(h->state))) < 0 ||
+            (r = put_time(o, "last_success", h->last_success_usec)) < 0 ||
+            (r = put_time(o, "last_attempt", h->last_attempt_usec)) < 0 ||
+            (r = put_time(o, "next_refresh", h->next_refresh_usec)) < 0 ||
+            (r = put_time(o, "earliest_expiry", h->earliest_expiry_usec)) < 0 ||
+            (r = json_object_put_int64(o, "consecutive_failures", h->failures)) < 0)
+                return r;
+        if (h->last_error[0] && (r = put_str(o, "last_error", h->last_error)) < 0)
+                return r;
+        return put_time(o, "token_expires",
+                        refresh_token_usable(rec) ? rec->token_expires_usec : 0);
+}
+
+static int status_json(const VolumeRecord *rec, const VolumeHealth *h, char **ret,
+                       size_t *ret_len) {
+        JsonValue *o = NULL, *arr = NULL;
+        int r;
+
+        if ((r = json_object_new(&o)) < 0)
+                return r;
+        if ((r = health_json(rec, h, o)) < 0 || (r = json_array_new(&arr)) < 0)
+                goto out;
+        for (size_t gi = 0; rec->spec && rec->group_of && gi < rec->n_groups; gi++)
+                if ((r = group_json(rec, gi, arr)) < 0)
+                        goto out;
+        if ((r = json_object_put_value(o, "secrets", arr)) < 0)
+                goto out;
+        r = json_write_string(o, JSON_WRITE_SORT_KEYS | JSON_WRITE_NEWLINE, ret, ret_len);
+out:
+        json_value_unref(arr);
+        json_value_unref(o);
+        return r;
+}
+
+int health_write_status(VolumeTable *t, VolumeRecord *rec) {
+        _cleanup_free_ char *mnt = volume_record_mount_dir(t, rec), *text = NULL;
+        _cleanup_close_ int dfd = -1;
+        gid_t gid = volume_record_gid(rec);
+        VolumeHealth h;
+        size_t len = 0;
+        int r;
+
+        if (!mnt)
+                return -ENOMEM;
+        volume_record_get_health(t, rec, &h);
+        r = status_json(rec, &h, &text, &len);
+        if (r < 0)
+                return r;
+        dfd = open(mnt, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        return write_file_replace(dfd, REFRESH_STATUS_FILE, text, len,
+                                  gid != (gid_t)-1 ? 0440 : 0444, gid, 0);
+}
+
+/* ---- one record per change ---- */
+
+void health_log_change(const VolumeRecord *rec, VolumeState from, const VolumeHealth *h,
+                       uint64_t now) {
+        const char *server = rec->spec ? rec->spec->server->name : rec->server;
+        char when[40], retry[32];
+        LogField f[] = {
+                { "CSI_VOLUME_ID", rec->volume_id },
+                { "VAULT_SERVER", server },
+                { "VAULT_PATH", h->error_path[0] ? h->error_path : NULL },
+                { "MESSAGE_ID", NULL },
+                { "VOLUME_STATE", volume_state_to_string(h->state) },
+        };
+
+        switch (h->state) {
+        case VOLUME_STATE_OK:
+                f[3].value = LOG_MESSAGE_RECOVERED;
+                log_struct(LOG_LEVEL_INFO, 0, f, ELEMENTSOF(f),
+                           "volume '%s': secrets are current again (was %s)", rec->volume_id,
+                           volume_state_to_string(from));
+                break;
+        case VOLUME_STATE_FAILING:
+                f[3].value = LOG_MESSAGE_ROTATION_FAILED;
+                (void)format_duration(h->next_refresh_usec > now ? h->next_refresh_usec - now : 0,
+                                      retry, sizeof(retry));
+                log_struct(LOG_LEVEL_WARNING, 0, f, ELEMENTSOF(f),
+                           "volume '%s': refreshing its secrets failed, the current files are "
+                           "kept; next attempt in %s: %s",
+                           rec->volume_id, retry, h->last_error);
+                break;
+        case VOLUME_STATE_WAITING:
+                f[3].value = LOG_MESSAGE_ROTATION_FAILED;
+                log_struct(LOG_LEVEL_WARNING, 0, f, ELEMENTSOF(f),
+                           "volume '%s': waiting for a republish to bring a fresh pod token; "
+                           "the current files are kept: %s",
+                           rec->volume_id, h->last_error);
+                break;
+        case VOLUME_STATE_STALE:
+                f[3].value = LOG_MESSAGE_SECRET_STALE;
+                refresh_format_time(h->earliest_expiry_usec, when, sizeof(when));
+                log_struct(LOG_LEVEL_ERR, 0, f, ELEMENTSOF(f),
+                           "volume '%s': secret '%s' expired at %s and refreshing it keeps "
+                           "failing: %s",
+                           rec->volume_id, h->error_object[0] ? h->error_object : "?", when,
+                           h->last_error[0] ? h->last_error : "no usable Vault token");
+                break;
+        default:
+                break;
+        }
+}

@@ -1,0 +1,577 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test-publish.c - the publish transaction and unpublish through a fake
+ * PublishOps table: a failure injected at every side effect, in turn, must
+ * end with the right CSI code, a message that names the cause, and nothing
+ * left behind (no mount, no directory, no state, no live Vault token).
+ *
+ * Mounts and Vault are fakes that count what is live; directories and the
+ * state files are real, in a temporary directory.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "csi-publish.h"
+#include "sa-token.h"
+#include "status.h"
+#include "testutil.h"
+
+#define streq(a, b) (strcmp((a), (b)) == 0)
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+
+#define SEC 1000000ULL
+#define NOW_SEC 1700000000ULL
+/* header.payload.signature; the payload says exp 2030-01-01 */
+#define JWT "eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjE4OTM0NTYwMDB9.c2lnQ0FOQVJZ"
+#define TOKENS "{\"vault\":{\"token\":\"" JWT "\",\"expirationTimestamp\":\"2030-01-01T00:00:00Z\"}}"
+#define OBJECTS                                                                            \
+        "- objectName: user\n  secretPath: secret/data/app/db\n  secretKey: username\n"  \
+        "- objectName: pass\n  secretPath: /v1/secret/data/app/db\n  secretKey: password\n" \
+        "- objectName: other\n  secretPath: secret/data/app/other\n  secretKey: k\n"
+
+/* ---- fake side effects ---- */
+
+typedef enum Op {
+        OP_ENTER, OP_LOGIN, OP_READ, OP_REVOKE, OP_MKDIR, OP_TMPFS, OP_BIND, OP_UMOUNT,
+        OP_ISMNT, OP_WRITE, OP_SAVE, _OP_MAX,
+} Op;
+
+static const char *const op_names[_OP_MAX] = {
+        "enter", "login", "read", "revoke", "mkdir", "tmpfs", "bind", "umount",
+        "ismnt", "write", "save",
+};
+
+static struct {
+        unsigned calls;       /* side effects so far */
+        unsigned fail_at;     /* fail the call with this number (1-based); 0: none */
+        int fail_every;       /* 1 + an Op: fail every call of it; 0: none */
+        Op failed_op;
+        bool failed;
+        int mounts;           /* live fake mounts */
+        int tokens;           /* live fake Vault tokens */
+        unsigned reads, logins;
+        int slots;            /* concurrency slots held */
+        char mounted[4][PATH_MAX];
+} fk;
+
+static bool fail_now(Op op) {
+        fk.calls++;
+        if ((fk.fail_at && fk.calls == fk.fail_at) || fk.fail_every == (int)op + 1) {
+                fk.failed = true;
+                fk.failed_op = op;
+                return true;
+        }
+        return false;
+}
+
+static int f_enter(Publisher *p, const VaultServerConfig *s) {
+        if (fail_now(OP_ENTER))
+                return -ETIMEDOUT;
+        fk.slots++;
+        return 0;
+}
+
+static void f_leave(Publisher *p, const VaultServerConfig *s, int r, const VaultError *ve) {
+        fk.slots--;
+}
+
+static int f_login(Publisher *p, const VolumeSpec *spec, const Secret *jwt, VaultToken **ret,
+                   VaultError *ve) {
+        if (fail_now(OP_LOGIN))
+                return vault_error_set(ve, VAULT_E_LOGIN_REJECTED, 403,
+                                       "permission denied (HTTP 403)");
+        ck_assert_int_eq(vault_token_new((const uint8_t *)"hvs.FAKE", 8, NULL, ret), 0);
+        fk.tokens++;
+        fk.logins++;
+        return 0;
+}
+
+static int f_read(Publisher *p, const VolumeSpec *spec, const VaultToken *t,
+                  const VaultRequest *rq, VaultResponse **ret, VaultError *ve) {
+        static const char body[] = "{\"data\":{\"data\":{\"username\":\"u\",\"password\":\"p\","
+                                   "\"k\":\"v\"},\"metadata\":{\"version\":3}}}";
+        if (fail_now(OP_READ))
+                return vault_error_set(ve, VAULT_E_DENIED, 403, "permission denied (HTTP 403)");
+        fk.reads++;
+        return vault_response_parse(200, (const uint8_t *)body, strlen(body), ret, ve);
+}
+
+static int f_revoke(Publisher *p, const VaultServerConfig *s, const VaultToken *t,
+                    VaultError *ve) {
+        if (fail_now(OP_REVOKE))
+                return vault_error_set(ve, VAULT_E_UNAVAILABLE, 0, "connection refused");
+        fk.tokens--;
+        return 0;
+}
+
+static int f_mkdirat(Publisher *p, int dfd, const char *path, mode_t mode) {
+        if (fail_now(OP_MKDIR))
+                return -EMFILE;
+        return mkdirat(dfd, path, mode) < 0 ? -errno : 0;
+}
+
+static int mount_add(const char *path) {
+        for (size_t i = 0; i < 4; i++)
+                if (!fk.mounted[i][0]) {
+                        (void)snprintf(fk.mounted[i], PATH_MAX, "%s", path);
+                        fk.mounts++;
+                        return 0;
+                }
+        return -EBUSY;
+}
+
+static int f_tmpfs(Publisher *p, const char *path, const TmpfsOptions *o, char *err,
+                   size_t errlen) {
+        if (fail_now(OP_TMPFS))
+                return -ENOSPC; /* says nothing in err: the caller must */
+        return mount_add(path);
+}
+
+static int f_bind(Publisher *p, const char *src, const char *dst, char *err, size_t errlen) {
+        if (fail_now(OP_BIND)) {
+                (void)snprintf(err, errlen, "binding '%s' failed: Permission denied", dst);
+                return -EACCES;
+        }
+        return mount_add(dst);
+}
+
+static int f_umount(Publisher *p, const char *path, bool lazy, char *err, size_t errlen) {
+        if (fail_now(OP_UMOUNT)) {
+                (void)snprintf(err, errlen, "unmounting '%s' failed: busy", path);
+                return MOUNT_E_BUSY;
+        }
+        for (size_t i = 0; i < 4; i++)
+                if (streq(fk.mounted[i], path)) {
+                        fk.mounted[i][0] = '\0';
+                        fk.mounts--;
+                }
+        return 0;
+}
+
+static int f_ismnt(Publisher *p, const char *path, bool *ret) {
+        *ret = false;
+        for (size_t i = 0; i < 4; i++)
+                if (streq(fk.mounted[i], path))
+                        *ret = true;
+        return 0;
+}
+
+static int f_write(Publisher *p, int root_fd, const PayloadFile *files, size_t n, gid_t gid,
+                   char *err, size_t errlen) {
+        /* atomic_writer_write could return -ENOMEM without a message */
+        if (fail_now(OP_WRITE))
+                return -ENOMEM;
+        ck_assert_uint_eq(n, 3);
+        return 0;
+}
+
+static int f_save(Publisher *p, const VolumeRecord *rec) {
+        if (fail_now(OP_SAVE))
+                return -ENOSPC;
+        return volume_record_save(p->volumes, rec);
+}
+
+static uint64_t f_now(Publisher *p) {
+        return NOW_SEC * SEC;
+}
+
+static const PublishOps fake_ops = {
+        .vault_enter = f_enter, .vault_leave = f_leave, .login = f_login, .read = f_read,
+        .revoke = f_revoke,     .mkdirat = f_mkdirat,   .mount_tmpfs = f_tmpfs,
+        .bind = f_bind,         .umount = f_umount,     .is_mountpoint = f_ismnt,
+        .write_files = f_write, .save = f_save,         .now = f_now,
+};
+
+/* ---- fixture ---- */
+
+static char tmp[64], state_dir[PATH_MAX], root[PATH_MAX], target[PATH_MAX];
+static char s_name[] = "default", s_addr[] = "https://vault.example:8200", s_method[] = "kubernetes",
+            s_aud[] = "vault", drv[] = "csi.vaultmount.io";
+static char *roots[1];
+static VaultServerConfig server;
+static Config cfg;
+static VolumeTable *volumes;
+static Publisher pub;
+
+static void setup(void) {
+        (void)snprintf(tmp, sizeof(tmp), "/tmp/vm-test-publish-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(tmp));
+        (void)snprintf(state_dir, sizeof(state_dir), "%s/state", tmp);
+        (void)snprintf(root, sizeof(root), "%s/pods", tmp);
+        (void)snprintf(target, sizeof(target), "%s/pods/vol", tmp);
+        ck_assert_int_eq(mkdir(state_dir, 0700), 0);
+        ck_assert_int_eq(mkdir(root, 0755), 0);
+        roots[0] = root;
+        server = (VaultServerConfig){ .name = s_name, .address = s_addr, .auth_method = s_method,
+                                      .audience = s_aud };
+        cfg = (Config){ .driver_name = drv, .state_dir = state_dir, .vault_servers = &server,
+                        .n_vault_servers = 1, .target_roots = roots, .n_target_roots = 1,
+                        .tmpfs_size_default = 1 << 20, .max_objects = 8,
+                        .max_file_bytes = 1 << 16, .max_volume_bytes = 1 << 20,
+                        .refresh_interval_default_usec = 120 * SEC,
+                        .refresh_interval_min_usec = 30 * SEC };
+        ck_assert_int_eq(volume_table_new(&volumes, state_dir), 0);
+        pub = (Publisher){ .config = &cfg, .volumes = volumes, .ops = &fake_ops };
+        memset(&fk, 0, sizeof(fk));
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+        return remove(path) < 0 ? 0 : 0;
+}
+
+static void rm_tree(const char *path) {
+        (void)nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void teardown(void) {
+        volume_table_free(volumes);
+        volumes = NULL;
+        rm_tree(tmp);
+}
+
+/* A kubelet-shaped request for volume "vol-1" at target. */
+typedef struct Req {
+        Csi__V1__NodePublishVolumeRequest r;
+        Csi__V1__VolumeCapability cap;
+        Csi__V1__VolumeCapability__MountVolume mount;
+        Csi__V1__VolumeCapability__AccessMode mode;
+        Csi__V1__NodePublishVolumeRequest__SecretsEntry sec, *secp[1];
+        Csi__V1__NodePublishVolumeRequest__VolumeContextEntry ctx[2], *ctxp[2];
+} Req;
+
+static void req_init(Req *q, const char *objects) {
+        *q = (Req){ .r = CSI__V1__NODE_PUBLISH_VOLUME_REQUEST__INIT,
+                    .cap = CSI__V1__VOLUME_CAPABILITY__INIT,
+                    .mount = CSI__V1__VOLUME_CAPABILITY__MOUNT_VOLUME__INIT,
+                    .mode = CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__INIT,
+                    .sec = CSI__V1__NODE_PUBLISH_VOLUME_REQUEST__SECRETS_ENTRY__INIT };
+        q->mode.mode = CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__SINGLE_NODE_WRITER;
+        q->cap.access_mode = &q->mode;
+        q->cap.access_type_case = CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_MOUNT;
+        q->cap.mount = &q->mount;
+        q->sec.key = (char *)SA_TOKENS_KEY;
+        q->sec.value = (char *)TOKENS;
+        q->secp[0] = &q->sec;
+        for (size_t i = 0; i < 2; i++) {
+                q->ctx[i] = (Csi__V1__NodePublishVolumeRequest__VolumeContextEntry)
+                        CSI__V1__NODE_PUBLISH_VOLUME_REQUEST__VOLUME_CONTEXT_ENTRY__INIT;
+                q->ctxp[i] = &q->ctx[i];
+        }
+        q->ctx[0].key = (char *)"roleName";
+        q->ctx[0].value = (char *)"app";
+        q->ctx[1].key = (char *)"objects";
+        q->ctx[1].value = (char *)objects;
+        q->r.volume_id = (char *)"vol-1";
+        q->r.target_path = target;
+        q->r.volume_capability = &q->cap;
+        q->r.readonly = true;
+        q->r.n_secrets = 1;
+        q->r.secrets = q->secp;
+        q->r.n_volume_context = 2;
+        q->r.volume_context = q->ctxp;
+}
+
+static size_t dir_entries(const char *path) {
+        DIR *d = opendir(path);
+        struct dirent *e;
+        size_t n = 0;
+
+        if (!d)
+                return 0;
+        while ((e = readdir(d)))
+                if (!streq(e->d_name, ".") && !streq(e->d_name, ".."))
+                        n++;
+        closedir(d);
+        return n;
+}
+
+static void assert_nothing_left(const char *when) {
+        char vols[PATH_MAX + 16];
+        (void)snprintf(vols, sizeof(vols), "%s/volumes", state_dir);
+        ck_assert_msg(fk.mounts == 0, "%s: %d mounts left", when, fk.mounts);
+        ck_assert_msg(fk.tokens == 0, "%s: %d Vault tokens left", when, fk.tokens);
+        ck_assert_msg(fk.slots == 0, "%s: %d Vault slots held", when, fk.slots);
+        ck_assert_msg(access(target, F_OK) < 0 && errno == ENOENT, "%s: target left", when);
+        ck_assert_msg(dir_entries(vols) == 0, "%s: state left in %s", when, vols);
+        ck_assert_msg(volume_table_count(volumes) == 0, "%s: record left", when);
+}
+
+/* The code a failure of each side effect must end with. */
+static CsiCode code_for(Op op) {
+        switch (op) {
+        case OP_ENTER:
+                return CSI_UNAVAILABLE;
+        case OP_LOGIN:
+                return CSI_UNAUTHENTICATED;
+        case OP_READ:
+                return CSI_PERMISSION_DENIED;
+        case OP_MKDIR: /* EMFILE */
+        case OP_TMPFS: /* ENOSPC */
+        case OP_WRITE: /* ENOMEM */
+        case OP_SAVE:  /* ENOSPC */
+                return CSI_RESOURCE_EXHAUSTED;
+        case OP_BIND: /* EACCES is ours, not the caller's */
+                return CSI_INTERNAL;
+        default:
+                return CSI_INTERNAL;
+        }
+}
+
+/* The words a failure's message must carry. */
+static const char *words_for(Op op) {
+        switch (op) {
+        case OP_ENTER:
+                return "vault-max-concurrency";
+        case OP_LOGIN:
+                return "login with role 'app'";
+        case OP_READ:
+                return "reading 'secret/data/app/";
+        case OP_MKDIR:
+                return "Too many open files";
+        case OP_TMPFS:
+                return "tmpfs";
+        case OP_BIND:
+                return "Permission denied";
+        case OP_WRITE:
+                return "writing files: Cannot allocate memory";
+        case OP_SAVE:
+                return "saving the volume state failed";
+        default:
+                return "";
+        }
+}
+
+START_TEST(test_publish_then_unpublish) {
+        Csi__V1__NodeUnpublishVolumeRequest u = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
+        CsiStatus st = CSI_STATUS_INIT;
+        Req q;
+
+        req_init(&q, OBJECTS);
+        csi_publish(&pub, &q.r, &st);
+        ck_assert_msg(!st.set, "%s", st.message);
+        ck_assert_int_eq(fk.mounts, 2);
+        ck_assert_int_eq(fk.tokens, 1);
+        ck_assert_int_eq(fk.slots, 0);
+        /* three objects, two spellings of one path: two requests */
+        ck_assert_uint_eq(fk.reads, 2);
+        ck_assert_uint_eq(volume_table_count(volumes), 1);
+
+        u.volume_id = (char *)"vol-1";
+        u.target_path = target;
+        csi_unpublish(&pub, &u, &st);
+        ck_assert_msg(!st.set, "%s", st.message);
+        assert_nothing_left("after unpublish");
+}
+END_TEST
+
+/* Fails the n-th side effect of a publish, for every n a publish makes. */
+START_TEST(test_publish_fails_at_every_step) {
+        unsigned total, n_failed = 0, seen[_OP_MAX] = { 0 };
+        Req q;
+
+        /* how many side effects a whole publish makes */
+        {
+                Csi__V1__NodeUnpublishVolumeRequest u =
+                        CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
+                CsiStatus st = CSI_STATUS_INIT;
+                req_init(&q, OBJECTS);
+                csi_publish(&pub, &q.r, &st);
+                ck_assert_msg(!st.set, "%s", st.message);
+                total = fk.calls;
+                u.volume_id = (char *)"vol-1";
+                u.target_path = target;
+                csi_unpublish(&pub, &u, &st);
+                assert_nothing_left("clean run");
+        }
+        ck_assert_uint_ge(total, 9);
+        for (unsigned n = 1; n <= total; n++) {
+                CsiStatus st = CSI_STATUS_INIT;
+                memset(&fk, 0, sizeof(fk));
+                fk.fail_at = n;
+                req_init(&q, OBJECTS);
+                csi_publish(&pub, &q.r, &st);
+                if (!fk.failed)
+                        continue;
+                if (fk.failed_op == OP_ISMNT || fk.failed_op == OP_REVOKE)
+                        continue; /* not on a clean publish's path */
+                n_failed++;
+                seen[fk.failed_op]++;
+                ck_assert_msg(st.set, "step %u (%s) failed but publish answered OK", n,
+                              op_names[fk.failed_op]);
+                ck_assert_msg(st.code == code_for(fk.failed_op), "step %u (%s): %s, want %s: %s",
+                              n, op_names[fk.failed_op], csi_code_to_string(st.code),
+                              csi_code_to_string(code_for(fk.failed_op)), st.message);
+                ck_assert_msg(strncmp(st.message, "NodePublishVolume: ", 19) == 0 &&
+                                      strstr(st.message, words_for(fk.failed_op)),
+                              "step %u (%s): message '%s' lacks '%s'", n,
+                              op_names[fk.failed_op], st.message, words_for(fk.failed_op));
+                ck_assert_msg(!strstr(st.message, "CANARY") && !strstr(st.message, "hvs."),
+                              "secret in message: %s", st.message);
+                assert_nothing_left(op_names[fk.failed_op]);
+        }
+        /* every kind of side effect a publish makes was failed at least once */
+        ck_assert_uint_ge(n_failed, total - 1);
+        for (Op op = OP_ENTER; op < _OP_MAX; op++)
+                if (op != OP_ISMNT && op != OP_REVOKE && op != OP_UMOUNT)
+                        ck_assert_msg(seen[op] > 0, "no publish failed at %s", op_names[op]);
+}
+END_TEST
+
+/* A rollback whose revoke fails still leaves no mount and no state (the
+ * token then expires with its TTL). */
+START_TEST(test_rollback_survives_failed_cleanup) {
+        CsiStatus st = CSI_STATUS_INIT;
+        Req q;
+
+        /* a save failure, then the revoke in the rollback fails too */
+        req_init(&q, OBJECTS);
+        fk.fail_at = 0;
+        csi_publish(&pub, &q.r, &st);
+        ck_assert(!st.set);
+        {
+                unsigned total = fk.calls;
+                Csi__V1__NodeUnpublishVolumeRequest u =
+                        CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
+                u.volume_id = (char *)"vol-1";
+                u.target_path = target;
+                csi_unpublish(&pub, &u, &st);
+                memset(&fk, 0, sizeof(fk));
+                fk.fail_at = total; /* the save */
+                csi_publish(&pub, &q.r, &st);
+                ck_assert(fk.failed && fk.failed_op == OP_SAVE);
+        }
+        ck_assert_int_eq(st.code, CSI_RESOURCE_EXHAUSTED);
+        assert_nothing_left("save failed");
+}
+END_TEST
+
+START_TEST(test_unpublish_umount_fails_then_retries) {
+        Csi__V1__NodeUnpublishVolumeRequest u = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
+        CsiStatus st = CSI_STATUS_INIT, st2 = CSI_STATUS_INIT, st3 = CSI_STATUS_INIT;
+        Req q;
+
+        req_init(&q, OBJECTS);
+        csi_publish(&pub, &q.r, &st);
+        ck_assert(!st.set);
+        u.volume_id = (char *)"vol-1";
+        u.target_path = target;
+        /* both the unmount and the lazy detach fail */
+        fk.fail_every = OP_UMOUNT + 1;
+        csi_unpublish(&pub, &u, &st2);
+        ck_assert(fk.failed && fk.failed_op == OP_UMOUNT);
+        ck_assert_int_eq(st2.code, CSI_UNAVAILABLE);
+        ck_assert_msg(strstr(st2.message, "NodeUnpublishVolume:"), "%s", st2.message);
+        ck_assert_uint_eq(volume_table_count(volumes), 1); /* kept for the retry */
+        fk.fail_every = 0;
+        csi_unpublish(&pub, &u, &st3);
+        ck_assert_msg(!st3.set, "%s", st3.message);
+        assert_nothing_left("unpublish retried");
+}
+END_TEST
+
+/* A bad request leaves nothing and makes no Vault call. */
+START_TEST(test_bad_requests) {
+        static const struct {
+                const char *objects;
+                const char *fs;
+                const char *group;
+                CsiCode code;
+                const char *words;
+        } cases[] = {
+                { "- objectName: a\n", "", "", CSI_INVALID_ARGUMENT, "secretPath" },
+                { OBJECTS, "ext4", "", CSI_INVALID_ARGUMENT, "fsType 'ext4'" },
+                { OBJECTS, "", "staff", CSI_INVALID_ARGUMENT, "volume_mount_group 'staff'" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                CsiStatus st = CSI_STATUS_INIT;
+                Req q;
+                memset(&fk, 0, sizeof(fk));
+                req_init(&q, cases[i].objects);
+                q.mount.fs_type = (char *)cases[i].fs;
+                q.mount.volume_mount_group = (char *)cases[i].group;
+                csi_publish(&pub, &q.r, &st);
+                ck_assert_int_eq(st.code, cases[i].code);
+                ck_assert_msg(strstr(st.message, cases[i].words), "%zu: %s", i, st.message);
+                ck_assert_uint_eq(fk.logins, 0);
+                assert_nothing_left("bad request");
+        }
+}
+END_TEST
+
+/* Bug: target_path_check returned -EMFILE without writing err, so stack
+ * bytes could reach the status message (and a pod Event). */
+START_TEST(test_target_check_emfile_writes_err) {
+        struct rlimit old, low;
+        char err[256];
+        const char *name = NULL;
+        int fd = -1, r, lowest;
+
+        memset(err, 'x', sizeof(err));
+        err[sizeof(err) - 1] = '\0';
+        lowest = dup(0);
+        ck_assert_int_ge(lowest, 0);
+        close(lowest);
+        ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+        low = old;
+        low.rlim_cur = (rlim_t)lowest;
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+        r = target_path_check(target, roots, 1, &fd, &name, err, sizeof(err));
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+        ck_assert_int_eq(r, -EMFILE);
+        ck_assert_msg(err[0] != 'x' && strstr(err, "opening '/'"), "err: %.60s", err);
+}
+END_TEST
+
+/* The same at the RPC: a clear RESOURCE_EXHAUSTED, not stack bytes. */
+START_TEST(test_publish_emfile_message) {
+        struct rlimit old, low;
+        CsiStatus st = CSI_STATUS_INIT;
+        Req q;
+        int lowest;
+
+        req_init(&q, OBJECTS);
+        lowest = dup(0);
+        close(lowest);
+        ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+        low = old;
+        low.rlim_cur = (rlim_t)lowest;
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+        csi_publish(&pub, &q.r, &st);
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+        ck_assert_int_eq(st.code, CSI_RESOURCE_EXHAUSTED);
+        ck_assert_msg(strstr(st.message, "opening '/' failed: Too many open files"), "%s",
+                      st.message);
+        assert_nothing_left("EMFILE");
+}
+END_TEST
+
+static Suite *publish_suite(void) {
+        Suite *s = suite_create("publish");
+        TCase *tc = tcase_create("transaction");
+
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_publish_then_unpublish);
+        tcase_add_test(tc, test_publish_fails_at_every_step);
+        tcase_add_test(tc, test_rollback_survives_failed_cleanup);
+        tcase_add_test(tc, test_unpublish_umount_fails_then_retries);
+        tcase_add_test(tc, test_bad_requests);
+        tcase_add_test(tc, test_target_check_emfile_writes_err);
+        tcase_add_test(tc, test_publish_emfile_message);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        return testutil_run(publish_suite());
+}
