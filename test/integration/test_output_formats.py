@@ -9,6 +9,7 @@ import os
 import re
 import stat
 import subprocess
+import time
 
 import grpc
 import pytest
@@ -194,4 +195,44 @@ def test_nonsense_is_refused_before_anything_is_mounted(node, vault, objects, ne
     assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT, e.value.details
     assert needle in e.value.details, e.value.details
     assert "s3cr3t" not in e.value.details
+    assert_clean(pod, node, vault)
+
+
+def test_shaped_files_change_exactly_when_inputs_change(node, vault):  # noqa: F811
+    from test_rotation import FAST, file_stats, wait_until
+    vault.write_secret("secret", "myapp/rot", {"A": "one", "B": "two", "C": "three"})
+    objects = """
+- {objectName: app.env, secretPath: secret/data/myapp/rot, format: env}
+- {objectName: app.yaml, secretPath: secret/data/myapp/rot, format: yaml}
+- {objectName: kv, secretPath: secret/data/myapp/rot, expand: true}
+- {objectName: ab, secretPath: secret/data/myapp/rot, template: "{{ A }}-{{ B }}"}
+- objectName: keystore.p12
+  format: pkcs12
+  secretPath: pki/issue/example-dot-com
+  secretArgs: {common_name: app.example.com, ttl: 1h}
+"""
+    d = node(FAST)
+    pod = Pod(node.pods)
+    d.call("NodePublishVolume", pod.publish_request(
+        vault, {"roleName": "demo", "objects": objects, "refreshInterval": "1s"}), timeout=60)
+    t = pod.target
+    names = ["app.env", "app.yaml", "kv/A", "kv/B", "kv/C", "ab", "keystore.p12"]
+    before = file_stats(t, names)
+    reads = vault.requests_to("secret/data/myapp/rot")
+    time.sleep(3.5)
+    # re-read every second or so, and nothing rewritten: same bytes, inodes, payload dir
+    assert vault.requests_to("secret/data/myapp/rot") - reads >= 2
+    assert file_stats(t, names) == before
+
+    # a changed value, a new key, a removed key: every shaped file follows, in one swap
+    vault.write_secret("secret", "myapp/rot", {"A": "uno", "B": "two", "D": "four"})
+    wait_until(lambda: (t / "ab").read_text() == "uno-two", 8, what="the new version")
+    assert (t / "app.env").read_text() == "A='uno'\nB='two'\nD='four'\n"
+    assert yaml.safe_load((t / "app.yaml").read_text()) == {"A": "uno", "B": "two", "D": "four"}
+    assert sorted(os.listdir(t / "kv")) == ["A", "B", "D"]
+    assert (t / "kv" / "D").read_text() == "four"
+    # the certificate's inputs did not change: the very same bundle (no re-issue)
+    assert (t / "keystore.p12").read_bytes() == before["keystore.p12"][2]
+    assert vault.requests_to("pki/issue") == 1
+    d.call("NodeUnpublishVolume", pod.unpublish_request())
     assert_clean(pod, node, vault)
