@@ -47,7 +47,7 @@ typedef struct PublishTx {
         size_t *group_of;
         size_t n_groups;
         VaultResponse **resp; /* per group */
-        Secret **values;      /* per object */
+        ObjectValue *values;  /* per object: its files */
         unsigned done;
 } PublishTx;
 
@@ -285,23 +285,23 @@ static int step_vault(PublishTx *tx) {
 }
 
 static int step_files(PublishTx *tx) {
-        _cleanup_free_ PayloadFile *files = calloc(tx->spec->n_objects ? tx->spec->n_objects : 1,
-                                                   sizeof(*files));
+        _cleanup_free_ PayloadFile *files = NULL;
         char err[PUBLISH_ERRLEN] = "";
+        size_t n_files = 0;
         int r;
 
-        if (!files)
-                return tx_oom(tx);
         r = secret_set_files(tx->spec, tx->values, tx->gid, tx->p->config->max_volume_bytes,
-                             files, err, sizeof(err));
+                             &files, &n_files, err, sizeof(err));
+        if (r == -ENOMEM)
+                return tx_oom(tx);
         if (r < 0)
-                return FAIL(tx, CSI_RESOURCE_EXHAUSTED, "%s", err);
+                return FAIL(tx, r == -EINVAL ? CSI_INVALID_ARGUMENT : CSI_RESOURCE_EXHAUSTED,
+                            "%s", err);
         tx->root_fd = open(tx->state_mnt, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (tx->root_fd < 0)
                 return FAIL(tx, csi_code_from_local(-errno), "opening '%s' failed: %s",
                             tx->state_mnt, strerror(errno));
-        r = tx->ops->write_files(tx->p, tx->root_fd, files, tx->spec->n_objects, tx->gid, err,
-                                 sizeof(err));
+        r = tx->ops->write_files(tx->p, tx->root_fd, files, n_files, tx->gid, err, sizeof(err));
         /* nothing keeps the tmpfs busy from here on (a rollback unmounts it) */
         tx->root_fd = safe_close(tx->root_fd);
         if (r < 0)
@@ -404,7 +404,7 @@ static void tx_done(PublishTx *tx) {
         for (size_t i = 0; tx->resp && i < tx->n_groups; i++)
                 vault_response_free(tx->resp[i]);
         free(tx->resp);
-        free(tx->values); /* the Secrets were freed by the caller */
+        free(tx->values); /* the files were freed by the caller */
         free(tx->state_mnt);
 }
 
@@ -450,6 +450,6 @@ void publish_first(Publisher *p, VolumeRecord *rec, const Csi__V1__NodePublishVo
         }
         n_objects = rec->spec ? rec->spec->n_objects : tx.spec ? tx.spec->n_objects : 0;
         for (size_t i = 0; tx.values && i < n_objects; i++)
-                tx.values[i] = secret_free(tx.values[i]);
+                object_value_done(&tx.values[i]);
         tx_done(&tx);
 }

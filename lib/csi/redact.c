@@ -68,9 +68,11 @@ static const char *const shown_attributes[] = {
 /* The volume attribute holding the YAML list of objects to fetch. */
 #define OBJECTS_ATTRIBUTE "objects"
 
-/* Keys of one object in `objects` whose values are shown. */
+/* Keys of one object in `objects` whose values are shown. Every other key's
+ * value is stripped: secretArgs (keys shown), template, pkcs12Password. */
 static const char *const shown_object_keys[] = {
         "objectName", "secretPath", "secretKey", "method", "filePermission", "encoding",
+        "format", "expand",
 };
 
 /* The object key whose mapping values are request parameters: keys shown, values stripped. */

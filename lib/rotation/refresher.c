@@ -3,6 +3,7 @@
  * refresher.c - the Vault refresh of one volume, and the refresher's
  * lifecycle (see refresher.h).
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -110,7 +111,7 @@ typedef struct Run {
         uint64_t gen0;       /* rec->rot->state_gen when the run started */
         char err[VOLUME_ERROR_MAX];
         size_t err_group;    /* SIZE_MAX: the token, or no group */
-        Secret **values;     /* per object: new content, or NULL (keep) */
+        ObjectValue *values; /* per object: new files (set), or unset (keep) */
         bool *changed;       /* per group */
         SecretGroup *saved;  /* per group: state before this run (for a failed swap) */
         char **revoke;       /* old lease ids, revoked after the swap */
@@ -531,17 +532,14 @@ static void group_step(Run *run, size_t gi) {
         fetch_group(run, gi);
 }
 
-/* The current content of object `name` (from the swapped-in payload). */
-static int read_current(int root_fd, const char *name, size_t max, Secret **ret) {
-        char path[OBJECT_NAME_MAX + 16];
+/* The current content of the file `path` under root_fd. */
+static int read_file_at(int dir_fd, const char *path, size_t max, Secret **ret) {
         _cleanup_close_ int fd = -1;
         _cleanup_(secret_freep) Secret *s = NULL;
         uint8_t buf[4096];
         int r;
 
-        if (snprintf(path, sizeof(path), "..data/%s", name) >= (int)sizeof(path))
-                return -ENAMETOOLONG;
-        fd = openat(root_fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        fd = openat(dir_fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
         r = secret_new(&s, max + 1);
@@ -568,16 +566,81 @@ static int read_current(int root_fd, const char *name, size_t max, Secret **ret)
         return 0;
 }
 
+static int value_add(ObjectValue *v, const char *dir, const char *name, Secret *data) {
+        RenderedFile *grown = realloc(v->files, (v->n + 1) * sizeof(*grown));
+
+        if (!grown)
+                return -ENOMEM;
+        v->files = grown;
+        if (asprintf(&v->files[v->n].name, "%s%s%s", dir ? dir : "", dir ? "/" : "", name) < 0)
+                return -ENOMEM;
+        v->files[v->n++].data = data;
+        return 0;
+}
+
+/* An expanded object's current files: every file of ..data/<name>/ (none
+ * when the last render had no keys). */
+static int read_current_dir(int root_fd, const char *name, size_t max, ObjectValue *v) {
+        char path[OBJECT_NAME_MAX + 16];
+        _cleanup_close_ int fd = -1;
+        DIR *d;
+        struct dirent *de;
+        int r = 0;
+
+        if (snprintf(path, sizeof(path), "..data/%s", name) >= (int)sizeof(path))
+                return -ENAMETOOLONG;
+        fd = openat(root_fd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        d = fdopendir(fd);
+        if (!d)
+                return -errno;
+        TAKE_FD(fd);
+        while (r == 0 && (errno = 0, de = readdir(d))) {
+                Secret *data = NULL;
+                if (de->d_name[0] == '.')
+                        continue;
+                r = read_file_at(dirfd(d), de->d_name, max, &data);
+                if (r == 0 && (r = value_add(v, name, de->d_name, data)) < 0)
+                        secret_free(data);
+        }
+        if (r == 0 && errno != 0)
+                r = -errno;
+        (void)closedir(d);
+        return r;
+}
+
+/* The current files of object o (from the swapped-in payload). */
+static int read_current(int root_fd, const SecretObject *o, size_t max, ObjectValue *ret) {
+        char path[OBJECT_NAME_MAX + 16];
+        Secret *data = NULL;
+        int r;
+
+        *ret = (ObjectValue){ 0 };
+        if (o->expand)
+                r = read_current_dir(root_fd, o->name, max, ret);
+        else if (snprintf(path, sizeof(path), "..data/%s", o->name) >= (int)sizeof(path))
+                r = -ENAMETOOLONG;
+        else {
+                r = read_file_at(root_fd, path, max, &data);
+                if (r == 0 && (r = value_add(ret, NULL, o->name, data)) < 0)
+                        secret_free(data);
+        }
+        if (r < 0)
+                object_value_done(ret);
+        return r;
+}
+
 /* The current content of every object this run did not render. */
-static int read_unchanged(Run *run, int root_fd, Secret **cur, char *err, size_t errlen) {
+static int read_unchanged(Run *run, int root_fd, ObjectValue *cur, char *err, size_t errlen) {
         const VolumeSpec *spec = run->spec;
 
         for (size_t i = 0; i < spec->n_objects; i++) {
                 int r;
-                if (run->values[i])
+                if (run->values[i].set)
                         continue;
-                r = read_current(root_fd, spec->objects[i].name,
-                                 run->R->config->max_file_bytes, &cur[i]);
+                r = read_current(root_fd, &spec->objects[i], run->R->config->max_file_bytes,
+                                 &cur[i]);
                 if (r < 0) {
                         err_set(err, errlen, "reading the current file '%s' failed: %s",
                                 spec->objects[i].name, strerror(-r));
@@ -598,10 +661,10 @@ static bool any_changed(const Run *run) {
 static int write_payload(Run *run) {
         VolumeRecord *rec = run->rec;
         const VolumeSpec *spec = run->spec;
-        size_t n = spec->n_objects ? spec->n_objects : 1;
+        size_t n = spec->n_objects ? spec->n_objects : 1, n_files = 0;
         _cleanup_free_ char *mnt = NULL;
         _cleanup_free_ PayloadFile *files = NULL;
-        _cleanup_free_ Secret **cur = NULL, **all = NULL;
+        _cleanup_free_ ObjectValue *cur = NULL, *all = NULL;
         _cleanup_close_ int root_fd = -1;
         gid_t gid = volume_record_gid(rec);
         char err[VOLUME_ERROR_MAX] = "";
@@ -611,10 +674,9 @@ static int write_payload(Run *run) {
         if (!any_changed(run))
                 return 0;
         mnt = volume_record_mount_dir(run->R->volumes, rec);
-        files = calloc(n, sizeof(*files));
         cur = calloc(n, sizeof(*cur));
         all = calloc(n, sizeof(*all));
-        if (!mnt || !files || !cur || !all) {
+        if (!mnt || !cur || !all) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -628,17 +690,17 @@ static int write_payload(Run *run) {
         if (r < 0)
                 goto fail;
         for (size_t i = 0; i < spec->n_objects; i++)
-                all[i] = run->values[i] ? run->values[i] : cur[i];
-        r = secret_set_files(spec, all, gid, run->R->config->max_volume_bytes, files, err,
-                             sizeof(err));
+                all[i] = run->values[i].set ? run->values[i] : cur[i]; /* borrowed */
+        r = secret_set_files(spec, all, gid, run->R->config->max_volume_bytes, &files, &n_files,
+                             err, sizeof(err));
         if (r < 0)
                 goto fail;
-        r = atomic_writer_same(root_fd, files, spec->n_objects, &same);
+        r = atomic_writer_same(root_fd, files, n_files, &same);
         if (r == 0 && same) {
                 metrics_inc(run->R->metrics, METRICS_UNCHANGED);
                 goto out;
         }
-        r = atomic_writer_write(root_fd, files, spec->n_objects, gid, err, sizeof(err));
+        r = atomic_writer_write(root_fd, files, n_files, gid, err, sizeof(err));
         if (r < 0)
                 goto fail;
         metrics_inc(run->R->metrics, METRICS_FILES_SWAPPED);
@@ -650,7 +712,7 @@ fail:
                  "writing the new files failed (the previous ones are kept): %s", err);
 out:
         for (size_t i = 0; cur && i < spec->n_objects; i++)
-                secret_free(cur[i]);
+                object_value_done(&cur[i]);
         return r < 0 ? r : 0;
 }
 
@@ -839,7 +901,7 @@ static int ensure_groups(VolumeRecord *rec, uint64_t now) {
 
 static void run_done(Run *run) {
         for (size_t i = 0; run->values && run->spec && i < run->spec->n_objects; i++)
-                secret_free(run->values[i]);
+                object_value_done(&run->values[i]);
         free(run->values);
         free(run->changed);
         for (size_t i = 0; run->saved && i < run->rec->rot->n_groups; i++)

@@ -33,6 +33,12 @@
  * one gives per-file atomicity only. A reader racing the removal of the
  * old dir may see ENOENT and should retry.
  *
+ * A name may have one directory level ("db/user", an expanded object):
+ * the payload dir then holds a subdir "db" (same owner and mode as the
+ * payload dir) and root holds one link "db" -> "..data/db" for the whole
+ * directory, so a reader sees all of its files from one payload. Links
+ * are per top-level entry ("user" or "db"), never per file in a subdir.
+ *
  * File contents are secrets: they are never logged, and the read-back in
  * atomic_writer_same() goes through a stack buffer that is wiped.
  */
@@ -73,16 +79,35 @@ _printf_(3, 4) static void set_err(char *err, size_t errlen, const char *fmt, ..
         va_end(ap);
 }
 
+/* One path component of ours: not empty, no '/', no leading '.'. */
+static bool component_valid(const char *name, size_t len) {
+        if (len == 0 || len > NAME_MAX || name[0] == '.')
+                return false; /* also rejects ".", ".." and our own "..*" */
+        return !memchr(name, '/', len);
+}
+
+/* "name" or "dir/name" (one level: an expanded object). */
 static bool name_valid(const char *name) {
+        const char *slash;
         size_t len;
 
-        if (!name || name[0] == '\0' || name[0] == '.')
-                return false; /* also rejects ".", ".." and our own "..*" */
-        if (strchr(name, '/'))
+        if (!name)
                 return false;
         len = strlen(name);
         /* The link target "..data/<name>" must fit a path too. */
-        return len <= NAME_MAX && len + sizeof(DATA_PREFIX) <= PATH_MAX;
+        if (len + sizeof(DATA_PREFIX) > PATH_MAX)
+                return false;
+        slash = strchr(name, '/');
+        if (!slash)
+                return component_valid(name, len);
+        return component_valid(name, (size_t)(slash - name)) &&
+               component_valid(slash + 1, len - (size_t)(slash - name) - 1);
+}
+
+/* The top-level entry of a name: "db" for "db/user", else the name. */
+static size_t top_len(const char *name) {
+        const char *slash = strchr(name, '/');
+        return slash ? (size_t)(slash - name) : strlen(name);
 }
 
 /* Whether `s` is the name of a payload dir: "..DDDD_DD_DD_DD_DD_DD.D+". */
@@ -153,6 +178,56 @@ static bool name_in(const char *const *sorted, size_t n, const char *name) {
         return n > 0 && bsearch(&name, sorted, n, sizeof(*sorted), cmp_names) != NULL;
 }
 
+/* The top-level entries of the payload (sorted, unique, malloc'd): what gets
+ * a link in root. A name that is both a file and a directory is refused. */
+typedef struct Tops {
+        char **names;
+        size_t n;
+} Tops;
+
+static void tops_done(Tops *t) {
+        for (size_t i = 0; t->names && i < t->n; i++)
+                free(t->names[i]);
+        free(t->names);
+        *t = (Tops){ 0 };
+}
+
+static int tops_build(const char *const *sorted, size_t n, Tops *ret, char *err,
+                      size_t errlen) {
+        Tops t = { .names = calloc(n ? n : 1, sizeof(char *)) };
+
+        if (!t.names)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                size_t len = top_len(sorted[i]);
+                char *top;
+
+                if (sorted[i][len] == '/') {
+                        top = strndup(sorted[i], len);
+                        if (top && name_in(sorted, n, top)) {
+                                set_err(err, errlen, "payload file '%s' is also a directory", top);
+                                free(top);
+                                tops_done(&t);
+                                return -EINVAL;
+                        }
+                } else
+                        top = strdup(sorted[i]);
+                if (!top) {
+                        tops_done(&t);
+                        return -ENOMEM;
+                }
+                /* sorted input: equal tops are adjacent ("db/a" < "db/b" < "db-x") */
+                if (t.n > 0 && streq(t.names[t.n - 1], top)) {
+                        free(top);
+                        continue;
+                }
+                t.names[t.n++] = top;
+        }
+        qsort(t.names, t.n, sizeof(*t.names), cmp_names);
+        *ret = t;
+        return 0;
+}
+
 static int link_target(const char *name, char *buf, size_t size) {
         int k = snprintf(buf, size, DATA_PREFIX "%s", name);
         return k < 0 || (size_t)k >= size ? -ENAMETOOLONG : 0;
@@ -191,16 +266,16 @@ static int opendir_at(int dir_fd, const char *name, DIR **ret) {
 }
 
 /*
- * Removes the payload dir `name` in root_fd and the files in it. Payload
- * dirs are flat; an (unexpected) empty subdir is removed too, anything
- * deeper makes the final rmdir fail. Missing dir → 0.
+ * Removes the directory `name` in parent_fd and the files in it; with
+ * depth > 0 also its subdirs (an expanded object's files), recursively up
+ * to that depth. Anything deeper makes the final rmdir fail. Missing → 0.
  */
-static int remove_payload_dir(int root_fd, const char *name) {
+static int remove_dir(int parent_fd, const char *name, unsigned depth) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
         int r = 0;
 
-        r = opendir_at(root_fd, name, &d);
+        r = opendir_at(parent_fd, name, &d);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
@@ -216,16 +291,23 @@ static int remove_payload_dir(int root_fd, const char *name) {
                 if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                         continue;
                 if (unlinkat(dirfd(d), de->d_name, 0) < 0) {
-                        if (errno == EISDIR &&
-                            unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) == 0)
-                                continue;
-                        if (errno != ENOENT && r == 0)
-                                r = -errno;
+                        int q = -errno;
+                        if (q == -EISDIR)
+                                q = depth > 0 ? remove_dir(dirfd(d), de->d_name, depth - 1)
+                                    : unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) == 0 ? 0
+                                                                                      : -errno;
+                        if (q < 0 && q != -ENOENT && r == 0)
+                                r = q;
                 }
         }
-        if (unlinkat(root_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
+        if (unlinkat(parent_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
                 r = -errno;
         return r;
+}
+
+/* A payload dir: files, and subdirs of files (expanded objects). */
+static int remove_payload_dir(int root_fd, const char *name) {
+        return remove_dir(root_fd, name, 1);
 }
 
 /* Creates a fresh payload dir named after the current UTC time. */
@@ -270,11 +352,32 @@ static int write_all(int fd, const uint8_t *p, size_t len) {
         return 0;
 }
 
+/* The payload dir's subdir `top` (made 0700 on first use), opened. */
+static int open_subdir(int dfd, const char *top, bool create) {
+        int fd;
+
+        if (create && mkdirat(dfd, top, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        fd = openat(dfd, top, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
 static int write_file(int dfd, const PayloadFile *f, gid_t gid) {
-        _cleanup_close_ int fd = -1;
+        _cleanup_close_ int fd = -1, sub = -1;
+        const char *slash = strchr(f->name, '/'), *base = f->name;
         int r;
 
-        fd = openat(dfd, f->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+        if (slash) {
+                _cleanup_free_ char *top = strndup(f->name, (size_t)(slash - f->name));
+                if (!top)
+                        return -ENOMEM;
+                sub = open_subdir(dfd, top, true);
+                if (sub < 0)
+                        return sub;
+                dfd = sub;
+                base = slash + 1;
+        }
+        fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                     (mode_t)f->mode);
         if (fd < 0)
                 return -errno;
@@ -288,6 +391,29 @@ static int write_file(int dfd, const PayloadFile *f, gid_t gid) {
         if (fchmod(fd, (mode_t)f->mode) < 0)
                 return -errno;
         if (close(TAKE_FD(fd)) < 0)
+                return -errno;
+        return 0;
+}
+
+/* Gives the payload dir and its subdirs their final owner and mode. */
+static int finish_dirs(int dfd, const Tops *tops, gid_t gid) {
+        mode_t mode = gid != (gid_t)-1 ? 0750 : 0755;
+
+        for (size_t i = 0; i < tops->n; i++) {
+                _cleanup_close_ int sub = -1;
+                struct stat st;
+
+                if (fstatat(dfd, tops->names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return -errno;
+                if (!S_ISDIR(st.st_mode))
+                        continue;
+                sub = open_subdir(dfd, tops->names[i], false);
+                if (sub < 0)
+                        return sub;
+                if ((gid != (gid_t)-1 && fchown(sub, 0, gid) < 0) || fchmod(sub, mode) < 0)
+                        return -errno;
+        }
+        if ((gid != (gid_t)-1 && fchown(dfd, 0, gid) < 0) || fchmod(dfd, mode) < 0)
                 return -errno;
         return 0;
 }
@@ -388,8 +514,9 @@ static int check_root(int root_fd) {
 /**
  * atomic_writer_write() - publish @files as the new payload of @root_fd.
  * @root_fd: the volume's root directory (only ever used with *at() calls)
- * @files:   the payload; names are plain file names not starting with '.',
- *           unique, modes at most 0777
+ * @files:   the payload; names are file names not starting with '.', or
+ *           "dir/name" (one level), unique, no name also a directory, modes
+ *           at most 0777
  * @n:       number of @files (0 publishes an empty payload)
  * @gid:     group of the files and payload dir, or (gid_t)-1
  * @err:     receives a message naming the step and file (never contents)
@@ -403,6 +530,7 @@ int atomic_writer_write(int root_fd, const PayloadFile *files, size_t n, gid_t g
                         size_t errlen) {
         _cleanup_free_ const char **sorted = NULL;
         _cleanup_free_ bool *created = NULL;
+        _cleanup_(tops_done) Tops tops = { 0 };
         _cleanup_close_ int dfd = -1;
         char dir[PAYLOAD_DIR_MAX];
         size_t i = 0;
@@ -411,12 +539,15 @@ int atomic_writer_write(int root_fd, const PayloadFile *files, size_t n, gid_t g
         r = validate(files, n, &sorted, err, errlen);
         if (r < 0)
                 return r;
+        r = tops_build(sorted, n, &tops, err, errlen);
+        if (r < 0)
+                return r;
         r = check_root(root_fd);
         if (r < 0) {
                 set_err(err, errlen, "payload root is not a usable directory: %s", strerror(-r));
                 return r;
         }
-        created = calloc(n > 0 ? n : 1, sizeof(*created));
+        created = calloc(tops.n > 0 ? tops.n : 1, sizeof(*created));
         if (!created)
                 return -ENOMEM;
 
@@ -449,17 +580,16 @@ int atomic_writer_write(int root_fd, const PayloadFile *files, size_t n, gid_t g
                         goto rollback;
                 }
         }
-        if ((gid != (gid_t)-1 && fchown(dfd, 0, gid) < 0) ||
-            fchmod(dfd, gid != (gid_t)-1 ? 0750 : 0755) < 0) {
-                r = -errno;
+        r = finish_dirs(dfd, &tops, gid);
+        if (r < 0) {
                 set_err(err, errlen, "setting owner and mode of '%s': %s", dir, strerror(-r));
                 goto rollback;
         }
 
-        for (i = 0; i < n; i++) {
-                r = ensure_link(root_fd, files[i].name, &created[i]);
+        for (i = 0; i < tops.n; i++) {
+                r = ensure_link(root_fd, tops.names[i], &created[i]);
                 if (r < 0) {
-                        set_err(err, errlen, "linking payload file '%s': %s", files[i].name,
+                        set_err(err, errlen, "linking payload file '%s': %s", tops.names[i],
                                 strerror(-r));
                         goto rollback;
                 }
@@ -474,7 +604,7 @@ int atomic_writer_write(int root_fd, const PayloadFile *files, size_t n, gid_t g
 
         /* Committed. What is left is tidying up; a failure there does not
          * change what readers see, so it is only reported at debug level. */
-        q = remove_stale(root_fd, sorted, n, dir);
+        q = remove_stale(root_fd, (const char *const *)tops.names, tops.n, dir);
         if (q < 0)
                 log_debug("removing stale payload entries failed, ignoring: %s", strerror(-q));
         log_debug("published %zu payload file(s) in '%s'", n, dir);
@@ -482,9 +612,9 @@ int atomic_writer_write(int root_fd, const PayloadFile *files, size_t n, gid_t g
 
 rollback:
         (void)unlinkat(root_fd, DATA_TMP, 0);
-        for (size_t j = 0; j < n; j++)
+        for (size_t j = 0; j < tops.n; j++)
                 if (created[j])
-                        (void)unlinkat(root_fd, files[j].name, 0);
+                        (void)unlinkat(root_fd, tops.names[j], 0);
         (void)remove_payload_dir(root_fd, dir);
         return r;
 }
@@ -542,79 +672,41 @@ static int open_current(int root_fd) {
         return fd;
 }
 
-/**
- * atomic_writer_same() - whether the current payload equals @files.
- * @root_fd: the volume's root directory
- * @files:   the candidate payload (validated as in atomic_writer_write)
- * @n:       number of @files
- * @ret:     true when "..data" names a payload dir that holds exactly these
- *           names, as regular files with these contents and modes, and each
- *           "<name>" is the symlink to "..data/<name>"
- *
- * Used by rotation to skip a swap when nothing changed. Returns 0, -EINVAL
- * for a bad name, mode or duplicate, or -errno.
- */
-int atomic_writer_same(int root_fd, const PayloadFile *files, size_t n, bool *ret) {
-        _cleanup_free_ const char **sorted = NULL;
+/* Opens a payload file in the payload dir dfd (through its subdir). */
+static int open_payload_file(int dfd, const char *name) {
+        const char *slash = strchr(name, '/');
+        _cleanup_close_ int sub = -1;
+        int fd;
+
+        if (slash) {
+                _cleanup_free_ char *top = strndup(name, (size_t)(slash - name));
+                if (!top)
+                        return -ENOMEM;
+                sub = open_subdir(dfd, top, false);
+                if (sub < 0)
+                        return sub;
+                dfd = sub;
+                name = slash + 1;
+        }
+        fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        return fd < 0 ? -errno : fd;
+}
+
+/* Entries of the directory `name` in dir_fd (".": dir_fd itself), with the
+ * entries of its subdirs counted instead of the subdirs when `files`. */
+static int count_dir(int dir_fd, const char *name, bool files, size_t *ret) {
         _cleanup_closedir_ DIR *d = NULL;
-        _cleanup_close_ int dfd = -1;
         struct dirent *de;
         size_t count = 0;
         int r;
 
-        r = validate(files, n, &sorted, NULL, 0);
+        r = opendir_at(dir_fd, name, &d);
         if (r < 0)
                 return r;
-        r = check_root(root_fd);
-        if (r < 0)
-                return r;
-
-        r = open_current(root_fd);
-        if (r <= 0) {
-                if (r == 0)
-                        *ret = false;
-                return r;
-        }
-        dfd = r;
-
-        for (size_t i = 0; i < n; i++) {
-                char want[PATH_MAX], have[PATH_MAX];
-                _cleanup_close_ int fd = -1;
-                struct stat st;
-
-                r = link_target(files[i].name, want, sizeof(want));
-                if (r < 0)
-                        return r;
-                r = read_link(root_fd, files[i].name, have, sizeof(have));
-                if (r < 0 && r != -ENOENT && r != -EINVAL && r != -ENAMETOOLONG)
-                        return r;
-                if (r < 0 || !streq(have, want))
-                        goto different;
-
-                fd = openat(dfd, files[i].name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-                if (fd < 0) {
-                        if (errno == ENOENT || errno == ELOOP)
-                                goto different;
-                        return -errno;
-                }
-                if (fstat(fd, &st) < 0)
-                        return -errno;
-                if (!S_ISREG(st.st_mode) || (st.st_mode & 07777) != files[i].mode ||
-                    (uint64_t)st.st_size != (uint64_t)files[i].len)
-                        goto different;
-                r = file_equal(fd, &files[i]);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        goto different;
-        }
-
-        /* Same names: every wanted name exists, so equal counts suffice. */
-        d = fdopendir(dfd);
-        if (!d)
-                return -errno;
-        TAKE_FD(dfd);
         for (;;) {
+                struct stat st;
+                size_t sub = 0;
+
                 errno = 0;
                 de = readdir(d);
                 if (!de) {
@@ -624,13 +716,104 @@ int atomic_writer_same(int root_fd, const PayloadFile *files, size_t n, bool *re
                 }
                 if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                         continue;
-                count++;
+                if (files && fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    S_ISDIR(st.st_mode)) {
+                        r = count_dir(dirfd(d), de->d_name, false, &sub);
+                        if (r < 0)
+                                return r;
+                        count += sub;
+                } else
+                        count++;
         }
-        *ret = count == n;
+        *ret = count;
         return 0;
+}
 
-different:
+/* 1 when the file f in the payload dir dfd has f's type, mode and bytes. */
+static int payload_file_same(int dfd, const PayloadFile *f) {
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+
+        fd = open_payload_file(dfd, f->name);
+        if (fd == -ENOENT || fd == -ELOOP || fd == -ENOTDIR)
+                return 0;
+        if (fd < 0)
+                return fd;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode) || (st.st_mode & 07777) != f->mode ||
+            (uint64_t)st.st_size != (uint64_t)f->len)
+                return 0;
+        return file_equal(fd, f);
+}
+
+/* 1 when root/<top> is the link to "..data/<top>". */
+static int link_same(int root_fd, const char *top) {
+        char want[PATH_MAX], have[PATH_MAX];
+        int r;
+
+        r = link_target(top, want, sizeof(want));
+        if (r < 0)
+                return r;
+        r = read_link(root_fd, top, have, sizeof(have));
+        if (r < 0 && r != -ENOENT && r != -EINVAL && r != -ENAMETOOLONG)
+                return r;
+        return r == 0 && streq(have, want);
+}
+
+/**
+ * atomic_writer_same() - whether the current payload equals @files.
+ * @root_fd: the volume's root directory
+ * @files:   the candidate payload (validated as in atomic_writer_write)
+ * @n:       number of @files
+ * @ret:     true when "..data" names a payload dir that holds exactly these
+ *           names, as regular files with these contents and modes, and each
+ *           top-level "<name>" (a file, or the directory of "dir/name") is
+ *           the symlink to "..data/<name>"
+ *
+ * Used by rotation to skip a swap when nothing changed. Returns 0, -EINVAL
+ * for a bad name, mode or duplicate, or -errno.
+ */
+int atomic_writer_same(int root_fd, const PayloadFile *files, size_t n, bool *ret) {
+        _cleanup_free_ const char **sorted = NULL;
+        _cleanup_(tops_done) Tops tops = { 0 };
+        _cleanup_close_ int dfd = -1;
+        size_t n_tops = 0, n_files = 0;
+        int r;
+
+        r = validate(files, n, &sorted, NULL, 0);
+        if (r < 0)
+                return r;
+        r = tops_build(sorted, n, &tops, NULL, 0);
+        if (r < 0)
+                return r;
+        r = check_root(root_fd);
+        if (r < 0)
+                return r;
+
         *ret = false;
+        r = open_current(root_fd);
+        if (r <= 0)
+                return r;
+        dfd = r;
+
+        for (size_t i = 0; i < tops.n; i++) {
+                r = link_same(root_fd, tops.names[i]);
+                if (r <= 0)
+                        return r;
+        }
+        for (size_t i = 0; i < n; i++) {
+                r = payload_file_same(dfd, &files[i]);
+                if (r <= 0)
+                        return r;
+        }
+        /* Every wanted name exists, so equal counts mean the same names. */
+        r = count_dir(dfd, ".", false, &n_tops);
+        if (r == 0)
+                r = count_dir(dfd, ".", true, &n_files);
+        if (r < 0)
+                return r;
+        *ret = n_tops == tops.n && n_files == n;
         return 0;
 }
 

@@ -7,6 +7,8 @@
  *   <root>/..2026_11_23_09_00_00.123456789/<name>   the payload, written in full
  *   <root>/..data -> ..2026_11_23_09_00_00.123456789  swapped by one rename()
  *   <root>/<name> -> ..data/<name>                     stable per-file symlinks
+ *   <root>/<dir> -> ..data/<dir>                       one link per directory of
+ *                                                      "dir/name" files
  *
  * Every path operation is relative to a directory fd with O_NOFOLLOW;
  * nothing outside `root` is ever touched. A failure leaves the previous
@@ -27,7 +29,9 @@
 #include <sys/types.h>
 
 typedef struct PayloadFile {
-        const char *name;     /* a plain file name: not "", no '/', no leading '.' */
+        /* a file name (not "", no leading '.'), or "dir/name" for one level of
+         * directory (an expanded object: root/dir is one link to ..data/dir) */
+        const char *name;
         const uint8_t *data;
         size_t len;
         unsigned mode;        /* e.g. 0444, 0440; at most 0777 */

@@ -82,16 +82,22 @@ unsigned secret_set_mode(const SecretObject *o, gid_t gid) {
         return gid != (gid_t)-1 ? 0440 : 0444;
 }
 
-static void values_free(Secret **v, size_t n) {
+void object_value_done(ObjectValue *v) {
+        v->files = rendered_files_free(v->files, v->n);
+        v->n = 0;
+        v->set = false;
+}
+
+static void values_free(ObjectValue *v, size_t n) {
         for (size_t i = 0; i < n; i++)
-                v[i] = secret_free(v[i]);
+                object_value_done(&v[i]);
 }
 
 int secret_set_render_group(const VolumeSpec *spec, const size_t *group_of, size_t gi,
-                            const VaultResponse *resp, uint64_t max_file_bytes, Secret **values,
-                            char *err, size_t errlen) {
+                            const VaultResponse *resp, uint64_t max_file_bytes,
+                            ObjectValue *values, char *err, size_t errlen) {
         size_t n = spec->n_objects, first = secret_set_first_object(group_of, n, gi);
-        _cleanup_free_ Secret **fresh = calloc(n ? n : 1, sizeof(*fresh));
+        _cleanup_free_ ObjectValue *fresh = calloc(n ? n : 1, sizeof(*fresh));
         const JsonValue *data;
         bool kv2 = false;
         int r = 0;
@@ -108,17 +114,15 @@ int secret_set_render_group(const VolumeSpec *spec, const size_t *group_of, size
         }
         for (size_t i = 0; i < n && r == 0; i++) {
                 const SecretObject *o = &spec->objects[i];
+                RenderSpec rs;
+
                 if (group_of[i] != gi)
                         continue;
-                r = secret_object_render(o, data, &fresh[i], err, errlen);
-                if (r == 0 && secret_size(fresh[i]) > max_file_bytes) {
-                        err_set(err, errlen,
-                                "object '%s' is %zu bytes, more than the node's max-file-bytes "
-                                "(%llu)",
-                                o->name, secret_size(fresh[i]),
-                                (unsigned long long)max_file_bytes);
-                        r = -E2BIG;
-                }
+                /* the cap is enforced while rendering: a huge value stops early */
+                secret_object_render_spec(o, (size_t)MIN(max_file_bytes, (uint64_t)SIZE_MAX),
+                                          NULL, &rs);
+                r = render_object(&rs, data, &fresh[i].files, &fresh[i].n, err, errlen);
+                fresh[i].set = r == 0;
         }
         if (r < 0) {
                 values_free(fresh, n);
@@ -126,36 +130,54 @@ int secret_set_render_group(const VolumeSpec *spec, const size_t *group_of, size
         }
         for (size_t i = 0; i < n; i++)
                 if (group_of[i] == gi) {
-                        secret_free(values[i]);
-                        values[i] = TAKE_PTR(fresh[i]);
+                        object_value_done(&values[i]);
+                        values[i] = fresh[i];
                 }
         return 0;
 }
 
-int secret_set_files(const VolumeSpec *spec, Secret *const *values, gid_t gid,
-                     uint64_t max_volume_bytes, PayloadFile *files, char *err, size_t errlen) {
+int secret_set_files(const VolumeSpec *spec, const ObjectValue *values, gid_t gid,
+                     uint64_t max_volume_bytes, PayloadFile **ret_files, size_t *ret_n,
+                     char *err, size_t errlen) {
+        _cleanup_free_ PayloadFile *files = NULL;
+        _cleanup_free_ const char **names = NULL;
         uint64_t total = 0;
+        size_t count = 0, k = 0;
+        int r;
 
         err_init(err, errlen);
-        for (size_t i = 0; i < spec->n_objects; i++) {
-                const SecretObject *o = &spec->objects[i];
-                size_t len = 0;
-                const uint8_t *data = secret_get(values[i], &len);
+        for (size_t i = 0; i < spec->n_objects; i++)
+                count += values[i].n;
+        files = calloc(count ? count : 1, sizeof(*files));
+        names = calloc(count ? count : 1, sizeof(*names));
+        if (!files || !names)
+                return -ENOMEM;
+        for (size_t i = 0; i < spec->n_objects; i++)
+                for (size_t j = 0; j < values[i].n; j++, k++) {
+                        const RenderedFile *f = &values[i].files[j];
+                        size_t len = 0;
+                        const uint8_t *data = secret_get(f->data, &len);
 
-                files[i] = (PayloadFile){
-                        .name = o->name,
-                        .data = data,
-                        .len = len,
-                        .mode = secret_set_mode(o, gid),
-                };
-                total += len;
-        }
+                        files[k] = (PayloadFile){
+                                .name = f->name,
+                                .data = data,
+                                .len = len,
+                                .mode = secret_set_mode(&spec->objects[i], gid),
+                        };
+                        names[k] = f->name;
+                        total += len;
+                }
         if (total > max_volume_bytes) {
                 err_set(err, errlen,
                         "the volume's files exceed the node's max-volume-bytes (%llu)",
                         (unsigned long long)max_volume_bytes);
                 return -E2BIG;
         }
+        r = render_names_check(names, count, err, errlen);
+        if (r < 0)
+                return r;
+        *ret_files = TAKE_PTR(files);
+        *ret_n = count;
         return 0;
 }
 

@@ -36,7 +36,6 @@
  */
 #include <inttypes.h>
 #include <math.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <strings.h>
@@ -58,7 +57,8 @@
         "roleName, objects, vaultServer, vaultAddress, vaultAuthMountPath, vaultNamespace, " \
         "audience, refreshInterval"
 #define KNOWN_OBJECT_KEYS                                                                  \
-        "objectName, secretPath, secretKey, secretArgs, method, filePermission, encoding"
+        "objectName, secretPath, secretKey, secretArgs, method, filePermission, encoding, "  \
+        "format, expand, template, pkcs12Password"
 
 _printf_(4, 5) static int fail(char *err, size_t errlen, int r, const char *fmt, ...) {
         va_list ap;
@@ -460,7 +460,9 @@ static void secret_object_done(SecretObject *o) {
         free(o->name);
         free(o->path);
         free(o->key);
+        free(o->template_text);
         secret_freep(&o->args);
+        secret_freep(&o->pkcs12_password);
         *o = (SecretObject){ 0 };
 }
 
@@ -531,24 +533,130 @@ static int encoding_parse(const char *s, SecretEncoding *ret) {
         return 0;
 }
 
-static int object_parse(const YNode *m, size_t index, SecretObject *o, char *err,
+/* --- the output shape: format, expand, template, pkcs12Password ------------------ */
+
+typedef struct ShapeFields {
+        const char *format;
+        const YNode *expand;
+        const char *template_text;
+        const YNode *password;
+} ShapeFields;
+
+static bool shape_key(const char *k) {
+        return streq(k, "format") || streq(k, "expand") || streq(k, "template") ||
+               streq(k, "pkcs12Password");
+}
+
+static int shape_field(const char *label, const char *k, const YNode *v, ShapeFields *sf,
+                      char *err, size_t errlen) {
+        bool null = v->type == YNODE_SCALAR && !v->quoted && plain_is_null(v->scalar);
+
+        if (streq(k, "format"))
+                return object_string(label, v, k, &sf->format, err, errlen);
+        if (streq(k, "template"))
+                return object_string(label, v, k, &sf->template_text, err, errlen);
+        if (v->type != YNODE_SCALAR)
+                return fail(err, errlen, -EINVAL, "%s: %s must be a %s, got %s", label, k,
+                            streq(k, "expand") ? "boolean (true or false)" : "string",
+                            ytree_type_name(v->type));
+        if (streq(k, "expand"))
+                sf->expand = null ? NULL : v;
+        else
+                sf->password = null ? NULL : v;
+        return 0;
+}
+
+/* true or false, as YAML (plain or quoted) or JSON writes them. */
+static int expand_parse(const char *label, const YNode *v, bool *ret, char *err,
                         size_t errlen) {
-        const char *name = NULL, *path = NULL, *key = NULL, *method = NULL, *encoding = NULL;
-        const YNode *args = NULL, *perm = NULL;
-        char label[QUOTE_MAX * 2 + 64];
-        VaultError verr = { 0 };
-        char *normalized = NULL;
-        const char *problem;
+        PlainKind kind = PLAIN_STRING;
+        PlainValue pv = { 0 };
+        Quoted q;
+
+        *ret = false;
+        if (v && (plain_resolve(v->scalar, v->scalar_len, &kind, &pv) < 0 || kind != PLAIN_BOOL))
+                return fail(err, errlen, -EINVAL, "%s: expand '%s' is not true or false", label,
+                            quote(&q, v->scalar));
+        *ret = pv.b;
+        return 0;
+}
+
+/* "<...>/issue/<role>": the PKI endpoint that returns a private key. */
+static bool path_is_pki_issue(const char *path) {
+        size_t n = strcspn(path, "?"), end, start;
+
+        while (n > 0 && path[n - 1] == '/')
+                n--;
+        end = n;
+        while (end > 0 && path[end - 1] != '/')
+                end--; /* path[end..n) is the role */
+        if (end == 0 || end == n)
+                return false;
+        start = --end; /* path[end] is the '/' before the role */
+        while (start > 0 && path[start - 1] != '/')
+                start--;
+        return end - start == 5 && strncmp(path + start, "issue", 5) == 0;
+}
+
+/* format, expand, template, pkcs12Password (after encoding): render.h decides
+ * which combinations make sense, the request decides pkcs12 (below). */
+static int shape_parse(const char *label, const ShapeFields *sf, SecretObject *o, char *err,
+                       size_t errlen) {
+        RenderSpec spec;
         Quoted q;
         int r;
 
-        (void)snprintf(label, sizeof(label), "objects[%zu] (line %u)", index, m->line);
+        o->format = RENDER_FORMAT_JSON;
+        if (sf->format) {
+                RenderFormat f = render_format_from_string(sf->format);
+                if (f < 0)
+                        return fail(err, errlen, -EINVAL,
+                                    "%s: format '%s' is not one of json, yaml, env, pem, pkcs12",
+                                    label, quote(&q, sf->format));
+                o->format = f;
+        }
+        r = expand_parse(label, sf->expand, &o->expand, err, errlen);
+        if (r < 0)
+                return r;
+        if (sf->password &&
+            (r = secret_new_from(&o->pkcs12_password, sf->password->scalar,
+                                 sf->password->scalar_len)) < 0)
+                return r;
+        if (sf->template_text && !(o->template_text = strdup(sf->template_text)))
+                return -ENOMEM;
+        secret_object_render_spec(o, 0, NULL, &spec);
+        r = render_spec_check(&spec, sf->format != NULL, err, errlen);
+        if (r < 0)
+                return r;
+        if (o->format == RENDER_FORMAT_PKCS12 && !path_is_pki_issue(o->path))
+                return fail(err, errlen, -EINVAL,
+                            "%s: format pkcs12 needs a PKI issue response (secretPath "
+                            "<mount>/issue/<role>, the one that returns a private key)",
+                            label);
+        return 0;
+}
+
+typedef struct ObjectFields {
+        const char *name, *path, *key, *method, *encoding;
+        const YNode *args, *perm;
+        ShapeFields shape;
+} ObjectFields;
+
+static bool yaml_null(const YNode *v) {
+        return v->type == YNODE_SCALAR && !v->quoted && plain_is_null(v->scalar);
+}
+
+/* objectName first, so that every later message can name the object. */
+static int object_name_get(const YNode *m, char *label, size_t labellen, const char **ret,
+                           char *err, size_t errlen) {
+        const char *name = NULL, *problem;
+        Quoted q;
+        int r;
+
         if (m->type != YNODE_MAPPING)
                 return fail(err, errlen, -EINVAL,
                             "%s: must be a mapping with objectName and secretPath, got %s", label,
                             ytree_type_name(m->type));
-
-        /* objectName first, so that every later message can name the object */
         for (size_t i = 0; i < m->n_children; i++)
                 if (streq(m->keys[i]->scalar, "objectName")) {
                         r = object_string(label, m->values[i], "objectName", &name, err,
@@ -563,107 +671,150 @@ static int object_parse(const YNode *m, size_t index, SecretObject *o, char *err
         if (problem)
                 return fail(err, errlen, -EINVAL, "%s: objectName '%s' %s", label,
                             quote(&q, name), problem);
-        (void)snprintf(label, sizeof(label), "object '%s'", quote(&q, name));
+        (void)snprintf(label, labellen, "object '%s'", quote(&q, name));
+        *ret = name;
+        return 0;
+}
 
-        for (size_t i = 0; i < m->n_children; i++) {
-                const char *k = m->keys[i]->scalar;
-                const YNode *v = m->values[i];
+static int object_field(const char *label, const char *k, const YNode *v, ObjectFields *f,
+                        char *err, size_t errlen) {
+        static const struct {
+                const char *key;
+                size_t offset;
+        } strings[] = {
+                { "secretPath", offsetof(ObjectFields, path) },
+                { "secretKey", offsetof(ObjectFields, key) },
+                { "method", offsetof(ObjectFields, method) },
+                { "encoding", offsetof(ObjectFields, encoding) },
+        };
+        Quoted q;
 
-                if (streq(k, "objectName"))
-                        continue;
-                if (streq(k, "secretPath"))
-                        r = object_string(label, v, k, &path, err, errlen);
-                else if (streq(k, "secretKey"))
-                        r = object_string(label, v, k, &key, err, errlen);
-                else if (streq(k, "method"))
-                        r = object_string(label, v, k, &method, err, errlen);
-                else if (streq(k, "encoding"))
-                        r = object_string(label, v, k, &encoding, err, errlen);
-                else if (streq(k, "secretArgs")) {
-                        if (v->type == YNODE_SCALAR && !v->quoted && plain_is_null(v->scalar))
-                                args = NULL;
-                        else if (v->type != YNODE_MAPPING)
-                                return fail(err, errlen, -EINVAL,
-                                            "%s: secretArgs must be a mapping (the JSON body "
-                                            "sent to Vault), got %s",
-                                            label, ytree_type_name(v->type));
-                        else
-                                args = v->n_children > 0 ? v : NULL;
-                        r = 0;
-                } else if (streq(k, "filePermission")) {
-                        perm = v->type == YNODE_SCALAR && !v->quoted && plain_is_null(v->scalar)
-                                       ? NULL
-                                       : v;
-                        r = 0;
-                } else
-                        return fail(err, errlen, -EINVAL, "%s: unknown key '%s' (known: %s)",
-                                    label, quote(&q, k), KNOWN_OBJECT_KEYS);
-                if (r < 0)
-                        return r;
+        for (size_t t = 0; t < ELEMENTSOF(strings); t++)
+                if (streq(k, strings[t].key))
+                        return object_string(label, v, k,
+                                             (const char **)((char *)f + strings[t].offset), err,
+                                             errlen);
+        if (shape_key(k))
+                return shape_field(label, k, v, &f->shape, err, errlen);
+        if (streq(k, "filePermission")) {
+                f->perm = yaml_null(v) ? NULL : v;
+                return 0;
         }
+        if (!streq(k, "secretArgs"))
+                return fail(err, errlen, -EINVAL, "%s: unknown key '%s' (known: %s)", label,
+                            quote(&q, k), KNOWN_OBJECT_KEYS);
+        if (yaml_null(v))
+                f->args = NULL;
+        else if (v->type != YNODE_MAPPING)
+                return fail(err, errlen, -EINVAL,
+                            "%s: secretArgs must be a mapping (the JSON body sent to Vault), "
+                            "got %s",
+                            label, ytree_type_name(v->type));
+        else
+                f->args = v->n_children > 0 ? v : NULL;
+        return 0;
+}
 
-        if (isempty(path))
+static int object_path_check(const char *label, const ObjectFields *f, char *err,
+                             size_t errlen) {
+        VaultError verr = { 0 };
+        char *normalized = NULL;
+        int r;
+
+        if (isempty(f->path))
                 return fail(err, errlen, -EINVAL,
                             "%s: secretPath is required (e.g. secret/data/app for KV v2)", label);
-        r = vault_path_normalize(path, &normalized, &verr);
+        r = vault_path_normalize(f->path, &normalized, &verr);
         free(normalized);
         if (r == -ENOMEM)
                 return r;
         if (r != 0)
                 return fail(err, errlen, -EINVAL, "%s: secretPath: %s", label,
                             verr.message[0] ? verr.message : "not a Vault path");
-        if (key && !text_ok(key, ATTR_TEXT_MAX))
+        if (f->key && !text_ok(f->key, ATTR_TEXT_MAX))
                 return fail(err, errlen, -EINVAL,
                             "%s: secretKey contains a control character or is longer than %u "
                             "bytes",
                             label, ATTR_TEXT_MAX);
+        return 0;
+}
 
-        o->encoding = SECRET_ENCODING_UTF8;
-        if (encoding && encoding_parse(encoding, &o->encoding) < 0)
-                return fail(err, errlen, -EINVAL,
-                            "%s: encoding '%s' is not one of utf-8, base64, hex", label,
-                            quote(&q, encoding));
-        if (o->encoding != SECRET_ENCODING_UTF8 && !key)
-                return fail(err, errlen, -EINVAL,
-                            "%s: encoding applies to one value: set secretKey too", label);
+static int object_method(const char *label, const ObjectFields *f, SecretObject *o, char *err,
+                         size_t errlen) {
+        Quoted q;
 
-        if (method) {
-                VaultMethod vm = vault_method_from_string(method);
+        o->method = f->args ? VAULT_METHOD_POST : VAULT_METHOD_GET;
+        if (f->method) {
+                VaultMethod vm = vault_method_from_string(f->method);
                 if (vm != VAULT_METHOD_GET && vm != VAULT_METHOD_POST && vm != VAULT_METHOD_PUT)
                         return fail(err, errlen, -EINVAL,
                                     "%s: method '%s' is not one of GET, POST, PUT", label,
-                                    quote(&q, method));
-                if (vm == VAULT_METHOD_GET && args)
+                                    quote(&q, f->method));
+                if (vm == VAULT_METHOD_GET && f->args)
                         return fail(err, errlen, -EINVAL,
                                     "%s: method GET sends no body, so secretArgs would be "
                                     "ignored: use POST or PUT (or drop secretArgs)",
                                     label);
                 o->method = vm;
-        } else
-                o->method = args ? VAULT_METHOD_POST : VAULT_METHOD_GET;
+        }
+        if (o->format == RENDER_FORMAT_PKCS12 && o->method == VAULT_METHOD_GET)
+                return fail(err, errlen, -EINVAL,
+                            "%s: format pkcs12 needs a PKI issue, which is a POST: set "
+                            "secretArgs (e.g. common_name) or method POST",
+                            label);
+        return 0;
+}
 
-        if (perm) {
-                r = file_permission_parse(label, perm, &o->mode, err, errlen);
+static int object_encoding(const char *label, const ObjectFields *f, SecretObject *o,
+                           char *err, size_t errlen) {
+        Quoted q;
+
+        o->encoding = SECRET_ENCODING_UTF8;
+        if (f->encoding && encoding_parse(f->encoding, &o->encoding) < 0)
+                return fail(err, errlen, -EINVAL,
+                            "%s: encoding '%s' is not one of utf-8, base64, hex", label,
+                            quote(&q, f->encoding));
+        return 0;
+}
+
+static int object_parse(const YNode *m, size_t index, SecretObject *o, char *err,
+                        size_t errlen) {
+        char label[QUOTE_MAX * 2 + 64];
+        ObjectFields f = { 0 };
+        int r;
+
+        (void)snprintf(label, sizeof(label), "objects[%zu] (line %u)", index, m->line);
+        r = object_name_get(m, label, sizeof(label), &f.name, err, errlen);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < m->n_children; i++) {
+                if (streq(m->keys[i]->scalar, "objectName"))
+                        continue;
+                r = object_field(label, m->keys[i]->scalar, m->values[i], &f, err, errlen);
+                if (r < 0)
+                        return r;
+        }
+        o->name = strdup(f.name);
+        o->path = strdup(f.path ? f.path : "");
+        o->key = f.key ? strdup(f.key) : NULL;
+        if (!o->name || !o->path || (f.key && !o->key))
+                return -ENOMEM;
+        if ((r = object_path_check(label, &f, err, errlen)) < 0 ||
+            (r = object_encoding(label, &f, o, err, errlen)) < 0 ||
+            (r = shape_parse(label, &f.shape, o, err, errlen)) < 0 ||
+            (r = object_method(label, &f, o, err, errlen)) < 0)
+                return r;
+        if (f.perm) {
+                r = file_permission_parse(label, f.perm, &o->mode, err, errlen);
                 if (r < 0)
                         return r;
                 o->mode_set = true;
         }
-
-        if (args) {
+        if (f.args) {
                 ArgsCtx ctx = { .label = label, .err = err, .errlen = errlen };
-                r = secret_args_parse(&ctx, args, &o->args);
+                r = secret_args_parse(&ctx, f.args, &o->args);
                 if (r < 0)
                         return r;
-        }
-
-        o->name = strdup(name);
-        o->path = strdup(path);
-        if (!o->name || !o->path)
-                return -ENOMEM;
-        if (key) {
-                o->key = strdup(key);
-                if (!o->key)
-                        return -ENOMEM;
         }
         return 0;
 }
@@ -933,6 +1084,55 @@ static int strdup_or_null(const char *s, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
+/* vaultAuthMountPath, or its old name vaultKubernetesMountPath; NULL: the server's. */
+static int auth_mount_choose(const RawAttrs *a, const char **ret, char *err, size_t errlen) {
+        const char *mount;
+        Quoted q;
+
+        if (!isempty(a->auth_mount) && !isempty(a->k8s_mount) &&
+            !streq(a->auth_mount, a->k8s_mount))
+                return fail(err, errlen, -EINVAL,
+                            "vaultAuthMountPath and vaultKubernetesMountPath (its old name) "
+                            "disagree: set only vaultAuthMountPath");
+        mount = !isempty(a->auth_mount) ? a->auth_mount
+                : !isempty(a->k8s_mount) ? a->k8s_mount
+                                         : NULL;
+        if (mount && (!text_ok(mount, ATTR_TEXT_MAX) || strchr(mount, '?') || strchr(mount, '#')))
+                return fail(err, errlen, -EINVAL,
+                            "%s: '%s' is not an auth mount path (e.g. kubernetes)",
+                            !isempty(a->auth_mount) ? "vaultAuthMountPath"
+                                                    : "vaultKubernetesMountPath",
+                            quote(&q, mount));
+        *ret = mount;
+        return 0;
+}
+
+static int refresh_interval_parse(const Config *c, const char *text, uint64_t *ret, char *err,
+                                  size_t errlen) {
+        char min[32];
+        Quoted q;
+        int r;
+
+        *ret = c->refresh_interval_default_usec;
+        if (isempty(text))
+                return 0;
+        r = parse_duration_usec(text, REFRESH_INTERVAL_MAX_USEC, ret);
+        if (r == -ERANGE)
+                return fail(err, errlen, -EINVAL, "refreshInterval: '%s' is longer than 30 days",
+                            quote(&q, text));
+        if (r < 0)
+                return fail(err, errlen, -EINVAL,
+                            "refreshInterval: '%s' is not a duration such as 90s, 5m or 1h30m",
+                            quote(&q, text));
+        if (*ret < c->refresh_interval_min_usec)
+                return fail(err, errlen, -EINVAL,
+                            "refreshInterval: '%s' is below this node's minimum of %s (vaultmount "
+                            "config refresh-interval-min)",
+                            quote(&q, text),
+                            format_duration(c->refresh_interval_min_usec, min, sizeof(min)));
+        return 0;
+}
+
 /**
  * volume_spec_parse() - check a volume's attributes against the node config.
  * @c: the daemon's configuration (servers, limits).
@@ -951,9 +1151,8 @@ static int strdup_or_null(const char *s, char **ret) {
 int volume_spec_parse(const Config *c, const KeyValue *context, size_t n, VolumeSpec **ret,
                       char *err, size_t errlen) {
         _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
-        const char *mount, *audience = NULL;
+        const char *mount = NULL, *audience = NULL;
         RawAttrs a = { 0 };
-        Quoted q;
         int r;
 
         if (err && errlen > 0)
@@ -985,44 +1184,17 @@ int volume_spec_parse(const Config *c, const KeyValue *context, size_t n, Volume
         if (r < 0)
                 return r;
 
-        if (!isempty(a.auth_mount) && !isempty(a.k8s_mount) && !streq(a.auth_mount, a.k8s_mount))
-                return fail(err, errlen, -EINVAL,
-                            "vaultAuthMountPath and vaultKubernetesMountPath (its old name) "
-                            "disagree: set only vaultAuthMountPath");
-        mount = !isempty(a.auth_mount) ? a.auth_mount : !isempty(a.k8s_mount) ? a.k8s_mount : NULL;
-        if (mount && (!text_ok(mount, ATTR_TEXT_MAX) || strchr(mount, '?') || strchr(mount, '#')))
-                return fail(err, errlen, -EINVAL,
-                            "%s: '%s' is not an auth mount path (e.g. kubernetes)",
-                            !isempty(a.auth_mount) ? "vaultAuthMountPath"
-                                                   : "vaultKubernetesMountPath",
-                            quote(&q, mount));
+        r = auth_mount_choose(&a, &mount, err, errlen);
+        if (r < 0)
+                return r;
         if (!isempty(a.ns) && !text_ok(a.ns, 255))
                 return fail(err, errlen, -EINVAL,
                             "vaultNamespace: contains a control character or is longer than 255 "
                             "bytes");
 
-        s->refresh_interval_usec = c->refresh_interval_default_usec;
-        if (!isempty(a.refresh)) {
-                char min[32];
-                r = parse_duration_usec(a.refresh, REFRESH_INTERVAL_MAX_USEC,
-                                        &s->refresh_interval_usec);
-                if (r == -ERANGE)
-                        return fail(err, errlen, -EINVAL,
-                                    "refreshInterval: '%s' is longer than 30 days",
-                                    quote(&q, a.refresh));
-                if (r < 0)
-                        return fail(err, errlen, -EINVAL,
-                                    "refreshInterval: '%s' is not a duration such as 90s, 5m or "
-                                    "1h30m",
-                                    quote(&q, a.refresh));
-                if (s->refresh_interval_usec < c->refresh_interval_min_usec)
-                        return fail(err, errlen, -EINVAL,
-                                    "refreshInterval: '%s' is below this node's minimum of %s "
-                                    "(vaultmount config refresh-interval-min)",
-                                    quote(&q, a.refresh),
-                                    format_duration(c->refresh_interval_min_usec, min,
-                                                    sizeof(min)));
-        }
+        r = refresh_interval_parse(c, a.refresh, &s->refresh_interval_usec, err, errlen);
+        if (r < 0)
+                return r;
 
         if (isempty(a.objects))
                 return fail(err, errlen, -EINVAL,
@@ -1062,215 +1234,64 @@ VolumeSpec *volume_spec_free(VolumeSpec *s) {
 
 /* --- rendering ---------------------------------------------------------------- */
 
-static bool base64_char(uint8_t c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-               c == '+' || c == '/';
-}
-
-/*
- * Standard base64 with padding, as Go's base64.StdEncoding: '\r' and '\n'
- * are skipped anywhere, nothing else is; '=' only ends the text.
+/**
+ * secret_object_render_spec() - what render_object() needs of an object.
+ * @o: the object.
+ * @max_file_bytes: the node's max-file-bytes (0: no cap).
+ * @previous: the object's current file (pkcs12: kept when equivalent), or NULL.
+ * @ret: filled with pointers into @o (valid while @o lives).
  */
-static int base64_decode(const uint8_t *p, size_t n, Secret *out) {
-        unsigned char quad[4], triple[4];
-        size_t q = 0;
-        bool ended = false;
-        int r = 0;
-
-        for (size_t i = 0; i < n && r == 0; i++) {
-                uint8_t ch = p[i];
-
-                if (ch == '\r' || ch == '\n')
-                        continue;
-                if (ended || !(base64_char(ch) || ch == '=')) {
-                        r = -EINVAL;
-                        break;
-                }
-                quad[q++] = ch;
-                if (q < 4)
-                        continue;
-                q = 0;
-                {
-                        size_t pad = quad[3] == '=' ? (quad[2] == '=' ? 2 : 1) : 0;
-                        if (quad[0] == '=' || quad[1] == '=' || (quad[2] == '=' && pad != 2)) {
-                                r = -EINVAL;
-                                break;
-                        }
-                        if (EVP_DecodeBlock(triple, quad, 4) != 3) {
-                                r = -EINVAL;
-                                break;
-                        }
-                        r = secret_append(out, triple, 3 - pad);
-                        ended = pad > 0;
-                }
-        }
-        if (r == 0 && q != 0)
-                r = -EINVAL; /* not a multiple of four characters */
-        secret_wipe(quad, sizeof(quad));
-        secret_wipe(triple, sizeof(triple));
-        return r;
-}
-
-static int hex_decode(const uint8_t *p, size_t n, Secret *out) {
-        uint8_t chunk[64];
-        size_t k = 0;
-        int r = 0;
-
-        if (n % 2 != 0)
-                return -EINVAL;
-        for (size_t i = 0; i < n && r == 0; i += 2) {
-                int hi = digit_value((char)p[i]), lo = digit_value((char)p[i + 1]);
-                if (hi > 15 || lo > 15) {
-                        r = -EINVAL;
-                        break;
-                }
-                chunk[k++] = (uint8_t)(hi << 4 | lo);
-                if (k == sizeof(chunk) || i + 2 == n) {
-                        r = secret_append(out, chunk, k);
-                        k = 0;
-                }
-        }
-        secret_wipe(chunk, sizeof(chunk));
-        return r;
+void secret_object_render_spec(const SecretObject *o, size_t max_file_bytes,
+                               const Secret *previous, RenderSpec *ret) {
+        *ret = (RenderSpec){
+                .name = o->name,
+                .key = o->key,
+                .format = o->format,
+                .encoding = o->encoding,
+                .expand = o->expand,
+                .template_text = o->template_text,
+                .pkcs12_password = o->pkcs12_password,
+                .previous = previous,
+                .max_file_bytes = max_file_bytes,
+        };
 }
 
 /**
- * secret_object_render() - the bytes of one object's file.
- * @o: the object (secretKey, encoding, name for messages).
- * @data: the Vault response's data object; for KV v2 the inner data (see
- *        vault_data_unwrap_kv2()); NULL (a deleted KV v2 version) is "no data".
+ * secret_object_render() - the bytes of a one-file object (volume-spec.h).
+ * @o: the object.
+ * @data: the secret's data object (KV v2: the inner data), or NULL.
  * @ret: a new Secret with the file content.
  * @err: names the object and the key, never a value.
  * @errlen: size of @err.
  *
- * With secretKey: a string value is written raw, any other JSON value as
- * compact JSON (json.Marshal's bytes: sorted keys, <>& escaped; integers
- * beyond 64 bits come out value-equal), then base64 or hex decoding applies.
- * Without secretKey: the whole data object as compact JSON.
- *
- * Return: 0, -ENOENT (no data, or no such key), -EINVAL (decoding failed, or
- * data is not an object while secretKey is set), -E2BIG or -ENOMEM.
+ * Return: 0, -ENOENT, -EINVAL (also for an expand object), -E2BIG, -ENOMEM.
  */
 int secret_object_render(const SecretObject *o, const JsonValue *data, Secret **ret, char *err,
                          size_t errlen) {
-        _cleanup_(secret_freep) Secret *s = NULL, *tmp = NULL;
-        const JsonValue *v;
-        const uint8_t *p;
-        size_t n;
-        Quoted qn, qk;
+        RenderedFile *files = NULL;
+        RenderSpec spec;
+        size_t n = 0;
+        Quoted qn;
         int r;
 
         if (err && errlen > 0)
                 err[0] = 0;
         if (!o || !ret)
                 return -EINVAL;
-        quote(&qn, o->name);
-
-        if (!data || json_value_kind(data) == JSON_KIND_NULL)
-                return fail(err, errlen, -ENOENT,
-                            "object '%s': the secret at its secretPath has no data (a deleted "
-                            "or destroyed KV v2 version?)",
-                            qn.s);
-        r = secret_new(&s, 0);
-        if (r < 0)
-                return r;
-
-        if (!o->key) {
-                r = json_write_secret(data, JSON_WRITE_GO, s);
-                if (r < 0)
-                        return r;
-                *ret = TAKE_PTR(s);
-                return 0;
-        }
-
-        quote(&qk, o->key);
-        if (json_value_kind(data) != JSON_KIND_OBJECT)
+        if (o->expand)
                 return fail(err, errlen, -EINVAL,
-                            "object '%s': the secret's data is not a JSON object, so secretKey "
-                            "'%s' cannot be read",
-                            qn.s, qk.s);
-        v = json_object_member(data, o->key);
-        if (!v)
-                return fail(err, errlen, -ENOENT,
-                            "object '%s': key '%s' does not exist in the secret at its "
-                            "secretPath",
-                            qn.s, qk.s);
-
-        if (json_value_kind(v) == JSON_KIND_STRING) {
-                const char *str;
-                r = json_value_string(v, &str, &n);
-                if (r < 0)
-                        return r;
-                p = (const uint8_t *)str;
-        } else {
-                r = secret_new(&tmp, 0);
-                if (r < 0)
-                        return r;
-                r = json_write_secret(v, JSON_WRITE_GO, tmp);
-                if (r < 0)
-                        return r;
-                p = secret_get(tmp, &n);
-        }
-
-        switch (o->encoding) {
-        case SECRET_ENCODING_UTF8:
-                r = secret_append(s, p, n);
-                break;
-        case SECRET_ENCODING_BASE64:
-                r = base64_decode(p, n, s);
-                if (r == -EINVAL)
-                        return fail(err, errlen, -EINVAL,
-                                    "object '%s': the value of key '%s' is not valid base64 "
-                                    "(standard alphabet, padded)",
-                                    qn.s, qk.s);
-                break;
-        case SECRET_ENCODING_HEX:
-                r = hex_decode(p, n, s);
-                if (r == -EINVAL)
-                        return fail(err, errlen, -EINVAL,
-                                    "object '%s': the value of key '%s' is not valid hex", qn.s,
-                                    qk.s);
-                break;
-        }
+                            "object '%s': expand gives several files: render it with "
+                            "render_object()",
+                            quote(&qn, o->name));
+        secret_object_render_spec(o, 0, NULL, &spec);
+        r = render_object(&spec, data, &files, &n, err, errlen);
         if (r < 0)
                 return r;
-        *ret = TAKE_PTR(s);
+        if (n != 1) {
+                rendered_files_free(files, n);
+                return -EINVAL;
+        }
+        *ret = TAKE_PTR(files[0].data);
+        rendered_files_free(files, n);
         return 0;
-}
-
-/**
- * vault_data_unwrap_kv2() - the secret's own data from a KV v2 read.
- * @data: the response's data member.
- * @ret_is_kv2: set to whether @data had the KV v2 shape (may be NULL).
- *
- * The KV v2 shape is an object with exactly two members: "data" (an object,
- * or null for a deleted or destroyed version) and "metadata" (an object with
- * an integer "version"). A KV v1 secret that happens to hold "data" and
- * "metadata" keys without that metadata is returned unchanged.
- *
- * Return: the inner data, NULL for a deleted version, or @data itself.
- */
-const JsonValue *vault_data_unwrap_kv2(const JsonValue *data, bool *ret_is_kv2) {
-        const JsonValue *inner, *meta;
-        int64_t version;
-        JsonKind kind;
-
-        if (ret_is_kv2)
-                *ret_is_kv2 = false;
-        if (json_value_kind(data) != JSON_KIND_OBJECT || json_object_count(data) != 2)
-                return data;
-        inner = json_object_member(data, "data");
-        meta = json_object_member(data, "metadata");
-        if (!inner || json_value_kind(meta) != JSON_KIND_OBJECT)
-                return data;
-        /* an integral real too: a document with a >64-bit integer has no
-         * integers left (json.h) */
-        if (json_value_int64(json_object_member(meta, "version"), &version) < 0)
-                return data;
-        kind = json_value_kind(inner);
-        if (kind != JSON_KIND_OBJECT && kind != JSON_KIND_NULL)
-                return data;
-        if (ret_is_kv2)
-                *ret_is_kv2 = true;
-        return kind == JSON_KIND_NULL ? NULL : inner;
 }

@@ -6,7 +6,8 @@
  *
  * Attributes (docs/volume-attributes.md): roleName (required), objects
  * (YAML or JSON list: objectName, secretPath, secretKey, secretArgs, method,
- * filePermission, encoding), vaultAuthMountPath (alias
+ * filePermission, encoding, and the output shape: format, expand, template,
+ * pkcs12Password; docs/output-formats.md), vaultAuthMountPath (alias
  * vaultKubernetesMountPath), vaultNamespace, audience, vaultServer,
  * vaultAddress (only a configured server's address: selects it),
  * refreshInterval. vaultCACertPath, vaultCADirectory, vaultTLS* and
@@ -14,8 +15,10 @@
  * csi.storage.k8s.io/... keys are read (pod info) or ignored; any other key is
  * an error naming it, so typos fail loudly.
  *
- * Never logs. Thread-safe (no shared state). secretArgs values are kept in
- * a Secret (they may be sensitive) and never appear in error messages.
+ * Never logs. Thread-safe (no shared state). secretArgs values and
+ * pkcs12Password are kept in Secrets (they may be sensitive) and never
+ * appear in error messages (lib/csi/redact.c shows only allow-listed object
+ * keys, so neither reaches a log).
  */
 #pragma once
 
@@ -24,17 +27,12 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "render.h"
 #include "sa-token.h"
 #include "secret.h"
 #include "vault.h"
 
 #define OBJECT_NAME_MAX 253
-
-typedef enum SecretEncoding {
-        SECRET_ENCODING_UTF8,
-        SECRET_ENCODING_BASE64,
-        SECRET_ENCODING_HEX,
-} SecretEncoding;
 
 typedef struct SecretObject {
         char *name;           /* objectName: the file name */
@@ -45,6 +43,12 @@ typedef struct SecretObject {
         unsigned mode;        /* filePermission, else the default */
         bool mode_set;
         SecretEncoding encoding;
+        /* the output shape (render.h); at most one of key, template, expand
+         * and a format other than json; checked at parse */
+        RenderFormat format;  /* format, else json */
+        bool expand;          /* expand: name is a directory, one file per key */
+        char *template_text;  /* template, or NULL */
+        Secret *pkcs12_password; /* pkcs12Password (format pkcs12 only), or NULL */
 } SecretObject;
 
 typedef struct VolumeSpec {
@@ -84,19 +88,23 @@ static inline void volume_spec_freep(VolumeSpec **s) {
 bool object_name_valid(const char *name);
 
 /*
- * The bytes of one file: `data` is the Vault response's data object (for
+ * The RenderSpec of an object (pointers into o, valid while o lives), for
+ * render_object(): max_file_bytes is the node's cap (0: none); previous is
+ * the object's current file for pkcs12 (kept when equivalent), or NULL.
+ */
+void secret_object_render_spec(const SecretObject *o, size_t max_file_bytes,
+                               const Secret *previous, RenderSpec *ret);
+
+/*
+ * The bytes of one file, for an object that is one file (not expand): `data` is the Vault response's data object (for
  * KV v2, the caller passes the inner data). secretKey set: a string value
  * raw, any other JSON value compact, then `encoding` decodes it; unset: the
- * whole object as compact JSON. JSON is written as Go's json.Marshal does
- * (sorted keys, <>& escaped). Returns 0 and a Secret, -ENOENT when the key
- * is absent or data is NULL/null (a deleted KV v2 version; err names the
- * object and key, never a value), -EINVAL when decoding fails or data is not
- * an object while secretKey is set.
+ * whole object in the object's format (json: compact, as Go's json.Marshal
+ * writes it: sorted keys, <>& escaped), or its template (render.h). Returns
+ * 0 and a Secret, -ENOENT when the key is absent or data is NULL/null (a
+ * deleted KV v2 version; err names the object and key, never a value),
+ * -EINVAL when decoding or shaping fails, data is not an object while
+ * secretKey is set, or the object is an expand (use render_object()).
  */
 int secret_object_render(const SecretObject *o, const JsonValue *data, Secret **ret, char *err,
                          size_t errlen);
-
-/* For a KV v2 response: data holds exactly "data" (object or null) and
- * "metadata" (object with "version"). Returns the inner data (or NULL for
- * null) and sets *ret_is_kv2; otherwise returns `data` unchanged. */
-const JsonValue *vault_data_unwrap_kv2(const JsonValue *data, bool *ret_is_kv2);

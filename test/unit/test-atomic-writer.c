@@ -408,6 +408,74 @@ START_TEST(test_second_write_swaps) {
 }
 END_TEST
 
+/* An expanded object: "dir/name" files under one link per directory. */
+START_TEST(test_subdirectories) {
+        PayloadFile a[] = {PF("db/user", "admin", 0440), PF("plain", "p", 0444),
+                           PF("db/pass", "hunter2", 0400), PF("db-x", "dash", 0444)};
+        PayloadFile b[] = {PF("db/user", "admin", 0440), PF("db/token", "t0k", 0440),
+                           PF("plain", "p", 0444)};
+        char target[PATH_MAX], path[PATH_MAX];
+        struct stat st;
+
+        ck_assert(!same(a, 4));
+        write_ok(a, 4, TEST_GID);
+        ck_assert(same(a, 4));
+        assert_link("db");
+        assert_link("plain");
+        assert_link("db-x");
+        assert_content("db/user", "admin", 5);
+        assert_content("db/pass", "hunter2", 7);
+        data_target(target, sizeof(target));
+        PATHF(path, sizeof(path), "%s/db", target);
+        ck_assert_int_eq(fstatat(root_fd, path, &st, AT_SYMLINK_NOFOLLOW), 0);
+        ck_assert(S_ISDIR(st.st_mode));
+        ck_assert_uint_eq(st.st_mode & 07777, 0750);
+        ck_assert_uint_eq(st.st_uid, 0);
+        ck_assert_uint_eq(st.st_gid, TEST_GID);
+        PATHF(path, sizeof(path), "%s/db/pass", target);
+        ck_assert_int_eq(fstatat(root_fd, path, &st, AT_SYMLINK_NOFOLLOW), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0400);
+        ck_assert_uint_eq(st.st_gid, TEST_GID);
+        /* root: 3 links, ..data, the payload dir */
+        ck_assert_uint_eq(count_entries(root), 5);
+
+        /* a key more or less in the directory is a difference */
+        ck_assert(!same(a, 3));
+        ck_assert(!same(b, 3));
+        {
+                PayloadFile c[] = {PF("db/user", "admin", 0440), PF("plain", "p", 0444),
+                                   PF("db/pass", "hunter2", 0400), PF("db-x", "dash", 0444),
+                                   PF("db/more", "m", 0444)};
+                ck_assert(!same(c, 5));
+        }
+
+        /* the next payload: db/pass gone, db/token new, db-x gone, one swap */
+        write_ok(b, 3, TEST_GID);
+        ck_assert(same(b, 3));
+        assert_content("db/token", "t0k", 3);
+        errno = 0;
+        ck_assert_int_lt(openat(root_fd, "db/pass", O_RDONLY | O_CLOEXEC), 0);
+        ck_assert_int_eq(errno, ENOENT);
+        assert_missing("db-x");
+        ck_assert_uint_eq(count_dotdot(), 1);
+        ck_assert_uint_eq(count_entries(root), 4);
+
+        /* the directory becomes a file again, and goes */
+        {
+                PayloadFile c[] = {PF("db", "now a file", 0444)};
+                write_ok(c, 1, (gid_t)-1);
+                ck_assert(same(c, 1));
+                assert_content("db", "now a file", 10);
+        }
+        write_ok(NULL, 0, (gid_t)-1);
+        assert_missing("db");
+        /* clear removes payload subdirs too */
+        write_ok(a, 4, TEST_GID);
+        ck_assert_int_eq(atomic_writer_clear(root_fd), 0);
+        ck_assert_uint_eq(count_entries(root), 0);
+}
+END_TEST
+
 START_TEST(test_same) {
         PayloadFile a[] = {PF("user", "admin", 0440), PF("pass", "hunter2", 0440)};
         PayloadFile v[2];
@@ -452,8 +520,10 @@ END_TEST
 
 START_TEST(test_invalid_input_untouched) {
         PayloadFile a[] = {PF("a", "AAAA", 0444), PF("b", "BBBB", 0444)};
-        static const char *const bad[] = {"", ".", "..", ".hidden", "..data", "x/y", "/abs",
-                                          "..data_tmp"};
+        /* one directory level ("x/y") is fine; more, or an empty or dot
+         * component, is not */
+        static const char *const bad[] = {"", ".", "..", ".hidden", "..data", "x/y/z", "/abs",
+                                          "..data_tmp", "x/", "x//y", "x/.y", "../x", "..data/x"};
         char *before, *after, err[256];
 
         write_ok(a, 2, (gid_t)-1);
@@ -477,6 +547,13 @@ START_TEST(test_invalid_input_untouched) {
                 PayloadFile v[] = {PF("a", "x", 0444), PF("c", "y", 0444), PF("a", "z", 0444)};
                 ck_assert_int_eq(atomic_writer_write(root_fd, v, 3, (gid_t)-1, err, sizeof(err)),
                                  -EINVAL);
+        }
+        {
+                /* a name that is also a directory */
+                PayloadFile v[] = {PF("a", "x", 0444), PF("c", "y", 0444), PF("c/d", "z", 0444)};
+                ck_assert_int_eq(atomic_writer_write(root_fd, v, 3, (gid_t)-1, err, sizeof(err)),
+                                 -EINVAL);
+                ck_assert_str_eq(err, "payload file 'c' is also a directory");
         }
         {
                 PayloadFile v[] = {PF("a", "x", 0444), PF("c", "y", 04755)};
@@ -960,6 +1037,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_group_and_umask);
         tcase_add_test(tc, test_second_write_swaps);
         tcase_add_test(tc, test_same);
+        tcase_add_test(tc, test_subdirectories);
         suite_add_tcase(s, tc);
 
         tc = tcase("failure");

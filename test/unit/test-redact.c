@@ -167,7 +167,10 @@ static const char *const publish_secrets[] = {
         "  secretArgs:\n"                                                                  \
         "    common_name: " SECRET_B "\n"                                                  \
         "    ttl: 24h\n"                                                                   \
-        "  template: " SECRET_A "\n"
+        "  template: " SECRET_A "\n"                                                  \
+        "  format: pkcs12\n"                                                              \
+        "  expand: false\n"                                                               \
+        "  pkcs12Password: " SECRET_B "\n"
 
 static const char *const publish_context_kv[] = {
         "csi.storage.k8s.io/pod.name", "web-0",
@@ -203,6 +206,7 @@ START_TEST(test_publish_request) {
                 "\"database/creds/app\", \"secretKey\": \"password\"}, {\"objectName\": "
                 "\"cert.pem\", \"secretPath\": \"pki/issue/web\", \"method\": \"PUT\", "
                 "\"secretArgs\": {\"common_name\": " M ", \"ttl\": " M "}, \"template\": " M
+                ", \"format\": \"pkcs12\", \"expand\": \"false\", \"pkcs12Password\": " M
                 "}], \"myCustomAttribute\": " M ", \"emptyValue\": " M "}}";
 
         r.volume_id = S("csi-vol-1");

@@ -642,7 +642,8 @@ START_TEST(test_encodings) {
         fail_objects("- {objectName: a, secretPath: s/a, secretKey: k, encoding: base32}", -EINVAL,
                      "object 'a': encoding 'base32' is not one of utf-8, base64, hex");
         fail_objects("- {objectName: a, secretPath: s/a, encoding: base64}", -EINVAL,
-                     "object 'a': encoding applies to one value: set secretKey too");
+                     "object 'a': encoding applies to one value or to each expanded file: set "
+                     "secretKey or expand too");
 }
 END_TEST
 
@@ -1044,6 +1045,177 @@ START_TEST(test_render_after_unwrap) {
 }
 END_TEST
 
+/* --- the output shape (issue 12): format, expand, template, pkcs12Password --------- */
+
+START_TEST(test_shape_fields) {
+        _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
+        const char *doc =
+                "- {objectName: a, secretPath: s/data/a}\n"
+                "- {objectName: b, secretPath: s/data/a, format: YAML}\n"
+                "- {objectName: c, secretPath: s/data/a, format: env}\n"
+                "- {objectName: d, secretPath: s/data/a, expand: true, encoding: base64}\n";
+        const char *doc2 =
+                "- objectName: url\n"
+                "  secretPath: s/data/a\n"
+                "  template: 'postgres://{{ username }}:{{password}}@db/app {{{{'\n"
+                "- {objectName: e, secretPath: s/data/a, expand: \"false\", format: json}\n"
+                "- objectName: p12\n"
+                "  secretPath: pki/issue/web\n"
+                "  secretArgs: {common_name: a.example}\n"
+                "  format: pkcs12\n"
+                "  pkcs12Password: \"" CANARY "\"\n"
+                "- {objectName: crt, secretPath: pki/issue/web, method: PUT, format: pem}\n";
+        const uint8_t *p;
+        size_t n;
+
+        ck_assert_int_eq(parse_objects(doc, &s), 0);
+        ck_assert_int_eq(s->objects[0].format, RENDER_FORMAT_JSON);
+        ck_assert(!s->objects[0].expand);
+        ck_assert_int_eq(s->objects[1].format, RENDER_FORMAT_YAML);
+        ck_assert_int_eq(s->objects[2].format, RENDER_FORMAT_ENV);
+        ck_assert(s->objects[3].expand);
+        ck_assert_int_eq(s->objects[3].encoding, SECRET_ENCODING_BASE64);
+        s = volume_spec_free(s);
+
+        cfg.max_objects = 0;
+        ck_assert_msg(parse_objects(doc2, &s) == 0, "%s", err);
+        ck_assert_str_eq(s->objects[0].template_text,
+                         "postgres://{{ username }}:{{password}}@db/app {{{{");
+        ck_assert(!s->objects[1].expand);
+        ck_assert_int_eq(s->objects[2].format, RENDER_FORMAT_PKCS12);
+        ck_assert_ptr_nonnull(s->objects[2].pkcs12_password);
+        p = secret_get(s->objects[2].pkcs12_password, &n);
+        ck_assert_uint_eq(n, strlen(CANARY));
+        ck_assert_mem_eq(p, CANARY, n);
+        ck_assert_ptr_null(s->objects[3].pkcs12_password);
+        ck_assert_int_eq(s->objects[3].format, RENDER_FORMAT_PEM);
+        s = volume_spec_free(s);
+
+        /* the empty password is a password */
+        ck_assert_int_eq(parse_objects("- {objectName: k, secretPath: pki/issue/web, method: POST, "
+                                       "format: pkcs12, pkcs12Password: ''}",
+                                       &s),
+                         0);
+        ck_assert_ptr_nonnull(s->objects[0].pkcs12_password);
+        ck_assert_uint_eq(secret_size(s->objects[0].pkcs12_password), 0);
+}
+END_TEST
+
+START_TEST(test_shape_refusals) {
+        static const struct {
+                const char *doc;
+                const char *needle;
+        } bad[] = {
+                { "- {objectName: a, secretPath: s/a, format: toml}",
+                  "object 'a': format 'toml' is not one of json, yaml, env, pem, pkcs12" },
+                { "- {objectName: a, secretPath: s/a, secretKey: k, format: json}",
+                  "object 'a': format shapes the whole secret and secretKey picks one value: "
+                  "set only one of them" },
+                { "- {objectName: a, secretPath: s/a, secretKey: k, expand: true}",
+                  "expand writes every key of the secret and secretKey picks one" },
+                { "- {objectName: a, secretPath: s/a, secretKey: k, template: x}",
+                  "template writes the keys it names" },
+                { "- {objectName: a, secretPath: s/a, expand: true, format: env}",
+                  "expand writes one file per key and format" },
+                { "- {objectName: a, secretPath: s/a, expand: true, template: x}",
+                  "expand writes one file per key and template one file" },
+                { "- {objectName: a, secretPath: s/a, format: yaml, template: x}",
+                  "template is its own format" },
+                { "- {objectName: a, secretPath: s/a, expand: maybe}",
+                  "object 'a': expand 'maybe' is not true or false" },
+                { "- {objectName: a, secretPath: s/a, expand: [true]}",
+                  "object 'a': expand must be a boolean (true or false), got a list" },
+                { "- {objectName: a, secretPath: s/a, template: 'x {{ k'}",
+                  "object 'a': template: '{{' at line 1, column 3 is not closed" },
+                { "- {objectName: a, secretPath: s/a, template: '{{ }}'}", "names no key" },
+                { "- {objectName: a, secretPath: s/a, format: pem, pkcs12Password: " CANARY "}",
+                  "object 'a': pkcs12Password applies only to format pkcs12" },
+                { "- {objectName: a, secretPath: s/a, pkcs12Password: " CANARY "}",
+                  "pkcs12Password applies only to format pkcs12" },
+                { "- {objectName: a, secretPath: s/a, format: pkcs12, pkcs12Password: {x: 1}}",
+                  "object 'a': pkcs12Password must be a string, got a mapping" },
+                { "- {objectName: a, secretPath: pki/issue/web, format: pkcs12, pkcs12Password: "
+                  "\"" CANARY "\\0x\", method: POST}",
+                  "pkcs12Password holds a NUL byte" },
+                { "- {objectName: a, secretPath: secret/data/x, method: POST, format: pkcs12}",
+                  "object 'a': format pkcs12 needs a PKI issue response (secretPath "
+                  "<mount>/issue/<role>" },
+                { "- {objectName: a, secretPath: pki/sign/web, method: POST, format: pkcs12}",
+                  "needs a PKI issue response" },
+                { "- {objectName: a, secretPath: pki/issue/web, format: pkcs12}",
+                  "object 'a': format pkcs12 needs a PKI issue, which is a POST" },
+                { "- {objectName: a, secretPath: s/a, template: x, encoding: hex}",
+                  "encoding applies to one value or to each expanded file" },
+                { "- {objectName: a, secretPath: s/a, fromat: env}",
+                  "unknown key 'fromat' (known: objectName, secretPath, secretKey, secretArgs, "
+                  "method, filePermission, encoding, format, expand, template, pkcs12Password)" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                fail_objects(bad[i].doc, -EINVAL, bad[i].needle);
+}
+END_TEST
+
+START_TEST(test_shape_pki_paths) {
+        _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
+        /* pki/issue/<role> under any mount, an issuer-scoped issue path, a
+         * trailing slash and a leading v1/ */
+        const char *doc = "- {objectName: a, secretPath: pki/issue/web, method: POST, format: pkcs12}\n"
+                          "- {objectName: b, secretPath: /v1/pki_int/issuer/default/issue/web/, "
+                          "method: PUT, format: pkcs12}\n";
+
+        cfg.max_objects = 0;
+        ck_assert_msg(parse_objects(doc, &s) == 0, "%s", err);
+        fail_objects("- {objectName: a, secretPath: issue, method: POST, format: pkcs12}", -EINVAL,
+                     "needs a PKI issue response");
+        fail_objects("- {objectName: a, secretPath: pki/issue, method: POST, format: pkcs12}",
+                     -EINVAL, "needs a PKI issue response");
+        fail_objects("- {objectName: a, secretPath: pki/reissue/web, method: POST, format: pkcs12}",
+                     -EINVAL, "needs a PKI issue response");
+}
+END_TEST
+
+START_TEST(test_shape_render_through_object) {
+        _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
+        _cleanup_(json_value_unrefp) JsonValue *data = NULL;
+        const char *doc = "- {objectName: e, secretPath: s/data/a, format: env}\n"
+                          "- {objectName: t, secretPath: s/data/a, template: '{{ u }}:{{ p }}'}\n"
+                          "- {objectName: x, secretPath: s/data/a, expand: true}\n";
+        const char *json = "{\"data\":{\"u\":\"me\",\"p\":\"pw\"},\"metadata\":{\"version\":3}}";
+        RenderedFile *files = NULL;
+        Secret *v = NULL;
+        RenderSpec spec;
+        size_t n = 0;
+
+        ck_assert_int_eq(parse_objects(doc, &s), 0);
+        ck_assert_int_eq(json_parse(json, strlen(json), 0, 0, &data, NULL), 0);
+        ck_assert_int_eq(secret_object_render(&s->objects[0], vault_data_unwrap_kv2(data, NULL), &v,
+                                              err, sizeof(err)),
+                         0);
+        ck_assert(secret_equal_bytes(v, "p='pw'\nu='me'\n", 14));
+        secret_freep(&v);
+        ck_assert_int_eq(secret_object_render(&s->objects[1], vault_data_unwrap_kv2(data, NULL), &v,
+                                              err, sizeof(err)),
+                         0);
+        ck_assert(secret_equal_bytes(v, "me:pw", 5));
+        secret_freep(&v);
+        /* expand is several files: render_object() */
+        ck_assert_int_eq(secret_object_render(&s->objects[2], vault_data_unwrap_kv2(data, NULL), &v,
+                                              err, sizeof(err)),
+                         -EINVAL);
+        ck_assert_ptr_null(v);
+        secret_object_render_spec(&s->objects[2], 1000, NULL, &spec);
+        ck_assert(spec.expand);
+        ck_assert_uint_eq(spec.max_file_bytes, 1000);
+        ck_assert_int_eq(render_object(&spec, vault_data_unwrap_kv2(data, NULL), &files, &n, err,
+                                       sizeof(err)),
+                         0);
+        ck_assert_uint_eq(n, 2);
+        ck_assert_str_eq(files[0].name, "x/p");
+        ck_assert_str_eq(files[1].name, "x/u");
+        rendered_files_free(files, n);
+}
+END_TEST
+
 static Suite *volume_spec_suite(void) {
         Suite *s = suite_create("volume-spec");
         TCase *tc = tcase_create("attributes");
@@ -1093,6 +1265,14 @@ static Suite *volume_spec_suite(void) {
         tcase_add_test(tc, test_render_missing);
         tcase_add_test(tc, test_unwrap_kv2);
         tcase_add_test(tc, test_render_after_unwrap);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("shape");
+        tcase_add_checked_fixture(tc, setup, NULL);
+        tcase_add_test(tc, test_shape_fields);
+        tcase_add_test(tc, test_shape_refusals);
+        tcase_add_test(tc, test_shape_pki_paths);
+        tcase_add_test(tc, test_shape_render_through_object);
         suite_add_tcase(s, tc);
         return s;
 }
