@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 
+#include "fsutil.h"
 #include "json.h"
 #include "log.h"
 #include "parse.h"
@@ -473,37 +474,6 @@ int volume_table_get_health(VolumeTable *t, const char *volume_id, VolumeHealth 
 
 /* ---- files ---- */
 
-/* Writes `len` bytes to dir_fd/name through a temporary file and rename. */
-static int write_file_atomic(int dir_fd, const char *name, const void *data, size_t len) {
-        char tmp[256];
-        const char *p = data;
-        int fd, r = 0;
-
-        (void)snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-        (void)unlinkat(dir_fd, tmp, 0);
-        fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return -errno;
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0) {
-                        r = n < 0 ? -errno : -EIO;
-                        break;
-                }
-                p += n;
-                len -= (size_t)n;
-        }
-        if (close(fd) < 0 && r == 0)
-                r = -errno;
-        if (r == 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
-                r = -errno;
-        if (r < 0)
-                (void)unlinkat(dir_fd, tmp, 0);
-        return r;
-}
-
 static int put_str(JsonValue *o, const char *k, const char *v) {
         return v ? json_object_put_string(o, k, v, strlen(v)) : 0;
 }
@@ -614,28 +584,9 @@ static int health_to_json(const VolumeHealth *h, JsonValue **ret) {
  * is a tmpfs (otherwise they are removed). Each file is replaced atomically.
  * Return: 0 or -errno. Locking: takes the table lock for the health fields.
  */
-int volume_record_save(const VolumeTable *t, const VolumeRecord *r) {
-        _cleanup_free_ char *dir = volume_record_dir(t, r);
-        _cleanup_close_ int dfd = -1;
-        JsonValue *o = NULL, *child = NULL;
-        VolumeHealth h;
-        char *text = NULL;
-        size_t len = 0;
+static int facts_to_json(const VolumeRecord *r, JsonValue *o) {
         int rc;
 
-        if (!dir)
-                return -ENOMEM;
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-                return -errno;
-        dfd = open(dir, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dfd < 0)
-                return -errno;
-        pthread_mutex_lock((pthread_mutex_t *)&t->lock);
-        h = r->locked.health;
-        pthread_mutex_unlock((pthread_mutex_t *)&t->lock);
-
-        if ((rc = json_object_new(&o)) < 0)
-                return rc;
         if ((rc = put_str(o, "volume_id", r->volume_id)) < 0 ||
             (rc = put_str(o, "target_path", r->facts.target_path)) < 0 ||
             (rc = put_str(o, "server", r->facts.server)) < 0 ||
@@ -643,14 +594,28 @@ int volume_record_save(const VolumeTable *t, const VolumeRecord *r) {
             (rc = put_str(o, "fs_type", r->facts.fs_type)) < 0 ||
             (rc = put_str(o, "mount_group", r->facts.mount_group)) < 0 ||
             (rc = put_str(o, "token_accessor", r->token_accessor)) < 0 ||
-            (rc = json_object_put_bool(o, "readonly", r->facts.readonly)) < 0 ||
-            (rc = json_object_put_int64(o, "access_mode", r->facts.access_mode)) < 0)
+            (rc = json_object_put_bool(o, "readonly", r->facts.readonly)) < 0)
+                return rc;
+        return json_object_put_int64(o, "access_mode", r->facts.access_mode);
+}
+
+/* record.json's text: the facts, the attributes, the rotation state, the status. */
+static int record_json(const VolumeTable *t, const VolumeRecord *r, char **ret, size_t *ret_len) {
+        JsonValue *o = NULL, *child = NULL;
+        VolumeHealth h;
+        int rc;
+
+        pthread_mutex_lock((pthread_mutex_t *)&t->lock);
+        h = r->locked.health;
+        pthread_mutex_unlock((pthread_mutex_t *)&t->lock);
+        if ((rc = json_object_new(&o)) < 0)
+                return rc;
+        if ((rc = facts_to_json(r, o)) < 0)
                 goto out;
-        if (r->attrs || r->objects_attr) {
-                if ((rc = attrs_to_json(r, &child)) < 0 ||
-                    (rc = put_child(o, "attributes", TAKE_PTR(child))) < 0)
-                        goto out;
-        }
+        if ((r->attrs || r->objects_attr) &&
+            ((rc = attrs_to_json(r, &child)) < 0 ||
+             (rc = put_child(o, "attributes", TAKE_PTR(child))) < 0))
+                goto out;
         if ((rc = groups_to_json(r, &child)) < 0 ||
             (rc = put_child(o, "groups", TAKE_PTR(child))) < 0 ||
             (rc = token_to_json(r, &child)) < 0 ||
@@ -658,31 +623,62 @@ int volume_record_save(const VolumeTable *t, const VolumeRecord *r) {
             (rc = health_to_json(&h, &child)) < 0 ||
             (rc = put_child(o, "status", TAKE_PTR(child))) < 0)
                 goto out;
-        if ((rc = json_write_string(o, JSON_WRITE_SORT_KEYS | JSON_WRITE_NEWLINE, &text, &len)) <
-            0)
-                goto out;
-        rc = write_file_atomic(dfd, "record.json", text, len);
-        if (rc < 0)
-                goto out;
-        if (r->token && t->on_tmpfs) {
-                size_t n;
-                const uint8_t *tok = secret_get(vault_token_secret(r->token), &n);
-                rc = write_file_atomic(dfd, "token", tok, n);
-        } else
-                (void)unlinkat(dfd, "token", 0);
-        if (rc < 0)
-                goto out;
-        /* kept in memory only until it is saved (or parsed after a restart) */
-        if (r->objects_attr && t->on_tmpfs) {
-                size_t n;
-                const uint8_t *p = secret_get(r->objects_attr, &n);
-                rc = write_file_atomic(dfd, "objects", p, n);
-        } else if (!t->on_tmpfs)
-                (void)unlinkat(dfd, "objects", 0);
+        rc = json_write_string(o, JSON_WRITE_SORT_KEYS | JSON_WRITE_NEWLINE, ret, ret_len);
 out:
-        free(text);
         json_value_unref(o);
         return rc;
+}
+
+/* A secret state file: written on a tmpfs state dir, else removed (when `keep`
+ * is false) or left alone. */
+static int save_secret_file(const VolumeTable *t, int dfd, const char *name, const Secret *s,
+                            bool remove_when_not_kept) {
+        size_t n;
+        const uint8_t *p;
+
+        if (s && t->on_tmpfs) {
+                p = secret_get(s, &n);
+                return write_file_replace(dfd, name, p, n, 0600, (gid_t)-1, 0);
+        }
+        if (remove_when_not_kept)
+                (void)unlinkat(dfd, name, 0);
+        return 0;
+}
+
+/**
+ * volume_record_save() - writes the record's state files.
+ * @t: the table (state dir, tmpfs or not).
+ * @r: the record; the caller holds its busy flag.
+ *
+ * record.json always; the token and objects files only when the state dir
+ * is a tmpfs (otherwise they are removed). Each file is replaced atomically.
+ * Return: 0 or -errno. Locking: takes the table lock for the health fields.
+ */
+int volume_record_save(const VolumeTable *t, const VolumeRecord *r) {
+        _cleanup_free_ char *dir = volume_record_dir(t, r), *text = NULL;
+        _cleanup_close_ int dfd = -1;
+        size_t len = 0;
+        int rc;
+
+        if (!dir)
+                return -ENOMEM;
+        if ((rc = mkdir_one(dir, 0700)) < 0)
+                return rc;
+        dfd = open(dir, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        rc = record_json(t, r, &text, &len);
+        if (rc < 0)
+                return rc;
+        rc = write_file_replace(dfd, "record.json", text, len, 0600, (gid_t)-1, 0);
+        if (rc < 0)
+                return rc;
+        rc = save_secret_file(t, dfd, "token", r->token ? vault_token_secret(r->token) : NULL,
+                              true);
+        if (rc < 0)
+                return rc;
+        /* kept in memory only until it is saved (or parsed after a restart) */
+        return save_secret_file(t, dfd, "objects", r->objects_attr, !t->on_tmpfs);
 }
 
 static int read_small(int dir_fd, const char *name, size_t max, uint8_t **ret, size_t *ret_len) {
