@@ -4,7 +4,8 @@
  *
  * main() owns the process: configuration (fail fast), logging, signals,
  * the instance lock, the gRPC server, and the exit code (the only exit).
- * `vaultmountd probe` is a small client mode for exec liveness probes.
+ * `vaultmountd probe` is a small client mode for exec liveness probes;
+ * `vaultmountd status` reports the published volumes from the state dir.
  *
  * Signals: SIGTERM/SIGINT are blocked in every thread and taken with
  * sigwaitinfo() here. The first one starts a graceful shutdown (stop
@@ -32,12 +33,16 @@
 #include "grpc-server.h"
 #include "http.h"
 #include "log.h"
+#include "metrics-http.h"
 #include "metrics.h"
 #include "parse.h"
 #include "refresh.h"
 #include "registration.h"
 #include "statedir.h"
+#include "status-report.h"
 #include "vault-pool.h"
+#include "vaultmount-commit.h"
+#include "volume-observe.h"
 #include "volumes.h"
 #include "macro.h"
 
@@ -94,6 +99,46 @@ static int run_probe(const Config *c) {
         return ret;
 }
 
+/*
+ * Volumes recovered from the state dir: their pods label their metrics and
+ * the records about them (issue 11), and each gets a record of its own.
+ * Before any thread that could hold a volume exists.
+ */
+static void recovered_volumes_register(VolumeTable *volumes, Metrics *metrics) {
+        char **ids = NULL;
+        size_t n = 0;
+
+        if (volume_table_list(volumes, &ids, &n) < 0)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                VolumeRecord *rec = NULL;
+                LogContext lc;
+                if (volume_table_acquire_refresh(volumes, ids[i], &rec) == 0) {
+                        volume_record_log_context(rec, &lc);
+                        (void)metrics_volume_set(metrics, rec->volume_id, lc.pod_namespace,
+                                                 lc.pod_name, lc.pod_uid);
+                        log_context_push(&lc);
+                        log_info("volume '%s' (pod %s/%s) recovered from the state dir",
+                                 rec->volume_id, strempty(lc.pod_namespace),
+                                 strempty(lc.pod_name));
+                        log_context_pop(&lc);
+                        volume_table_release(volumes, rec, false);
+                }
+                free(ids[i]);
+        }
+        free(ids);
+}
+
+/* The metrics' Vault servers, in Config order (the index every layer uses). */
+static int metrics_servers_init(Metrics *m, const Config *c) {
+        _cleanup_free_ const char **names = calloc(c->n_vault_servers + 1, sizeof(*names));
+        if (!names)
+                return -ENOMEM;
+        for (size_t i = 0; i < c->n_vault_servers; i++)
+                names[i] = c->vault_servers[i].name;
+        return metrics_set_servers(m, names, c->n_vault_servers);
+}
+
 static int run_daemon(const Config *c) {
         _cleanup_(vault_pool_freep) VaultPool *pool = NULL;
         _cleanup_(volume_table_freep) VolumeTable *volumes = NULL;
@@ -101,6 +146,7 @@ static int run_daemon(const Config *c) {
         _cleanup_(rpc_server_freep) RpcServer *server = NULL;
         Metrics metrics;
         _cleanup_(registration_freep) Registration *registration = NULL;
+        _cleanup_(metrics_http_freep) MetricsHttp *metrics_http = NULL;
         _cleanup_close_ int lock_fd = -1;
         Publisher publisher = { .config = c };
         CsiDriver driver = { .config = c, .publisher = &publisher };
@@ -137,8 +183,15 @@ static int run_daemon(const Config *c) {
                 return EXIT_FAILURE;
         }
 
+        /* the counters (issue 11: labelled by Vault server) */
+        metrics_init(&metrics);
+        if (metrics_servers_init(&metrics, c) < 0) {
+                log_error("cannot start: out of memory");
+                return EXIT_FAILURE;
+        }
+
         /* Vault servers: TLS trust and timeouts, checked now (fail fast) */
-        r = vault_pool_new(&pool, c, err, sizeof(err));
+        r = vault_pool_new(&pool, c, &metrics, err, sizeof(err));
         if (r != 0) {
                 log_error_errno(r < 0 ? r : EINVAL, "cannot start: %s", err);
                 return EXIT_FAILURE;
@@ -169,6 +222,7 @@ static int run_daemon(const Config *c) {
                 if (r > 0 || bad > 0)
                         log_info("recovered %d published volume(s) from '%s'%s", r, c->state_dir,
                                  bad ? " (some state files were unreadable and skipped)" : "");
+                recovered_volumes_register(volumes, &metrics);
         }
         if (!volume_table_state_on_tmpfs(volumes))
                 log_warning("state dir '%s' is not a tmpfs: Vault tokens are kept in memory "
@@ -179,7 +233,6 @@ static int run_daemon(const Config *c) {
         publisher.volumes = volumes;
 
         /* rotation (issue 6): built now, its threads start once we serve */
-        metrics_init(&metrics);
         r = refresher_new(&refresher, c, volumes, &metrics, err, sizeof(err));
         if (r != 0) {
                 log_error_errno(r < 0 ? r : EINVAL, "cannot start: %s", err);
@@ -196,6 +249,7 @@ static int run_daemon(const Config *c) {
                 rpc_runtime_done();
                 return EXIT_FAILURE;
         }
+        rpc_server_set_metrics(server, &metrics);
         r = rpc_server_listen_unix(server, c->socket_path,
                                    c->socket_group ? c->socket_gid : (gid_t)-1, err,
                                    sizeof(err));
@@ -225,6 +279,32 @@ static int run_daemon(const Config *c) {
                 size_t n = refresher_resume_all(refresher);
                 if (n > 0)
                         log_info("%zu recovered volume(s) are back on the refresh schedule", n);
+        }
+
+        /* the Prometheus endpoint (issue 11), when an address is set */
+        if (!isempty(c->metrics_address)) {
+                ScrapeSources src = { .metrics = &metrics, .volumes = volumes,
+                                      .refresher = refresher, .version = VAULTMOUNT_VERSION,
+                                      .commit = VAULTMOUNT_COMMIT };
+                r = metrics_http_start(&metrics_http, c->metrics_address, &src, err,
+                                       sizeof(err));
+                if (r < 0) {
+                        log_error_errno(r, "cannot start: metrics endpoint '%s': %s",
+                                        c->metrics_address, err[0] ? err : strerror(-r));
+                        server = rpc_server_free(server);
+                        rpc_runtime_done();
+                        return EXIT_FAILURE;
+                }
+                {
+                        char port[8];
+                        (void)snprintf(port, sizeof(port), "%u",
+                                       (unsigned)metrics_http_port(metrics_http));
+                        LogField f[] = { { "METRICS_ADDRESS", c->metrics_address },
+                                         { "METRICS_PORT", port } };
+                        log_struct(LOG_LEVEL_INFO, 0, f, ELEMENTSOF(f),
+                                   "serving Prometheus metrics on http://%s/metrics (port %s)",
+                                   c->metrics_address, port);
+                }
         }
 
         /* kubelet plugin registration (issue 7), once the CSI socket exists */
@@ -288,6 +368,8 @@ static int run_daemon(const Config *c) {
 
         /* the registration socket goes first: kubelet deregisters the driver */
         registration = registration_free(registration);
+        /* no scrape reads the volumes or the refresher from here on */
+        metrics_http = metrics_http_free(metrics_http);
         rpc_server_shutdown(server, c->shutdown_grace_usec);
         server = rpc_server_free(server);
         rpc_runtime_done();
@@ -303,6 +385,7 @@ static int run_daemon(const Config *c) {
         /* the worker threads are gone, and their Vault clients with them */
         pool = vault_pool_free(pool);
         volumes = volume_table_free(volumes);
+        metrics_done(&metrics);
         (void)log_ratelimit_flush(true);
         log_info("vaultmountd stopped after %s", si.si_signo == SIGTERM ? "SIGTERM" : "SIGINT");
         return EXIT_SUCCESS;
@@ -383,6 +466,9 @@ int main(int argc, char **argv) {
                 break;
         case CONFIG_MODE_PROBE:
                 ret = run_probe(&c);
+                break;
+        case CONFIG_MODE_STATUS:
+                ret = status_report_run(c.state_dir, c.status_json, stdout, stderr);
                 break;
         default:
                 ret = run_daemon(&c);

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "parse.h"
 #include "refresh.h"
+#include "volume-observe.h"
 #include "macro.h"
 
 /* A refresh never reschedules sooner than this (guards against zero TTLs). */
@@ -901,6 +902,8 @@ int refresher_new(Refresher **ret, const Config *c, VolumeTable *volumes, Metric
                 vc.retry_after_max_ms = 1;
                 vc.request_timeout_ms = MAX(c->refresh_request_timeout_usec / 1000, 100ULL);
                 vc.total_timeout_ms = vc.request_timeout_ms;
+                vc.metrics = metrics; /* issue 11 */
+                vc.metrics_server = i;
                 L->vc = vc;
         }
         r = refresh_scheduler_new(&R->sched, c->refresh_workers ? c->refresh_workers : 1,
@@ -1073,6 +1076,7 @@ typedef struct Run {
         bool cancelled;
         bool need_jwt;       /* the token must be replaced and no pod JWT is at hand */
         uint64_t gen0;       /* rec->state_gen when the run started */
+        unsigned calls;      /* Vault requests that went (issue 11: refresh_total) */
         char err[VOLUME_ERROR_MAX];
         size_t err_group;    /* SIZE_MAX: the token, or no group */
         Secret **values;     /* per object: new content, or NULL (keep) */
@@ -1125,6 +1129,7 @@ static int call_enter(Run *run) {
                 return CALL_DEFERRED;
         }
         run->requests = true;
+        run->calls++;
         return 0;
 }
 
@@ -2031,6 +2036,7 @@ static uint64_t finish_run(Run *run) {
                                when);
         }
         h.earliest_expiry_usec = earliest_expiry(rec, &eg);
+        h.stale_after_usec = volume_record_stale_after(rec, R->config->refresh_interval_default_usec);
         /* a secret past its end is stale, whatever kept it from being refreshed */
         if (h.earliest_expiry_usec && h.earliest_expiry_usec <= run->now) {
                 h.state = VOLUME_STATE_STALE;
@@ -2154,6 +2160,22 @@ static void run_done(Run *run) {
         free(run->unused);
 }
 
+/* Issue 11: how one refresh step (the token, or one secret) ended. */
+static MetricsRefreshKind metrics_kind_of(SecretKind k) {
+        return k == SECRET_KIND_LEASE ? METRICS_KIND_LEASE
+               : k == SECRET_KIND_PKI ? METRICS_KIND_PKI
+                                      : METRICS_KIND_KV;
+}
+
+static void count_step(Run *run, size_t server, MetricsRefreshKind kind, unsigned calls0,
+                       bool failed) {
+        if (run->calls > calls0)
+                metrics_refresh(run->R->metrics, server, kind,
+                                failed ? METRICS_REFRESH_RESULT_FAILED : METRICS_REFRESH_RESULT_OK);
+        else if (run->deferred)
+                metrics_refresh(run->R->metrics, server, kind, METRICS_REFRESH_RESULT_DEFERRED);
+}
+
 static uint64_t refresh_record(Refresher *R, VolumeRecord *rec, const RefreshJob *job) {
         Run run = { .R = R, .rec = rec, .job = job, .now = realtime_now(), .err_group = SIZE_MAX,
                     .gen0 = rec->state_gen };
@@ -2182,11 +2204,18 @@ static uint64_t refresh_record(Refresher *R, VolumeRecord *rec, const RefreshJob
                 rec->groups[i].failing = false;
         }
 
-        token_step(&run);
+        {
+                unsigned c0 = run.calls;
+                token_step(&run);
+                count_step(&run, (size_t)idx, METRICS_KIND_TOKEN, c0, run.token_failed);
+        }
         for (size_t i = 0; i < rec->n_groups && token_usable(rec) && !run.cancelled; i++) {
                 SecretGroup *g = &rec->groups[i];
-                if (g->replace || g->due_usec <= run.now)
+                if (g->replace || g->due_usec <= run.now) {
+                        unsigned c0 = run.calls;
                         group_step(&run, i);
+                        count_step(&run, (size_t)idx, metrics_kind_of(g->kind), c0, g->failing);
+                }
         }
         if (!run.cancelled && write_payload(&run) < 0)
                 restore_groups(&run);
@@ -2214,7 +2243,14 @@ static uint64_t refresh_volume(void *userdata, const RefreshJob *job) {
                 return 0; /* unpublished */
         if (r < 0)
                 return realtime_now() + 500 * 1000; /* an RPC holds it; try again soon */
-        next = refresh_record(R, rec, job);
+        {
+                /* issue 11: every record of this refresh names the volume and its pod */
+                LogContext lc;
+                volume_record_log_context(rec, &lc);
+                log_context_push(&lc);
+                next = refresh_record(R, rec, job);
+                log_context_pop(&lc);
+        }
         volume_table_release(R->volumes, rec, false);
         return next;
 }
@@ -2269,6 +2305,7 @@ int refresher_volume_init(Refresher *R, VolumeRecord *rec, const VaultResponse *
 
         h.last_success_usec = h.last_attempt_usec = now;
         h.earliest_expiry_usec = earliest_expiry(rec, NULL);
+        h.stale_after_usec = volume_record_stale_after(rec, R->config->refresh_interval_default_usec);
         {
                 uint64_t next = next_due(rec, now, false, &h);
                 h.next_refresh_usec = next == REFRESH_PARK ? 0 : next;
@@ -2362,4 +2399,21 @@ void refresher_forget(Refresher *R, VolumeRecord *rec) {
         volume_record_get_health(R->volumes, rec, &h);
         if (h.state == VOLUME_STATE_STALE)
                 metrics_stale_add(R->metrics, -1);
+}
+
+/* Issue 11: 1 while refreshes to server `idx` (Config order) are paused after
+ * a 429, a 503 or no answer, until a probe request is answered; 0 otherwise;
+ * -ENOENT for no such server. Takes the server's limit lock (never held
+ * across a Vault request). */
+int refresher_server_paused(Refresher *R, size_t idx) {
+        ServerLimit *L;
+        int paused;
+
+        if (!R || idx >= R->n_limits)
+                return -ENOENT;
+        L = &R->limits[idx];
+        pthread_mutex_lock(&L->lock);
+        paused = clock_usec(CLOCK_MONOTONIC) < L->gate.pause_until_usec || L->gate.probing;
+        pthread_mutex_unlock(&L->lock);
+        return paused;
 }

@@ -271,3 +271,7 @@ void refresher_vault_leave(Refresher *r, const VaultServerConfig *server, int re
                            const VaultError *ve);
 
 Metrics *refresher_metrics(Refresher *r);
+
+/* Issue 11: 1 while refreshes to server `idx` (Config order) are paused after
+ * a 429, a 503 or no answer (until a probe is answered), 0 otherwise, -ENOENT. */
+int refresher_server_paused(Refresher *r, size_t idx);

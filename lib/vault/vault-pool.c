@@ -45,7 +45,8 @@ static void config_to_vault(const VaultServerConfig *s, VaultConfig *v) {
         v->tls_skip_verify = s->tls_skip_verify;
 }
 
-int vault_pool_new(VaultPool **ret, const Config *c, char *err, size_t errlen) {
+int vault_pool_new(VaultPool **ret, const Config *c, Metrics *metrics, char *err,
+                   size_t errlen) {
         _cleanup_(vault_pool_freep) VaultPool *p = calloc(1, sizeof(*p));
         if (!p)
                 return -ENOMEM;
@@ -61,6 +62,8 @@ int vault_pool_new(VaultPool **ret, const Config *c, char *err, size_t errlen) {
                 VaultError ve = { 0 };
                 int r;
                 config_to_vault(&c->vault_servers[i], &vc);
+                vc.metrics = metrics;
+                vc.metrics_server = i;
                 r = vault_shared_new(&p->shared[i], &vc, &ve);
                 if (r != 0) {
                         (void)snprintf(err, errlen, "vault server '%s': %s",
