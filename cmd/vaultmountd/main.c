@@ -139,6 +139,48 @@ static int metrics_servers_init(Metrics *m, const Config *c) {
         return metrics_set_servers(m, names, c->n_vault_servers);
 }
 
+/* The volume table and what a previous run left in it; logs why not. */
+static int volumes_load(VolumeTable **ret, const Config *c, Metrics *metrics) {
+        size_t bad = 0;
+        int r;
+
+        r = volume_table_new(ret, c->state_dir);
+        if (r < 0)
+                return log_error_errno(r, "cannot start: state dir '%s': %m", c->state_dir);
+        r = volume_table_load(*ret, &bad);
+        if (r < 0)
+                return log_error_errno(r, "cannot start: reading the volume state: %m");
+        if (r > 0 || bad > 0)
+                log_info("recovered %d published volume(s) from '%s'%s", r, c->state_dir,
+                         bad ? " (some state files were unreadable and skipped)" : "");
+        recovered_volumes_register(*ret, metrics);
+        if (!volume_table_state_on_tmpfs(*ret))
+                log_warning("state dir '%s' is not a tmpfs: Vault tokens are kept in memory "
+                            "only, so after a restart they can no longer be revoked (they "
+                            "expire with their TTL)",
+                            c->state_dir);
+        return 0;
+}
+
+/* The Prometheus endpoint (issue 11) when metrics-address is set; logs. */
+static int metrics_endpoint_start(MetricsHttp **ret, const Config *c, const ScrapeSources *src) {
+        char err[512], port[8];
+        int r;
+
+        if (isempty(c->metrics_address))
+                return 0;
+        r = metrics_http_start(ret, c->metrics_address, src, err, sizeof(err));
+        if (r < 0)
+                return log_error_errno(r, "cannot start: metrics endpoint '%s': %s",
+                                       c->metrics_address, err[0] ? err : strerror(-r));
+        (void)snprintf(port, sizeof(port), "%u", (unsigned)metrics_http_port(*ret));
+        LogField f[] = { { "METRICS_ADDRESS", c->metrics_address }, { "METRICS_PORT", port } };
+        log_struct(LOG_LEVEL_INFO, 0, f, ELEMENTSOF(f),
+                   "serving Prometheus metrics on http://%s/metrics (port %s)",
+                   c->metrics_address, port);
+        return 0;
+}
+
 static int run_daemon(const Config *c) {
         _cleanup_(vault_pool_freep) VaultPool *pool = NULL;
         _cleanup_(volume_table_freep) VolumeTable *volumes = NULL;
@@ -207,28 +249,8 @@ static int run_daemon(const Config *c) {
                             "every NodePublishVolume will fail");
 
         /* volumes published before a restart, so they can be unpublished */
-        r = volume_table_new(&volumes, c->state_dir);
-        if (r < 0) {
-                log_error_errno(r, "cannot start: state dir '%s': %m", c->state_dir);
+        if (volumes_load(&volumes, c, &metrics) < 0)
                 return EXIT_FAILURE;
-        }
-        {
-                size_t bad = 0;
-                r = volume_table_load(volumes, &bad);
-                if (r < 0) {
-                        log_error_errno(r, "cannot start: reading the volume state: %m");
-                        return EXIT_FAILURE;
-                }
-                if (r > 0 || bad > 0)
-                        log_info("recovered %d published volume(s) from '%s'%s", r, c->state_dir,
-                                 bad ? " (some state files were unreadable and skipped)" : "");
-                recovered_volumes_register(volumes, &metrics);
-        }
-        if (!volume_table_state_on_tmpfs(volumes))
-                log_warning("state dir '%s' is not a tmpfs: Vault tokens are kept in memory "
-                            "only, so after a restart they can no longer be revoked (they "
-                            "expire with their TTL)",
-                            c->state_dir);
         publisher.pool = pool;
         publisher.volumes = volumes;
 
@@ -282,28 +304,14 @@ static int run_daemon(const Config *c) {
         }
 
         /* the Prometheus endpoint (issue 11), when an address is set */
-        if (!isempty(c->metrics_address)) {
+        {
                 ScrapeSources src = { .metrics = &metrics, .volumes = volumes,
                                       .refresher = refresher, .version = VAULTMOUNT_VERSION,
                                       .commit = VAULTMOUNT_COMMIT };
-                r = metrics_http_start(&metrics_http, c->metrics_address, &src, err,
-                                       sizeof(err));
-                if (r < 0) {
-                        log_error_errno(r, "cannot start: metrics endpoint '%s': %s",
-                                        c->metrics_address, err[0] ? err : strerror(-r));
+                if (metrics_endpoint_start(&metrics_http, c, &src) < 0) {
                         server = rpc_server_free(server);
                         rpc_runtime_done();
                         return EXIT_FAILURE;
-                }
-                {
-                        char port[8];
-                        (void)snprintf(port, sizeof(port), "%u",
-                                       (unsigned)metrics_http_port(metrics_http));
-                        LogField f[] = { { "METRICS_ADDRESS", c->metrics_address },
-                                         { "METRICS_PORT", port } };
-                        log_struct(LOG_LEVEL_INFO, 0, f, ELEMENTSOF(f),
-                                   "serving Prometheus metrics on http://%s/metrics (port %s)",
-                                   c->metrics_address, port);
                 }
         }
 
