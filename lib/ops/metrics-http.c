@@ -95,10 +95,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
         log_debug("metrics endpoint: %s", buf);
 }
 
-/* A listening socket on host:port (empty host: every address). -errno. */
-static int listen_on(const char *host, uint16_t port, int *ret_family, char *err,
-                     size_t errlen) {
-        struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+/* A listening socket on host:port, of the given family (AF_UNSPEC: any). -errno. */
+static int listen_family(const char *host, uint16_t port, int family, int *ret_family,
+                         char *err, size_t errlen) {
+        struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_STREAM,
                                   .ai_flags = AI_NUMERICSERV | AI_PASSIVE };
         struct addrinfo *res = NULL;
         char service[8];
@@ -111,7 +111,7 @@ static int listen_on(const char *host, uint16_t port, int *ret_family, char *err
                 return -EADDRNOTAVAIL;
         }
         for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
-                int one = 1;
+                int one = 1, zero = 0;
                 fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
                             a->ai_protocol);
                 if (fd < 0) {
@@ -119,6 +119,9 @@ static int listen_on(const char *host, uint16_t port, int *ret_family, char *err
                         continue;
                 }
                 (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+                /* "::" (an empty host) takes IPv4 connections too */
+                if (a->ai_family == AF_INET6 && isempty(host))
+                        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
                 if (bind(fd, a->ai_addr, a->ai_addrlen) < 0 || listen(fd, 16) < 0) {
                         saved = errno;
                         close(fd);
@@ -134,6 +137,19 @@ static int listen_on(const char *host, uint16_t port, int *ret_family, char *err
                 return -(saved ? saved : EADDRNOTAVAIL);
         }
         return fd;
+}
+
+/* An empty host means every address: IPv6 and IPv4 on one socket when the
+ * node has IPv6, else IPv4 only. */
+static int listen_on(const char *host, uint16_t port, int *ret_family, char *err,
+                     size_t errlen) {
+        if (isempty(host)) {
+                int fd = listen_family(host, port, AF_INET6, ret_family, err, errlen);
+                if (fd >= 0 || fd == -EADDRINUSE)
+                        return fd;
+                return listen_family(host, port, AF_INET, ret_family, err, errlen);
+        }
+        return listen_family(host, port, AF_UNSPEC, ret_family, err, errlen);
 }
 
 static uint16_t bound_port(int fd) {
