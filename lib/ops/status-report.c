@@ -112,6 +112,38 @@ static int entry_from_record(const JsonValue *o, StatusEntry *e) {
         return 0;
 }
 
+void status_redact_paths(char *s) {
+        char *w = s;
+
+        for (const char *r = s; r && *r;) {
+                const char *end = (*r == '\'' || *r == '"') ? strchr(r + 1, *r) : NULL;
+                if (end && !memchr(r + 1, '/', (size_t)(end - r - 1))) {
+                        /* quoted, no path: kept whole (its closing quote opens nothing) */
+                        size_t n = (size_t)(end - r + 1);
+                        memmove(w, r, n);
+                        w += n;
+                        r = end + 1;
+                        continue;
+                }
+                if (end) {
+                        static const char mark[] = "<path>";
+                        *w++ = *r;
+                        /* the mark is never longer than what it replaces ("a/b" at least) */
+                        if ((size_t)(end - r - 1) >= sizeof(mark) - 1) {
+                                memcpy(w, mark, sizeof(mark) - 1);
+                                w += sizeof(mark) - 1;
+                        } else
+                                *w++ = '?';
+                        *w++ = *end;
+                        r = end + 1;
+                        continue;
+                }
+                *w++ = *r++;
+        }
+        if (w)
+                *w = '\0';
+}
+
 /* The refresher's status file: newer, and it has the times. */
 static int entry_from_status(const JsonValue *o, StatusEntry *e) {
         int r;
@@ -150,6 +182,8 @@ static int load_entry(int volumes_fd, const char *key, StatusEntry *e) {
                 if (r < 0)
                         return r;
         }
+        if (e->last_error)
+                status_redact_paths(e->last_error);
         if (!e->state)
                 e->state = strdup("unknown");
         return e->state ? 0 : -ENOMEM;

@@ -8,8 +8,9 @@
  * Sources per <state-dir>/volumes/<key>: record.json (volume id, the pod's
  * attributes, the rotation status as last saved) and, newer and more
  * complete, the status file the refresher writes at the volume's root
- * (mnt/REFRESH_STATUS_FILE). Neither holds a secret, and neither does the
- * report. Never logs; thread-safe (no shared state).
+ * (mnt/REFRESH_STATUS_FILE). Neither holds a secret; the report leaves out
+ * the Vault paths their error texts quote, too. Never logs; thread-safe (no
+ * shared state).
  */
 #pragma once
 
@@ -35,6 +36,10 @@ void status_entries_free(StatusEntry *e, size_t n);
  * in *ret_bad. A state dir without volumes gives none. */
 int status_report_load(const char *state_dir, StatusEntry **ret, size_t *ret_n,
                        size_t *ret_bad);
+
+/* Replaces, in place, every '...' or "..." quoted text holding a '/' (a Vault
+ * path, in the refresher's error texts) by '<path>' ('?' when shorter). */
+void status_redact_paths(char *s);
 
 /* "csi-3f2a9c1e0b7d4a55..." (at most `max` bytes with the dots) into buf. */
 const char *status_short_id(const char *volume_id, char *buf, size_t max);

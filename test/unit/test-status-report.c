@@ -122,7 +122,8 @@ START_TEST(test_print) {
         ck_assert_ptr_nonnull(strstr(t, "shop/web-0"));
         ck_assert_ptr_nonnull(strstr(t, "csi-aaaaaaaaaaaaaaaa... "));
         ck_assert_ptr_nonnull(strstr(t, "2026-11-23T09:31:00Z"));
-        ck_assert_ptr_nonnull(strstr(t, "permission denied\n"));
+        ck_assert_ptr_nonnull(strstr(t, "reading '<path>': permission denied\n"));
+        ck_assert_ptr_null(strstr(t, "database/creds"));
         free(t);
         t = capture(e, n, true);
         ck_assert_ptr_nonnull(strstr(t, "\"healthy\":false"));
@@ -162,6 +163,19 @@ START_TEST(test_run_exit_codes) {
 }
 END_TEST
 
+START_TEST(test_redact_paths) {
+        char a[] = "reading 'secret/data/app' for object 'config': 1 error: "
+                   "request path \"kv/x\": rate limit; 'a/b' 'no path' \"unterminated/";
+        char b[] = "";
+        status_redact_paths(a);
+        ck_assert_str_eq(a, "reading '<path>' for object 'config': 1 error: request path "
+                            "\"?\": rate limit; '?' 'no path' \"unterminated/");
+        status_redact_paths(b);
+        ck_assert_str_eq(b, "");
+        status_redact_paths(NULL);
+}
+END_TEST
+
 START_TEST(test_short_id) {
         char buf[24];
         ck_assert_str_eq(status_short_id("csi-1", buf, sizeof(buf)), "csi-1");
@@ -181,6 +195,7 @@ static Suite *status_report_suite(void) {
         tcase_add_test(tc, test_print);
         tcase_add_test(tc, test_run_exit_codes);
         tcase_add_test(tc, test_short_id);
+        tcase_add_test(tc, test_redact_paths);
         suite_add_tcase(s, tc);
         return s;
 }
