@@ -421,7 +421,7 @@ static void handle_registered(RpcCall *c) {
         {
                 uint64_t usec = now_usec() - start;
                 log_outcome(ctx.method, &st, usec, m->ok_log_level);
-                metrics_csi_request(c->server->metrics, ctx.method, st.code, usec);
+                metrics_csi_request(c->server->metrics, ctx.method, (int)st.code, usec);
         }
         log_context_pop(&ctx);
 
@@ -447,7 +447,7 @@ static void handle_generic(RpcCall *c) {
                         method[i] = '?';
         csi_status_set(&st, CSI_UNIMPLEMENTED, "unknown method '%s'", method);
         log_outcome(method, &st, 0, LOG_LEVEL_DEBUG);
-        metrics_csi_request(c->server->metrics, NULL, st.code, 0); /* "unknown" */
+        metrics_csi_request(c->server->metrics, NULL, (int)st.code, 0); /* "unknown" */
         start_reply(c, &st, NULL);
 }
 

@@ -895,6 +895,23 @@ static void build_long_options(struct option *lo, size_t max) {
         lo[n] = (struct option){ 0 };
 }
 
+static ConfigMode subcommand_mode(int argc, char **argv) {
+        if (argc <= 1)
+                return CONFIG_MODE_RUN;
+        if (streq(argv[1], "probe"))
+                return CONFIG_MODE_PROBE;
+        if (streq(argv[1], "status")) /* issue 11 */
+                return CONFIG_MODE_STATUS;
+        return CONFIG_MODE_RUN;
+}
+
+static int set_status_json(Config *c, char *err, size_t errlen) {
+        if (c->mode != CONFIG_MODE_STATUS)
+                return set_err(err, errlen, "--json goes with `status` only");
+        c->status_json = true;
+        return 0;
+}
+
 typedef struct FlagValue {
         size_t idx;
         const char *value;
@@ -918,8 +935,8 @@ int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, 
                 err[0] = '\0';
 
         /* `vaultmountd probe|status [flags]`: same settings, client modes. */
-        if (argc > 1 && (streq(argv[1], "probe") || streq(argv[1], "status"))) {
-                c->mode = streq(argv[1], "probe") ? CONFIG_MODE_PROBE : CONFIG_MODE_STATUS;
+        c->mode = subcommand_mode(argc, argv);
+        if (c->mode != CONFIG_MODE_RUN) {
                 argv[1] = argv[0];
                 argv++;
                 argc--;
@@ -941,9 +958,9 @@ int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, 
                                 c->mode = CONFIG_MODE_CHECK;
                         break;
                 case 'J':
-                        if (c->mode != CONFIG_MODE_STATUS)
-                                return set_err(err, errlen, "--json goes with `status` only");
-                        c->status_json = true;
+                        r = set_status_json(c, err, errlen);
+                        if (r < 0)
+                                return r;
                         break;
                 case ':':
                         return set_err(err, errlen, "option '%s' needs a value",

@@ -72,14 +72,14 @@ static void render_csi(FILE *f, const Metrics *m) {
         family(f, "vaultmount_csi_requests_total", "counter",
                "CSI calls answered, by method and gRPC status code.");
         for (size_t i = 0; m && i < METRICS_CSI_METHODS; i++)
-                for (int c = 0; c < _CSI_CODE_MAX; c++) {
+                for (int c = 0; c < METRICS_CSI_CODES; c++) {
                         uint64_t v = load(&m->csi_requests[i][c]);
                         if (v)
                                 fprintf(f,
                                         "vaultmount_csi_requests_total{method=\"%s\",code=\"%s\"} "
                                         "%" PRIu64 "\n",
-                                        metrics_csi_method_name(i),
-                                        csi_code_to_string((CsiCode)c), v);
+                                        metrics_csi_method_name(i), metrics_csi_code_name(c),
+                                        v);
                 }
         family(f, "vaultmount_csi_request_duration_seconds", "histogram",
                "Time from a CSI call's arrival to its answer, by method.");

@@ -48,7 +48,7 @@ void metrics_init(Metrics *m) {
                 atomic_init(&m->vault_calls[i], 0);
         atomic_init(&m->volumes_stale, 0);
         for (size_t i = 0; i < METRICS_CSI_METHODS; i++) {
-                for (size_t c = 0; c < _CSI_CODE_MAX; c++)
+                for (size_t c = 0; c < METRICS_CSI_CODES; c++)
                         atomic_init(&m->csi_requests[i][c], 0);
                 histogram_init(&m->csi_duration[i]);
         }
@@ -272,13 +272,26 @@ const char *metrics_csi_method_name(size_t i) {
         return i < METRICS_CSI_METHODS ? csi_methods[i] : "unknown";
 }
 
-void metrics_csi_request(Metrics *m, const char *method, CsiCode code, uint64_t usec) {
+/* gRPC's status code names (the `code` label; grpc/status.h, in order). */
+static const char *const csi_codes[METRICS_CSI_CODES] = {
+        "OK",                "CANCELLED",         "UNKNOWN",       "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED", "NOT_FOUND",         "ALREADY_EXISTS", "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",     "OUT_OF_RANGE",
+        "UNIMPLEMENTED",     "INTERNAL",          "UNAVAILABLE",   "DATA_LOSS",
+        "UNAUTHENTICATED",
+};
+
+const char *metrics_csi_code_name(int code) {
+        return code >= 0 && code < METRICS_CSI_CODES ? csi_codes[code] : "UNKNOWN";
+}
+
+void metrics_csi_request(Metrics *m, const char *method, int code, uint64_t usec) {
         size_t i;
         if (!m)
                 return;
         i = metrics_csi_method_index(method);
-        if ((int)code < 0 || code >= _CSI_CODE_MAX)
-                code = CSI_UNKNOWN;
+        if (code < 0 || code >= METRICS_CSI_CODES)
+                code = 2; /* UNKNOWN */
         atomic_fetch_add_explicit(&m->csi_requests[i][code], 1, memory_order_relaxed);
         metrics_histogram_observe(&m->csi_duration[i], usec);
 }

@@ -27,8 +27,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "status.h"
-
 /* How a Vault call ended (from its last HTTP status, or no status at all). */
 typedef enum MetricsVaultClass {
         METRICS_VAULT_2XX,
@@ -66,6 +64,9 @@ typedef struct MetricsHistogram {
         atomic_uint_fast64_t buckets[METRICS_BUCKETS + 1]; /* not cumulative */
         atomic_uint_fast64_t sum_usec;
 } MetricsHistogram;
+
+/* gRPC status codes 0 (OK) .. 16 (UNAUTHENTICATED), as CSI answers use them. */
+#define METRICS_CSI_CODES 17
 
 /* The CSI methods we serve (Identity, Node, kubelet registration); anything
  * else counts as "unknown", so the label stays a small fixed set. */
@@ -136,7 +137,7 @@ typedef struct Metrics {
         atomic_int_fast64_t volumes_stale; /* gauge */
 
         /* issue 11 */
-        atomic_uint_fast64_t csi_requests[METRICS_CSI_METHODS][_CSI_CODE_MAX];
+        atomic_uint_fast64_t csi_requests[METRICS_CSI_METHODS][METRICS_CSI_CODES];
         MetricsHistogram csi_duration[METRICS_CSI_METHODS];
         MetricsServer *servers; /* set once at start-up (metrics_set_servers) */
         size_t n_servers;
@@ -187,8 +188,11 @@ void metrics_histogram_observe(MetricsHistogram *h, uint64_t usec);
 /* "NodePublishVolume" → its index; anything else → METRICS_CSI_METHOD_UNKNOWN. */
 size_t metrics_csi_method_index(const char *method);
 const char *metrics_csi_method_name(size_t i);
-/* One CSI call ended with `code` after `usec`. NULL-safe. */
-void metrics_csi_request(Metrics *m, const char *method, CsiCode code, uint64_t usec);
+/* One CSI call ended with gRPC code `code` after `usec` (a code out of
+ * range counts as 2, UNKNOWN). NULL-safe. */
+void metrics_csi_request(Metrics *m, const char *method, int code, uint64_t usec);
+/* "OK", "INVALID_ARGUMENT", ... (the `code` label); "UNKNOWN" out of range. */
+const char *metrics_csi_code_name(int code);
 
 const char *metrics_vault_op_name(MetricsVaultOp op);
 const char *metrics_vault_result_name(MetricsVaultResult r);

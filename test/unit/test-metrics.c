@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "status.h"
 
 #include <check.h>
 
@@ -146,7 +147,7 @@ START_TEST(test_csi_requests) {
         metrics_csi_request(m, "NodePublishVolume", CSI_OK, 2500000);
         metrics_csi_request(m, "NodePublishVolume", CSI_UNAVAILABLE, 10);
         metrics_csi_request(m, "Nonsense", CSI_UNIMPLEMENTED, 10);
-        metrics_csi_request(m, "Probe", (CsiCode)99, 10); /* out of range: UNKNOWN */
+        metrics_csi_request(m, "Probe", 99, 10); /* out of range: UNKNOWN */
         metrics_csi_request(NULL, "Probe", CSI_OK, 10);  /* no metrics: nothing */
         ck_assert_uint_eq(ld(&m->csi_requests[pub][CSI_OK]), 2);
         ck_assert_uint_eq(ld(&m->csi_requests[pub][CSI_UNAVAILABLE]), 1);
@@ -154,6 +155,14 @@ START_TEST(test_csi_requests) {
         ck_assert_uint_eq(ld(&m->csi_requests[metrics_csi_method_index("Probe")][CSI_UNKNOWN]),
                           1);
         ck_assert_uint_eq(ld(&m->csi_duration[pub].sum_usec), 1500 + 2500000 + 10);
+        /* the label names match the codes' numbers (grpc/status.h) */
+        ck_assert_str_eq(metrics_csi_code_name(0), "OK");
+        ck_assert_str_eq(metrics_csi_code_name(CSI_ABORTED), "ABORTED");
+        ck_assert_str_eq(metrics_csi_code_name(CSI_UNAUTHENTICATED), "UNAUTHENTICATED");
+        for (int c = 0; c < METRICS_CSI_CODES; c++)
+                ck_assert_str_eq(metrics_csi_code_name(c), csi_code_to_string((CsiCode)c));
+        ck_assert_str_eq(metrics_csi_code_name(17), "UNKNOWN");
+        ck_assert_str_eq(metrics_csi_code_name(-1), "UNKNOWN");
         metrics_done(m);
         free(m);
 }
