@@ -182,11 +182,12 @@ static int metrics_endpoint_start(MetricsHttp **ret, const Config *c, const Scra
 }
 
 static int run_daemon(const Config *c) {
+        /* first, so it goes last: every thread that counts is gone by then */
+        _cleanup_(metrics_done) Metrics metrics = { 0 };
         _cleanup_(vault_pool_freep) VaultPool *pool = NULL;
         _cleanup_(volume_table_freep) VolumeTable *volumes = NULL;
         _cleanup_(refresher_freep) Refresher *refresher = NULL;
         _cleanup_(rpc_server_freep) RpcServer *server = NULL;
-        Metrics metrics;
         _cleanup_(registration_freep) Registration *registration = NULL;
         _cleanup_(metrics_http_freep) MetricsHttp *metrics_http = NULL;
         _cleanup_close_ int lock_fd = -1;
@@ -393,7 +394,6 @@ static int run_daemon(const Config *c) {
         /* the worker threads are gone, and their Vault clients with them */
         pool = vault_pool_free(pool);
         volumes = volume_table_free(volumes);
-        metrics_done(&metrics);
         (void)log_ratelimit_flush(true);
         log_info("vaultmountd stopped after %s", si.si_signo == SIGTERM ? "SIGTERM" : "SIGINT");
         return EXIT_SUCCESS;
