@@ -318,7 +318,7 @@ static int run_daemon(const Config *c) {
 
         /* kubelet plugin registration (issue 7), once the CSI socket exists */
         err[0] = '\0';
-        r = registration_start(&registration, c, err, sizeof(err));
+        r = registration_start(&registration, c, &metrics, err, sizeof(err));
         if (r < 0) {
                 log_error_errno(r, "cannot start: %s", err[0] ? err : "plugin registration");
                 server = rpc_server_free(server);

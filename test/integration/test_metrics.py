@@ -205,6 +205,19 @@ def test_failed_publish_is_counted_with_its_code(node, vault):
     assert s.series("vaultmount_volume_secret_expiry_timestamp_seconds") == []
 
 
+def test_kubelet_registration_calls_are_counted(daemons, tmp_path):
+    from test_registration import reg_daemon
+    d, kubelet = reg_daemon(daemons, tmp_path, extra=["--metrics-address=127.0.0.1:0"])
+    kubelet.watcher.wait_for(kubelet.sock)
+    kubelet.register("node-a")
+    s = scrape(d)
+    assert s.get("vaultmount_csi_requests_total", method="GetInfo", code="OK") == 1
+    assert s.get("vaultmount_csi_requests_total", method="NotifyRegistrationStatus",
+                 code="OK") == 1
+    assert s.get("vaultmount_csi_requests_total", method="NodeGetInfo", code="OK") == 1
+    assert s.get("vaultmount_csi_request_duration_seconds_count", method="GetInfo") == 1
+
+
 def status_cmd(node_, *args):
     return vmtest.run_daemon_cli(["status", "--config=/dev/null", "--registration-dir=",
                                   "--state-dir=%s" % node_.state] + list(args))
