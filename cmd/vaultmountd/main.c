@@ -4,7 +4,8 @@
  *
  * main() owns the process: configuration (fail fast), logging, signals,
  * the instance lock, the gRPC server, and the exit code (the only exit).
- * `vaultmountd probe` is a small client mode for exec liveness probes.
+ * `vaultmountd probe` is a small client mode for exec liveness probes;
+ * `vaultmountd status` reports the published volumes from the state dir.
  * `--check-config` prints the effective configuration and exits non-zero,
  * listing every problem, when it could not serve a publish; `--version`
  * prints the version, the commit and the linked libraries' versions.
@@ -41,6 +42,7 @@
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "metrics-http.h"
 #include "metrics.h"
 #include "mount.h"
 #include "parse.h"
@@ -48,8 +50,10 @@
 #include "refresher.h"
 #include "registration.h"
 #include "statedir.h"
+#include "status-report.h"
 #include "vault-pool.h"
 #include "version.h"
+#include "volume-observe.h"
 #include "volumes.h"
 #include "ytree.h"
 #include "macro.h"
@@ -250,7 +254,7 @@ static size_t check_serving(const Config *c, FILE *f) {
 
                 one.vault_servers = &c->vault_servers[i];
                 one.n_vault_servers = 1;
-                r = vault_pool_new(&pool, &one, err, sizeof(err));
+                r = vault_pool_new(&pool, &one, NULL, err, sizeof(err));
                 pool = vault_pool_free(pool);
                 if (r != 0) {
                         fprintf(f, "  - %s\n",
@@ -276,13 +280,97 @@ static int run_check(const Config *c) {
         return EXIT_FAILURE;
 }
 
+/*
+ * Volumes recovered from the state dir: their pods label their metrics and
+ * the records about them, and each gets a record of its own.
+ * Before any thread that could hold a volume exists.
+ */
+static void recovered_volumes_register(VolumeTable *volumes, Metrics *metrics) {
+        char **ids = NULL;
+        size_t n = 0;
+
+        if (volume_table_list(volumes, &ids, &n) < 0)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                VolumeRecord *rec = NULL;
+                LogContext lc;
+                if (volume_table_acquire_refresh(volumes, ids[i], &rec) == 0) {
+                        volume_record_log_context(rec, &lc);
+                        (void)metrics_volume_set(metrics, rec->volume_id, lc.pod_namespace,
+                                                 lc.pod_name, lc.pod_uid);
+                        log_context_push(&lc);
+                        log_info("volume '%s' (pod %s/%s) recovered from the state dir",
+                                 rec->volume_id, strempty(lc.pod_namespace),
+                                 strempty(lc.pod_name));
+                        log_context_pop(&lc);
+                        volume_table_release(volumes, rec, false);
+                }
+                free(ids[i]);
+        }
+        free(ids);
+}
+
+/* The metrics' Vault servers, in Config order (the index every layer uses). */
+static int metrics_servers_init(Metrics *m, const Config *c) {
+        _cleanup_free_ const char **names = calloc(c->n_vault_servers + 1, sizeof(*names));
+        if (!names)
+                return -ENOMEM;
+        for (size_t i = 0; i < c->n_vault_servers; i++)
+                names[i] = c->vault_servers[i].name;
+        return metrics_set_servers(m, names, c->n_vault_servers);
+}
+
+/* The volume table and what a previous run left in it; logs why not. */
+static int volumes_load(VolumeTable **ret, const Config *c, Metrics *metrics) {
+        size_t bad = 0;
+        int r;
+
+        r = volume_table_new(ret, c->state_dir);
+        if (r < 0)
+                return log_error_errno(r, "cannot start: state dir '%s': %m", c->state_dir);
+        r = volume_table_load(*ret, &bad);
+        if (r < 0)
+                return log_error_errno(r, "cannot start: reading the volume state: %m");
+        if (r > 0 || bad > 0)
+                log_info("recovered %d published volume(s) from '%s'%s", r, c->state_dir,
+                         bad ? " (some state files were unreadable and skipped)" : "");
+        recovered_volumes_register(*ret, metrics);
+        if (!volume_table_state_on_tmpfs(*ret))
+                log_warning("state dir '%s' is not a tmpfs: Vault tokens are kept in memory "
+                            "only, so after a restart they can no longer be revoked (they "
+                            "expire with their TTL)",
+                            c->state_dir);
+        return 0;
+}
+
+/* The Prometheus endpoint when metrics-address is set; logs. */
+static int metrics_endpoint_start(MetricsHttp **ret, const Config *c, const ScrapeSources *src) {
+        char err[512], port[8];
+        int r;
+
+        if (isempty(c->metrics_address))
+                return 0;
+        r = metrics_http_start(ret, c->metrics_address, src, err, sizeof(err));
+        if (r < 0)
+                return log_error_errno(r, "cannot start: metrics endpoint '%s': %s",
+                                       c->metrics_address, err[0] ? err : strerror(-r));
+        (void)snprintf(port, sizeof(port), "%u", (unsigned)metrics_http_port(*ret));
+        LogField f[] = { { "METRICS_ADDRESS", c->metrics_address }, { "METRICS_PORT", port } };
+        log_struct(LOG_LEVEL_INFO, 0, f, ELEMENTSOF(f),
+                   "serving Prometheus metrics on http://%s/metrics (port %s)",
+                   c->metrics_address, port);
+        return 0;
+}
+
 static int run_daemon(const Config *c) {
+        /* first, so it goes last: every thread that counts is gone by then */
+        _cleanup_(metrics_done) Metrics metrics = { 0 };
         _cleanup_(vault_pool_freep) VaultPool *pool = NULL;
         _cleanup_(volume_table_freep) VolumeTable *volumes = NULL;
         _cleanup_(refresher_freep) Refresher *refresher = NULL;
         _cleanup_(rpc_server_freep) RpcServer *server = NULL;
-        Metrics metrics;
         _cleanup_(registration_freep) Registration *registration = NULL;
+        _cleanup_(metrics_http_freep) MetricsHttp *metrics_http = NULL;
         _cleanup_close_ int lock_fd = -1;
         Publisher publisher = { .config = c };
         CsiDriver driver = { .config = c, .publisher = &publisher };
@@ -319,8 +407,15 @@ static int run_daemon(const Config *c) {
                 return EXIT_FAILURE;
         }
 
+        /* the counters, labelled by Vault server */
+        metrics_init(&metrics);
+        if (metrics_servers_init(&metrics, c) < 0) {
+                log_error("cannot start: out of memory");
+                return EXIT_FAILURE;
+        }
+
         /* Vault servers: TLS trust and timeouts, checked now (fail fast) */
-        r = vault_pool_new(&pool, c, err, sizeof(err));
+        r = vault_pool_new(&pool, c, &metrics, err, sizeof(err));
         if (r != 0) {
                 log_error_errno(r < 0 ? r : EINVAL, "cannot start: %s", err);
                 return EXIT_FAILURE;
@@ -336,32 +431,12 @@ static int run_daemon(const Config *c) {
                             "every NodePublishVolume will fail");
 
         /* volumes published before a restart, so they can be unpublished */
-        r = volume_table_new(&volumes, c->state_dir);
-        if (r < 0) {
-                log_error_errno(r, "cannot start: state dir '%s': %m", c->state_dir);
+        if (volumes_load(&volumes, c, &metrics) < 0)
                 return EXIT_FAILURE;
-        }
-        {
-                size_t bad = 0;
-                r = volume_table_load(volumes, &bad);
-                if (r < 0) {
-                        log_error_errno(r, "cannot start: reading the volume state: %m");
-                        return EXIT_FAILURE;
-                }
-                if (r > 0 || bad > 0)
-                        log_info("recovered %d published volume(s) from '%s'%s", r, c->state_dir,
-                                 bad ? " (some state files were unreadable and skipped)" : "");
-        }
-        if (!volume_table_state_on_tmpfs(volumes))
-                log_warning("state dir '%s' is not a tmpfs: Vault tokens are kept in memory "
-                            "only, so after a restart they can no longer be revoked (they "
-                            "expire with their TTL)",
-                            c->state_dir);
         publisher.pool = pool;
         publisher.volumes = volumes;
 
         /* rotation: built now, its threads start once we serve */
-        metrics_init(&metrics);
         r = refresher_new(&refresher, c, volumes, pool, &metrics, err, sizeof(err));
         if (r != 0) {
                 log_error_errno(r < 0 ? r : EINVAL, "cannot start: %s", err);
@@ -378,6 +453,7 @@ static int run_daemon(const Config *c) {
                 rpc_runtime_done();
                 return EXIT_FAILURE;
         }
+        rpc_server_set_metrics(server, &metrics);
         r = rpc_server_listen_unix(server, c->socket_path,
                                    c->socket_group ? c->socket_gid : (gid_t)-1, err,
                                    sizeof(err));
@@ -409,9 +485,21 @@ static int run_daemon(const Config *c) {
                         log_info("%zu recovered volume(s) are back on the refresh schedule", n);
         }
 
+        /* the Prometheus endpoint, when an address is set */
+        {
+                ScrapeSources src = { .metrics = &metrics, .volumes = volumes,
+                                      .refresher = refresher, .version = VAULTMOUNT_VERSION,
+                                      .commit = VAULTMOUNT_COMMIT };
+                if (metrics_endpoint_start(&metrics_http, c, &src) < 0) {
+                        server = rpc_server_free(server);
+                        rpc_runtime_done();
+                        return EXIT_FAILURE;
+                }
+        }
+
         /* kubelet plugin registration, once the CSI socket exists */
         err[0] = '\0';
-        r = registration_start(&registration, c, err, sizeof(err));
+        r = registration_start(&registration, c, &metrics, err, sizeof(err));
         if (r < 0) {
                 log_error_errno(r, "cannot start: %s", err[0] ? err : "plugin registration");
                 server = rpc_server_free(server);
@@ -455,6 +543,8 @@ static int run_daemon(const Config *c) {
 
         /* the registration socket goes first: kubelet deregisters the driver */
         registration = registration_free(registration);
+        /* no scrape reads the volumes or the refresher from here on */
+        metrics_http = metrics_http_free(metrics_http);
         rpc_server_shutdown(server, c->shutdown_grace_usec);
         server = rpc_server_free(server);
         rpc_runtime_done();
@@ -475,12 +565,6 @@ static int run_daemon(const Config *c) {
         return EXIT_SUCCESS;
 }
 
-/*
- * GRPC_TRACE turns on gRPC core's tracers, which hex-dump the bytes of every
- * request (NodePublishVolume's secrets and tokens included). Refuse it
- * unless the admin opted in; with the opt-in the dumps still go through the
- * log core, which strips byte dumps and token shapes.
- */
 static int check_grpc_trace(const Config *c) {
         const char *trace = getenv("GRPC_TRACE");
 
@@ -546,6 +630,9 @@ int main(int argc, char **argv) {
         switch (c.mode) {
         case CONFIG_MODE_CHECK:
                 ret = run_check(&c);
+                break;
+        case CONFIG_MODE_STATUS:
+                ret = status_report_run(c.state_dir, c.status_json, stdout, stderr);
                 break;
         case CONFIG_MODE_PROBE:
                 ret = run_probe(&c);

@@ -10,6 +10,7 @@
 #include "csi-node.h"
 #include "csi-service.h"
 #include "log.h"
+#include "metrics.h"
 #include "macro.h"
 
 #define POD_NAME_KEY "csi.storage.k8s.io/pod.name"
@@ -169,20 +170,39 @@ void csi_node_publish_volume(void *userdata, _unused_ RpcCall *call, const Proto
 
         log_debug("publish request for volume '%s' validated", req->volume_id);
         csi_publish(d->publisher, req, st);
+        /* the pod's name labels the volume's series and its later records */
+        if (st->code == CSI_OK && d->publisher)
+                (void)metrics_volume_set(d->publisher->metrics, req->volume_id,
+                                         ctx->pod_namespace, ctx->pod_name, ctx->pod_uid);
 }
 
-void csi_node_unpublish_volume(void *userdata, _unused_ RpcCall *call,
-                               const ProtobufCMessage *m, _unused_ ProtobufCMessage *resp,
-                               CsiStatus *st, LogContext *ctx) {
+void csi_node_unpublish_volume(void *userdata, RpcCall *call, const ProtobufCMessage *m,
+                               _unused_ ProtobufCMessage *resp, CsiStatus *st,
+                               LogContext *ctx) {
         const CsiDriver *d = userdata;
         const Csi__V1__NodeUnpublishVolumeRequest *req =
                 (const Csi__V1__NodeUnpublishVolumeRequest *)m;
+        Metrics *metrics = d->publisher ? d->publisher->metrics : NULL;
+        MetricsVolumeIdentity *id;
 
         ctx->volume_id = req->volume_id;
         ctx->target_path = req->target_path;
         if (csi_node_validate_unpublish(req, st) < 0)
                 return;
+        /* the request does not name the pod; what its publish said does
+         * (kept until the call is answered: the outcome line carries it too) */
+        id = metrics ? rpc_call_alloc(call, sizeof(*id)) : NULL;
+        if (id && metrics_volume_get(metrics, req->volume_id, id) == 0) {
+                ctx->pod_namespace = id->ns[0] ? id->ns : NULL;
+                ctx->pod_name = id->pod[0] ? id->pod : NULL;
+                ctx->pod_uid = id->uid[0] ? id->uid : NULL;
+        }
         csi_unpublish(d->publisher, req, st);
+        if (st->code == CSI_OK && metrics) {
+                VolumeHealth h; /* gone from the table (not: published at another target) */
+                if (volume_table_get_health(d->publisher->volumes, req->volume_id, &h) == -ENOENT)
+                        metrics_volume_forget(metrics, req->volume_id);
+        }
 }
 
 void csi_node_unsupported(_unused_ void *userdata, _unused_ RpcCall *call,

@@ -28,6 +28,7 @@
 
 #include "grpc-server.h"
 #include "log-ids.h"
+#include "metrics.h"
 #include "proto-util.h"
 #include "redact.h"
 #include "secret-fields.h"
@@ -90,6 +91,7 @@ struct RpcServer {
         RegisteredMethod *methods;
         size_t n_methods;
         void *userdata;
+        Metrics *metrics; /* every call counted (NULL: not) */
         bool started;
         bool shut_down;
         atomic_bool stopping;
@@ -104,6 +106,11 @@ struct RpcServer {
         char *sockets[MAX_SOCKETS];
         size_t n_sockets;
 };
+
+void rpc_server_set_metrics(RpcServer *s, Metrics *metrics) {
+        if (s)
+                s->metrics = metrics;
+}
 
 /* ---- gRPC runtime and its logs ---- */
 
@@ -411,7 +418,11 @@ static void handle_registered(RpcCall *c) {
 
         if (response && st.code == CSI_OK)
                 log_message_debug(ctx.method, "response", response);
-        log_outcome(ctx.method, &st, now_usec() - start, m->ok_log_level);
+        {
+                uint64_t usec = now_usec() - start;
+                log_outcome(ctx.method, &st, usec, m->ok_log_level);
+                metrics_csi_request(c->server->metrics, ctx.method, (int)st.code, usec);
+        }
         log_context_pop(&ctx);
 
         /* pack before the request goes: handlers may point into it */
@@ -436,6 +447,7 @@ static void handle_generic(RpcCall *c) {
                         method[i] = '?';
         csi_status_set(&st, CSI_UNIMPLEMENTED, "unknown method '%s'", method);
         log_outcome(method, &st, 0, LOG_LEVEL_DEBUG);
+        metrics_csi_request(c->server->metrics, NULL, (int)st.code, 0); /* "unknown" */
         start_reply(c, &st, NULL);
 }
 

@@ -71,6 +71,10 @@ int rpc_server_new(RpcServer **ret, const RpcMethod *methods, size_t n_methods, 
  */
 int rpc_server_listen_unix(RpcServer *s, const char *path, gid_t gid, char *err, size_t errlen);
 int rpc_server_start(RpcServer *s);
+/* Counts every call (method, code, duration) in `metrics`; before
+ * rpc_server_start(). */
+struct Metrics;
+void rpc_server_set_metrics(RpcServer *s, struct Metrics *metrics);
 
 /*
  * Stops accepting calls, lets in-flight calls finish within grace_usec, then

@@ -17,6 +17,7 @@
 
 #include "grpc-server.h"
 #include "log.h"
+#include "metrics.h"
 #include "parse.h"
 #include "pluginregistration.pb-c.h"
 #include "registration.h"
@@ -30,6 +31,7 @@ struct Registration {
         char *socket_path;
         char *endpoint;          /* as kubelet sees it */
         const char *driver_name; /* the Config's, immutable */
+        Metrics *metrics;        /* kubelet's calls counted (NULL: not) */
 
         RpcServer *server; /* the controller thread's once it runs */
         pthread_t thread;
@@ -194,6 +196,7 @@ static int serve(Registration *reg, char *err, size_t errlen) {
                                strerror(-r));
                 return r;
         }
+        rpc_server_set_metrics(s, reg->metrics);
         /* 0600, like node-driver-registrar's umask 0077: kubelet runs as root */
         r = rpc_server_listen_unix(s, reg->socket_path, (gid_t)-1, err, errlen);
         if (r < 0)
@@ -280,6 +283,7 @@ static void *controller(void *arg) {
  * registration_start() - serve plugin registration for kubelet.
  * @ret: the registration, or NULL when registration-dir is empty (disabled)
  * @c: the configuration; must outlive the registration
+ * @metrics: where kubelet's calls are counted (NULL: nowhere); must outlive it
  * @err: a message naming the setting on failure
  *
  * Call after rpc_runtime_init() and after the CSI server is listening, so a
@@ -290,7 +294,8 @@ static void *controller(void *arg) {
  * Return: 0, -EINVAL (bad registration-dir or kubelet-endpoint; err says
  * which), -ENOMEM, or a negative errno from pthread_create.
  */
-int registration_start(Registration **ret, const Config *c, char *err, size_t errlen) {
+int registration_start(Registration **ret, const Config *c, Metrics *metrics, char *err,
+                       size_t errlen) {
         _cleanup_(registration_freep) Registration *reg = NULL;
         char sub[512], wait[32];
         int r;
@@ -314,6 +319,7 @@ int registration_start(Registration **ret, const Config *c, char *err, size_t er
                 pthread_condattr_destroy(&attr);
         }
         reg->driver_name = c->driver_name;
+        reg->metrics = metrics;
         reg->backoff_usec = REGISTRATION_BACKOFF_MIN_USEC;
         r = registration_paths(c, &reg->socket_path, &reg->endpoint, err, errlen);
         if (r < 0)

@@ -39,7 +39,9 @@
 
 typedef struct Registration Registration;
 
-int registration_start(Registration **ret, const Config *c, char *err, size_t errlen);
+struct Metrics;
+int registration_start(Registration **ret, const Config *c, struct Metrics *metrics, char *err,
+                       size_t errlen);
 void registration_stop(Registration *r);
 Registration *registration_free(Registration *r);
 static inline void registration_freep(Registration **r) {

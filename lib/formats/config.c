@@ -162,6 +162,10 @@ static const Option options[] = {
         { "republish-stale-unavailable", OPT_BOOL, F(republish_stale_unavailable), "true", 0, 0,
           0, "BOOL", "answer a republish UNAVAILABLE while a secret of the volume is past its "
           "expiry and refreshing it fails (false: always OK)" },
+        /* observability: string, not a socket address: empty is off */
+        { "metrics-address", OPT_STRING, F(metrics_address), NULL, 0, 0, 0, "HOST:PORT",
+          "serve Prometheus metrics on GET http://HOST:PORT/metrics (e.g. 127.0.0.1:9810; "
+          "empty: off)" },
         { "test-refresh-interval-min", OPT_DURATION, F(test_refresh_interval_min_usec), "0", 0,
           0, OPT_TEST, "DURATION", "replace refresh-interval-min and its 30s floor (tests and "
           "benchmarks of rotation only)" },
@@ -864,6 +868,15 @@ static int finalize(Config *c, char *const *envp, char *err, size_t errlen) {
                 return set_err(err, errlen, "refresh-interval is shorter than refresh-interval-min");
         if (c->n_target_roots == 0)
                 return set_err(err, errlen, "target-roots: at least one directory is needed");
+        if (!isempty(c->metrics_address)) {
+                char host[256];
+                uint16_t port;
+                if (parse_host_port(c->metrics_address, host, sizeof(host), &port) < 0)
+                        return set_err(err, errlen,
+                                       "%s: '%s' is not HOST:PORT (e.g. 127.0.0.1:9810, "
+                                       "[::1]:9810, :9810)",
+                                       origin_of(c, "metrics-address"), c->metrics_address);
+        }
         if (c->test_publish_delay_usec > 0)
                 add_warning(c, "test-publish-delay is set: every NodePublishVolume sleeps "
                                "first; this is a testing aid, never use it in production");
@@ -878,6 +891,7 @@ static void build_long_options(struct option *lo, size_t max) {
         lo[n++] = (struct option){ "help", no_argument, NULL, 'h' };
         lo[n++] = (struct option){ "version", no_argument, NULL, 'V' };
         lo[n++] = (struct option){ "check-config", no_argument, NULL, 'C' };
+        lo[n++] = (struct option){ "json", no_argument, NULL, 'J' };
         lo[n] = (struct option){ 0 };
 }
 
@@ -934,13 +948,30 @@ static int load_env(Config *c, char *const *envp, char *err, size_t errlen) {
         return 0;
 }
 
+static ConfigMode subcommand_mode(int argc, char **argv) {
+        if (argc <= 1)
+                return CONFIG_MODE_RUN;
+        if (streq(argv[1], "probe"))
+                return CONFIG_MODE_PROBE;
+        if (streq(argv[1], "status"))
+                return CONFIG_MODE_STATUS;
+        return CONFIG_MODE_RUN;
+}
+
+static int set_status_json(Config *c, char *err, size_t errlen) {
+        if (c->mode != CONFIG_MODE_STATUS)
+                return set_err(err, errlen, "--json goes with `status` only");
+        c->status_json = true;
+        return 0;
+}
+
 typedef struct FlagValue {
         size_t idx;
         const char *value;
 } FlagValue;
 
 int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, size_t errlen) {
-        struct option lo[N_OPTIONS + 4];
+        struct option lo[N_OPTIONS + 5];
         FlagValue flags[64];
         size_t n_flags = 0;
         const char *config_path = NULL;
@@ -956,9 +987,9 @@ int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, 
         if (errlen > 0)
                 err[0] = '\0';
 
-        /* `vaultmountd probe [flags]`: same settings, client mode. */
-        if (argc > 1 && streq(argv[1], "probe")) {
-                c->mode = CONFIG_MODE_PROBE;
+        /* `vaultmountd probe|status [flags]`: same settings, client modes. */
+        c->mode = subcommand_mode(argc, argv);
+        if (c->mode != CONFIG_MODE_RUN) {
                 argv[1] = argv[0];
                 argv++;
                 argc--;
@@ -978,6 +1009,11 @@ int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, 
                 case 'C':
                         if (c->mode == CONFIG_MODE_RUN)
                                 c->mode = CONFIG_MODE_CHECK;
+                        break;
+                case 'J':
+                        r = set_status_json(c, err, errlen);
+                        if (r < 0)
+                                return r;
                         break;
                 case ':':
                         return set_err(err, errlen, "option '%s' needs a value",
@@ -1087,13 +1123,16 @@ void config_print_help(FILE *f, const char *program) {
         fprintf(f,
                 "Usage: %s [OPTIONS]          run the CSI node driver\n"
                 "       %s probe [OPTIONS]    call Probe on the socket, exit 0 if ready\n"
+                "       %s status [--json] [OPTIONS]\n"
+                "                             the published volumes from the state dir; exit 0\n"
+                "                             when none is failing or stale, 1 otherwise\n"
                 "\n"
                 "vaultmount: Vault secrets in Kubernetes pods, as a CSI node driver.\n"
                 "Every option is also an environment variable VAULTMOUNT_<NAME> and a key\n"
                 "in the YAML config file. Precedence: flag > environment > file > default.\n"
                 "\n"
                 "Options:\n",
-                program, program);
+                program, program, program);
         for (int pass = 0; pass < 2; pass++) {
                 if (pass == 1)
                         fprintf(f, "\nTesting aids (never in production):\n");

@@ -37,6 +37,7 @@ typedef enum ConfigMode {
         CONFIG_MODE_VERSION,
         CONFIG_MODE_CHECK,
         CONFIG_MODE_PROBE,
+        CONFIG_MODE_STATUS, /* `vaultmountd status [--json]` */
 } ConfigMode;
 
 /* How the pod's service-account token may reach us (KEP-5538). */
@@ -122,6 +123,10 @@ typedef struct Config {
         bool republish_stale_unavailable;
         uint64_t test_refresh_interval_min_usec; /* testing only: replaces the 30 s floor */
 
+        /* observability */
+        char *metrics_address; /* HOST:PORT of the Prometheus endpoint; NULL or "": off */
+        bool status_json;      /* `vaultmountd status --json` */
+
         /* testing only: NodePublishVolume sleeps this long first */
         uint64_t test_publish_delay_usec;
 
@@ -135,7 +140,8 @@ typedef struct Config {
 /*
  * Loads the configuration. argv[0] is the program name; a first argument
  * `probe` selects the probe client mode. envp is the environment (a NULL-
- * terminated array). Returns 0, or a negative errno with a message naming
+ * terminated array). A first argument `status` selects the status report
+ * (with `--json`). Returns 0, or a negative errno with a message naming
  * the bad setting in err.
  */
 int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, size_t errlen);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * render.h - the bytes of an object's files: a Vault secret's data object
- * shaped the way applications read it (issue 12, docs/output-formats.md).
+ * shaped the way applications read it (docs/output-formats.md).
  *
  * One call, render_object(), turns a RenderSpec (what the object asks for)
  * and the secret's data object into a list of files, each a (name, Secret)
@@ -16,7 +16,7 @@
  *                  with key set, `encoding` applied to each); a key that is
  *                  not a safe file name is refused
  *   format json    one file: the whole data as compact JSON in Go's bytes
- *                  (sorted keys, <>& escaped): the output before issue 12
+ *                  (sorted keys, <>& escaped): the output before the other formats existed
  *   format yaml    one file: a YAML block mapping, every string
  *                  double-quoted with escapes, numbers, booleans, null and
  *                  nesting kept (reals as !!float)

@@ -17,6 +17,7 @@
 #include "refresher.h"
 #include "volume-rotation.h"
 #include "secret-set.h"
+#include "volume-observe.h"
 #include "macro.h"
 
 /* Restarted volumes are spread over this much time. */
@@ -101,6 +102,7 @@ typedef struct Run {
         VaultClient *client;
         uint64_t now;
         bool requests;       /* at least one Vault request went */
+        unsigned calls;      /* Vault requests that went (refresh_total) */
         bool failed;
         bool token_failed;
         bool deferred;
@@ -161,6 +163,7 @@ static int call_enter(Run *run) {
                 return CALL_DEFERRED;
         }
         run->requests = true;
+        run->calls++;
         return 0;
 }
 
@@ -809,6 +812,8 @@ static uint64_t finish_run(Run *run) {
         volume_record_get_health(R->volumes, rec, &h);
         old = h;
         next = health_after_run(rec, &o, &pol, random_u64(), &h);
+        h.stale_after_usec = refresh_stale_after(rec,
+                                                       R->config->refresh_interval_default_usec);
         if (h.state == VOLUME_STATE_STALE && old.state != VOLUME_STATE_STALE)
                 metrics_stale_add(R->metrics, +1);
         else if (h.state != VOLUME_STATE_STALE && old.state == VOLUME_STATE_STALE)
@@ -915,6 +920,40 @@ static void run_done(Run *run) {
         free(run->unused);
 }
 
+/* How one refresh step (the token, or one secret) ended, for refresh_total. */
+static MetricsRefreshKind metrics_kind_of(SecretKind k) {
+        return k == SECRET_KIND_LEASE ? METRICS_KIND_LEASE
+               : k == SECRET_KIND_PKI ? METRICS_KIND_PKI
+                                      : METRICS_KIND_KV;
+}
+
+static void count_step(Run *run, size_t server, MetricsRefreshKind kind, unsigned calls0,
+                       bool failed) {
+        if (run->calls > calls0)
+                metrics_refresh(run->R->metrics, server, kind,
+                                failed ? METRICS_REFRESH_RESULT_FAILED : METRICS_REFRESH_RESULT_OK);
+        else if (run->deferred)
+                metrics_refresh(run->R->metrics, server, kind, METRICS_REFRESH_RESULT_DEFERRED);
+}
+
+/* The token step, then every secret that is due, each counted. */
+static void run_steps(Run *run, size_t server) {
+        VolumeRecord *rec = run->rec;
+        unsigned c0 = run->calls;
+
+        token_step(run);
+        count_step(run, server, METRICS_KIND_TOKEN, c0, run->token_failed);
+        for (size_t i = 0; i < rec->rot->n_groups && refresh_token_usable(rec) && !run->cancelled;
+             i++) {
+                SecretGroup *g = &rec->rot->groups[i];
+                if (!g->replace && g->due_usec > run->now)
+                        continue;
+                c0 = run->calls;
+                group_step(run, i);
+                count_step(run, server, metrics_kind_of(g->kind), c0, g->failing);
+        }
+}
+
 static uint64_t refresh_record(Refresher *R, VolumeRecord *rec, const RefreshJob *job) {
         Run run = { .R = R, .rec = rec, .job = job, .now = realtime_usec(), .err_group = SIZE_MAX,
                     .gen0 = rec->rot->state_gen };
@@ -936,17 +975,13 @@ static uint64_t refresh_record(Refresher *R, VolumeRecord *rec, const RefreshJob
         }
         for (size_t i = 0; i < rec->rot->n_groups; i++) {
                 run.saved[i] = rec->rot->groups[i];
-                run.saved[i].lease_id = rec->rot->groups[i].lease_id ? strdup(rec->rot->groups[i].lease_id)
-                                                                : NULL;
+                run.saved[i].lease_id = rec->rot->groups[i].lease_id
+                                                ? strdup(rec->rot->groups[i].lease_id)
+                                                : NULL;
                 rec->rot->groups[i].failing = false;
         }
 
-        token_step(&run);
-        for (size_t i = 0; i < rec->rot->n_groups && refresh_token_usable(rec) && !run.cancelled; i++) {
-                SecretGroup *g = &rec->rot->groups[i];
-                if (g->replace || g->due_usec <= run.now)
-                        group_step(&run, i);
-        }
+        run_steps(&run, (size_t)(rec->spec->server - R->config->vault_servers));
         if (!run.cancelled && write_payload(&run) < 0)
                 restore_groups(&run);
         if (!run.cancelled) {
@@ -973,7 +1008,14 @@ static uint64_t refresh_volume(void *userdata, const RefreshJob *job) {
                 return 0; /* unpublished */
         if (r < 0)
                 return realtime_usec() + 500 * 1000; /* an RPC holds it; try again soon */
-        next = refresh_record(R, rec, job);
+        {
+                /* every record of this refresh names the volume and its pod */
+                LogContext lc;
+                volume_record_log_context(rec, &lc);
+                log_context_push(&lc);
+                next = refresh_record(R, rec, job);
+                log_context_pop(&lc);
+        }
         volume_table_release(R->volumes, rec, false);
         return next;
 }
@@ -1030,6 +1072,8 @@ int refresher_volume_init(Refresher *R, VolumeRecord *rec, size_t *go, size_t n,
                 return 0;
         h.last_success_usec = h.last_attempt_usec = now;
         h.earliest_expiry_usec = refresh_earliest_expiry(rec, NULL);
+        h.stale_after_usec = refresh_stale_after(rec,
+                                                       R->config->refresh_interval_default_usec);
         {
                 uint64_t next = refresh_next_due(rec, now, false, &h);
                 h.next_refresh_usec = next == REFRESH_PARK ? 0 : next;
@@ -1123,4 +1167,13 @@ void refresher_forget(Refresher *R, VolumeRecord *rec) {
         volume_record_get_health(R->volumes, rec, &h);
         if (h.state == VOLUME_STATE_STALE)
                 metrics_stale_add(R->metrics, -1);
+}
+
+int refresher_server_paused(Refresher *R, size_t idx) {
+        VaultLimit *L;
+
+        if (!R || idx >= R->config->n_vault_servers)
+                return -ENOENT;
+        L = vault_pool_limit(R->pool, &R->config->vault_servers[idx]);
+        return L ? vault_limit_paused(L) : -ENOENT;
 }

@@ -92,3 +92,7 @@ void refresher_forget(Refresher *r, VolumeRecord *rec);
 int refresher_write_status(Refresher *r, VolumeRecord *rec);
 
 Metrics *refresher_metrics(Refresher *r);
+/* 1 while refreshes to server `idx` (Config order) are paused after a 429, a
+ * 503 or no answer, until a probe request is answered; 0 otherwise; -ENOENT
+ * for no such server. Never waits on Vault I/O. */
+int refresher_server_paused(Refresher *r, size_t idx);

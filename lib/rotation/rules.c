@@ -178,3 +178,23 @@ uint64_t refresh_next_due(const VolumeRecord *rec, uint64_t now, bool need_jwt,
         return next;
 }
 
+uint64_t refresh_stale_after(const VolumeRecord *r, uint64_t default_interval_usec) {
+        uint64_t interval = r->spec && r->spec->refresh_interval_usec
+                                    ? r->spec->refresh_interval_usec
+                                    : default_interval_usec;
+        uint64_t best = 0;
+
+        for (size_t i = 0; i < r->rot->n_groups; i++) {
+                const SecretGroup *g = &r->rot->groups[i];
+                uint64_t e = g->expires_usec;
+
+                if (g->kind == SECRET_KIND_LEASE && r->rot->token_expires_usec &&
+                    (!e || r->rot->token_expires_usec < e))
+                        e = r->rot->token_expires_usec;
+                if (!e && g->renewed_usec)
+                        e = g->renewed_usec + 2 * interval;
+                if (e && (!best || e < best))
+                        best = e;
+        }
+        return best;
+}

@@ -58,3 +58,14 @@ uint64_t refresh_earliest_expiry(const VolumeRecord *rec, size_t *ret_group);
  * need_jwt: a new login is needed and no usable pod JWT is at hand. */
 uint64_t refresh_next_due(const VolumeRecord *rec, uint64_t now, bool need_jwt,
                           const VolumeHealth *h);
+
+/*
+ * The earliest time a secret of the volume stops being current (CLOCK_REALTIME
+ * µs; 0 when the volume has no secret state yet):
+ *  - a lease or certificate: its expiry (a lease ends with its token too);
+ *  - anything without an expiry (KV, a lease without a duration): its last
+ *    successful read plus two refresh intervals, i.e. once two re-reads in a
+ *    row have not happened or have failed.
+ * `default_interval_usec` stands in while the volume's spec is not known.
+ */
+uint64_t refresh_stale_after(const VolumeRecord *r, uint64_t default_interval_usec);

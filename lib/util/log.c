@@ -828,9 +828,18 @@ int log_internalv(int level, int error, const char *file, int line, const char *
         explicit_bzero(raw, sizeof(raw));
 
         n = collect_context(all, LOG_FIELDS_MAX);
-        for (size_t i = 0; i < n_fields && n < LOG_FIELDS_MAX; i++)
-                if (fields[i].key && !isempty(fields[i].value))
+        for (size_t i = 0; i < n_fields; i++) {
+                size_t k = 0;
+                if (!fields[i].key || isempty(fields[i].value))
+                        continue;
+                /* an explicit field replaces the context's field of that name */
+                while (k < n && !streq(all[k].key, fields[i].key))
+                        k++;
+                if (k < n)
+                        all[k] = fields[i];
+                else if (n < LOG_FIELDS_MAX)
                         all[n++] = fields[i];
+        }
         for (size_t i = 0; i < n; i++) {
                 size_t len, size = 0;
                 if (!has_token_shape(all[i].value))

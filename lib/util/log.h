@@ -150,7 +150,7 @@ int log_internalv(int level, int error, const char *file, int line, const char *
                         : (_err_ > 0 ? -_err_ : _err_);                                    \
         })
 
-/* ---- targets and journald (issue 5) ---- */
+/* ---- targets and journald ---- */
 
 typedef enum LogTarget {
         LOG_TARGET_AUTO,    /* journal when $JOURNAL_STREAM names our stderr, else stderr */
@@ -186,7 +186,7 @@ void log_set_target(LogTarget t);
  */
 void log_sink_journal(const LogRecord *record, void *userdata);
 
-/* ---- rate limiting (issue 5) ---- */
+/* ---- rate limiting ---- */
 
 #define LOG_RATELIMIT_INTERVAL_USEC (30ULL * 1000000)
 #define LOG_RATELIMIT_BURST 10U
@@ -212,7 +212,7 @@ void log_ratelimit_configure(uint64_t interval_usec, unsigned burst, LogClockFn 
  */
 unsigned log_ratelimit_flush(bool all);
 
-/* ---- token-shape scrubbing (issue 5; defence in depth) ---- */
+/* ---- token-shape scrubbing (defence in depth) ---- */
 
 #define LOG_TOKEN_MARKER "***token-stripped***"
 #define LOG_DUMP_MARKER "***bytes-stripped***"

@@ -3,7 +3,9 @@
  * parse.c - strict parsers for configuration and request values.
  * Never logs; thread-safe; *ret is written only on success.
  */
+#include <ctype.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "parse.h"
 #include "macro.h"
@@ -221,4 +223,38 @@ const char *format_duration(uint64_t usec, char *buf, size_t len) {
         if (off == 0)
                 (void)snprintf(buf, len, "%lluus", (unsigned long long)usec);
         return buf;
+}
+
+int parse_host_port(const char *s, char *host, size_t hostlen, uint16_t *ret_port) {
+        const char *colon, *h = s, *hend;
+        unsigned port;
+        size_t n;
+
+        if (isempty(s) || hostlen == 0)
+                return -EINVAL;
+        if (s[0] == '[') {
+                hend = strchr(s, ']');
+                if (!hend || hend[1] != ':')
+                        return -EINVAL;
+                h = s + 1;
+                colon = hend + 1;
+        } else {
+                colon = strrchr(s, ':');
+                if (!colon || memchr(s, ':', (size_t)(colon - s)))
+                        return -EINVAL; /* an IPv6 literal needs brackets */
+                hend = colon;
+        }
+        n = (size_t)(hend - h);
+        if (n >= hostlen)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (!(isalnum((unsigned char)h[i]) || h[i] == '.' || h[i] == '-' ||
+                      h[i] == '_' || (s[0] == '[' && (h[i] == ':' || h[i] == '%'))))
+                        return -EINVAL;
+        if (parse_unsigned(colon + 1, 0, 65535, &port) < 0)
+                return -EINVAL;
+        memcpy(host, h, n);
+        host[n] = '\0';
+        *ret_port = (uint16_t)port;
+        return 0;
 }

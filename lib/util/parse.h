@@ -10,6 +10,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 int parse_uint64(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
@@ -27,3 +28,10 @@ int parse_size(const char *s, uint64_t max, uint64_t *ret);
 int parse_mode(const char *s, unsigned *ret);
 /* Duration for humans: "1h2m3s", "250ms". buf must hold 32 bytes. */
 const char *format_duration(uint64_t usec, char *buf, size_t len);
+
+/*
+ * "HOST:PORT": HOST is a name, an IPv4 literal,
+ * "[IPv6]" or empty (every address); PORT is 0..65535. Writes HOST (without
+ * brackets, "" when empty) into host (hostlen bytes) and the port. -EINVAL.
+ */
+int parse_host_port(const char *s, char *host, size_t hostlen, uint16_t *ret_port);

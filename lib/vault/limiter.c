@@ -197,7 +197,7 @@ void vault_limit_leave(VaultLimit *L, int r, const VaultError *ve) {
 bool vault_limit_paused(VaultLimit *L) {
         bool p;
         pthread_mutex_lock(&L->lock);
-        p = server_gate_wait(&L->gate, monotonic_usec()) > 0;
+        p = monotonic_usec() < L->gate.pause_until_usec || L->gate.probing;
         pthread_mutex_unlock(&L->lock);
         return p;
 }

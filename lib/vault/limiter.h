@@ -103,6 +103,7 @@ int vault_limit_enter(VaultLimit *L, uint64_t timeout_usec);
 /* Gives the slot back; a 429/503/no-answer result also pauses refreshes. */
 void vault_limit_leave(VaultLimit *L, int r, const VaultError *ve);
 
-/* Whether refreshes to the server are paused now; 429s seen so far. */
+/* Whether refreshes to the server are paused (or wait for a probe to be
+ * answered) now; 429s seen so far. */
 bool vault_limit_paused(VaultLimit *L);
 uint64_t vault_limit_rate_limited(VaultLimit *L);

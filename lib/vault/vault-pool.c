@@ -21,6 +21,7 @@ typedef struct PoolServer {
 
 struct VaultPool {
         const Config *config;
+        Metrics *metrics; /* every Vault call counted (NULL: not) */
         PoolServer *servers;
         size_t n;
         pthread_mutex_t lock; /* the lazily made refresh VaultShared */
@@ -41,6 +42,7 @@ static void thread_clients_free(void *p) {
 static void config_to_vault(const Config *c, const VaultServerConfig *s, VaultPoolUse use,
                             VaultConfig *v) {
         *v = (VaultConfig)VAULT_CONFIG_INIT;
+        v->metrics_server = (size_t)(s - c->vault_servers);
         v->address = s->address;
         v->allow_plain_http = s->allow_http;
         v->ca_file = s->ca_file;
@@ -64,13 +66,15 @@ static void config_to_vault(const Config *c, const VaultServerConfig *s, VaultPo
         v->total_timeout_ms = v->request_timeout_ms;
 }
 
-static int shared_new(const Config *c, size_t i, VaultPoolUse use, VaultShared **ret, char *err,
-                      size_t errlen) {
+static int shared_new(const VaultPool *p, size_t i, VaultPoolUse use, VaultShared **ret,
+                      char *err, size_t errlen) {
+        const Config *c = p->config;
         VaultConfig vc;
         VaultError ve = { 0 };
         int r;
 
         config_to_vault(c, &c->vault_servers[i], use, &vc);
+        vc.metrics = p->metrics;
         r = vault_shared_new(ret, &vc, &ve);
         if (r != 0 && err)
                 (void)snprintf(err, errlen, "vault server '%s': %s", c->vault_servers[i].name,
@@ -78,7 +82,8 @@ static int shared_new(const Config *c, size_t i, VaultPoolUse use, VaultShared *
         return r;
 }
 
-int vault_pool_new(VaultPool **ret, const Config *c, char *err, size_t errlen) {
+int vault_pool_new(VaultPool **ret, const Config *c, Metrics *metrics, char *err,
+                   size_t errlen) {
         _cleanup_(vault_pool_freep) VaultPool *p = calloc(1, sizeof(*p));
         VaultLimitConfig lc = {
                 .rate = c->refresh_rate,
@@ -94,6 +99,7 @@ int vault_pool_new(VaultPool **ret, const Config *c, char *err, size_t errlen) {
         if (!p)
                 return -ENOMEM;
         p->config = c;
+        p->metrics = metrics;
         pthread_mutex_init(&p->lock, NULL);
         if (pthread_key_create(&p->key, thread_clients_free) != 0)
                 return -EAGAIN;
@@ -102,7 +108,7 @@ int vault_pool_new(VaultPool **ret, const Config *c, char *err, size_t errlen) {
         if (!p->servers)
                 return -ENOMEM;
         for (size_t i = 0; i < c->n_vault_servers; i++) {
-                int r = shared_new(c, i, VAULT_POOL_PUBLISH,
+                int r = shared_new(p, i, VAULT_POOL_PUBLISH,
                                    &p->servers[i].shared[VAULT_POOL_PUBLISH], err, errlen);
                 if (r != 0)
                         return r;
@@ -175,7 +181,7 @@ static VaultShared *shared_for(VaultPool *p, size_t i, VaultPoolUse use) {
 
         pthread_mutex_lock(&p->lock);
         if (!p->servers[i].shared[use] &&
-            shared_new(p->config, i, use, &p->servers[i].shared[use], err, sizeof(err)) != 0)
+            shared_new(p, i, use, &p->servers[i].shared[use], err, sizeof(err)) != 0)
                 p->servers[i].shared[use] = NULL;
         s = p->servers[i].shared[use];
         pthread_mutex_unlock(&p->lock);

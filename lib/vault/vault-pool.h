@@ -37,8 +37,10 @@ typedef enum VaultPoolUse {
 #define VAULT_POOL_DEFER_AFTER_USEC (2ULL * 1000000)
 
 /* VAULT_E_CONFIG with err naming the server and the problem (a CA file that
- * does not load, ...), or -errno. */
-int vault_pool_new(VaultPool **ret, const Config *c, char *err, size_t errlen);
+ * does not load, ...), or -errno. Every Vault call is counted in `metrics`
+ * (may be NULL), as server i of the Config. */
+int vault_pool_new(VaultPool **ret, const Config *c, Metrics *metrics, char *err,
+                   size_t errlen);
 VaultPool *vault_pool_free(VaultPool *p);
 static inline void vault_pool_freep(VaultPool **p) {
         if (*p)

@@ -36,6 +36,7 @@
 
 #include "log.h"
 #include "vault.h"
+#include "vault-metrics.h"
 #include "macro.h"
 
 #define TOKEN_HEADER "X-Vault-Token: "
@@ -52,6 +53,8 @@ struct VaultShared {
         uint64_t backoff_max_ms;
         uint64_t retry_after_max_ms;
         bool disable_redirects;
+        Metrics *metrics;     
+        size_t metrics_server;
 };
 
 struct VaultClient {
@@ -296,6 +299,8 @@ int vault_shared_new(VaultShared **ret, const VaultConfig *cfg, VaultError *err)
         s->backoff_max_ms = cfg->backoff_max_ms ?: VAULT_BACKOFF_MAX_DEFAULT_MS;
         s->retry_after_max_ms = cfg->retry_after_max_ms ?: VAULT_RETRY_AFTER_MAX_DEFAULT_MS;
         s->disable_redirects = cfg->disable_redirects;
+        s->metrics = cfg->metrics;
+        s->metrics_server = cfg->metrics_server;
 
         hc.address = cfg->address;
         hc.allow_plain_http = cfg->allow_plain_http;
@@ -547,7 +552,8 @@ static void call_fail_suffix(VaultError *err, unsigned attempts, const char *why
  * Return: 0 with *ret set (a 2xx response), a VAULT_E_* with err filled, or
  * -errno.
  */
-static int vault_call(VaultClient *c, const Call *call, VaultResponse **ret, VaultError *err) {
+static int vault_call_attempts(VaultClient *c, const Call *call, VaultResponse **ret,
+                               VaultError *err) {
         const VaultShared *s = c->shared;
         _cleanup_free_ char *url = NULL, *ns_header = NULL;
         const char *headers[HEADERS_MAX];
@@ -651,6 +657,8 @@ static int vault_call(VaultClient *c, const Call *call, VaultResponse **ret, Vau
                         continue;
                 }
 
+                if (hresp.status == 429)
+                        metrics_vault_rate_limited(s->metrics, s->metrics_server);
                 retry_after = hresp.retry_after_sec;
                 body = secret_get(hresp.body, &body_len);
                 r = vault_response_parse(hresp.status, body, body_len, &resp, err);
@@ -682,6 +690,20 @@ static int vault_call(VaultClient *c, const Call *call, VaultResponse **ret, Vau
                 return 0;
         }
         return err ? err->code : VAULT_E_UNAVAILABLE;
+}
+
+/* Issue 11: every call counted by operation, result class and duration. */
+static int vault_call(VaultClient *c, const Call *call, VaultResponse **ret, VaultError *err) {
+        const VaultShared *s = c->shared;
+        VaultError own = { 0 };
+        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+        int r = vault_call_attempts(c, call, ret, err ? err : &own);
+
+        metrics_vault_request(s->metrics, s->metrics_server,
+                              vault_metrics_op(call->op, call->method, call->url_path),
+                              vault_metrics_result(r, (err ? err : &own)->http_status),
+                              now_usec(CLOCK_MONOTONIC) - t0);
+        return r;
 }
 
 /* --- login and reads --------------------------------------------------------- */

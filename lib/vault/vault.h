@@ -54,6 +54,7 @@
 
 #include "http.h"
 #include "json.h"
+#include "metrics.h"
 #include "secret.h"
 #include "vault-json.h"
 
@@ -86,6 +87,8 @@ typedef struct VaultConfig {
         size_t max_response_size;     /* body cap (bytes) */
         bool disable_redirects;       /* do not follow the one standby redirect */
         HttpConnectionPolicy connection_policy; /* REUSE but for the benchmark */
+        Metrics *metrics;             /* every call counted here (NULL: not) */
+        size_t metrics_server;        /* ... as this server (index in Config order) */
 } VaultConfig;
 
 /* Start from this; zero timeouts/sizes also mean "default". */

@@ -96,6 +96,7 @@ typedef struct VolumeHealth {
         uint64_t last_attempt_usec;
         uint64_t next_refresh_usec;
         uint64_t earliest_expiry_usec;
+        uint64_t stale_after_usec;          /* see refresh_stale_after() */
         unsigned failures;                  /* consecutive failed refreshes */
         char last_error[VOLUME_ERROR_MAX];  /* no secrets: Vault's capped errors[] at most */
         char error_object[OBJECT_NAME_MAX + 1]; /* the object the error or expiry is about */

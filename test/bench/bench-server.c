@@ -8,13 +8,20 @@
  *   - RSS, Private_Dirty and Anonymous (from /proc/PID/smaps_rollup) when
  *     idle, and after 2,000 sequential connections (a new channel per call,
  *     as kubelet opens one per operation);
- *   - GetPluginInfo round-trip p50/p99 over 5,000 calls on one connection.
+ *   - GetPluginInfo round-trip p50/p99 over 5,000 calls on one connection;
+ *   - with the metrics endpoint on (issue 11, a new daemon with
+ *     --metrics-address): memory idle, and after 200 scrapes of GET /metrics,
+ *     with the scrape time p50/max.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "csi.pb-c.h"
 #include "grpc-server.h"
@@ -70,6 +77,107 @@ static int atoi_safe(const char *s) {
 static int cmp_u64(const void *a, const void *b) {
         uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
         return x < y ? -1 : x > y;
+}
+
+/* A loopback port nobody listens on right now. */
+static int free_port(void) {
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(a);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
+        if (fd < 0)
+                return -1;
+        if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+            getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+                port = ntohs(a.sin_port);
+        close(fd);
+        return port;
+}
+
+/* GET /metrics over HTTP/1.0; the bytes of the whole answer, or -1. */
+static long scrape(int port) {
+        static const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        char buf[65536];
+        long total = 0;
+        ssize_t n;
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        if (fd < 0)
+                return -1;
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+            write(fd, req, sizeof(req) - 1) != (ssize_t)sizeof(req) - 1) {
+                close(fd);
+                return -1;
+        }
+        while ((n = read(fd, buf, sizeof(buf))) > 0)
+                total += n;
+        close(fd);
+        return n < 0 || total < 12 ? -1 : total;
+}
+
+/* Issue 11: the same daemon with the metrics endpoint on. */
+static int bench_metrics(const char *daemon, const char *sock, const char *ep, const char *sd) {
+        Csi__V1__ProbeRequest probe = CSI__V1__PROBE_REQUEST__INIT;
+        enum { SCRAPES = 200 };
+        static uint64_t lat[SCRAPES];
+        char ma[64];
+        int port = free_port(), wst;
+        uint64_t t0 = now_usec();
+        long bytes = 0;
+        Mem idle, after;
+        pid_t pid;
+
+        if (port < 0)
+                return 1;
+        (void)snprintf(ma, sizeof(ma), "--metrics-address=127.0.0.1:%d", port);
+        pid = fork();
+        if (pid == 0) {
+                execl(daemon, daemon, ep, sd, "--config=/dev/null", "--log-level=warning",
+                      "--registration-dir=", ma, (char *)NULL);
+                _exit(127);
+        }
+        while (call(sock, "/csi.v1.Identity/Probe", &probe.base,
+                    &csi__v1__probe_response__descriptor, 200000) != 0) {
+                struct timespec ts = { 0, 1000000 };
+                if (now_usec() - t0 > 10000000) {
+                        kill(pid, SIGKILL);
+                        return 1;
+                }
+                nanosleep(&ts, NULL);
+        }
+        {
+                struct timespec ts = { 1, 0 };
+                nanosleep(&ts, NULL);
+        }
+        read_mem(pid, &idle);
+        printf("metrics endpoint on, memory idle: RSS %ld KiB, Private_Dirty %ld KiB, "
+               "Anonymous %ld KiB\n",
+               idle.rss_kb, idle.private_dirty_kb, idle.anonymous_kb);
+        for (int i = 0; i < SCRAPES; i++) {
+                uint64_t s = now_usec();
+                bytes = scrape(port);
+                lat[i] = now_usec() - s;
+                if (bytes < 0) {
+                        fprintf(stderr, "scrape %d failed\n", i);
+                        kill(pid, SIGKILL);
+                        return 1;
+                }
+        }
+        {
+                struct timespec ts = { 1, 0 };
+                nanosleep(&ts, NULL);
+        }
+        read_mem(pid, &after);
+        qsort(lat, SCRAPES, sizeof(lat[0]), cmp_u64);
+        printf("metrics endpoint on, after %d scrapes (%ld bytes each, p50 %.2f ms, max %.2f "
+               "ms): RSS %ld KiB, Private_Dirty %ld KiB, Anonymous %ld KiB (%+ld KiB)\n",
+               SCRAPES, bytes, (double)lat[SCRAPES / 2] / 1000.0,
+               (double)lat[SCRAPES - 1] / 1000.0, after.rss_kb, after.private_dirty_kb,
+               after.anonymous_kb, after.anonymous_kb - idle.anonymous_kb);
+        kill(pid, SIGTERM);
+        waitpid(pid, &wst, 0);
+        return WIFEXITED(wst) && WEXITSTATUS(wst) == 0 ? 0 : 1;
 }
 
 int main(int argc, char **argv) {
@@ -216,6 +324,11 @@ int main(int argc, char **argv) {
         int wst;
         waitpid(pid, &wst, 0);
         printf("daemon exit status after SIGTERM: %d\n", WIFEXITED(wst) ? WEXITSTATUS(wst) : -1);
+        if (bench_metrics(argv[1], sock, ep, sd) != 0) {
+                fprintf(stderr, "the metrics endpoint benchmark failed\n");
+                rpc_runtime_done();
+                return 1;
+        }
         rpc_runtime_done();
         return 0;
 }

@@ -8,18 +8,24 @@
 - wall time of 100 concurrent publishes;
 - daemon RSS and anonymous memory (smaps_rollup) idle and with 110 volumes
   mounted (the tmpfs pages of the files are charged to the daemon's cgroup,
-  not to its RSS: reported separately as the bytes written).
+  not to its RSS: reported separately as the bytes written);
+- the metrics endpoint (issue 11) is on throughout: 100 concurrent publishes
+  without scrapes, with a scrape every 50 ms, and with two threads scraping
+  back to back, in alternating rounds (median wall of each), and the scrape
+  time with 110 volumes published.
 
 Run as root: `meson test -C build --benchmark --verbose` or
 `/usr/bin/python3 test/bench/bench_publish.py [N]`.
 """
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
@@ -46,6 +52,74 @@ def pct(values, p):
     return s[min(len(s) - 1, int(len(s) * p / 100))]
 
 
+def scrape(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=30) as r:
+        return r.read().decode()
+
+
+def burst(d, pods_dir, vault, attrs, tag):
+    """100 concurrent publishes (timed), then their unpublishes (not timed)."""
+    pods = [Pod(pods_dir, name="%s%d" % (tag, i)) for i in range(100)]
+    reqs = [p.publish_request(vault, attrs) for p in pods]
+    errors = []
+
+    def run(r):
+        try:
+            d.call("NodePublishVolume", r, timeout=120)
+        except vmtest.CallError as e:
+            errors.append(e)
+    threads = [threading.Thread(target=run, args=(r,)) for r in reqs]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    for p in pods:
+        d.call("NodeUnpublishVolume", p.unpublish_request())
+    return wall, len(errors)
+
+
+def scrapes_vs_publishes(d, pods_dir, vault, attrs, port, rounds=4):
+    """Alternating rounds of 100 concurrent publishes: without scrapes; with one
+    scraper every 50 ms (20/s, hundreds of times Prometheus' usual 15-30 s); and
+    with two threads scraping back to back (a stress case: their CPU competes
+    with the daemon's on 2 cores)."""
+    modes = (("none", 0, None), ("paced", 1, 0.05), ("hammer", 2, 0))
+    walls = {m[0]: [] for m in modes}
+    scrape_ms = {m[0]: [] for m in modes}
+    n_errors = 0
+    for i in range(rounds):
+        for name, n_threads, pause in modes:
+            stop = threading.Event()
+
+            def scraper(name=name, pause=pause):
+                while not stop.is_set():
+                    t0 = time.perf_counter()
+                    scrape(port)
+                    scrape_ms[name].append((time.perf_counter() - t0) * 1000)
+                    if pause:
+                        stop.wait(pause)
+            scrapers = [threading.Thread(target=scraper) for _ in range(n_threads)]
+            for t in scrapers:
+                t.start()
+            wall, errors = burst(d, pods_dir, vault, attrs, "s%d%s" % (i, name))
+            stop.set()
+            for t in scrapers:
+                t.join()
+            walls[name].append(wall)
+            n_errors += errors
+    for name, _, _ in modes:
+        ms = scrape_ms[name]
+        print("100 concurrent publishes, metrics endpoint on, scrapes: %-6s median %.3f s "
+              "over %d rounds (%s)%s" % (
+                  name, statistics.median(walls[name]), rounds,
+                  ", ".join("%.3f" % w for w in walls[name]),
+                  "; %d scrapes, p50 %.2f ms, p99 %.2f ms" % (len(ms), pct(ms, 50), pct(ms, 99))
+                  if ms else ""))
+    print("publish errors in these rounds: %d" % n_errors)
+
+
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
     tmp = tempfile.mkdtemp(prefix="vm-bench-publish-")
@@ -58,11 +132,14 @@ def main():
                    check=True)
     vault = VaultDev(tmp, extra_args=["--quiet"])
     d = vmtest.Daemon(tmp, args=["--state-dir=%s" % state, "--target-roots=%s" % pods_dir,
-                                 "--log-level=info", "--workers=4"] + vault.daemon_args(),
+                                 "--log-level=info", "--workers=4",
+                                 "--metrics-address=127.0.0.1:0"] + vault.daemon_args(),
                       name="node")
     d.args = [a for a in d.args if not a.startswith("--state-dir=") or a.endswith(str(state))]
     try:
         d.start()
+        port = int(re.search(r"METRICS_PORT=(\d+)",
+                             d.wait_for_log(r"METRICS_PORT=\d+")).group(1))
         attrs = {"roleName": "demo", "objects": ONE_KV}
         # warm-up
         for _ in range(5):
@@ -82,8 +159,8 @@ def main():
                                                          statistics.mean(lat)))
         time.sleep(1)
         idle = smaps(d.proc.pid)
-        print("memory idle: RSS %d KiB, Anonymous %d KiB, Private_Dirty %d KiB" % (
-            idle["Rss"], idle["Anonymous"], idle["Private_Dirty"]))
+        print("memory idle (metrics endpoint on): RSS %d KiB, Anonymous %d KiB, Private_Dirty "
+              "%d KiB" % (idle["Rss"], idle["Anonymous"], idle["Private_Dirty"]))
 
         pods = [Pod(pods_dir, name="c%d" % i) for i in range(100)]
         reqs = [p.publish_request(vault, attrs) for p in pods]
@@ -105,6 +182,15 @@ def main():
         more = [Pod(pods_dir, name="m%d" % i) for i in range(10)]
         for p in more:
             d.call("NodePublishVolume", p.publish_request(vault, attrs))
+        lat = []
+        for _ in range(50):
+            t0 = time.perf_counter()
+            text = scrape(port)
+            lat.append((time.perf_counter() - t0) * 1000)
+        print("scrape with 110 volumes published: %d bytes, %d expiry series, p50 %.2f ms, "
+              "p99 %.2f ms" % (len(text), text.count(
+                  "\nvaultmount_volume_secret_expiry_timestamp_seconds{"), pct(lat, 50),
+                  pct(lat, 99)))
         time.sleep(1)
         full = smaps(d.proc.pid)
         written = sum(os.path.getsize(p.target / "password") for p in pods + more)
@@ -115,6 +201,8 @@ def main():
         for p in pods + more:
             d.call("NodeUnpublishVolume", p.unpublish_request())
         print("live Vault tokens after unpublishing everything: %d" % len(vault.live_tokens()))
+        # last, so the memory figures above are those of the usual run
+        scrapes_vs_publishes(d, pods_dir, vault, attrs, port)
     finally:
         d.stop()
         vault.stop()

@@ -745,6 +745,58 @@ START_TEST(test_mode_probe) {
 }
 END_TEST
 
+/* issue 11 */
+START_TEST(test_mode_status) {
+        Load l;
+        LOAD_OK(&l, ARGS("status", "--config=/dev/null", "--state-dir=/run/x"), ENV("NODE_NAME=n"));
+        ck_assert_int_eq(l.c.mode, CONFIG_MODE_STATUS);
+        ck_assert(!l.c.status_json);
+        ck_assert_str_eq(l.c.state_dir, "/run/x");
+        config_done(&l.c);
+        LOAD_OK(&l, ARGS("status", "--json", "--config=/dev/null"), ENV("NODE_NAME=n"));
+        ck_assert_int_eq(l.c.mode, CONFIG_MODE_STATUS);
+        ck_assert(l.c.status_json);
+        config_done(&l.c);
+        /* --json belongs to status */
+        expect_error(&l, ARGS("--json", "--config=/dev/null"), ENV("NODE_NAME=n"),
+                     ARGS("--json goes with `status` only"));
+        expect_error(&l, ARGS("probe", "--json", "--config=/dev/null"), ENV("NODE_NAME=n"),
+                     ARGS("--json"));
+}
+END_TEST
+
+START_TEST(test_metrics_address) {
+        Load l;
+        char *out;
+        /* off by default */
+        LOAD_OK(&l, ARGS("--config=/dev/null"), ENV("NODE_NAME=n"));
+        ck_assert_ptr_null(l.c.metrics_address);
+        out = print_config(&l.c);
+        ck_assert_ptr_nonnull(strstr(out, "# metrics-address: (unset)"));
+        free(out);
+        config_done(&l.c);
+        /* flag, environment, file */
+        LOAD_OK(&l, ARGS("--config=/dev/null", "--metrics-address=127.0.0.1:9810"),
+                ENV("NODE_NAME=n"));
+        ck_assert_str_eq(l.c.metrics_address, "127.0.0.1:9810");
+        out = print_config(&l.c);
+        ck_assert_ptr_nonnull(strstr(out, "metrics-address: \"127.0.0.1:9810\"  # flag"));
+        free(out);
+        config_done(&l.c);
+        LOAD_OK(&l, ARGS("--config=/dev/null"),
+                ENV("NODE_NAME=n", "VAULTMOUNT_METRICS_ADDRESS=[::1]:9810"));
+        ck_assert_str_eq(l.c.metrics_address, "[::1]:9810");
+        config_done(&l.c);
+        LOAD_OK(&l, ARGS("--config=/dev/null", "--metrics-address="), ENV("NODE_NAME=n"));
+        config_done(&l.c);
+        expect_error(&l, ARGS("--config=/dev/null", "--metrics-address=127.0.0.1"),
+                     ENV("NODE_NAME=n"), ARGS("--metrics-address", "not HOST:PORT"));
+        expect_error(&l, ARGS("--config=/dev/null"),
+                     ENV("NODE_NAME=n", "VAULTMOUNT_METRICS_ADDRESS=host:99999"),
+                     ARGS("VAULTMOUNT_METRICS_ADDRESS"));
+}
+END_TEST
+
 START_TEST(test_mode_check) {
         Load l;
         LOAD_OK(&l, ARGS("--check-config", "--config=/dev/null"), ENV("NODE_NAME=n"));
@@ -994,6 +1046,8 @@ static Suite *suite(void) {
         tc = tcase_create("modes");
         tcase_add_test(tc, test_mode_probe);
         tcase_add_test(tc, test_mode_check);
+        tcase_add_test(tc, test_mode_status);
+        tcase_add_test(tc, test_metrics_address);
         tcase_add_test(tc, test_mode_help_version);
         tcase_add_test(tc, test_bad_argv);
         suite_add_tcase(s, tc);

@@ -496,6 +496,37 @@ START_TEST(test_format_small_buffer) {
 }
 END_TEST
 
+/* issue 11: metrics-address */
+START_TEST(test_host_port) {
+        char host[64];
+        uint16_t port = 0;
+
+        ck_assert_int_eq(parse_host_port("127.0.0.1:9810", host, sizeof(host), &port), 0);
+        ck_assert_str_eq(host, "127.0.0.1");
+        ck_assert_uint_eq(port, 9810);
+        ck_assert_int_eq(parse_host_port("[::1]:0", host, sizeof(host), &port), 0);
+        ck_assert_str_eq(host, "::1");
+        ck_assert_uint_eq(port, 0);
+        ck_assert_int_eq(parse_host_port(":9810", host, sizeof(host), &port), 0);
+        ck_assert_str_eq(host, "");
+        ck_assert_int_eq(parse_host_port("node-1.example:65535", host, sizeof(host), &port), 0);
+        ck_assert_str_eq(host, "node-1.example");
+        ck_assert_uint_eq(port, 65535);
+        port = 7;
+        ck_assert_int_eq(parse_host_port("127.0.0.1", host, sizeof(host), &port), -EINVAL);
+        ck_assert_int_eq(parse_host_port("127.0.0.1:", host, sizeof(host), &port), -EINVAL);
+        ck_assert_int_eq(parse_host_port("127.0.0.1:65536", host, sizeof(host), &port), -EINVAL);
+        ck_assert_int_eq(parse_host_port("127.0.0.1:-1", host, sizeof(host), &port), -EINVAL);
+        ck_assert_int_eq(parse_host_port("::1:9810", host, sizeof(host), &port), -EINVAL);
+        ck_assert_int_eq(parse_host_port("[::1]9810", host, sizeof(host), &port), -EINVAL);
+        ck_assert_int_eq(parse_host_port("a b:1", host, sizeof(host), &port), -EINVAL);
+        ck_assert_int_eq(parse_host_port("", host, sizeof(host), &port), -EINVAL);
+        ck_assert_int_eq(parse_host_port(NULL, host, sizeof(host), &port), -EINVAL);
+        ck_assert_int_eq(parse_host_port("abcdefgh:1", host, 8, &port), -EINVAL); /* too long */
+        ck_assert_uint_eq(port, 7);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("parse");
         TCase *tc;
@@ -543,6 +574,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_format_round_trip);
         tcase_add_test(tc, test_format_largest);
         tcase_add_test(tc, test_format_small_buffer);
+        tcase_add_test(tc, test_host_port);
         suite_add_tcase(s, tc);
         return s;
 }
