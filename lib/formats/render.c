@@ -657,7 +657,7 @@ static int tag_error(const char *name, const char *t, const Tag *tag, char *err,
  */
 int render_template_check(const char *name, const char *text, char *err, size_t errlen) {
         size_t n = strlen(text), i = 0;
-        Tag tag;
+        Tag tag = { 0 };
         int r;
 
         while (tag_next(text, n, i, &tag, &r)) {
@@ -675,7 +675,7 @@ static int render_template(const RenderSpec *spec, const JsonValue *data, Files 
         size_t n = strlen(t), i = 0;
         Secret *out;
         Quoted qn, qk;
-        Tag tag;
+        Tag tag = { 0 };
         int r;
 
         r = render_template_check(spec->name, t, err, errlen);

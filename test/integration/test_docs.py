@@ -21,7 +21,7 @@ import vmtest
 SRC = vmtest.SRC
 README = os.path.join(SRC, "README.md")
 MAX_README_LINES = 300
-LAYERS = ["util", "formats", "vault", "volume", "rotation", "csi"]
+LAYERS = ["util", "formats", "vault", "volume", "rotation", "ops", "csi"]
 
 
 def doc_files():
