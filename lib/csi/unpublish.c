@@ -10,6 +10,14 @@
 #include "macro.h"
 
 
+/* ABORTED (kubelet retries); the volume goes back on the refresh schedule. */
+static void unpublish_busy(Publisher *p, const char *volume_id, const char *what,
+                           CsiStatus *st) {
+        refresher_resume(p->refresher, volume_id);
+        csi_status_set(st, CSI_ABORTED, "NodeUnpublishVolume: %s volume '%s' is still in "
+                       "progress", what, volume_id);
+}
+
 void csi_unpublish(Publisher *p, const Csi__V1__NodeUnpublishVolumeRequest *req, CsiStatus *st) {
         const PublishOps *ops = publish_ops(p);
         VolumeRecord *rec = NULL;
@@ -21,20 +29,12 @@ void csi_unpublish(Publisher *p, const Csi__V1__NodeUnpublishVolumeRequest *req,
          * flight sees the flag before its next request and is waited for). */
         r = refresher_cancel(p->refresher, req->volume_id);
         if (r == -EBUSY) {
-                refresher_resume(p->refresher, req->volume_id);
-                csi_status_set(st, CSI_ABORTED,
-                               "NodeUnpublishVolume: a refresh of volume '%s' is still in "
-                               "progress",
-                               req->volume_id);
+                unpublish_busy(p, req->volume_id, "a refresh of", st);
                 return;
         }
         r = volume_table_acquire(p->volumes, req->volume_id, &rec);
         if (r == -EBUSY) {
-                refresher_resume(p->refresher, req->volume_id);
-                csi_status_set(st, CSI_ABORTED,
-                               "NodeUnpublishVolume: another operation on volume '%s' is in "
-                               "progress",
-                               req->volume_id);
+                unpublish_busy(p, req->volume_id, "another operation on", st);
                 return;
         }
         if (r < 0) {

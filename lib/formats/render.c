@@ -35,22 +35,12 @@
 
 #include "render.h"
 #include "x509.h"
+#include "fsutil.h"
 #include "macro.h"
 
 #define JSON_WRITE_GO (JSON_WRITE_SORT_KEYS | JSON_WRITE_ESCAPE_HTML)
 #define QUOTE_MAX 64U       /* bytes of a key or name shown in a message */
 #define YAML_DEPTH_MAX 256U /* json.c parses at most 64 deep by default */
-
-_printf_(4, 5) static int fail(char *err, size_t errlen, int r, const char *fmt, ...) {
-        va_list ap;
-
-        if (err && errlen > 0) {
-                va_start(ap, fmt);
-                (void)vsnprintf(err, errlen, fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
 
 /* A key or name for a message: printable ASCII as is, every other byte as
  * \xHH (so "a\nb" and "a b" stay apart), cut after QUOTE_MAX bytes. */
@@ -203,7 +193,7 @@ int render_names_check(const char *const *names, size_t n, char *err, size_t err
         qsort(sorted, n, sizeof(*sorted), name_cmp);
         for (size_t i = 1; i < n; i++)
                 if (streq(sorted[i - 1], sorted[i]))
-                        return fail(err, errlen, -EINVAL,
+                        return err_fail(err, errlen, -EINVAL,
                                     "file '%s' is produced twice in this volume (by two objects "
                                     "or an object and an expansion): rename an objectName",
                                     quote_str(&q, sorted[i]));
@@ -217,7 +207,7 @@ int render_names_check(const char *const *names, size_t n, char *err, size_t err
                 if (!dir)
                         return -ENOMEM;
                 if (name_present(sorted, n, dir))
-                        return fail(err, errlen, -EINVAL,
+                        return err_fail(err, errlen, -EINVAL,
                                     "file '%s' is also the directory of the expanded file '%s' "
                                     "in this volume: rename an objectName",
                                     dir, quote_str(&q, sorted[i]));
@@ -377,7 +367,7 @@ static int encoded_append(const RenderSpec *spec, const char *key, size_t key_le
         case SECRET_ENCODING_BASE64:
                 r = base64_decode(p, n, out);
                 if (r == -EINVAL)
-                        return fail(err, errlen, -EINVAL,
+                        return err_fail(err, errlen, -EINVAL,
                                     "object '%s': the value of key '%s' is not valid base64 "
                                     "(standard alphabet, padded)",
                                     quote_str(&qn, spec->name), quote(&qk, key, key_len));
@@ -385,7 +375,7 @@ static int encoded_append(const RenderSpec *spec, const char *key, size_t key_le
         case SECRET_ENCODING_HEX:
                 r = hex_decode(p, n, out);
                 if (r == -EINVAL)
-                        return fail(err, errlen, -EINVAL,
+                        return err_fail(err, errlen, -EINVAL,
                                     "object '%s': the value of key '%s' is not valid hex",
                                     quote_str(&qn, spec->name), quote(&qk, key, key_len));
                 return r;
@@ -509,13 +499,13 @@ static int render_key(const RenderSpec *spec, const JsonValue *data, Files *fs, 
         int r;
 
         if (json_value_kind(data) != JSON_KIND_OBJECT)
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "object '%s': the secret's data is not a JSON object, so secretKey "
                             "'%s' cannot be read",
                             quote_str(&qn, spec->name), quote_str(&qk, spec->key));
         v = json_object_member(data, spec->key);
         if (!v)
-                return fail(err, errlen, -ENOENT,
+                return err_fail(err, errlen, -ENOENT,
                             "object '%s': key '%s' does not exist in the secret at its "
                             "secretPath",
                             quote_str(&qn, spec->name), quote_str(&qk, spec->key));
@@ -528,6 +518,18 @@ static int render_key(const RenderSpec *spec, const JsonValue *data, Files *fs, 
         return encoded_append(spec, spec->key, strlen(spec->key), p, n, out, err, errlen);
 }
 
+/* The secret's members, sorted, or a message that `what` needs an object. */
+static int object_members(const RenderSpec *spec, const JsonValue *data, const char *what,
+                          Member **ret, size_t *ret_n, char *err, size_t errlen) {
+        Quoted qn;
+
+        if (json_value_kind(data) != JSON_KIND_OBJECT)
+                return err_fail(err, errlen, -EINVAL,
+                                "object '%s': %s needs a secret whose data is a JSON object",
+                                quote_str(&qn, spec->name), what);
+        return members_sorted(data, ret, ret_n);
+}
+
 static int render_expand(const RenderSpec *spec, const JsonValue *data, Files *fs, char *err,
                          size_t errlen) {
         _cleanup_(secret_freep) Secret *tmp = NULL;
@@ -536,11 +538,7 @@ static int render_expand(const RenderSpec *spec, const JsonValue *data, Files *f
         size_t n;
         int r;
 
-        if (json_value_kind(data) != JSON_KIND_OBJECT)
-                return fail(err, errlen, -EINVAL,
-                            "object '%s': expand needs a secret whose data is a JSON object",
-                            quote_str(&qn, spec->name));
-        r = members_sorted(data, &m, &n);
+        r = object_members(spec, data, "expand", &m, &n, err, errlen);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
@@ -550,7 +548,7 @@ static int render_expand(const RenderSpec *spec, const JsonValue *data, Files *f
                 size_t len;
 
                 if (problem)
-                        return fail(err, errlen, -EINVAL,
+                        return err_fail(err, errlen, -EINVAL,
                                     "object '%s': expand: key '%s' %s, so it cannot be a file "
                                     "name: read it with secretKey or a format instead",
                                     quote_str(&qn, spec->name), quote(&qk, m[i].key, m[i].len),
@@ -637,11 +635,11 @@ static int tag_error(const char *name, const char *t, const Tag *tag, char *err,
 
         text_position(t, tag->start, &line, &col);
         if (tag->end == 0)
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "object '%s': template: '{{' at line %u, column %u is not closed "
                             "by '}}' (write '{{{{' for a literal '{{')",
                             quote_str(&qn, name), line, col);
-        return fail(err, errlen, -EINVAL,
+        return err_fail(err, errlen, -EINVAL,
                     "object '%s': template: '{{ }}' at line %u, column %u names no key",
                     quote_str(&qn, name), line, col);
 }
@@ -682,7 +680,7 @@ static int render_template(const RenderSpec *spec, const JsonValue *data, Files 
         if (r < 0)
                 return r;
         if (json_value_kind(data) != JSON_KIND_OBJECT)
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "object '%s': template needs a secret whose data is a JSON object",
                             quote_str(&qn, spec->name));
         r = files_add(fs, spec->name, NULL, 0, &out);
@@ -709,7 +707,7 @@ static int render_template(const RenderSpec *spec, const JsonValue *data, Files 
                         return -ENOMEM;
                 v = json_object_member(data, key);
                 if (!v)
-                        return fail(err, errlen, -EINVAL,
+                        return err_fail(err, errlen, -EINVAL,
                                     "object '%s': template: key '%s' does not exist in the "
                                     "secret at its secretPath",
                                     quote_str(&qn, spec->name), quote_str(&qk, key));
@@ -772,11 +770,7 @@ static int render_env(const RenderSpec *spec, const JsonValue *data, Secret *out
         size_t n;
         int r;
 
-        if (json_value_kind(data) != JSON_KIND_OBJECT)
-                return fail(err, errlen, -EINVAL,
-                            "object '%s': format env needs a secret whose data is a JSON object",
-                            quote_str(&qn, spec->name));
-        r = members_sorted(data, &m, &n);
+        r = object_members(spec, data, "format env", &m, &n, err, errlen);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
@@ -785,7 +779,7 @@ static int render_env(const RenderSpec *spec, const JsonValue *data, Secret *out
                 size_t len;
 
                 if (!env_key_valid(m[i].key, m[i].len))
-                        return fail(err, errlen, -EINVAL,
+                        return err_fail(err, errlen, -EINVAL,
                                     "object '%s': format env: key '%s' is not a shell variable "
                                     "name ([A-Za-z_][A-Za-z0-9_]*): use format yaml or json, or "
                                     "expand",
@@ -795,7 +789,7 @@ static int render_env(const RenderSpec *spec, const JsonValue *data, Secret *out
                         return r;
                 problem = env_value_problem(p, len);
                 if (problem)
-                        return fail(err, errlen, -EINVAL,
+                        return err_fail(err, errlen, -EINVAL,
                                     "object '%s': format env: the value of key '%s' %s; a POSIX "
                                     "shell and dotenv parsers cannot both read that back from an "
                                     "env file: use format yaml or json, or expand",
@@ -961,7 +955,7 @@ static int render_yaml(const RenderSpec *spec, const JsonValue *data, Secret *ou
                         r = secret_append(out, "\n", 1);
         }
         if (r == -EINVAL || r == -ELOOP)
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "object '%s': format yaml: the secret holds %s",
                             quote_str(&qn, spec->name),
                             r == -EINVAL ? "text that is not UTF-8" : "nesting too deep");
@@ -1001,13 +995,13 @@ static int pki_collect(const RenderSpec *spec, const JsonValue *data, bool want_
 
         quote_str(&qn, spec->name);
         if (pki_text(json_object_member(data, "certificate"), "certificate", &k->leaf) < 0)
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "object '%s': format %s needs a PKI issue%s response: its "
                             "'certificate' is missing or not a string",
                             qn.s, fmt, want_key ? "" : "/sign");
         if (want_key && pki_text(json_object_member(data, "private_key"), "private_key",
                                  &k->key) < 0)
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "object '%s': format %s needs the response's 'private_key' (a PKI "
                             "issue, not sign, response)",
                             qn.s, fmt);
@@ -1018,7 +1012,7 @@ static int pki_collect(const RenderSpec *spec, const JsonValue *data, bool want_
         for (size_t i = 0; i < n; i++) {
                 (void)snprintf(k->fields[i], sizeof(k->fields[i]), "ca_chain[%zu]", i);
                 if (pki_text(json_array_element(chain, i), k->fields[i], &k->chain[i]) < 0)
-                        return fail(err, errlen, -EINVAL,
+                        return err_fail(err, errlen, -EINVAL,
                                     "object '%s': format %s: '%s' is not a PEM string", qn.s,
                                     fmt, k->fields[i]);
         }
@@ -1040,7 +1034,7 @@ static int render_pem(const RenderSpec *spec, const JsonValue *data, Secret *out
         if (r == 0) {
                 r = x509_pem_chain(&k.leaf, k.chain, k.n_chain, out, why, sizeof(why));
                 if (r == -EINVAL)
-                        r = fail(err, errlen, -EINVAL, "object '%s': format pem: %s",
+                        r = err_fail(err, errlen, -EINVAL, "object '%s': format pem: %s",
                                  quote_str(&qn, spec->name), why);
         }
         pki_done(&k);
@@ -1058,7 +1052,7 @@ static int pkcs12_password(const RenderSpec *spec, const char **ret, char *err, 
         }
         p = secret_get(spec->pkcs12_password, &n);
         if (memchr(p, 0, n))
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "object '%s': pkcs12Password holds a NUL byte",
                             quote_str(&qn, spec->name));
         *ret = (const char *)p; /* secret_get() bytes are NUL-terminated */
@@ -1090,7 +1084,7 @@ static int render_pkcs12(const RenderSpec *spec, const JsonValue *data, Secret *
                 r = x509_pkcs12_build(&k.leaf, &k.key, k.chain, k.n_chain, pass, spec->name, out,
                                       why, sizeof(why));
                 if (r == -EINVAL)
-                        r = fail(err, errlen, -EINVAL, "object '%s': format pkcs12: %s",
+                        r = err_fail(err, errlen, -EINVAL, "object '%s': format pkcs12: %s",
                                  quote_str(&qn, spec->name), why);
         }
         pki_done(&k);
@@ -1135,19 +1129,19 @@ int render_spec_check(const RenderSpec *spec, bool format_set, char *err, size_t
         quote_str(&qn, spec->name);
         clash = spec_clash(spec, format_set);
         if (clash)
-                return fail(err, errlen, -EINVAL, "object '%s': %s: set only one of them", qn.s,
+                return err_fail(err, errlen, -EINVAL, "object '%s': %s: set only one of them", qn.s,
                             clash);
         if (spec->encoding != SECRET_ENCODING_UTF8 && !spec->key && !spec->expand)
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "object '%s': encoding applies to one value or to each expanded "
                             "file: set secretKey or expand too",
                             qn.s);
         if (spec->format < 0 || spec->format >= _RENDER_FORMAT_MAX)
-                return fail(err, errlen, -EINVAL, "object '%s': unknown format", qn.s);
+                return err_fail(err, errlen, -EINVAL, "object '%s': unknown format", qn.s);
         if (spec->pkcs12_password) {
                 const char *pass;
                 if (spec->format != RENDER_FORMAT_PKCS12)
-                        return fail(err, errlen, -EINVAL,
+                        return err_fail(err, errlen, -EINVAL,
                                     "object '%s': pkcs12Password applies only to format pkcs12",
                                     qn.s);
                 if (pkcs12_password(spec, &pass, err, errlen) < 0)
@@ -1212,7 +1206,7 @@ int render_object(const RenderSpec *spec, const JsonValue *data, RenderedFile **
         if (r < 0)
                 return r;
         if (!data || json_value_kind(data) == JSON_KIND_NULL)
-                return fail(err, errlen, -ENOENT,
+                return err_fail(err, errlen, -ENOENT,
                             "object '%s': the secret at its secretPath has no data (a deleted "
                             "or destroyed KV v2 version?)",
                             quote_str(&qn, spec->name));
@@ -1225,7 +1219,7 @@ int render_object(const RenderSpec *spec, const JsonValue *data, RenderedFile **
         else
                 r = render_whole(spec, data, &fs, err, errlen);
         if (r == -E2BIG && (!err || !err[0]))
-                r = fail(err, errlen, -E2BIG,
+                r = err_fail(err, errlen, -E2BIG,
                          "object '%s': file '%s' would be more than the node's max-file-bytes "
                          "(%zu)",
                          quote_str(&qn, spec->name),

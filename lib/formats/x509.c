@@ -22,19 +22,11 @@
 #include <time.h>
 
 #include "x509.h"
+#include "fsutil.h"
 #include "macro.h"
 
-_printf_(4, 5) static int fail(char *err, size_t errlen, int r, const char *fmt, ...) {
-        va_list ap;
-
-        if (err && errlen > 0) {
-                va_start(ap, fmt);
-                (void)vsnprintf(err, errlen, fmt, ap);
-                va_end(ap);
-        }
-        ERR_clear_error();
-        return r;
-}
+/* err_fail(), and OpenSSL's error queue emptied (no stale error for the next caller). */
+#define x509_fail(err, errlen, r, ...) (ERR_clear_error(), err_fail((err), (errlen), (r), __VA_ARGS__))
 
 static void x509_stack_freep(STACK_OF(X509) **s) {
         if (*s)
@@ -112,7 +104,7 @@ static int chain_load(const X509Text *leaf, const X509Text *chain, size_t n_chai
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
-                return fail(err, errlen, -EINVAL, "'%s' is not a PEM certificate", leaf->field);
+                return x509_fail(err, errlen, -EINVAL, "'%s' is not a PEM certificate", leaf->field);
         first = sk_X509_shift(leafs);
         if (!sk_X509_push(all, first)) {
                 X509_free(first);
@@ -123,7 +115,7 @@ static int chain_load(const X509Text *leaf, const X509Text *chain, size_t n_chai
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)
-                        return fail(err, errlen, -EINVAL, "'%s' is not a PEM certificate",
+                        return x509_fail(err, errlen, -EINVAL, "'%s' is not a PEM certificate",
                                     chain[i].field);
         }
         *ret = TAKE_PTR(all);
@@ -159,7 +151,7 @@ int x509_pem_chain(const X509Text *leaf, const X509Text *chain, size_t n_chain, 
                         return -ENOMEM;
                 if (!PEM_write_bio_X509(bio, sk_X509_value(all, i))) {
                         BIO_free(bio);
-                        return fail(err, errlen, -ENOMEM, "writing a PEM certificate failed");
+                        return x509_fail(err, errlen, -ENOMEM, "writing a PEM certificate failed");
                 }
                 n = BIO_get_mem_data(bio, &p);
                 r = n > 0 ? secret_append(out, p, (size_t)n) : -ENOMEM;
@@ -175,19 +167,19 @@ static int key_load(const X509Text *key, X509 *leaf, EVP_PKEY **ret, char *err, 
         BIO *bio;
 
         if (!key->p || key->n == 0 || key->n > INT32_MAX)
-                return fail(err, errlen, -EINVAL, "'%s' is empty", key->field);
+                return x509_fail(err, errlen, -EINVAL, "'%s' is empty", key->field);
         bio = BIO_new_mem_buf(key->p, (int)key->n);
         if (!bio)
                 return -ENOMEM;
         pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
         BIO_free(bio);
         if (!pkey)
-                return fail(err, errlen, -EINVAL,
+                return x509_fail(err, errlen, -EINVAL,
                             "'%s' is not a PEM private key (format: der or pkcs8 in secretArgs?)",
                             key->field);
         if (X509_check_private_key(leaf, pkey) != 1) {
                 EVP_PKEY_free(pkey);
-                return fail(err, errlen, -EINVAL, "'%s' does not match the certificate",
+                return x509_fail(err, errlen, -EINVAL, "'%s' does not match the certificate",
                             key->field);
         }
         ERR_clear_error();
@@ -255,17 +247,17 @@ int x509_pkcs12_build(const X509Text *leaf, const X509Text *key, const X509Text 
                                NULL);
         sk_X509_free(ca);
         if (!p12)
-                return fail(err, errlen, -ENOMEM, "building the PKCS#12 bundle failed");
+                return x509_fail(err, errlen, -ENOMEM, "building the PKCS#12 bundle failed");
         if (!PKCS12_set_mac(p12, pass, -1, NULL, 0, X509_PKCS12_ITER, EVP_sha256())) {
                 PKCS12_free(p12);
-                return fail(err, errlen, -ENOMEM, "the PKCS#12 bundle's MAC failed");
+                return x509_fail(err, errlen, -ENOMEM, "the PKCS#12 bundle's MAC failed");
         }
         len = i2d_PKCS12(p12, NULL);
         if (len > 0)
                 der = OPENSSL_malloc((size_t)len);
         if (!der) {
                 PKCS12_free(p12);
-                return fail(err, errlen, -ENOMEM, "encoding the PKCS#12 bundle failed");
+                return x509_fail(err, errlen, -ENOMEM, "encoding the PKCS#12 bundle failed");
         }
         q = der;
         len = i2d_PKCS12(p12, &q);

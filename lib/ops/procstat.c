@@ -13,6 +13,7 @@
 
 #include "parse.h"
 #include "procstat.h"
+#include "fsutil.h"
 #include "macro.h"
 
 /* The n-th space-separated field after the command name (0: the state). */
@@ -71,22 +72,17 @@ int procstat_parse_btime(const char *text, uint64_t *ret) {
         return -EINVAL;
 }
 
+/* The file's first size-1 bytes as a string (a longer one is cut). */
 static int read_text(const char *path, char *buf, size_t size) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         size_t n = 0;
+        int r;
 
         if (fd < 0)
                 return -errno;
-        while (n + 1 < size) {
-                ssize_t k = read(fd, buf + n, size - 1 - n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
-                n += (size_t)k;
-        }
+        r = read_fd_bounded(fd, buf, size - 1, &n);
+        if (r < 0 && r != -E2BIG)
+                return r;
         buf[n] = '\0';
         return 0;
 }

@@ -15,6 +15,7 @@
 #include "refresher.h"
 #include "status-report.h"
 #include "volume-observe.h"
+#include "fsutil.h"
 #include "macro.h"
 
 #define FILE_MAX (1024 * 1024)
@@ -46,21 +47,14 @@ static int read_json(int dir_fd, const char *name, JsonValue **ret) {
 
         if (fd < 0)
                 return -errno;
+        int r;
+
         buf = malloc(FILE_MAX);
         if (!buf)
                 return -ENOMEM;
-        for (;;) {
-                ssize_t k = read(fd, buf + len, FILE_MAX - len);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
-                len += (size_t)k;
-                if (len == FILE_MAX)
-                        return -E2BIG;
-        }
+        r = read_fd_bounded(fd, buf, FILE_MAX - 1, &len);
+        if (r < 0)
+                return r;
         return json_parse_object(buf, len, FILE_MAX, JSON_DEPTH, ret, NULL) == 0 ? 0 : -EBADMSG;
 }
 

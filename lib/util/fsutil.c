@@ -23,6 +23,14 @@ void err_set(char *err, size_t errlen, const char *fmt, ...) {
         va_end(ap);
 }
 
+int err_fail(char *err, size_t errlen, int r, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        err_setv(err, errlen, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
 int mkdir_one(const char *path, mode_t mode) {
         if (mkdir(path, mode) < 0 && errno != EEXIST)
                 return -errno;
@@ -48,6 +56,36 @@ int mkdir_p(const char *path, mode_t mode) {
                 if (!c)
                         break;
         }
+        return 0;
+}
+
+int read_fd_bounded(int fd, void *buf, size_t size, size_t *ret_len) {
+        char *p = buf;
+        size_t n = 0;
+
+        for (;;) {
+                ssize_t k;
+                if (n == size) {
+                        char extra;
+                        k = read(fd, &extra, 1);
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k < 0)
+                                return -errno;
+                        if (k > 0)
+                                return -E2BIG;
+                        break;
+                }
+                k = read(fd, p + n, size - n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                n += (size_t)k;
+        }
+        *ret_len = n;
         return 0;
 }
 

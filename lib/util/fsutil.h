@@ -25,11 +25,19 @@ void err_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((form
 void err_setv(char *err, size_t errlen, const char *fmt, va_list ap)
         __attribute__((format(printf, 3, 0)));
 
+/* err_set(), then returns r: "return err_fail(err, errlen, -EINVAL, ...)". */
+int err_fail(char *err, size_t errlen, int r, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
 /* mkdir -p: every missing component, parents 0755 (0700 with private), the
  * last one `mode`. 0 or -errno. */
 int mkdir_p(const char *path, mode_t mode);
 /* One directory, tolerating that it exists. 0 or -errno. */
 int mkdir_one(const char *path, mode_t mode);
+
+/* Reads up to `size` bytes of an fd until EOF into buf; *ret_len gets the
+ * count. -E2BIG when more is there. 0 or -errno. */
+int read_fd_bounded(int fd, void *buf, size_t size, size_t *ret_len);
 
 /*
  * Writes data to dir_fd/<name>.tmp (O_EXCL, mode, group gid unless

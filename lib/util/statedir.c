@@ -8,28 +8,9 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "fsutil.h"
 #include "statedir.h"
 #include "macro.h"
-
-static int mkdir_p(const char *path, mode_t mode) {
-        char buf[PATH_MAX];
-        size_t n = strlen(path);
-        if (n >= sizeof(buf))
-                return -ENAMETOOLONG;
-        memcpy(buf, path, n + 1);
-        for (char *p = buf + 1;; p++) {
-                if (*p != '/' && *p != '\0')
-                        continue;
-                char c = *p;
-                *p = '\0';
-                if (mkdir(buf, c ? 0755 : mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *p = c;
-                if (!c)
-                        break;
-        }
-        return 0;
-}
 
 int state_dir_lock(const char *path, char *err, size_t errlen) {
         char lock_path[PATH_MAX];

@@ -53,6 +53,7 @@
 
 #include "atomic-writer.h"
 #include "log.h"
+#include "fsutil.h"
 #include "macro.h"
 
 #define DATA_LINK "..data"
@@ -69,14 +70,16 @@ static void closedirp(DIR **d) {
 }
 #define _cleanup_closedir_ _cleanup_(closedirp)
 
-_printf_(3, 4) static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-        va_list ap;
+/* The next entry, or NULL at the end (a read error goes to *r unless an
+ * earlier error is there). */
+static struct dirent *next_entry(DIR *d, int *r) {
+        struct dirent *de;
 
-        if (!err || errlen == 0)
-                return;
-        va_start(ap, fmt);
-        (void)vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
+        errno = 0;
+        de = readdir(d);
+        if (!de && errno != 0 && *r == 0)
+                *r = -errno;
+        return de;
 }
 
 /* One path component of ours: not empty, no '/', no leading '.'. */
@@ -139,17 +142,17 @@ static int validate(const PayloadFile *files, size_t n, const char ***ret_sorted
         size_t bytes;
 
         if (n > 0 && !files) {
-                set_err(err, errlen, "no payload files given");
+                err_set(err, errlen, "no payload files given");
                 return -EINVAL;
         }
         for (size_t i = 0; i < n; i++) {
                 if (!name_valid(files[i].name)) {
                         /* The name is not a secret, but it may be garbage: no quoting of it. */
-                        set_err(err, errlen, "payload file #%zu has an invalid name", i);
+                        err_set(err, errlen, "payload file #%zu has an invalid name", i);
                         return -EINVAL;
                 }
                 if (files[i].mode > 0777 || (files[i].len > 0 && !files[i].data)) {
-                        set_err(err, errlen, "payload file '%s' has an invalid mode or no data",
+                        err_set(err, errlen, "payload file '%s' has an invalid mode or no data",
                                 files[i].name);
                         return -EINVAL;
                 }
@@ -165,7 +168,7 @@ static int validate(const PayloadFile *files, size_t n, const char ***ret_sorted
                 qsort(sorted, n, sizeof(*sorted), cmp_names);
                 for (size_t i = 1; i < n; i++)
                         if (streq(sorted[i - 1], sorted[i])) {
-                                set_err(err, errlen, "payload file '%s' appears twice",
+                                err_set(err, errlen, "payload file '%s' appears twice",
                                         sorted[i]);
                                 return -EINVAL;
                         }
@@ -205,7 +208,7 @@ static int tops_build(const char *const *sorted, size_t n, Tops *ret, char *err,
                 if (sorted[i][len] == '/') {
                         top = strndup(sorted[i], len);
                         if (top && name_in(sorted, n, top)) {
-                                set_err(err, errlen, "payload file '%s' is also a directory", top);
+                                err_set(err, errlen, "payload file '%s' is also a directory", top);
                                 free(top);
                                 tops_done(&t);
                                 return -EINVAL;
@@ -281,13 +284,8 @@ static int remove_dir(int parent_fd, const char *name, unsigned depth) {
         if (r < 0)
                 return r;
         for (;;) {
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        if (errno != 0 && r == 0)
-                                r = -errno;
+                if (!(de = next_entry(d, &r)))
                         break;
-                }
                 if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                         continue;
                 if (unlinkat(dirfd(d), de->d_name, 0) < 0) {
@@ -479,13 +477,8 @@ static int remove_stale(int root_fd, const char *const *sorted, size_t n, const 
                 struct stat st;
                 int q = 0;
 
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        if (errno != 0 && r == 0)
-                                r = -errno;
+                if (!(de = next_entry(d, &r)))
                         break;
-                }
                 if (de->d_name[0] == '.') {
                         if (payload_dir_name(de->d_name) && !streq(de->d_name, keep))
                                 q = remove_payload_dir(root_fd, de->d_name);
@@ -544,7 +537,7 @@ int atomic_writer_write(int root_fd, const PayloadFile *files, size_t n, gid_t g
                 return r;
         r = check_root(root_fd);
         if (r < 0) {
-                set_err(err, errlen, "payload root is not a usable directory: %s", strerror(-r));
+                err_set(err, errlen, "payload root is not a usable directory: %s", strerror(-r));
                 return r;
         }
         created = calloc(tops.n > 0 ? tops.n : 1, sizeof(*created));
@@ -556,40 +549,40 @@ int atomic_writer_write(int root_fd, const PayloadFile *files, size_t n, gid_t g
         if (r == 0)
                 r = unlink_if_exists(root_fd, LINK_TMP, 0);
         if (r < 0) {
-                set_err(err, errlen, "removing stale temporary links: %s", strerror(-r));
+                err_set(err, errlen, "removing stale temporary links: %s", strerror(-r));
                 return r;
         }
 
         r = make_payload_dir(root_fd, dir, sizeof(dir));
         if (r < 0) {
-                set_err(err, errlen, "creating payload directory: %s", strerror(-r));
+                err_set(err, errlen, "creating payload directory: %s", strerror(-r));
                 return r;
         }
 
         dfd = openat(root_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0) {
                 r = -errno;
-                set_err(err, errlen, "opening payload directory '%s': %s", dir, strerror(-r));
+                err_set(err, errlen, "opening payload directory '%s': %s", dir, strerror(-r));
                 goto rollback;
         }
         for (i = 0; i < n; i++) {
                 r = write_file(dfd, &files[i], gid);
                 if (r < 0) {
-                        set_err(err, errlen, "writing payload file '%s': %s", files[i].name,
+                        err_set(err, errlen, "writing payload file '%s': %s", files[i].name,
                                 strerror(-r));
                         goto rollback;
                 }
         }
         r = finish_dirs(dfd, &tops, gid);
         if (r < 0) {
-                set_err(err, errlen, "setting owner and mode of '%s': %s", dir, strerror(-r));
+                err_set(err, errlen, "setting owner and mode of '%s': %s", dir, strerror(-r));
                 goto rollback;
         }
 
         for (i = 0; i < tops.n; i++) {
                 r = ensure_link(root_fd, tops.names[i], &created[i]);
                 if (r < 0) {
-                        set_err(err, errlen, "linking payload file '%s': %s", tops.names[i],
+                        err_set(err, errlen, "linking payload file '%s': %s", tops.names[i],
                                 strerror(-r));
                         goto rollback;
                 }
@@ -598,7 +591,7 @@ int atomic_writer_write(int root_fd, const PayloadFile *files, size_t n, gid_t g
         if (symlinkat(dir, root_fd, DATA_TMP) < 0 ||
             renameat(root_fd, DATA_TMP, root_fd, DATA_LINK) < 0) {
                 r = -errno;
-                set_err(err, errlen, "switching " DATA_LINK " to '%s': %s", dir, strerror(-r));
+                err_set(err, errlen, "switching " DATA_LINK " to '%s': %s", dir, strerror(-r));
                 goto rollback;
         }
 
@@ -845,13 +838,8 @@ int atomic_writer_clear(int root_fd) {
                 struct stat st;
                 int q = 0;
 
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        if (errno != 0 && r == 0)
-                                r = -errno;
+                if (!(de = next_entry(d, &r)))
                         break;
-                }
                 if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                         continue;
                 if (fstatat(root_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)

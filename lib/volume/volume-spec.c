@@ -45,6 +45,7 @@
 #include "vault-json.h"
 #include "volume-spec.h"
 #include "ytree.h"
+#include "fsutil.h"
 #include "macro.h"
 
 #define ATTR_TEXT_MAX 1024U                      /* roleName, vaultServer, ... */
@@ -59,17 +60,6 @@
 #define KNOWN_OBJECT_KEYS                                                                  \
         "objectName, secretPath, secretKey, secretArgs, method, filePermission, encoding, "  \
         "format, expand, template, pkcs12Password"
-
-_printf_(4, 5) static int fail(char *err, size_t errlen, int r, const char *fmt, ...) {
-        va_list ap;
-
-        if (err && errlen > 0) {
-                va_start(ap, fmt);
-                (void)vsnprintf(err, errlen, fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
 
 /* User text for an error message: no control characters, bounded. */
 typedef struct Quoted {
@@ -358,7 +348,7 @@ static int scalar_to_json(const ArgsCtx *ctx, const YNode *n, const char *key,
         case PLAIN_STRING:
                 r = json_string_new(n->scalar, n->scalar_len, ret);
                 if (r == -EINVAL)
-                        return fail(ctx->err, ctx->errlen, -EINVAL,
+                        return err_fail(ctx->err, ctx->errlen, -EINVAL,
                                     "%s: secretArgs: the value of '%s' is not valid UTF-8",
                                     ctx->label, quote(&qk, key));
                 return r;
@@ -367,7 +357,7 @@ static int scalar_to_json(const ArgsCtx *ctx, const YNode *n, const char *key,
         case PLAIN_BOOL:
                 return json_from_text(pv.b ? "true" : "false", ret);
         case PLAIN_NONFINITE:
-                return fail(ctx->err, ctx->errlen, -EINVAL,
+                return err_fail(ctx->err, ctx->errlen, -EINVAL,
                             "%s: secretArgs: the value of '%s' is .inf or .nan, which JSON "
                             "cannot carry: quote it to send a string",
                             ctx->label, quote(&qk, key));
@@ -409,7 +399,7 @@ static int yaml_to_json(const ArgsCtx *ctx, const YNode *n, const char *key, Jso
                                 return r;
                         r = json_object_put_value(v, k, child);
                         if (r == -EINVAL)
-                                return fail(ctx->err, ctx->errlen, -EINVAL,
+                                return err_fail(ctx->err, ctx->errlen, -EINVAL,
                                             "%s: secretArgs: key '%s' is not valid UTF-8",
                                             ctx->label, quote(&qk, k));
                         if (r < 0)
@@ -473,7 +463,7 @@ static void secret_object_done(SecretObject *o) {
 static int object_string(const char *label, const YNode *v, const char *key, const char **ret,
                          char *err, size_t errlen) {
         if (v->type != YNODE_SCALAR)
-                return fail(err, errlen, -EINVAL, "%s: %s must be a string, got %s", label,
+                return err_fail(err, errlen, -EINVAL, "%s: %s must be a string, got %s", label,
                             key, ytree_type_name(v->type));
         *ret = !v->quoted && plain_is_null(v->scalar) ? NULL : v->scalar;
         return 0;
@@ -490,14 +480,14 @@ static int file_permission_parse(const char *label, const YNode *v, unsigned *re
         int r;
 
         if (v->type != YNODE_SCALAR)
-                return fail(err, errlen, -EINVAL, "%s: filePermission must be a file mode, got %s",
+                return err_fail(err, errlen, -EINVAL, "%s: filePermission must be a file mode, got %s",
                             label, ytree_type_name(v->type));
         if (v->quoted) {
                 const char *s = v->scalar;
                 if (s[0] == '0' && (s[1] == 'o' || s[1] == 'O'))
                         s += 2;
                 if (parse_mode(s, &mode) < 0 || mode > 0777)
-                        return fail(err, errlen, -EINVAL,
+                        return err_fail(err, errlen, -EINVAL,
                                     "%s: filePermission '%s' is not an octal mode of at most 0777: "
                                     "%s",
                                     label, quote(&q, v->scalar), hint);
@@ -508,11 +498,11 @@ static int file_permission_parse(const char *label, const YNode *v, unsigned *re
         if (r < 0)
                 return r;
         if (kind != PLAIN_INT || pv.i < 0)
-                return fail(err, errlen, -EINVAL, "%s: filePermission '%s' is not a file mode: %s",
+                return err_fail(err, errlen, -EINVAL, "%s: filePermission '%s' is not a file mode: %s",
                             label, quote(&q, v->scalar), hint);
         if (pv.i > 0777) {
                 bool decimal = v->scalar[0] != '0';
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "%s: filePermission '%s' is 0%" PRIo64 " in octal, above 0777%s: %s",
                             label, quote(&q, v->scalar), (uint64_t)pv.i,
                             decimal ? " (YAML and JSON read it as a decimal number)" : "", hint);
@@ -556,7 +546,7 @@ static int shape_field(const char *label, const char *k, const YNode *v, ShapeFi
         if (streq(k, "template"))
                 return object_string(label, v, k, &sf->template_text, err, errlen);
         if (v->type != YNODE_SCALAR)
-                return fail(err, errlen, -EINVAL, "%s: %s must be a %s, got %s", label, k,
+                return err_fail(err, errlen, -EINVAL, "%s: %s must be a %s, got %s", label, k,
                             streq(k, "expand") ? "boolean (true or false)" : "string",
                             ytree_type_name(v->type));
         if (streq(k, "expand"))
@@ -575,7 +565,7 @@ static int expand_parse(const char *label, const YNode *v, bool *ret, char *err,
 
         *ret = false;
         if (v && (plain_resolve(v->scalar, v->scalar_len, &kind, &pv) < 0 || kind != PLAIN_BOOL))
-                return fail(err, errlen, -EINVAL, "%s: expand '%s' is not true or false", label,
+                return err_fail(err, errlen, -EINVAL, "%s: expand '%s' is not true or false", label,
                             quote(&q, v->scalar));
         *ret = pv.b;
         return 0;
@@ -610,7 +600,7 @@ static int shape_parse(const char *label, const ShapeFields *sf, SecretObject *o
         if (sf->format) {
                 RenderFormat f = render_format_from_string(sf->format);
                 if (f < 0)
-                        return fail(err, errlen, -EINVAL,
+                        return err_fail(err, errlen, -EINVAL,
                                     "%s: format '%s' is not one of json, yaml, env, pem, pkcs12",
                                     label, quote(&q, sf->format));
                 o->format = f;
@@ -629,7 +619,7 @@ static int shape_parse(const char *label, const ShapeFields *sf, SecretObject *o
         if (r < 0)
                 return r;
         if (o->format == RENDER_FORMAT_PKCS12 && !path_is_pki_issue(o->path))
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "%s: format pkcs12 needs a PKI issue response (secretPath "
                             "<mount>/issue/<role>, the one that returns a private key)",
                             label);
@@ -654,7 +644,7 @@ static int object_name_get(const YNode *m, char *label, size_t labellen, const c
         int r;
 
         if (m->type != YNODE_MAPPING)
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "%s: must be a mapping with objectName and secretPath, got %s", label,
                             ytree_type_name(m->type));
         for (size_t i = 0; i < m->n_children; i++)
@@ -665,11 +655,11 @@ static int object_name_get(const YNode *m, char *label, size_t labellen, const c
                                 return r;
                 }
         if (!name)
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "%s: objectName is required (the file name in the volume)", label);
         problem = object_name_problem(name);
         if (problem)
-                return fail(err, errlen, -EINVAL, "%s: objectName '%s' %s", label,
+                return err_fail(err, errlen, -EINVAL, "%s: objectName '%s' %s", label,
                             quote(&q, name), problem);
         (void)snprintf(label, labellen, "object '%s'", quote(&q, name));
         *ret = name;
@@ -701,12 +691,12 @@ static int object_field(const char *label, const char *k, const YNode *v, Object
                 return 0;
         }
         if (!streq(k, "secretArgs"))
-                return fail(err, errlen, -EINVAL, "%s: unknown key '%s' (known: %s)", label,
+                return err_fail(err, errlen, -EINVAL, "%s: unknown key '%s' (known: %s)", label,
                             quote(&q, k), KNOWN_OBJECT_KEYS);
         if (yaml_null(v))
                 f->args = NULL;
         else if (v->type != YNODE_MAPPING)
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "%s: secretArgs must be a mapping (the JSON body sent to Vault), "
                             "got %s",
                             label, ytree_type_name(v->type));
@@ -722,17 +712,17 @@ static int object_path_check(const char *label, const ObjectFields *f, char *err
         int r;
 
         if (isempty(f->path))
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "%s: secretPath is required (e.g. secret/data/app for KV v2)", label);
         r = vault_path_normalize(f->path, &normalized, &verr);
         free(normalized);
         if (r == -ENOMEM)
                 return r;
         if (r != 0)
-                return fail(err, errlen, -EINVAL, "%s: secretPath: %s", label,
+                return err_fail(err, errlen, -EINVAL, "%s: secretPath: %s", label,
                             verr.message[0] ? verr.message : "not a Vault path");
         if (f->key && !text_ok(f->key, ATTR_TEXT_MAX))
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "%s: secretKey contains a control character or is longer than %u "
                             "bytes",
                             label, ATTR_TEXT_MAX);
@@ -747,18 +737,18 @@ static int object_method(const char *label, const ObjectFields *f, SecretObject 
         if (f->method) {
                 VaultMethod vm = vault_method_from_string(f->method);
                 if (vm != VAULT_METHOD_GET && vm != VAULT_METHOD_POST && vm != VAULT_METHOD_PUT)
-                        return fail(err, errlen, -EINVAL,
+                        return err_fail(err, errlen, -EINVAL,
                                     "%s: method '%s' is not one of GET, POST, PUT", label,
                                     quote(&q, f->method));
                 if (vm == VAULT_METHOD_GET && f->args)
-                        return fail(err, errlen, -EINVAL,
+                        return err_fail(err, errlen, -EINVAL,
                                     "%s: method GET sends no body, so secretArgs would be "
                                     "ignored: use POST or PUT (or drop secretArgs)",
                                     label);
                 o->method = vm;
         }
         if (o->format == RENDER_FORMAT_PKCS12 && o->method == VAULT_METHOD_GET)
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "%s: format pkcs12 needs a PKI issue, which is a POST: set "
                             "secretArgs (e.g. common_name) or method POST",
                             label);
@@ -771,7 +761,7 @@ static int object_encoding(const char *label, const ObjectFields *f, SecretObjec
 
         o->encoding = SECRET_ENCODING_UTF8;
         if (f->encoding && encoding_parse(f->encoding, &o->encoding) < 0)
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "%s: encoding '%s' is not one of utf-8, base64, hex", label,
                             quote(&q, f->encoding));
         return 0;
@@ -829,22 +819,22 @@ static int objects_parse(const Config *c, const char *text, VolumeSpec *s, char 
         if (r == -ENOMEM)
                 return r;
         if (r == -E2BIG)
-                return fail(err, errlen, r, "objects: too large: %s", yerr);
+                return err_fail(err, errlen, r, "objects: too large: %s", yerr);
         if (r < 0)
-                return fail(err, errlen, r, "objects: not valid YAML or JSON: %s", yerr);
+                return err_fail(err, errlen, r, "objects: not valid YAML or JSON: %s", yerr);
         if (!root || (root->type == YNODE_SCALAR && !root->quoted && plain_is_null(root->scalar)))
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "objects: empty: list at least one object (objectName, secretPath)");
         if (root->type != YNODE_SEQUENCE)
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "objects: must be a list of objects (YAML '- objectName: ...' or "
                             "JSON [{...}]), got %s",
                             ytree_type_name(root->type));
         if (root->n_children == 0)
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "objects: the list is empty: list at least one object");
         if (c->max_objects > 0 && root->n_children > c->max_objects)
-                return fail(err, errlen, -E2BIG,
+                return err_fail(err, errlen, -E2BIG,
                             "objects: %zu objects, more than this node's limit of %u "
                             "(vaultmount config max-objects)",
                             root->n_children, c->max_objects);
@@ -861,7 +851,7 @@ static int objects_parse(const Config *c, const char *text, VolumeSpec *s, char 
                 for (size_t j = 0; j < i; j++)
                         if (streq(s->objects[j].name, o->name)) {
                                 Quoted q;
-                                return fail(err, errlen, -EINVAL,
+                                return err_fail(err, errlen, -EINVAL,
                                             "object '%s': objectName is used twice (objects[%zu] "
                                             "and objects[%zu]): each object is one file",
                                             quote(&q, o->name), j, i);
@@ -920,13 +910,13 @@ static int attrs_collect(const KeyValue *context, size_t n, RawAttrs *a, char *e
                 Quoted q;
 
                 if (!k)
-                        return fail(err, errlen, -EINVAL, "volume attribute without a name");
+                        return err_fail(err, errlen, -EINVAL, "volume attribute without a name");
                 for (size_t t = 0; t < ELEMENTSOF(attr_table); t++)
                         if (streq(k, attr_table[t].name))
                                 slot = (const char **)((char *)a + attr_table[t].offset);
                 if (slot) {
                         if (*slot)
-                                return fail(err, errlen, -EINVAL,
+                                return err_fail(err, errlen, -EINVAL,
                                             "volume attribute '%s' is given twice", k);
                         *slot = v;
                         continue;
@@ -934,13 +924,13 @@ static int attrs_collect(const KeyValue *context, size_t n, RawAttrs *a, char *e
                 if (strncmp(k, "csi.storage.k8s.io/", 19) == 0)
                         continue; /* ephemeral, serviceAccount.tokens, future keys */
                 if (is_tls_attr(k))
-                        return fail(err, errlen, -EINVAL, "%s: " TLS_HINT, quote(&q, k));
+                        return err_fail(err, errlen, -EINVAL, "%s: " TLS_HINT, quote(&q, k));
                 if (streq(k, "secretProviderClass"))
-                        return fail(err, errlen, -EINVAL,
+                        return err_fail(err, errlen, -EINVAL,
                                     "unknown volume attribute 'secretProviderClass': this driver "
                                     "takes the parameters (roleName, objects, ...) directly in "
                                     "volumeAttributes");
-                return fail(err, errlen, -EINVAL, "unknown volume attribute '%s' (known: %s)",
+                return err_fail(err, errlen, -EINVAL, "unknown volume attribute '%s' (known: %s)",
                             quote(&q, k), KNOWN_ATTRS);
         }
         return 0;
@@ -988,14 +978,14 @@ static int server_choose(const Config *c, const RawAttrs *a, const VaultServerCo
         Quoted q;
 
         if (c->n_vault_servers == 0)
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "no Vault server is configured on this node (vaultmount config "
                             "`vault-servers` or vault-address)");
         if (!isempty(a->server)) {
                 s = config_vault_server(c, a->server);
                 if (!s) {
                         list_servers(c, false, names, sizeof(names));
-                        return fail(err, errlen, -EINVAL,
+                        return err_fail(err, errlen, -EINVAL,
                                     "vaultServer: '%s' is not a Vault server configured on this "
                                     "node (configured: %s)",
                                     quote(&q, a->server), names);
@@ -1004,7 +994,7 @@ static int server_choose(const Config *c, const RawAttrs *a, const VaultServerCo
         if (!isempty(a->address)) {
                 if (s) {
                         if (!address_equal(strempty(s->address), a->address))
-                                return fail(err, errlen, -EINVAL,
+                                return err_fail(err, errlen, -EINVAL,
                                             "vaultAddress: '%s' is not the address of vaultServer "
                                             "'%s' (%s): drop vaultAddress",
                                             quote(&q, a->address), s->name, strempty(s->address));
@@ -1015,7 +1005,7 @@ static int server_choose(const Config *c, const RawAttrs *a, const VaultServerCo
                                         s = &c->vault_servers[i];
                         if (!s) {
                                 list_servers(c, true, names, sizeof(names));
-                                return fail(err, errlen, -EINVAL,
+                                return err_fail(err, errlen, -EINVAL,
                                             "vaultAddress: '%s' is not the address of a Vault "
                                             "server configured on this node; the node admin "
                                             "chooses Vault servers (vaultmount config "
@@ -1028,7 +1018,7 @@ static int server_choose(const Config *c, const RawAttrs *a, const VaultServerCo
                 s = config_vault_server(c, NULL);
                 if (!s) {
                         list_servers(c, false, names, sizeof(names));
-                        return fail(err, errlen, -EINVAL,
+                        return err_fail(err, errlen, -EINVAL,
                                     "vaultServer: this node has no default Vault server "
                                     "(vaultmount config default-vault-server): set vaultServer "
                                     "to one of %s",
@@ -1068,7 +1058,7 @@ static int audience_choose(const VaultServerConfig *s, const char *want, const c
                 }
                 off += (size_t)k;
         }
-        return fail(err, errlen, -EINVAL,
+        return err_fail(err, errlen, -EINVAL,
                     "audience: '%s' is not allowed for Vault server '%s': use one of %s (or ask "
                     "the node admin to add it to allowed-audiences in vaultmount config "
                     "`vault-servers`)",
@@ -1091,14 +1081,14 @@ static int auth_mount_choose(const RawAttrs *a, const char **ret, char *err, siz
 
         if (!isempty(a->auth_mount) && !isempty(a->k8s_mount) &&
             !streq(a->auth_mount, a->k8s_mount))
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "vaultAuthMountPath and vaultKubernetesMountPath (its old name) "
                             "disagree: set only vaultAuthMountPath");
         mount = !isempty(a->auth_mount) ? a->auth_mount
                 : !isempty(a->k8s_mount) ? a->k8s_mount
                                          : NULL;
         if (mount && (!text_ok(mount, ATTR_TEXT_MAX) || strchr(mount, '?') || strchr(mount, '#')))
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "%s: '%s' is not an auth mount path (e.g. kubernetes)",
                             !isempty(a->auth_mount) ? "vaultAuthMountPath"
                                                     : "vaultKubernetesMountPath",
@@ -1118,14 +1108,14 @@ static int refresh_interval_parse(const Config *c, const char *text, uint64_t *r
                 return 0;
         r = parse_duration_usec(text, REFRESH_INTERVAL_MAX_USEC, ret);
         if (r == -ERANGE)
-                return fail(err, errlen, -EINVAL, "refreshInterval: '%s' is longer than 30 days",
+                return err_fail(err, errlen, -EINVAL, "refreshInterval: '%s' is longer than 30 days",
                             quote(&q, text));
         if (r < 0)
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "refreshInterval: '%s' is not a duration such as 90s, 5m or 1h30m",
                             quote(&q, text));
         if (*ret < c->refresh_interval_min_usec)
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "refreshInterval: '%s' is below this node's minimum of %s (vaultmount "
                             "config refresh-interval-min)",
                             quote(&q, text),
@@ -1158,17 +1148,17 @@ int volume_spec_parse(const Config *c, const KeyValue *context, size_t n, Volume
         if (err && errlen > 0)
                 err[0] = 0;
         if (!c || !ret || (!context && n > 0))
-                return fail(err, errlen, -EINVAL, "volume attributes: invalid arguments");
+                return err_fail(err, errlen, -EINVAL, "volume attributes: invalid arguments");
 
         r = attrs_collect(context, n, &a, err, errlen);
         if (r < 0)
                 return r;
 
         if (isempty(a.role))
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "roleName is required: the Vault role to log in as");
         if (!text_ok(a.role, ATTR_TEXT_MAX))
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "roleName: contains a control character or is longer than %u bytes",
                             ATTR_TEXT_MAX);
 
@@ -1188,7 +1178,7 @@ int volume_spec_parse(const Config *c, const KeyValue *context, size_t n, Volume
         if (r < 0)
                 return r;
         if (!isempty(a.ns) && !text_ok(a.ns, 255))
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "vaultNamespace: contains a control character or is longer than 255 "
                             "bytes");
 
@@ -1197,7 +1187,7 @@ int volume_spec_parse(const Config *c, const KeyValue *context, size_t n, Volume
                 return r;
 
         if (isempty(a.objects))
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "objects is required: a YAML or JSON list of {objectName, secretPath, "
                             "...}");
         r = objects_parse(c, a.objects, s, err, errlen);
@@ -1279,7 +1269,7 @@ int secret_object_render(const SecretObject *o, const JsonValue *data, Secret **
         if (!o || !ret)
                 return -EINVAL;
         if (o->expand)
-                return fail(err, errlen, -EINVAL,
+                return err_fail(err, errlen, -EINVAL,
                             "object '%s': expand gives several files: render it with "
                             "render_object()",
                             quote(&qn, o->name));
