@@ -388,3 +388,92 @@ int x509_pem_times(const char *pem, size_t n, int64_t *ret_not_before, int64_t *
         *ret_not_after = na;
         return 0;
 }
+
+/* ---- TLS trust material (for the Vault client's http module) ---- */
+
+static int pem_buf_add(X509PemBuf *out, const char *p, size_t n) {
+        char *grown = realloc(out->data, out->len + n + 1);
+        if (!grown)
+                return -ENOMEM;
+        memcpy(grown + out->len, p, n);
+        out->len += n;
+        grown[out->len] = '\0';
+        out->data = grown;
+        return 0;
+}
+
+static int pem_write_cert(X509 *x, X509PemBuf *out) {
+        BIO *b = BIO_new(BIO_s_mem());
+        BUF_MEM *mem = NULL;
+        int r = -ENOMEM;
+
+        if (!b)
+                return -ENOMEM;
+        if (PEM_write_bio_X509(b, x) == 1) {
+                BIO_get_mem_ptr(b, &mem);
+                r = pem_buf_add(out, mem->data, mem->length);
+        }
+        BIO_free(b);
+        return r;
+}
+
+int x509_pem_certs_append(const char *pem, size_t len, X509PemBuf *out, unsigned *ret_count) {
+        unsigned count = 0;
+        unsigned long e;
+        bool clean_end;
+        BIO *in;
+        int r = 0;
+
+        *ret_count = 0;
+        if (len > INT32_MAX)
+                return -EBADMSG;
+        in = BIO_new_mem_buf(pem, (int)len);
+        if (!in)
+                return -ENOMEM;
+        ERR_clear_error();
+        for (X509 *x; r == 0 && (x = PEM_read_bio_X509(in, NULL, NULL, NULL));) {
+                r = pem_write_cert(x, out);
+                X509_free(x);
+                count += r == 0;
+        }
+        BIO_free(in);
+        /* the loop ends with "no start line" at a clean end of input */
+        e = ERR_peek_last_error();
+        clean_end = ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE;
+        ERR_clear_error();
+        *ret_count = count;
+        if (r < 0)
+                return r;
+        return count == 0 || !clean_end ? -EBADMSG : 0;
+}
+
+const char *x509_key_pair_problem(const char *cert_path, const char *key_path) {
+        X509 *cert = NULL;
+        EVP_PKEY *key = NULL;
+        const char *problem = NULL;
+        BIO *b = BIO_new_file(cert_path, "re");
+
+        if (b) {
+                cert = PEM_read_bio_X509(b, NULL, NULL, NULL);
+                BIO_free(b);
+        }
+        if (!cert)
+                problem = "certificate";
+        if (!problem && (b = BIO_new_file(key_path, "re"))) {
+                /* no passphrase callback: an encrypted key fails here */
+                key = PEM_read_bio_PrivateKey(b, NULL, NULL, (void *)"");
+                BIO_free(b);
+        }
+        if (!problem && !key)
+                problem = "key";
+        if (!problem && X509_check_private_key(cert, key) != 1)
+                problem = "mismatch";
+        ERR_clear_error();
+        EVP_PKEY_free(key); /* OpenSSL cleanses key material on free */
+        X509_free(cert);
+        return problem;
+}
+
+const char *x509_verify_error_string(long code) {
+        return X509_verify_cert_error_string(code);
+}

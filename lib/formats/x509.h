@@ -72,3 +72,25 @@ int x509_pkcs12_same(const uint8_t *p12, size_t n, const X509Text *leaf, const X
  * Returns 0, -EINVAL (no certificate, or a time OpenSSL cannot read).
  */
 int x509_pem_times(const char *pem, size_t n, int64_t *ret_not_before, int64_t *ret_not_after);
+
+/* A growing text buffer (malloc'd; the caller frees .data). */
+typedef struct X509PemBuf {
+        char *data;
+        size_t len;
+} X509PemBuf;
+
+/*
+ * Parses every certificate of a PEM text and appends it, re-encoded, to
+ * out: what a TLS library is then given holds certificates only. 0 with
+ * *ret_count; -EBADMSG when the text holds no certificate, or one that
+ * does not parse (*ret_count says how many did); -ENOMEM.
+ */
+int x509_pem_certs_append(const char *pem, size_t len, X509PemBuf *out, unsigned *ret_count);
+
+/* The problem with a client certificate and key pair (PEM files; the key
+ * unencrypted): NULL when both load and match, else "certificate", "key"
+ * or "mismatch". */
+const char *x509_key_pair_problem(const char *cert_path, const char *key_path);
+
+/* OpenSSL's text for a certificate verification result code. */
+const char *x509_verify_error_string(long code);

@@ -24,9 +24,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,6 +32,7 @@
 #include "config-defaults.h"
 #include "http.h"
 #include "log.h"
+#include "x509.h"
 #include "parse.h"
 #include "macro.h"
 
@@ -168,11 +166,10 @@ static int read_file_bounded(const char *path, size_t max, char **ret, size_t *r
 }
 
 /* Appends every certificate of the PEM file at path to out (re-encoded). */
-static int load_pem_certs(const char *path, BIO *out, HttpError *err) {
+static int load_pem_certs(const char *path, X509PemBuf *out, HttpError *err) {
         _cleanup_free_ char *data = NULL;
         size_t len = 0;
         unsigned count = 0;
-        BIO *in;
         int r;
 
         r = read_file_bounded(path, CA_FILE_MAX, &data, &len);
@@ -181,42 +178,22 @@ static int load_pem_certs(const char *path, BIO *out, HttpError *err) {
                           strerror(-r));
                 return HTTP_E_CONFIG;
         }
-        in = BIO_new_mem_buf(data, (int)len);
-        if (!in)
-                return -ENOMEM;
-        ERR_clear_error();
-        for (;;) {
-                X509 *x = PEM_read_bio_X509(in, NULL, NULL, NULL);
-                if (!x)
-                        break;
-                if (PEM_write_bio_X509(out, x) != 1) {
-                        X509_free(x);
-                        BIO_free(in);
-                        return -ENOMEM;
-                }
-                X509_free(x);
-                count++;
-        }
-        BIO_free(in);
-        /* The loop ends with "no start line" at a clean end of input. */
-        unsigned long e = ERR_peek_last_error();
-        bool clean_end = ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE;
-        ERR_clear_error();
-        if (count == 0 || !clean_end) {
+        r = x509_pem_certs_append(data, len, out, &count);
+        if (r == -EBADMSG) {
                 error_set(err, HTTP_E_CONFIG, false,
                           count == 0 ? "'%s' holds no PEM certificate"
                                      : "'%s' holds a malformed PEM certificate",
                           path);
                 return HTTP_E_CONFIG;
         }
-        return 0;
+        return r;
 }
 
 static int dirent_name_cmp(const void *a, const void *b) {
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int load_pem_dir(const char *dir, unsigned depth, unsigned *n_files, BIO *out,
+static int load_pem_dir(const char *dir, unsigned depth, unsigned *n_files, X509PemBuf *out,
                         HttpError *err) {
         _cleanup_free_ char **names = NULL;
         size_t n = 0, cap = 0;
@@ -288,46 +265,34 @@ static int load_pem_dir(const char *dir, unsigned depth, unsigned *n_files, BIO 
 }
 
 static int build_ca_blob(HttpShared *s, const HttpTlsConfig *tls, HttpError *err) {
+        X509PemBuf out = { 0 };
         unsigned n_files = 0;
-        BUF_MEM *mem = NULL;
-        BIO *out;
         int r;
 
         if (isempty(tls->ca_file) && isempty(tls->ca_dir))
                 return 0;
-        out = BIO_new(BIO_s_mem());
-        if (!out)
-                return -ENOMEM;
         if (!isempty(tls->ca_file))
-                r = load_pem_certs(tls->ca_file, out, err);
+                r = load_pem_certs(tls->ca_file, &out, err);
         else {
-                r = load_pem_dir(tls->ca_dir, 0, &n_files, out, err);
+                r = load_pem_dir(tls->ca_dir, 0, &n_files, &out, err);
                 if (r == 0 && n_files == 0) {
                         error_set(err, HTTP_E_CONFIG, false,
                                   "CA directory '%s' holds no certificate file", tls->ca_dir);
                         r = HTTP_E_CONFIG;
                 }
         }
-        if (r == 0) {
-                BIO_get_mem_ptr(out, &mem);
-                s->ca_blob.data = malloc(mem->length);
-                if (!s->ca_blob.data)
-                        r = -ENOMEM;
-                else {
-                        memcpy(s->ca_blob.data, mem->data, mem->length);
-                        s->ca_blob.len = mem->length;
-                        s->ca_blob.flags = CURL_BLOB_NOCOPY;
-                }
+        if (r != 0) {
+                free(out.data);
+                return r;
         }
-        BIO_free(out);
-        return r;
+        s->ca_blob.data = out.data;
+        s->ca_blob.len = out.len;
+        s->ca_blob.flags = CURL_BLOB_NOCOPY;
+        return 0;
 }
 
 static int check_client_cert(const HttpTlsConfig *tls, HttpError *err) {
-        X509 *cert = NULL;
-        EVP_PKEY *key = NULL;
-        BIO *b;
-        int r = HTTP_E_CONFIG;
+        const char *problem;
 
         if (isempty(tls->client_cert) != isempty(tls->client_key)) {
                 error_set(err, HTTP_E_CONFIG, false,
@@ -336,40 +301,20 @@ static int check_client_cert(const HttpTlsConfig *tls, HttpError *err) {
         }
         if (isempty(tls->client_cert))
                 return 0;
-
-        b = BIO_new_file(tls->client_cert, "re");
-        if (b) {
-                cert = PEM_read_bio_X509(b, NULL, NULL, NULL);
-                BIO_free(b);
-        }
-        if (!cert) {
+        problem = x509_key_pair_problem(tls->client_cert, tls->client_key);
+        if (!problem)
+                return 0;
+        if (streq(problem, "certificate"))
                 error_set(err, HTTP_E_CONFIG, false, "cannot read client certificate '%s'",
                           tls->client_cert);
-                goto finish;
-        }
-        b = BIO_new_file(tls->client_key, "re");
-        if (b) {
-                /* No passphrase callback: an encrypted key fails here. */
-                key = PEM_read_bio_PrivateKey(b, NULL, NULL, (void *)"");
-                BIO_free(b);
-        }
-        if (!key) {
+        else if (streq(problem, "key"))
                 error_set(err, HTTP_E_CONFIG, false,
                           "cannot read client key '%s' (PEM, unencrypted)", tls->client_key);
-                goto finish;
-        }
-        if (X509_check_private_key(cert, key) != 1) {
+        else
                 error_set(err, HTTP_E_CONFIG, false,
                           "client key '%s' does not match certificate '%s'", tls->client_key,
                           tls->client_cert);
-                goto finish;
-        }
-        r = 0;
-finish:
-        ERR_clear_error();
-        EVP_PKEY_free(key); /* OpenSSL cleanses key material on free */
-        X509_free(cert);
-        return r;
+        return HTTP_E_CONFIG;
 }
 
 static bool server_name_valid(const char *s) {
@@ -800,7 +745,7 @@ static int map_curl_error(HttpClient *c, CURLcode cc, HttpError *err) {
                 (void)curl_easy_getinfo(c->easy, CURLINFO_SSL_VERIFYRESULT, &verify);
                 if (verify != 0)
                         error_set(err, HTTP_E_TLS, false, "TLS verification failed: %s (%s)",
-                                  detail, X509_verify_cert_error_string(verify));
+                                  detail, x509_verify_error_string(verify));
                 else
                         error_set(err, HTTP_E_TLS, false, "TLS failure: %s", detail);
                 return HTTP_E_TLS;
