@@ -227,6 +227,31 @@ static int umount_path(const char *path, const char *what, const char *volume_id
         return r;
 }
 
+/*
+ * Unmounts our mount at `path`, recognised by the id recorded when we made
+ * it (issue 15: no mount table read); a busy one is detached lazily with a
+ * warning. Another mount there is left alone: MOUNT_E_NOT_OURS. Without a
+ * recorded id (a record of an older version, or lost state) it falls back
+ * to umount_path().
+ */
+static int umount_ours(const char *path, uint64_t mnt_id, const char *what,
+                       const char *volume_id, char *err, size_t errlen) {
+        int r;
+        if (mnt_id == 0) {
+                bool mp = false;
+                if (mount_is_mountpoint(path, &mp) < 0 || !mp)
+                        return 0;
+                return umount_path(path, what, volume_id, err, errlen);
+        }
+        r = mount_umount_if(path, mnt_id, false, err, errlen);
+        if (r == MOUNT_E_BUSY) {
+                log_warning("volume '%s': %s '%s' is busy; detaching it lazily", volume_id, what,
+                            path);
+                r = mount_umount_if(path, mnt_id, true, err, errlen);
+        }
+        return r;
+}
+
 /* ---- publish ---- */
 
 typedef struct Fetched {
@@ -672,7 +697,7 @@ void csi_publish(Publisher *p, const Csi__V1__NodePublishVolumeRequest *req, Csi
                                        strerror(-r));
                         goto out;
                 }
-                r = mount_tmpfs(state_mnt, &to, err, sizeof(err));
+                r = mount_tmpfs_id(state_mnt, &to, &rec->tmpfs_mnt_id, err, sizeof(err));
                 if (r != 0) {
                         csi_status_set(st, csi_code_from_errno(r < 0 ? r : -EIO),
                                        "NodePublishVolume: %s", err);
@@ -752,7 +777,8 @@ void csi_publish(Publisher *p, const Csi__V1__NodePublishVolumeRequest *req, Csi
                                err);
                 goto out;
         }
-        r = mount_bind_readonly(state_mnt, req->target_path, err, sizeof(err));
+        r = mount_bind_readonly_id(state_mnt, req->target_path, &rec->target_mnt_id, err,
+                                   sizeof(err));
         if (r != 0) {
                 csi_status_set(st, csi_code_from_errno(r < 0 ? r : -EIO), "NodePublishVolume: %s",
                                err);
@@ -811,10 +837,11 @@ out:
                 /* undo every step: no mount, no directory, no live Vault token */
                 char uerr[ERRLEN];
                 if (bound)
-                        (void)umount_path(req->target_path, "target", req->volume_id, uerr,
-                                          sizeof(uerr));
+                        (void)umount_ours(req->target_path, rec->target_mnt_id, "target",
+                                          req->volume_id, uerr, sizeof(uerr));
                 if (tmpfs_mounted)
-                        (void)umount_path(state_mnt, "tmpfs", req->volume_id, uerr, sizeof(uerr));
+                        (void)umount_ours(state_mnt, rec->tmpfs_mnt_id, "tmpfs", req->volume_id,
+                                          uerr, sizeof(uerr));
                 if (token || rec->token)
                         revoke_quietly(p, spec ? spec->server : NULL,
                                        token ? token : rec->token, req->volume_id);
@@ -844,7 +871,6 @@ out:
 void csi_unpublish(Publisher *p, const Csi__V1__NodeUnpublishVolumeRequest *req, CsiStatus *st) {
         VolumeRecord *rec = NULL;
         char err[ERRLEN];
-        bool mp = false;
         int r;
 
         /* No refresh of this volume runs or starts from here on (one in
@@ -882,12 +908,18 @@ void csi_unpublish(Publisher *p, const Csi__V1__NodeUnpublishVolumeRequest *req,
                 return;
         }
 
-        /* the bind at target_path (also when our state was lost) */
-        if (mount_is_mountpoint(req->target_path, &mp) == 0 && mp) {
-                r = umount_path(req->target_path, "target", req->volume_id, err, sizeof(err));
+        /* the bind at target_path, by its recorded mount id (without one, e.g.
+         * when our state was lost: whatever is mounted there) */
+        {
+                r = umount_ours(req->target_path, rec->target_mnt_id, "target", req->volume_id,
+                                err, sizeof(err));
                 if (r != 0) {
-                        csi_status_set(st, CSI_UNAVAILABLE, "NodeUnpublishVolume: %s (retrying "
-                                       "later may help)", err);
+                        if (r == MOUNT_E_NOT_OURS)
+                                csi_status_set(st, CSI_FAILED_PRECONDITION,
+                                               "NodeUnpublishVolume: %s", err);
+                        else
+                                csi_status_set(st, CSI_UNAVAILABLE, "NodeUnpublishVolume: %s "
+                                               "(retrying later may help)", err);
                         if (rec->published)
                                 refresher_schedule(p->refresher, rec);
                         volume_table_release(p->volumes, rec, !rec->published);
@@ -913,8 +945,9 @@ void csi_unpublish(Publisher *p, const Csi__V1__NodeUnpublishVolumeRequest *req,
         /* the private tmpfs, the Vault token and the state */
         {
                 _cleanup_free_ char *mnt = volume_record_mount_dir(p->volumes, rec);
-                if (mnt && mount_is_mountpoint(mnt, &mp) == 0 && mp) {
-                        r = umount_path(mnt, "tmpfs", req->volume_id, err, sizeof(err));
+                if (mnt) {
+                        r = umount_ours(mnt, rec->tmpfs_mnt_id, "tmpfs", req->volume_id, err,
+                                        sizeof(err));
                         if (r != 0) {
                                 csi_status_set(st, CSI_UNAVAILABLE, "NodeUnpublishVolume: %s",
                                                err);

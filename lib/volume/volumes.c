@@ -614,7 +614,9 @@ int volume_record_save(const VolumeTable *t, const VolumeRecord *r) {
             (rc = put_str(o, "mount_group", r->mount_group)) < 0 ||
             (rc = put_str(o, "token_accessor", r->token_accessor)) < 0 ||
             (rc = json_object_put_bool(o, "readonly", r->readonly)) < 0 ||
-            (rc = json_object_put_int64(o, "access_mode", r->access_mode)) < 0)
+            (rc = json_object_put_int64(o, "access_mode", r->access_mode)) < 0 ||
+            (rc = put_u64(o, "tmpfs_mnt_id", r->tmpfs_mnt_id)) < 0 ||
+            (rc = put_u64(o, "target_mnt_id", r->target_mnt_id)) < 0)
                 goto out;
         if (r->attrs || r->objects_attr) {
                 if ((rc = attrs_to_json(r, &child)) < 0 ||
@@ -835,6 +837,8 @@ static int load_one(VolumeTable *t, const char *key) {
         (void)json_member_bool(o, "readonly", &r->readonly);
         if (json_member_int64(o, "access_mode", &mode) == 0)
                 r->access_mode = (int)mode;
+        r->tmpfs_mnt_id = member_u64(o, "tmpfs_mnt_id");
+        r->target_mnt_id = member_u64(o, "target_mnt_id");
         child = json_object_member(o, "attributes");
         if (child && (rc = attrs_from_json(r, child)) < 0)
                 goto out;
