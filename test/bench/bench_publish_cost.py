@@ -121,7 +121,7 @@ class ExtraMounts:
             sys_umount(self.paths.pop())
 
 
-def run_round(tmp, daemon_path, vault, extra, pairs, rv, window):
+def run_round(tmp, daemon_path, vault, extra, pairs, rv, window, workers):
     import vmtest
     from test_publish import Pod, mounts_under
 
@@ -133,7 +133,7 @@ def run_round(tmp, daemon_path, vault, extra, pairs, rv, window):
     sys_mount("tmpfs", str(state), "tmpfs", 0, "size=64m,mode=0700")
     extras = None
     d = vmtest.Daemon(root, args=["--state-dir=%s" % state, "--target-roots=%s" % pods_dir,
-                                  "--log-level=info", "--workers=4",
+                                  "--log-level=info", "--workers=%d" % workers,
                                   "--test-refresh-interval-min=1s", "--refresh-interval=1s"]
                       + vault.daemon_args(), name="node")
     d.args = [a for a in d.args if not a.startswith("--state-dir=") or a.endswith(str(state))]
@@ -216,6 +216,7 @@ def main():
     ap.add_argument("--daemon", default=None, help="vaultmountd binary (default: the build's)")
     ap.add_argument("--refresh-volumes", type=int, default=20)
     ap.add_argument("--refresh-window", type=float, default=10.0)
+    ap.add_argument("--workers", type=int, default=4, help="the daemon's --workers")
     a = ap.parse_args()
     reexec_in_private_namespace()
 
@@ -232,7 +233,7 @@ def main():
         for rnd in range(a.rounds):
             for n in loads:
                 r = run_round(tmp, a.daemon, vault, n, a.pairs, a.refresh_volumes,
-                              a.refresh_window)
+                              a.refresh_window, a.workers)
                 results[n].append(r)
                 print("round %d, %4d extra mounts (%4d in the table): CPU/pair %.2f ms, "
                       "publish p50 %.2f ms p99 %.2f ms, %.0f pairs/s; CPU/refresh %.2f ms "
