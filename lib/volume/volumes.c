@@ -482,6 +482,16 @@ static int put_u64(JsonValue *o, const char *k, uint64_t v) {
         return v ? json_object_put_int64(o, k, (int64_t)MIN(v, (uint64_t)INT64_MAX)) : 0;
 }
 
+/* access_mode and the ids of the volume's two mounts (mount.h; 0: not known). */
+static int put_mode_and_mounts(JsonValue *o, const VolumeRecord *r) {
+        int rc = json_object_put_int64(o, "access_mode", r->access_mode);
+        if (rc == 0)
+                rc = put_u64(o, "tmpfs_mnt_id", r->tmpfs_mnt_id);
+        if (rc == 0)
+                rc = put_u64(o, "target_mnt_id", r->target_mnt_id);
+        return rc;
+}
+
 static int put_child(JsonValue *o, const char *k, JsonValue *child) {
         int r = json_object_put_value(o, k, child);
         json_value_unref(child);
@@ -614,9 +624,7 @@ int volume_record_save(const VolumeTable *t, const VolumeRecord *r) {
             (rc = put_str(o, "mount_group", r->mount_group)) < 0 ||
             (rc = put_str(o, "token_accessor", r->token_accessor)) < 0 ||
             (rc = json_object_put_bool(o, "readonly", r->readonly)) < 0 ||
-            (rc = json_object_put_int64(o, "access_mode", r->access_mode)) < 0 ||
-            (rc = put_u64(o, "tmpfs_mnt_id", r->tmpfs_mnt_id)) < 0 ||
-            (rc = put_u64(o, "target_mnt_id", r->target_mnt_id)) < 0)
+            (rc = put_mode_and_mounts(o, r)) < 0)
                 goto out;
         if (r->attrs || r->objects_attr) {
                 if ((rc = attrs_to_json(r, &child)) < 0 ||
