@@ -264,13 +264,14 @@ def main():
     med = {}
     for n in loads:
         rs = results[n]
-        med[n] = {k: statistics.median([r[k] for r in rs])
+        med[n] = {k: statistics.median([r.get(k, float("nan")) for r in rs])
                   for k in ("cpu_pair_ms", "p50", "p99", "cpu_refresh_ms")}
         print("  %4d extra mounts: CPU/pair %s ms; publish p50 %s ms, p99 %s ms; "
               "CPU/refresh %s ms" % (n, spread([r["cpu_pair_ms"] for r in rs], "%.2f"),
                                     spread([r["p50"] for r in rs], "%.2f"),
                                     spread([r["p99"] for r in rs], "%.2f"),
-                                    spread([r["cpu_refresh_ms"] for r in rs], "%.2f")))
+                                    spread([r.get("cpu_refresh_ms", float("nan"))
+                                            for r in rs], "%.2f")))
     lo, hi = min(loads), max(loads)
     if lo != hi:
         print("  ratio %d/%d extra mounts: CPU/pair %.2fx, publish p50 %.2fx, CPU/refresh %.2fx"
