@@ -518,6 +518,7 @@ static int run_daemon(const Config *c) {
                         { "DRIVER_NAME", c->driver_name }, { "NODE_ID", c->node_id },
                         { "STATE_DIR", c->state_dir },     { "WORKERS", workers },
                         { "STARTUP_MS", ms },
+                        { "MOUNT_API", mount_api_to_string(mount_api_in_use()) },
                 };
                 log_struct(LOG_LEVEL_INFO, 0, f, ELEMENTSOF(f),
                            "vaultmountd %s serving driver '%s' on '%s' (node '%s')",
@@ -623,6 +624,22 @@ int main(int argc, char **argv) {
 
         r = check_grpc_trace(&c);
         if (r < 0) {
+                config_done(&c);
+                return EXIT_USAGE;
+        }
+        r = mount_api_from_string(c.mount_api);
+        if (r < 0) {
+                fprintf(stderr,
+                        "vaultmountd: mount-api: '%s' is not a mount back-end (auto, new, "
+                        "classic)\n",
+                        c.mount_api);
+                config_done(&c);
+                return EXIT_USAGE;
+        }
+        if (c.mode != CONFIG_MODE_CHECK && c.mode != CONFIG_MODE_PROBE &&
+            mount_set_api((MountApi)r) < 0) {
+                fprintf(stderr, "vaultmountd: mount-api: this kernel lacks the new mount API "
+                                "(Linux 5.12+); use auto or classic\n");
                 config_done(&c);
                 return EXIT_USAGE;
         }

@@ -63,6 +63,26 @@ int publish_umount(Publisher *p, const char *path, const char *what, const char 
         return r;
 }
 
+int publish_umount_ours(Publisher *p, const char *path, uint64_t mnt_id, const char *what,
+                        const char *volume_id, char *err, size_t errlen) {
+        const PublishOps *ops = publish_ops(p);
+        bool mp = false;
+        int r;
+
+        if (mnt_id == 0) {
+                if (ops->is_mountpoint(p, path, &mp) < 0 || !mp)
+                        return 0;
+                return publish_umount(p, path, what, volume_id, err, errlen);
+        }
+        r = ops->umount_if(p, path, mnt_id, false, err, errlen);
+        if (r == MOUNT_E_BUSY) {
+                log_warning("volume '%s': %s '%s' is busy; detaching it lazily", volume_id, what,
+                            path);
+                r = ops->umount_if(p, path, mnt_id, true, err, errlen);
+        }
+        return r;
+}
+
 /* After the volume is released: a republish that found something due
  * refreshes it now, within a bound, and answers from its status. */
 static void republish_finish(Publisher *p, const char *volume_id, bool refresh_now,

@@ -75,11 +75,15 @@ typedef struct PublishOps {
                       VaultError *ve);
         /* mkdirat(2): 0 or -errno (-EEXIST when it exists) */
         int (*mkdirat)(Publisher *p, int dir_fd, const char *path, mode_t mode);
-        int (*mount_tmpfs)(Publisher *p, const char *path, const TmpfsOptions *opts, char *err,
-                           size_t errlen);
-        int (*bind)(Publisher *p, const char *source, const char *target, char *err,
-                    size_t errlen);
+        /* the new mount's id in *ret_mnt_id (mount.h) */
+        int (*mount_tmpfs)(Publisher *p, const char *path, const TmpfsOptions *opts,
+                           uint64_t *ret_mnt_id, char *err, size_t errlen);
+        int (*bind)(Publisher *p, const char *source, const char *target, uint64_t *ret_mnt_id,
+                    char *err, size_t errlen);
         int (*umount)(Publisher *p, const char *path, bool lazy, char *err, size_t errlen);
+        /* mount_umount_if(): only the mount with that id; MOUNT_E_NOT_OURS */
+        int (*umount_if)(Publisher *p, const char *path, uint64_t mnt_id, bool lazy, char *err,
+                         size_t errlen);
         int (*is_mountpoint)(Publisher *p, const char *path, bool *ret);
         int (*write_files)(Publisher *p, int root_fd, const PayloadFile *files, size_t n,
                            gid_t gid, char *err, size_t errlen);

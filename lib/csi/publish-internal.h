@@ -41,6 +41,15 @@ void publish_revoke_quietly(Publisher *p, const VaultServerConfig *server,
 /* Unmounts if mounted; a busy mount is detached lazily with a warning. */
 int publish_umount(Publisher *p, const char *path, const char *what, const char *volume_id,
                    char *err, size_t errlen);
+/*
+ * Unmounts our mount at `path`, recognised by the id recorded when we made
+ * it (no mount table read); a busy one is detached lazily with a warning.
+ * Another mount there is left alone: MOUNT_E_NOT_OURS. Without a recorded
+ * id (a record of an older version) it falls back to publish_umount() of
+ * whatever is mounted there.
+ */
+int publish_umount_ours(Publisher *p, const char *path, uint64_t mnt_id, const char *what,
+                        const char *volume_id, char *err, size_t errlen);
 
 /* The first publish of a volume the caller holds (rec->published false). */
 void publish_first(Publisher *p, VolumeRecord *rec, const Csi__V1__NodePublishVolumeRequest *req,

@@ -80,14 +80,19 @@ static int real_mkdirat(Publisher *p, int dir_fd, const char *path, mode_t mode)
         return mkdirat(dir_fd, path, mode) < 0 ? -errno : 0;
 }
 
-static int real_mount_tmpfs(Publisher *p, const char *path, const TmpfsOptions *opts, char *err,
-                            size_t errlen) {
-        return mount_tmpfs(path, opts, err, errlen);
+static int real_mount_tmpfs(Publisher *p, const char *path, const TmpfsOptions *opts,
+                            uint64_t *ret_mnt_id, char *err, size_t errlen) {
+        return mount_tmpfs_id(path, opts, ret_mnt_id, err, errlen);
 }
 
-static int real_bind(Publisher *p, const char *source, const char *target, char *err,
-                     size_t errlen) {
-        return mount_bind_readonly(source, target, err, errlen);
+static int real_bind(Publisher *p, const char *source, const char *target, uint64_t *ret_mnt_id,
+                     char *err, size_t errlen) {
+        return mount_bind_readonly_id(source, target, ret_mnt_id, err, errlen);
+}
+
+static int real_umount_if(Publisher *p, const char *path, uint64_t mnt_id, bool lazy, char *err,
+                          size_t errlen) {
+        return mount_umount_if(path, mnt_id, lazy, err, errlen);
 }
 
 static int real_umount(Publisher *p, const char *path, bool lazy, char *err, size_t errlen) {
@@ -121,6 +126,7 @@ const PublishOps publish_ops_real = {
         .mount_tmpfs = real_mount_tmpfs,
         .bind = real_bind,
         .umount = real_umount,
+        .umount_if = real_umount_if,
         .is_mountpoint = real_is_mountpoint,
         .write_files = real_write_files,
         .save = real_save,

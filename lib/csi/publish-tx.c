@@ -195,7 +195,8 @@ static int step_tmpfs(PublishTx *tx) {
                 .gid = tx->gid,
                 .mode = tx->gid != (gid_t)-1 ? 0750 : 0755,
         };
-        int r = tx->ops->mount_tmpfs(tx->p, tx->state_mnt, &to, err, sizeof(err));
+        int r = tx->ops->mount_tmpfs(tx->p, tx->state_mnt, &to, &tx->rec->facts.tmpfs_mnt_id, err,
+                                     sizeof(err));
 
         if (r != 0)
                 return FAIL(tx, csi_code_from_local(r < 0 ? r : -EIO), "%s",
@@ -312,7 +313,8 @@ static int step_files(PublishTx *tx) {
 
 static int step_bind(PublishTx *tx) {
         char err[PUBLISH_ERRLEN] = "";
-        int r = tx->ops->bind(tx->p, tx->state_mnt, tx->req->target_path, err, sizeof(err));
+        int r = tx->ops->bind(tx->p, tx->state_mnt, tx->req->target_path,
+                              &tx->rec->facts.target_mnt_id, err, sizeof(err));
 
         if (r != 0)
                 return FAIL(tx, csi_code_from_local(r < 0 ? r : -EIO), "%s",
@@ -383,9 +385,11 @@ static void tx_rollback(PublishTx *tx) {
 
         tx->root_fd = safe_close(tx->root_fd);
         if (tx->done & TX_BOUND)
-                (void)publish_umount(p, tx->req->target_path, "target", id, err, sizeof(err));
+                (void)publish_umount_ours(p, tx->req->target_path, rec->facts.target_mnt_id,
+                                          "target", id, err, sizeof(err));
         if (tx->done & TX_TMPFS)
-                (void)publish_umount(p, tx->state_mnt, "tmpfs", id, err, sizeof(err));
+                (void)publish_umount_ours(p, tx->state_mnt, rec->facts.tmpfs_mnt_id, "tmpfs", id,
+                                          err, sizeof(err));
         if (tx->done & TX_TOKEN)
                 publish_revoke_quietly(p, server, tx->token ? tx->token : rec->token, id);
         if (tx->done & (TX_STATE_DIR | TX_SAVED))

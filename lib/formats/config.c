@@ -133,7 +133,11 @@ static const Option options[] = {
           "auto (journald when $JOURNAL_STREAM is our stderr, else stderr), stderr or journal" },
         { "allow-grpc-trace", OPT_BOOL, F(allow_grpc_trace), "false", 0, 0, 0, "BOOL",
           "debugging only: start although GRPC_TRACE is set (byte dumps are still stripped)" },
-        /* registration: string, not path: empty disables it */
+        /* mounts */
+        { "mount-api", OPT_STRING, F(mount_api), "auto", 0, 0, 0, "API",
+          "auto (the new mount API with statx mount ids where the kernel has it, Linux "
+          "5.12+), new, or classic (mount(2) through libmount, for older kernels)" },
+                /* registration: string, not path: empty disables it */
         { "registration-dir", OPT_STRING, F(registration_dir), "/var/lib/kubelet/plugins_registry",
           0, 0, 0, "DIR",
           "serve kubelet plugin registration on DIR/<driver-name>-reg.sock (empty: off, e.g. "

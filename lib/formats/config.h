@@ -107,6 +107,9 @@ typedef struct Config {
         char *log_target;      /* "auto", "stderr" or "journal" (checked by main) */
         bool allow_grpc_trace; /* start even when $GRPC_TRACE is set */
 
+        /* mounts */
+        char *mount_api;       /* "auto", "new" or "classic" (checked by main) */
+
         /* registration */
         char *registration_dir; /* kubelet's plugins_registry; NULL or "" disables */
         char *kubelet_endpoint; /* GetInfo endpoint; NULL: socket_path */

@@ -129,7 +129,41 @@ struct RefreshScheduler {
         RefreshClockFn clock;
         RefreshFn fn;
         void *userdata;
+        unsigned n_idle;    /* workers waiting on `work` for the queue */
+        uint64_t idle_wake; /* monotonic: the earliest they wake anyway; 0: not known */
 };
+
+/* An idle worker waits for the queue at most `usec` (see wake_idle()). */
+static void idle_wait(RefreshScheduler *s, uint64_t usec) {
+        uint64_t at = monotonic_usec() + usec;
+
+        if (s->n_idle == 0 || (s->idle_wake && at < s->idle_wake))
+                s->idle_wake = at;
+        s->n_idle++;
+        cond_wait_usec(&s->work, &s->lock, usec);
+        s->n_idle--;
+        s->idle_wake = 0; /* whose wake-up is next is not known any more */
+}
+
+/*
+ * After an entry was queued with `due`: wakes the idle workers only when
+ * they would not look at the queue before `due` anyway. A publish adds a
+ * volume due minutes later, so this spares the refresh threads two
+ * wake-ups per publish; a busy worker looks at the queue when its job ends.
+ */
+static void wake_idle(RefreshScheduler *s, uint64_t due) {
+        uint64_t now, mono;
+
+        if (s->n_idle == 0 || due == REFRESH_PARK)
+                return;
+        if (s->idle_wake) {
+                now = s->clock(s->userdata);
+                mono = monotonic_usec();
+                if (due > now && mono < s->idle_wake && due - now >= s->idle_wake - mono)
+                        return;
+        }
+        pthread_cond_broadcast(&s->work);
+}
 
 static Entry *entry_find(RefreshScheduler *s, const char *volume_id) {
         for (size_t i = 0; i < s->n_entries; i++)
@@ -174,13 +208,12 @@ static void *scheduler_thread(void *p) {
                 RefreshJob job;
 
                 if (!e) {
-                        cond_wait_usec(&s->work, &s->lock, SCHEDULER_MAX_SLEEP_USEC);
+                        idle_wait(s, SCHEDULER_MAX_SLEEP_USEC);
                         continue;
                 }
                 now = s->clock(s->userdata);
                 if (due > now) {
-                        cond_wait_usec(&s->work, &s->lock,
-                                       MIN(due - now, SCHEDULER_MAX_SLEEP_USEC));
+                        idle_wait(s, MIN(due - now, SCHEDULER_MAX_SLEEP_USEC));
                         continue;
                 }
                 (void)refresh_queue_pop(&s->queue);
@@ -315,7 +348,7 @@ int refresh_scheduler_add(RefreshScheduler *s, const char *volume_id, uint64_t d
                         e->pending_due = due;
         } else
                 r = entry_queue(s, e, due);
-        pthread_cond_broadcast(&s->work);
+        wake_idle(s, due);
 out:
         pthread_mutex_unlock(&s->lock);
         return r;

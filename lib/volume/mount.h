@@ -1,11 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * mount.h - tmpfs and bind mounts through libmount; nothing else in the
- * daemon touches libmount or mount(2).
+ * mount.h - tmpfs and read-only bind mounts; nothing else in the daemon
+ * touches libmount, mount(2) or the new mount API.
  *
  * A volume is a private tmpfs under the state dir, bound read-only at the
  * pod's target_path. A bind of a read-only bind stays read-only, so the
  * container runtime's own bind is read-only too.
+ *
+ * Two back-ends (mount_set_api()): the new mount API (fsopen/fsmount,
+ * open_tree, mount_setattr, move_mount; statx(STATX_MNT_ID)), which works on
+ * exactly the mounts we make and never reads the mount table, and the
+ * classic one (mount(2)/umount2(2) through libmount, identities from
+ * /proc/self/mountinfo) for kernels without it. Both name a mount by the
+ * same id: statx's stx_mnt_id, the first field of mountinfo.
  *
  * Returns 0, a positive MOUNT_E_* outcome, or -errno, with a message in err
  * that names the path and the cause. Never logs above debug. Thread-safe
@@ -15,13 +22,23 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <errno.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 enum {
         _MOUNT_E_SUCCESS,
-        MOUNT_E_BUSY, /* umount: still in use (and lazy detach not allowed) */
+        MOUNT_E_BUSY,     /* umount: still in use (and lazy detach not allowed) */
+        MOUNT_E_NOT_OURS, /* umount_if: another mount than the expected one is there */
 };
+
+typedef enum MountApi {
+        MOUNT_API_AUTO,    /* the new API when the kernel has it (Linux >= 5.12), else classic */
+        MOUNT_API_NEW,     /* fsopen/open_tree/mount_setattr/move_mount and statx mount ids */
+        MOUNT_API_CLASSIC, /* mount(2) through libmount, ids from the mount table */
+        _MOUNT_API_MAX,
+        _MOUNT_API_INVALID = -EINVAL,
+} MountApi;
 
 typedef struct TmpfsOptions {
         uint64_t size_bytes; /* size=; must be > 0 (tmpfs reads 0 as "unlimited") */
@@ -55,3 +72,34 @@ int mount_get(const char *path, char **ret_fstype, char **ret_options);
 
 /* The version of the libmount library loaded at run time ("2.38.1"). */
 const char *mount_library_version(void);
+
+/* "auto", "new" or "classic" (the node setting mount-api). */
+const char *mount_api_to_string(MountApi api);
+MountApi mount_api_from_string(const char *s);
+
+/* Selects the back-end for every later call (at startup, before threads).
+ * -EOPNOTSUPP for MOUNT_API_NEW on a kernel without it (nothing changes). */
+int mount_set_api(MountApi api);
+/* The back-end in use: MOUNT_API_NEW or MOUNT_API_CLASSIC. */
+MountApi mount_api_in_use(void);
+
+/* mount_tmpfs(), and the id of the new mount in *ret_mnt_id (may be NULL). */
+int mount_tmpfs_id(const char *path, const TmpfsOptions *opts, uint64_t *ret_mnt_id, char *err,
+                   size_t errlen);
+
+/* mount_bind_readonly(), and the id of the bind in *ret_mnt_id (may be NULL).
+ * With the new API the bind is read-only before it appears at `target`. */
+int mount_bind_readonly_id(const char *source, const char *target, uint64_t *ret_mnt_id,
+                           char *err, size_t errlen);
+
+/* The id of the mount `path` is on (a trailing symlink is not followed) and
+ * whether `path` is that mount's root (ret_root may be NULL). -ENOENT,
+ * -ENOTDIR for a missing path. O(1) with the new API. */
+int mount_id_of(const char *path, uint64_t *ret_mnt_id, bool *ret_root);
+
+/* Unmounts `path` only when it is the root of mount `expected_mnt_id`.
+ * Nothing mounted at `path` (or no such path) → 0; another mount there →
+ * MOUNT_E_NOT_OURS, untouched; EBUSY → MOUNT_E_BUSY, or with `lazy` a
+ * detach. A trailing symlink is never followed. */
+int mount_umount_if(const char *path, uint64_t expected_mnt_id, bool lazy, char *err,
+                    size_t errlen);

@@ -594,7 +594,9 @@ static int facts_to_json(const VolumeRecord *r, JsonValue *o) {
             (rc = put_str(o, "fs_type", r->facts.fs_type)) < 0 ||
             (rc = put_str(o, "mount_group", r->facts.mount_group)) < 0 ||
             (rc = put_str(o, "token_accessor", r->token_accessor)) < 0 ||
-            (rc = json_object_put_bool(o, "readonly", r->facts.readonly)) < 0)
+            (rc = json_object_put_bool(o, "readonly", r->facts.readonly)) < 0 ||
+            (rc = put_u64(o, "tmpfs_mnt_id", r->facts.tmpfs_mnt_id)) < 0 ||
+            (rc = put_u64(o, "target_mnt_id", r->facts.target_mnt_id)) < 0)
                 return rc;
         return json_object_put_int64(o, "access_mode", r->facts.access_mode);
 }
@@ -861,6 +863,8 @@ static int load_one(VolumeTable *t, const char *key) {
         (void)json_member_bool(o, "readonly", &r->facts.readonly);
         if (json_member_int64(o, "access_mode", &mode) == 0)
                 r->facts.access_mode = (int)mode;
+        r->facts.tmpfs_mnt_id = member_u64(o, "tmpfs_mnt_id");
+        r->facts.target_mnt_id = member_u64(o, "target_mnt_id");
         child = json_object_member(o, "attributes");
         if (child && (rc = attrs_from_json(r, child)) < 0)
                 goto out;

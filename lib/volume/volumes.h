@@ -8,6 +8,7 @@
  *
  * State dir layout:
  *   <state-dir>/volumes/<key>/record.json   volume id, target, server, the
+ *                                           ids of our two mounts, the
  *                                           non-secret volume attributes and
  *                                           the rotation state (0600)
  *   <state-dir>/volumes/<key>/token         the Vault token (0600), only when
@@ -118,6 +119,8 @@ typedef struct VolumeFacts {
         int access_mode;
         char *fs_type;
         char *mount_group;  /* volume_mount_group or NULL */
+        uint64_t tmpfs_mnt_id;  /* mount id of the private tmpfs (mount.h); 0: not known */
+        uint64_t target_mnt_id; /* mount id of the read-only bind at target_path; 0: not known */
 } VolumeFacts;
 
 /* The rotation state: the refresher's own (volume-rotation.h), opaque to

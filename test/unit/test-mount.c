@@ -4,7 +4,13 @@
  * tmpfs options as libmount and /proc/self/mountinfo report them, the
  * read-only bind (EROFS through the bind, writable underneath, per-mount
  * flags), mount_is_mountpoint, idempotent umount, EBUSY with and without
- * lazy detach, and failed binds that leave nothing mounted.
+ * lazy detach, and failed binds that leave nothing mounted; mount
+ * identities (the ids mount_tmpfs_id/mount_bind_readonly_id record, as the
+ * kernel's mountinfo shows them) and mount_umount_if refusing every mount
+ * but the recorded one. The whole suite runs twice: with the new mount API
+ * (the default; on this kernel it must be the one in use) and with the
+ * classic back-end forced (mount(2) through libmount, the fallback for
+ * older kernels).
  *
  * Cleanup: every test works in its own mkdtemp dir under a per-TCase base
  * dir. The checked teardown unmounts and removes the test's dir; since
@@ -22,6 +28,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,6 +47,8 @@
 
 static char base[PATH_MAX]; /* per TCase, made in the parent */
 static char dir[PATH_MAX];  /* per test */
+static MountApi api_under_test; /* set by main() before each run */
+static bool new_api_reachable(void);
 
 /* ---- mountinfo helpers (independent of libmount) ---- */
 
@@ -102,6 +111,24 @@ static size_t mounts_under(const char *prefix, char (*out)[PATH_MAX], size_t max
         return n;
 }
 
+/* The id (first mountinfo field) of the topmost mount at `target`, or 0. */
+static uint64_t mountinfo_id(const char *target) {
+        char line[4096];
+        unsigned long long id = 0;
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+
+        ck_assert_ptr_nonnull(f);
+        while (fgets(line, sizeof(line), f)) {
+                char tgt[PATH_MAX];
+                unsigned long long v;
+                if (sscanf(line, "%llu %*s %*s %*s %4095s", &v, tgt) == 2 &&
+                    strcmp(tgt, target) == 0)
+                        id = v;
+        }
+        fclose(f);
+        return id;
+}
+
 /* Whether the comma-separated `opts` holds exactly the option `want`. */
 static bool has_opt(const char *opts, const char *want) {
         size_t wl = strlen(want);
@@ -160,6 +187,7 @@ static void base_teardown(void) {
 
 static void setup(void) {
         ck_assert(base[0] != '\0');
+        ck_assert_int_eq(mount_api_in_use(), api_under_test);
         PATHF(dir, sizeof(dir), "%s/t-XXXXXX", base);
         ck_assert_ptr_nonnull(mkdtemp(dir));
 }
@@ -488,6 +516,222 @@ START_TEST(test_umount_busy) {
 }
 END_TEST
 
+/* ---- identity: recorded ids and mount_umount_if ---- */
+
+START_TEST(test_tmpfs_id_recorded) {
+        const char *vol = sub("vol", true);
+        char err[256] = "", inner[PATH_MAX];
+        uint64_t id = 0, got = 0;
+        bool root = false;
+
+        ck_assert_msg(mount_tmpfs_id(vol, &small, &id, err, sizeof(err)) == 0, "%s", err);
+        ck_assert_uint_gt(id, 0);
+        /* the kernel's own name for it */
+        ck_assert_uint_eq(id, mountinfo_id(vol));
+        ck_assert_int_eq(mount_id_of(vol, &got, &root), 0);
+        ck_assert_uint_eq(got, id);
+        ck_assert(root);
+        /* a directory inside is on the same mount, but not its root */
+        PATHF(inner, sizeof(inner), "%s/d", vol);
+        ck_assert_int_eq(mkdir(inner, 0755), 0);
+        ck_assert_int_eq(mount_id_of(inner, &got, &root), 0);
+        ck_assert_uint_eq(got, id);
+        ck_assert(!root);
+        /* the directory the mount sits on is another mount */
+        ck_assert_int_eq(mount_id_of(dir, &got, &root), 0);
+        ck_assert_uint_ne(got, id);
+        ck_assert_int_eq(mount_id_of(sub("missing", false), &got, &root), -ENOENT);
+
+        ck_assert_int_eq(mount_umount_if(vol, id, false, err, sizeof(err)), 0);
+        ck_assert_uint_eq(mounts_under(dir, NULL, 0), 0);
+        ck_assert_int_eq(mount_id_of(vol, &got, &root), 0);
+        ck_assert(!root);
+}
+END_TEST
+
+START_TEST(test_bind_id_recorded) {
+        const char *priv = sub("priv", true), *tgt = sub("target", true);
+        char err[256] = "", path[PATH_MAX];
+        uint64_t tid = 0, bid = 0, got = 0;
+        bool root = false;
+        MountLine ml;
+
+        ck_assert_int_eq(mount_tmpfs_id(priv, &small, &tid, err, sizeof(err)), 0);
+        ck_assert_msg(mount_bind_readonly_id(priv, tgt, &bid, err, sizeof(err)) == 0, "%s", err);
+        ck_assert_uint_gt(bid, 0);
+        ck_assert_uint_ne(bid, tid);
+        ck_assert_uint_eq(bid, mountinfo_id(tgt));
+        ck_assert_uint_eq(tid, mountinfo_id(priv));
+        ck_assert_int_eq(mount_id_of(tgt, &got, &root), 0);
+        ck_assert_uint_eq(got, bid);
+        ck_assert(root);
+        ck_assert(mountinfo_find(tgt, &ml));
+        ck_assert_msg(has_opt(ml.mnt_opts, "ro") && has_opt(ml.mnt_opts, "nosuid") &&
+                              has_opt(ml.mnt_opts, "nodev") && has_opt(ml.mnt_opts, "noexec"),
+                      "bind per-mount options: %s", ml.mnt_opts);
+        ck_assert_str_eq(ml.fstype, "tmpfs");
+        PATHF(path, sizeof(path), "%s/new", tgt);
+        errno = 0;
+        ck_assert_int_lt(open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644), 0);
+        ck_assert_int_eq(errno, EROFS);
+
+        /* each id unmounts its own mount only */
+        ck_assert_int_eq(mount_umount_if(tgt, tid, false, err, sizeof(err)), MOUNT_E_NOT_OURS);
+        ck_assert(is_mp(tgt));
+        ck_assert_int_eq(mount_umount_if(tgt, bid, false, err, sizeof(err)), 0);
+        ck_assert(!is_mp(tgt));
+        ck_assert(is_mp(priv));
+        ck_assert_int_eq(mount_umount_if(priv, tid, false, err, sizeof(err)), 0);
+        ck_assert_uint_eq(mounts_under(dir, NULL, 0), 0);
+}
+END_TEST
+
+START_TEST(test_umount_if_refuses_others) {
+        const char *vol = sub("vol", true), *plain = sub("plain", true);
+        char err[256] = "";
+        uint64_t id = 0, foreign = 0, got = 0;
+        bool root = false;
+
+        ck_assert_int_eq(mount_tmpfs_id(vol, &small, &id, err, sizeof(err)), 0);
+        /* a wrong id: refused, nothing unmounted, the message names both */
+        err[0] = '\0';
+        ck_assert_int_eq(mount_umount_if(vol, id + 1000, false, err, sizeof(err)),
+                         MOUNT_E_NOT_OURS);
+        ck_assert_msg(strstr(err, vol) && strstr(err, "not unmounting"), "err: %s", err);
+        ck_assert_uint_eq(mountinfo_id(vol), id);
+        ck_assert_int_eq(mount_umount_if(vol, id + 1000, true, err, sizeof(err)),
+                         MOUNT_E_NOT_OURS);
+        ck_assert_uint_eq(mountinfo_id(vol), id);
+
+        /* someone else's mount on top of ours: neither is touched */
+        ck_assert_int_eq(mount("tmpfs", vol, "tmpfs", 0, "size=64k"), 0);
+        foreign = mountinfo_id(vol);
+        ck_assert_uint_ne(foreign, id);
+        ck_assert_int_eq(mount_umount_if(vol, id, true, err, sizeof(err)), MOUNT_E_NOT_OURS);
+        ck_assert_uint_eq(mountinfo_id(vol), foreign);
+        ck_assert_uint_eq(mounts_under(dir, NULL, 0), 2);
+        ck_assert_int_eq(umount2(vol, 0), 0);
+
+        /* ours again on top: unmounted, then nothing to do */
+        ck_assert_int_eq(mount_umount_if(vol, id, false, err, sizeof(err)), 0);
+        ck_assert_uint_eq(mounts_under(dir, NULL, 0), 0);
+        ck_assert_int_eq(mount_umount_if(vol, id, false, err, sizeof(err)), 0);
+        /* a directory that is no mount, a missing path, bad arguments */
+        ck_assert_int_eq(mount_umount_if(plain, id, false, err, sizeof(err)), 0);
+        ck_assert_int_eq(mount_umount_if(sub("missing", false), id, false, err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(mount_umount_if(vol, 0, false, NULL, 0), -EINVAL);
+        ck_assert_int_eq(mount_umount_if(NULL, id, false, NULL, 0), -EINVAL);
+        ck_assert_int_eq(mount_id_of(NULL, &got, &root), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_umount_if_symlink_not_followed) {
+        const char *vol = sub("vol", true), *link = sub("link", false);
+        char err[256] = "";
+        uint64_t id = 0, got = 0;
+        bool root = true;
+
+        ck_assert_int_eq(mount_tmpfs_id(vol, &small, &id, err, sizeof(err)), 0);
+        ck_assert_int_eq(symlink(vol, link), 0);
+        /* the link itself is not the mount's root */
+        ck_assert_int_eq(mount_id_of(link, &got, &root), 0);
+        ck_assert(!root);
+        ck_assert_uint_ne(got, id);
+        ck_assert_int_eq(mount_umount_if(link, id, false, err, sizeof(err)), 0);
+        ck_assert_uint_eq(mountinfo_id(vol), id);
+        ck_assert_int_eq(mount_umount_if(vol, id, false, err, sizeof(err)), 0);
+        ck_assert_uint_eq(mounts_under(dir, NULL, 0), 0);
+}
+END_TEST
+
+START_TEST(test_umount_if_busy) {
+        const char *vol = sub("vol", true);
+        char err[256] = "";
+        uint64_t id = 0;
+        int hold_fd = -1, status = 0;
+        pid_t pid;
+
+        ck_assert_int_eq(mount_tmpfs_id(vol, &small, &id, err, sizeof(err)), 0);
+        pid = hold_busy(vol, &hold_fd);
+        err[0] = '\0';
+        ck_assert_int_eq(mount_umount_if(vol, id, false, err, sizeof(err)), MOUNT_E_BUSY);
+        ck_assert_msg(strstr(err, vol) && strstr(err, strerror(EBUSY)), "err: %s", err);
+        ck_assert_uint_eq(mountinfo_id(vol), id);
+        ck_assert_int_eq(mount_umount_if(vol, id, true, err, sizeof(err)), 0);
+        ck_assert_uint_eq(mounts_under(dir, NULL, 0), 0);
+        close(hold_fd);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+END_TEST
+
+START_TEST(test_id_failures_leave_nothing) {
+        const char *priv = sub("priv", true);
+        char err[256] = "";
+        uint64_t id = 7, bid = 7;
+
+        ck_assert_int_eq(mount_tmpfs_id(sub("missing", false), &small, &id, err, sizeof(err)),
+                         -ENOENT);
+        ck_assert_uint_eq(id, 7); /* untouched on failure */
+        ck_assert_int_eq(mount_tmpfs_id(priv, &small, &id, err, sizeof(err)), 0);
+        err[0] = '\0';
+        ck_assert_int_eq(mount_bind_readonly_id(priv, sub("nodir", false), &bid, err,
+                                                sizeof(err)),
+                         -ENOENT);
+        ck_assert_msg(strstr(err, "nodir") && strstr(err, strerror(ENOENT)), "err: %s", err);
+        ck_assert_uint_eq(bid, 7);
+        ck_assert_uint_eq(mounts_under(dir, NULL, 0), 1);
+        ck_assert_int_eq(mount_umount_if(priv, id, false, err, sizeof(err)), 0);
+        ck_assert_uint_eq(mounts_under(dir, NULL, 0), 0);
+}
+END_TEST
+
+/* Ids survive a change of back-end (a record written by one, read by the other). */
+START_TEST(test_ids_across_backends) {
+        const char *a = sub("a", true), *b = sub("b", true);
+        MountApi other = api_under_test == MOUNT_API_NEW ? MOUNT_API_CLASSIC : MOUNT_API_NEW;
+        char err[256] = "";
+        uint64_t ida = 0, idb = 0, got = 0;
+        bool root = false;
+
+        ck_assert_int_eq(mount_tmpfs_id(a, &small, &ida, err, sizeof(err)), 0);
+        if (other == MOUNT_API_NEW && !new_api_reachable()) {
+                /* no new API here (valgrind): refused, and nothing changes */
+                ck_assert_int_eq(mount_set_api(MOUNT_API_NEW), -EOPNOTSUPP);
+                ck_assert_int_eq(mount_api_in_use(), MOUNT_API_CLASSIC);
+                ck_assert_int_eq(mount_umount_if(a, ida, false, err, sizeof(err)), 0);
+                ck_assert_uint_eq(mounts_under(dir, NULL, 0), 0);
+                return;
+        }
+        ck_assert_int_eq(mount_set_api(other), 0);
+        ck_assert_int_eq(mount_api_in_use(), other);
+        ck_assert_int_eq(mount_id_of(a, &got, &root), 0);
+        ck_assert_uint_eq(got, ida);
+        ck_assert(root);
+        ck_assert_int_eq(mount_bind_readonly_id(a, b, &idb, err, sizeof(err)), 0);
+        ck_assert_int_eq(mount_set_api(api_under_test), 0);
+        ck_assert_int_eq(mount_id_of(b, &got, &root), 0);
+        ck_assert_uint_eq(got, idb);
+        ck_assert_int_eq(mount_umount_if(b, idb, false, err, sizeof(err)), 0);
+        ck_assert_int_eq(mount_umount_if(a, ida, false, err, sizeof(err)), 0);
+        ck_assert_uint_eq(mounts_under(dir, NULL, 0), 0);
+}
+END_TEST
+
+START_TEST(test_api_names) {
+        ck_assert_int_eq(mount_api_from_string("auto"), MOUNT_API_AUTO);
+        ck_assert_int_eq(mount_api_from_string("new"), MOUNT_API_NEW);
+        ck_assert_int_eq(mount_api_from_string("classic"), MOUNT_API_CLASSIC);
+        ck_assert_int_eq(mount_api_from_string("Classic"), _MOUNT_API_INVALID);
+        ck_assert_int_eq(mount_api_from_string(NULL), _MOUNT_API_INVALID);
+        ck_assert_str_eq(mount_api_to_string(MOUNT_API_CLASSIC), "classic");
+        ck_assert_ptr_null(mount_api_to_string(_MOUNT_API_MAX));
+        ck_assert_int_eq(mount_set_api(_MOUNT_API_MAX), -EINVAL);
+        ck_assert_int_eq(mount_api_in_use(), api_under_test);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("mount");
         TCase *tc;
@@ -520,9 +764,59 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_umount_busy);
         suite_add_tcase(s, tc);
 
+        tc = tcase_create("identity");
+        tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_tmpfs_id_recorded);
+        tcase_add_test(tc, test_bind_id_recorded);
+        tcase_add_test(tc, test_umount_if_refuses_others);
+        tcase_add_test(tc, test_umount_if_symlink_not_followed);
+        tcase_add_test(tc, test_umount_if_busy);
+        tcase_add_test(tc, test_id_failures_leave_nothing);
+        tcase_add_test(tc, test_ids_across_backends);
+        tcase_add_test(tc, test_api_names);
+        suite_add_tcase(s, tc);
+
         return s;
 }
 
+/*
+ * Whether this process can use the whole new mount API: a kernel >= 5.12
+ * (mount_setattr) whose fsopen and statx mount ids reach us. Under valgrind
+ * (which does not know these calls) they fail with ENOSYS, and the library
+ * must then pick the classic back-end by itself.
+ */
+static bool new_api_reachable(void) {
+        struct utsname u;
+        struct statx sx;
+        int major = 0, minor = 0, fd;
+
+        if (uname(&u) < 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2 ||
+            (major < 5 || (major == 5 && minor < 12)))
+                return false;
+        if (statx(AT_FDCWD, "/", 0, STATX_MNT_ID, &sx) < 0 || !(sx.stx_mask & STATX_MNT_ID))
+                return false;
+        fd = fsopen("tmpfs", FSOPEN_CLOEXEC);
+        if (fd < 0)
+                return false;
+        close(fd);
+        return true;
+}
+
 int main(void) {
-        return testutil_run(suite());
+        int r1, r2;
+
+        /* the default back-end: on a kernel that has it, it must be the new API */
+        if (mount_set_api(MOUNT_API_AUTO) < 0)
+                return EXIT_FAILURE;
+        api_under_test = new_api_reachable() ? MOUNT_API_NEW : MOUNT_API_CLASSIC;
+        printf("mount back-end: %s\n", mount_api_to_string(api_under_test));
+        r1 = testutil_run(suite());
+        /* the fallback for older kernels, forced */
+        if (mount_set_api(MOUNT_API_CLASSIC) < 0)
+                return EXIT_FAILURE;
+        api_under_test = MOUNT_API_CLASSIC;
+        printf("mount back-end: classic (forced)\n");
+        r2 = testutil_run(suite());
+        return r1 == EXIT_SUCCESS && r2 == EXIT_SUCCESS ? EXIT_SUCCESS : EXIT_FAILURE;
 }

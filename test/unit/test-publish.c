@@ -130,18 +130,23 @@ static int mount_add(const char *path) {
         return -EBUSY;
 }
 
-static int f_tmpfs(Publisher *p, const char *path, const TmpfsOptions *o, char *err,
-                   size_t errlen) {
+static uint64_t next_mnt_id = 100;
+
+static int f_tmpfs(Publisher *p, const char *path, const TmpfsOptions *o, uint64_t *ret_id,
+                   char *err, size_t errlen) {
         if (fail_now(OP_TMPFS))
                 return -ENOSPC; /* says nothing in err: the caller must */
+        *ret_id = next_mnt_id++;
         return mount_add(path);
 }
 
-static int f_bind(Publisher *p, const char *src, const char *dst, char *err, size_t errlen) {
+static int f_bind(Publisher *p, const char *src, const char *dst, uint64_t *ret_id, char *err,
+                  size_t errlen) {
         if (fail_now(OP_BIND)) {
                 (void)snprintf(err, errlen, "binding '%s' failed: Permission denied", dst);
                 return -EACCES;
         }
+        *ret_id = next_mnt_id++;
         return mount_add(dst);
 }
 
@@ -156,6 +161,12 @@ static int f_umount(Publisher *p, const char *path, bool lazy, char *err, size_t
                         fk.mounts--;
                 }
         return 0;
+}
+
+static int f_umount_if(Publisher *p, const char *path, uint64_t id, bool lazy, char *err,
+                       size_t errlen) {
+        ck_assert_uint_ne(id, 0);
+        return f_umount(p, path, lazy, err, errlen);
 }
 
 static int f_ismnt(Publisher *p, const char *path, bool *ret) {
@@ -188,7 +199,8 @@ static uint64_t f_now(Publisher *p) {
 static const PublishOps fake_ops = {
         .vault_enter = f_enter, .vault_leave = f_leave, .login = f_login, .read = f_read,
         .revoke = f_revoke,     .mkdirat = f_mkdirat,   .mount_tmpfs = f_tmpfs,
-        .bind = f_bind,         .umount = f_umount,     .is_mountpoint = f_ismnt,
+        .bind = f_bind,         .umount = f_umount,     .umount_if = f_umount_if,
+        .is_mountpoint = f_ismnt,
         .write_files = f_write, .save = f_save,         .now = f_now,
 };
 
