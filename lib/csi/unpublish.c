@@ -90,10 +90,11 @@ static int unpublish_target(Publisher *p, VolumeRecord *rec, const char *target,
                                     rec->volume_id, err, sizeof(err));
 
         if (r == MOUNT_E_NOT_OURS) {
+                /* err names the path and both mount ids */
                 csi_status_set(st, CSI_FAILED_PRECONDITION,
-                               ERR_PREFIX "target_path '%s' holds a mount that vaultmount did "
-                               "not make for volume '%s'; it is left as it is (%s)",
-                               target, rec->volume_id, err);
+                               ERR_PREFIX "%s; volume '%s' keeps its files until that mount is "
+                               "gone",
+                               err, rec->volume_id);
                 return -EBUSY;
         }
         if (r != 0) {
