@@ -443,6 +443,12 @@ static int run_daemon(const Config *c) {
                 return EXIT_FAILURE;
         }
         publisher.refresher = refresher;
+        {
+                /* publishes a crash interrupted: undone before anything is served */
+                size_t n = publish_recover(&publisher);
+                if (n > 0)
+                        log_info("undid %zu publish(es) that a restart interrupted", n);
+        }
         publisher.metrics = &metrics;
 
         rpc_runtime_init();

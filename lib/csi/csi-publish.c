@@ -4,7 +4,9 @@
  * lock, then a republish or a first publish (see csi-publish.h), and what
  * publish, republish and unpublish share.
  */
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "log.h"
 #include "metrics.h"
@@ -81,6 +83,25 @@ int publish_umount_ours(Publisher *p, const char *path, uint64_t mnt_id, const c
                 r = ops->umount_if(p, path, mnt_id, true, err, errlen);
         }
         return r;
+}
+
+/* Whether target_path (no symlink on the way, under the roots) is a bind of
+ * the mount at `ours` (same device): what a crash left between bind and save. */
+bool publish_target_is_bind_of(Publisher *p, const char *target, const char *ours) {
+        const Config *c = p->config;
+        _cleanup_close_ int parent_fd = -1;
+        const char *name = NULL;
+        struct stat a, b;
+        bool mp = false;
+        char err[PUBLISH_ERRLEN] = "";
+
+        if (target_path_check(target, c->target_roots, c->n_target_roots, &parent_fd, &name, err,
+                              sizeof(err)) < 0)
+                return false;
+        if (fstatat(parent_fd, name, &a, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(a.st_mode) ||
+            stat(ours, &b) < 0)
+                return false;
+        return publish_ops(p)->is_mountpoint(p, target, &mp) == 0 && mp && a.st_dev == b.st_dev;
 }
 
 /* After the volume is released: a republish that found something due

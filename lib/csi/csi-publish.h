@@ -104,6 +104,15 @@ struct Publisher {
 };
 
 void csi_publish(Publisher *p, const Csi__V1__NodePublishVolumeRequest *req, CsiStatus *st);
+
+/*
+ * At start, before the server: undoes every publish a crash interrupted
+ * (recorded write-ahead, volumes.h "intent"): its bind and tmpfs (ours by
+ * their mount ids, or for lack of one by being our own state path and a
+ * bind of exactly it), its Vault token, the target dir it made, its state.
+ * Returns how many were undone.
+ */
+size_t publish_recover(Publisher *p);
 void csi_unpublish(Publisher *p, const Csi__V1__NodeUnpublishVolumeRequest *req, CsiStatus *st);
 
 /*

@@ -51,6 +51,10 @@ int publish_umount(Publisher *p, const char *path, const char *what, const char 
 int publish_umount_ours(Publisher *p, const char *path, uint64_t mnt_id, const char *what,
                         const char *volume_id, char *err, size_t errlen);
 
+/* Whether target_path (no symlink on the way, under the roots) is a bind of
+ * the mount at `ours` (same device): what a crash left between bind and save. */
+bool publish_target_is_bind_of(Publisher *p, const char *target, const char *ours);
+
 /* The first publish of a volume the caller holds (rec->published false). */
 void publish_first(Publisher *p, VolumeRecord *rec, const Csi__V1__NodePublishVolumeRequest *req,
                    const KvList *secrets, const KvList *ctx, CsiStatus *st, bool *ret_keep);

@@ -125,6 +125,44 @@ static int step_pod_token(PublishTx *tx) {
         return 0;
 }
 
+/*
+ * Write-ahead: records what the publish is about to do or has done
+ * (record.json with "publishing", the target, the mount ids, the Vault
+ * token), so that after a crash the next start undoes it
+ * (publish_recover()). A publish that cannot record itself does not go on.
+ */
+static int tx_checkpoint(PublishTx *tx, const char *what) {
+        int r;
+
+        tx->rec->intent = true;
+        r = tx->ops->save(tx->p, tx->rec);
+        if (r < 0)
+                return FAIL(tx, csi_code_from_local(r), "recording the publish (%s) failed: %s",
+                            what, strerror(-r));
+        tx->done |= TX_SAVED;
+        return 0;
+}
+
+/* One target, one volume: another volume published (or being published)
+ * at target_path refuses this one. */
+static int step_claim(PublishTx *tx) {
+        _cleanup_free_ char *owner = NULL;
+        int r = volume_table_claim_target(tx->p->volumes, tx->rec, tx->req->target_path,
+                                          &owner);
+
+        if (r == -EEXIST)
+                return FAIL(tx, CSI_FAILED_PRECONDITION,
+                            "target_path '%s' is already used by volume '%s'",
+                            tx->req->target_path, owner);
+        if (r < 0)
+                return tx_oom(tx);
+        tx->rec->facts.server = strdup(tx->spec->server->name);
+        tx->rec->facts.ns = tx->spec->ns ? strdup(tx->spec->ns) : NULL;
+        if (!tx->rec->facts.server || (tx->spec->ns && !tx->rec->facts.ns))
+                return tx_oom(tx);
+        return 0;
+}
+
 /* target_path exists already: ours to use only when it is an empty-handed dir. */
 static int target_existing(PublishTx *tx) {
         const char *target = tx->req->target_path;
@@ -157,11 +195,16 @@ static int step_target(PublishTx *tx) {
                                                     : CSI_INVALID_ARGUMENT)
                                     : csi_code_from_local(r),
                             "%s", err[0] ? err : strerror(-r));
+        /* recorded first: a crash right after the mkdir still removes it */
+        tx->rec->facts.target_created = true;
+        if (tx_checkpoint(tx, "target") < 0)
+                return -EIO;
         r = tx->ops->mkdirat(tx->p, tx->parent_fd, tx->name, 0750);
         if (r == 0) {
                 tx->done |= TX_TARGET_CREATED;
                 return 0;
         }
+        tx->rec->facts.target_created = false;
         if (r == -EEXIST)
                 return target_existing(tx);
         return FAIL(tx, csi_code_from_local(r), "creating target_path '%s' failed: %s",
@@ -183,7 +226,7 @@ static int step_state_dir(PublishTx *tx) {
         if (r < 0 && r != -EEXIST)
                 return FAIL(tx, csi_code_from_local(r), "creating '%s' failed: %s",
                             tx->state_mnt, strerror(-r));
-        return 0;
+        return tx_checkpoint(tx, "state");
 }
 
 static int step_tmpfs(PublishTx *tx) {
@@ -202,7 +245,7 @@ static int step_tmpfs(PublishTx *tx) {
                 return FAIL(tx, csi_code_from_local(r < 0 ? r : -EIO), "%s",
                             err[0] ? err : "mounting the volume's tmpfs failed");
         tx->done |= TX_TMPFS;
-        return 0;
+        return tx_checkpoint(tx, "tmpfs");
 }
 
 static void set_vault_status(PublishTx *tx, int r, const VaultError *ve, const char *what) {
@@ -217,8 +260,15 @@ static int vault_login(PublishTx *tx) {
         int r = tx->ops->login(tx->p, tx->spec, tx->tok.jwt, &tx->token, &ve);
 
         if (r == 0) {
+                const char *accessor = vault_token_accessor(tx->token);
                 tx->done |= TX_TOKEN;
-                return 0;
+                /* the record holds it from now on: saved, so a restart can revoke it */
+                tx->rec->token = TAKE_PTR(tx->token);
+                tx->rec->token_accessor = accessor ? strdup(accessor) : NULL;
+                r = tx_checkpoint(tx, "token");
+                if (r < 0)
+                        tx->ops->vault_leave(tx->p, tx->spec->server, 0, &ve);
+                return r;
         }
         (void)snprintf(what, sizeof(what), "login with role '%s' at auth mount '%s'",
                        tx->spec->role, tx->spec->auth_mount);
@@ -236,7 +286,7 @@ static int vault_fetch(PublishTx *tx, int *ret_r, VaultError *ret_ve) {
                 size_t first = secret_set_first_object(tx->group_of, spec->n_objects, gi);
                 const SecretObject *o = &spec->objects[first];
                 VaultRequest rq = secret_set_request(o);
-                int r = tx->ops->read(tx->p, spec, tx->token, &rq, &tx->resp[gi], ret_ve);
+                int r = tx->ops->read(tx->p, spec, tx->rec->token, &rq, &tx->resp[gi], ret_ve);
 
                 if (r != 0) {
                         char what[768];
@@ -320,26 +370,18 @@ static int step_bind(PublishTx *tx) {
                 return FAIL(tx, csi_code_from_local(r < 0 ? r : -EIO), "%s",
                             err[0] ? err : "binding the volume at target_path failed");
         tx->done |= TX_BOUND;
-        return 0;
+        return tx_checkpoint(tx, "bind");
 }
 
 /* The record's publish facts (they never change afterwards). */
 static int record_facts(PublishTx *tx) {
         const Csi__V1__NodePublishVolumeRequest *req = tx->req;
         VolumeRecord *rec = tx->rec;
-        const char *accessor = vault_token_accessor(tx->token);
-
-        rec->facts.target_path = strdup(req->target_path);
-        rec->facts.server = strdup(tx->spec->server->name);
-        rec->facts.ns = tx->spec->ns ? strdup(tx->spec->ns) : NULL;
         rec->facts.fs_type = strdup(capability_fs_type(req->volume_capability));
         rec->facts.mount_group = tx->group ? strdup(tx->group) : NULL;
         rec->facts.readonly = req->readonly;
         rec->facts.access_mode = capability_access_mode(req->volume_capability);
-        rec->token_accessor = accessor ? strdup(accessor) : NULL;
-        if (!rec->facts.target_path || !rec->facts.server || !rec->facts.fs_type ||
-            (tx->spec->ns && !rec->facts.ns) || (tx->group && !rec->facts.mount_group) ||
-            (accessor && !rec->token_accessor))
+        if (!rec->facts.fs_type || (tx->group && !rec->facts.mount_group))
                 return -ENOMEM;
         return 0;
 }
@@ -350,7 +392,6 @@ static int step_record(PublishTx *tx) {
 
         if (record_facts(tx) < 0)
                 return tx_oom(tx);
-        rec->token = TAKE_PTR(tx->token);
         volume_record_set_jwt(tx->p->volumes, rec, TAKE_PTR(tx->tok.jwt), tx->tok.expires_unix);
         rec->spec = TAKE_PTR(tx->spec);
         r = refresher_volume_init(tx->p->refresher, rec, TAKE_PTR(tx->group_of), tx->n_groups,
@@ -361,7 +402,11 @@ static int step_record(PublishTx *tx) {
 }
 
 static int step_save(PublishTx *tx) {
-        int r = tx->ops->save(tx->p, tx->rec);
+        int r;
+
+        tx->rec->published = true; /* record.json without "publishing" */
+        r = tx->ops->save(tx->p, tx->rec);
+        tx->rec->published = false;
 
         if (r < 0)
                 return FAIL(tx, csi_code_from_local(r), "saving the volume state failed: %s",
@@ -391,7 +436,7 @@ static void tx_rollback(PublishTx *tx) {
                 (void)publish_umount_ours(p, tx->state_mnt, rec->facts.tmpfs_mnt_id, "tmpfs", id,
                                           err, sizeof(err));
         if (tx->done & TX_TOKEN)
-                publish_revoke_quietly(p, server, tx->token ? tx->token : rec->token, id);
+                publish_revoke_quietly(p, server, rec->token, id);
         if (tx->done & (TX_STATE_DIR | TX_SAVED))
                 (void)volume_record_remove(p->volumes, rec);
         if ((tx->done & TX_TARGET_CREATED) && tx->parent_fd >= 0)
@@ -412,11 +457,33 @@ static void tx_done(PublishTx *tx) {
         free(tx->state_mnt);
 }
 
-static const TxStep publish_steps[] = {
-        step_attributes, step_capability, step_pod_token, step_target, step_state_dir,
-        step_tmpfs,      step_vault,      step_files,     step_bind,   step_record,
-        step_save,
+static const struct {
+        const char *name;
+        TxStep fn;
+} publish_steps[] = {
+        { "attributes", step_attributes }, { "capability", step_capability },
+        { "pod-token", step_pod_token },   { "claim", step_claim },
+        { "state-dir", step_state_dir },   { "target", step_target },
+        { "tmpfs", step_tmpfs },           { "vault", step_vault },
+        { "files", step_files },           { "bind", step_bind },
+        { "record", step_record },         { "save", step_save },
 };
+
+/* Testing aid (test-publish-pause): stop before a step so a test can kill
+ * the daemon there. */
+static void test_pause(const Publisher *p, const char *step) {
+        char path[PATH_MAX];
+        int fd;
+
+        if (isempty(p->config->test_publish_pause) || !streq(p->config->test_publish_pause, step))
+                return;
+        (void)snprintf(path, sizeof(path), "%s/paused-%s", p->config->state_dir, step);
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0)
+                close(fd);
+        log_warning("test-publish-pause: stopping before step '%s' for a minute", step);
+        (void)sleep(60);
+}
 
 void publish_first(Publisher *p, VolumeRecord *rec, const Csi__V1__NodePublishVolumeRequest *req,
                    const KvList *secrets, const KvList *ctx, CsiStatus *st, bool *ret_keep) {
@@ -435,18 +502,22 @@ void publish_first(Publisher *p, VolumeRecord *rec, const Csi__V1__NodePublishVo
         size_t n_objects = 0;
 
         *ret_keep = false;
-        for (size_t i = 0; i < ELEMENTSOF(publish_steps); i++)
-                if (publish_steps[i](&tx) < 0) {
+        for (size_t i = 0; i < ELEMENTSOF(publish_steps); i++) {
+                test_pause(p, publish_steps[i].name);
+                if (publish_steps[i].fn(&tx) < 0) {
                         if (!st->set)
                                 csi_status_set(st, CSI_INTERNAL,
-                                               "NodePublishVolume: step %zu failed", i);
+                                               "NodePublishVolume: step '%s' failed",
+                                               publish_steps[i].name);
                         tx_rollback(&tx);
                         break;
                 }
+        }
         if (!st->set) {
                 /* the spec holds what it needs; the objects file has the rest */
                 rec->objects_attr = secret_free(rec->objects_attr);
                 rec->published = true;
+                rec->intent = false;
                 *ret_keep = true;
                 refresher_schedule(p->refresher, rec);
                 log_debug("volume '%s' published at '%s' with %zu files", req->volume_id,
@@ -456,4 +527,71 @@ void publish_first(Publisher *p, VolumeRecord *rec, const Csi__V1__NodePublishVo
         for (size_t i = 0; tx.values && i < n_objects; i++)
                 object_value_done(&tx.values[i]);
         tx_done(&tx);
+}
+
+/* ---- after a crash ---- */
+
+/* The bind and the tmpfs of an interrupted publish (ours only). */
+static int recover_mounts(Publisher *p, VolumeRecord *rec, const char *mnt) {
+        const char *target = rec->facts.target_path, *id = rec->volume_id;
+        char err[PUBLISH_ERRLEN] = "";
+        bool mp = false;
+        int r = 0;
+
+        if (rec->facts.target_mnt_id)
+                r = publish_umount_ours(p, target, rec->facts.target_mnt_id, "target", id, err,
+                                        sizeof(err));
+        else if (publish_ops(p)->is_mountpoint(p, mnt, &mp) == 0 && mp &&
+                 publish_target_is_bind_of(p, target, mnt))
+                r = publish_umount(p, target, "target", id, err, sizeof(err));
+        if (r == 0)
+                /* the state path is ours: whatever is mounted there is our tmpfs */
+                r = publish_umount_ours(p, mnt, rec->facts.tmpfs_mnt_id, "tmpfs", id, err,
+                                        sizeof(err));
+        if (r != 0)
+                log_warning("volume '%s': undoing a publish that a restart interrupted: %s",
+                            id, err);
+        return r;
+}
+
+static bool recover_one(Publisher *p, VolumeRecord *rec) {
+        _cleanup_free_ char *mnt = volume_record_mount_dir(p->volumes, rec);
+        const VaultServerConfig *server = config_vault_server(p->config, rec->facts.server);
+
+        if (!mnt || recover_mounts(p, rec, mnt) != 0)
+                return false; /* kept: the next start tries again */
+        if (rec->token)
+                publish_revoke_quietly(p, server, rec->token, rec->volume_id);
+        else if (rec->token_accessor)
+                log_warning("volume '%s': the Vault token of an interrupted publish was not kept "
+                            "(state dir not on tmpfs); it expires with its TTL",
+                            rec->volume_id);
+        /* only an empty directory goes: one that is still a mount point stays */
+        if (rec->facts.target_created && rec->facts.target_path &&
+            rmdir(rec->facts.target_path) < 0 && errno != ENOENT)
+                log_debug("volume '%s': target_path '%s' stays: %s", rec->volume_id,
+                          rec->facts.target_path, strerror(errno));
+        (void)volume_record_remove(p->volumes, rec);
+        log_info("volume '%s': undid a publish that a restart interrupted (target '%s')",
+                 rec->volume_id, strempty(rec->facts.target_path));
+        return true;
+}
+
+size_t publish_recover(Publisher *p) {
+        char **ids = NULL;
+        size_t n = 0, undone = 0;
+
+        if (volume_table_list_intents(p->volumes, &ids, &n) < 0)
+                return 0;
+        for (size_t i = 0; i < n; i++) {
+                VolumeRecord *rec = NULL;
+                if (volume_table_acquire(p->volumes, ids[i], &rec) == 0) {
+                        bool done = recover_one(p, rec);
+                        undone += done;
+                        volume_table_release(p->volumes, rec, done);
+                }
+                free(ids[i]);
+        }
+        free(ids);
+        return undone;
 }

@@ -35,24 +35,6 @@ static void unpublish_keep(Publisher *p, VolumeRecord *rec) {
         volume_table_release(p->volumes, rec, !rec->published);
 }
 
-/* Whether target_path (no symlink on the way, under the roots) is a bind of
- * the mount at `ours` (same device): what a crash left between bind and save. */
-static bool target_is_bind_of(Publisher *p, const char *target, const char *ours) {
-        const Config *c = p->config;
-        _cleanup_close_ int parent_fd = -1;
-        const char *name = NULL;
-        struct stat a, b;
-        bool mp = false;
-        char err[PUBLISH_ERRLEN] = "";
-
-        if (target_path_check(target, c->target_roots, c->n_target_roots, &parent_fd, &name, err,
-                              sizeof(err)) < 0)
-                return false;
-        if (fstatat(parent_fd, name, &a, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(a.st_mode) ||
-            stat(ours, &b) < 0)
-                return false;
-        return publish_ops(p)->is_mountpoint(p, target, &mp) == 0 && mp && a.st_dev == b.st_dev;
-}
 
 /*
  * No published record: a publish that failed (it cleaned up) or that a
@@ -67,7 +49,7 @@ static void unpublish_unknown(Publisher *p, VolumeRecord *rec,
         int r = 0;
 
         if (mnt && publish_ops(p)->is_mountpoint(p, mnt, &mp) == 0 && mp) {
-                if (target_is_bind_of(p, req->target_path, mnt))
+                if (publish_target_is_bind_of(p, req->target_path, mnt))
                         r = publish_umount(p, req->target_path, "target", req->volume_id, err,
                                            sizeof(err));
                 if (r == 0)

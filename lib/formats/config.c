@@ -175,6 +175,9 @@ static const Option options[] = {
           "benchmarks of rotation only)" },
         { "test-publish-delay", OPT_DURATION, F(test_publish_delay_usec), "0", 0, 0, OPT_TEST,
           "DURATION", "make every NodePublishVolume sleep first (tests of the fast lane only)" },
+        { "test-publish-pause", OPT_STRING, F(test_publish_pause), NULL, 0, 0, OPT_TEST, "STEP",
+          "make a first publish stop for a minute before the named step, after writing "
+          "<state-dir>/paused-STEP (crash tests only)" },
 };
 
 #define N_OPTIONS ELEMENTSOF(options)
@@ -881,6 +884,10 @@ static int finalize(Config *c, char *const *envp, char *err, size_t errlen) {
                                        "[::1]:9810, :9810)",
                                        origin_of(c, "metrics-address"), c->metrics_address);
         }
+        if (!isempty(c->test_publish_pause))
+                add_warning(c, "test-publish-pause is set: a publish stops for a minute at step "
+                               "'%s'; this is a testing aid, never use it in production",
+                            c->test_publish_pause);
         if (c->test_publish_delay_usec > 0)
                 add_warning(c, "test-publish-delay is set: every NodePublishVolume sleeps "
                                "first; this is a testing aid, never use it in production");

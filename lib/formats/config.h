@@ -132,6 +132,8 @@ typedef struct Config {
 
         /* testing only: NodePublishVolume sleeps this long first */
         uint64_t test_publish_delay_usec;
+        /* testing only: a first publish stops before this step (crash tests) */
+        char *test_publish_pause;
 
         /* where each option's value came from (index: option table order) */
         ConfigSource *sources;

@@ -296,7 +296,7 @@ size_t volume_table_count(VolumeTable *t) {
         return n;
 }
 
-int volume_table_list(VolumeTable *t, char ***ret, size_t *ret_n) {
+static int table_ids(VolumeTable *t, bool intents, char ***ret, size_t *ret_n) {
         char **ids;
         size_t n = 0;
         int r = 0;
@@ -306,7 +306,8 @@ int volume_table_list(VolumeTable *t, char ***ret, size_t *ret_n) {
         if (!ids)
                 r = -ENOMEM;
         for (size_t i = 0; ids && i < t->n; i++) {
-                if (!t->records[i]->published)
+                const VolumeRecord *v = t->records[i];
+                if (intents ? !v->intent || v->published : !v->published)
                         continue;
                 ids[n] = strdup(t->records[i]->volume_id);
                 if (!ids[n]) {
@@ -325,6 +326,38 @@ int volume_table_list(VolumeTable *t, char ***ret, size_t *ret_n) {
         *ret = ids;
         *ret_n = n;
         return 0;
+}
+
+int volume_table_list(VolumeTable *t, char ***ret, size_t *ret_n) {
+        return table_ids(t, false, ret, ret_n);
+}
+
+int volume_table_list_intents(VolumeTable *t, char ***ret, size_t *ret_n) {
+        return table_ids(t, true, ret, ret_n);
+}
+
+int volume_table_claim_target(VolumeTable *t, VolumeRecord *r, const char *target,
+                              char **ret_owner) {
+        char *copy = strdup(target);
+        int rc = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        pthread_mutex_lock(&t->lock);
+        for (size_t i = 0; i < t->n && rc == 0; i++) {
+                const VolumeRecord *o = t->records[i];
+                if (o != r && o->facts.target_path && streq(o->facts.target_path, target)) {
+                        *ret_owner = strdup(o->volume_id);
+                        rc = *ret_owner ? -EEXIST : -ENOMEM;
+                }
+        }
+        if (rc == 0) {
+                free(r->facts.target_path);
+                r->facts.target_path = TAKE_PTR(copy);
+        }
+        pthread_mutex_unlock(&t->lock);
+        free(copy);
+        return rc;
 }
 
 int volume_table_with_refreshing(VolumeTable *t, const char *volume_id,
@@ -596,7 +629,11 @@ static int facts_to_json(const VolumeRecord *r, JsonValue *o) {
             (rc = put_str(o, "token_accessor", r->token_accessor)) < 0 ||
             (rc = json_object_put_bool(o, "readonly", r->facts.readonly)) < 0 ||
             (rc = put_u64(o, "tmpfs_mnt_id", r->facts.tmpfs_mnt_id)) < 0 ||
-            (rc = put_u64(o, "target_mnt_id", r->facts.target_mnt_id)) < 0)
+            (rc = put_u64(o, "target_mnt_id", r->facts.target_mnt_id)) < 0 ||
+            (r->facts.target_created &&
+             (rc = json_object_put_bool(o, "target_created", true)) < 0) ||
+            (r->intent && !r->published &&
+             (rc = json_object_put_bool(o, "publishing", true)) < 0))
                 return rc;
         return json_object_put_int64(o, "access_mode", r->facts.access_mode);
 }
@@ -864,6 +901,8 @@ static int load_one(VolumeTable *t, const char *key) {
         if (json_member_int64(o, "access_mode", &mode) == 0)
                 r->facts.access_mode = (int)mode;
         r->facts.tmpfs_mnt_id = member_u64(o, "tmpfs_mnt_id");
+        (void)json_member_bool(o, "target_created", &r->facts.target_created);
+        (void)json_member_bool(o, "publishing", &r->intent);
         r->facts.target_mnt_id = member_u64(o, "target_mnt_id");
         child = json_object_member(o, "attributes");
         if (child && (rc = attrs_from_json(r, child)) < 0)
@@ -885,7 +924,8 @@ static int load_one(VolumeTable *t, const char *key) {
                 if (rc < 0)
                         goto out;
         }
-        r->published = true;
+        /* a publish a crash interrupted: kept to be undone, never served */
+        r->published = !r->intent;
         pthread_mutex_lock(&t->lock);
         rc = table_add(t, r);
         pthread_mutex_unlock(&t->lock);
@@ -927,17 +967,19 @@ int volume_table_load(VolumeTable *t, size_t *ret_bad) {
 }
 
 int volume_record_remove(const VolumeTable *t, const VolumeRecord *r) {
+        static const char *const files[] = { "token", "objects", "record.json", ".token.tmp",
+                                             ".objects.tmp", ".record.json.tmp" };
         _cleanup_free_ char *dir = volume_record_dir(t, r);
-        _cleanup_close_ int dfd = -1;
+        char path[PATH_MAX];
+
         if (!dir)
                 return -ENOMEM;
-        dfd = open(dir, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dfd < 0)
-                return errno == ENOENT ? 0 : -errno;
-        (void)unlinkat(dfd, "token", 0);
-        (void)unlinkat(dfd, "objects", 0);
-        (void)unlinkat(dfd, "record.json", 0);
-        (void)unlinkat(dfd, "mnt", AT_REMOVEDIR);
+        /* by path, no descriptor: this also runs when descriptors ran out */
+        for (size_t i = 0; i < ELEMENTSOF(files); i++)
+                if (snprintf(path, sizeof(path), "%s/%s", dir, files[i]) < (int)sizeof(path))
+                        (void)unlink(path);
+        if (snprintf(path, sizeof(path), "%s/mnt", dir) < (int)sizeof(path))
+                (void)rmdir(path);
         if (rmdir(dir) < 0 && errno != ENOENT)
                 return -errno;
         return 0;

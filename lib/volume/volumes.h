@@ -121,6 +121,7 @@ typedef struct VolumeFacts {
         char *mount_group;  /* volume_mount_group or NULL */
         uint64_t tmpfs_mnt_id;  /* mount id of the private tmpfs (mount.h); 0: not known */
         uint64_t target_mnt_id; /* mount id of the read-only bind at target_path; 0: not known */
+        bool target_created;    /* this daemon made the target directory */
 } VolumeFacts;
 
 /* The rotation state: the refresher's own (volume-rotation.h), opaque to
@@ -142,6 +143,8 @@ typedef struct VolumeRecord {
         VaultToken *token;  /* the pod's Vault token, or NULL */
         char *token_accessor;
         bool published;     /* fully published (false: placeholder while publishing) */
+        bool intent;        /* a publish in progress was recorded (write-ahead): after a
+                             * crash the next start undoes what it did */
         bool busy;
         VolumeBusy busy_by;
 
@@ -173,6 +176,18 @@ bool volume_table_state_on_tmpfs(const VolumeTable *t);
  * number loaded, or -errno. Records that do not parse are skipped and
  * counted in *ret_bad. */
 int volume_table_load(VolumeTable *t, size_t *ret_bad);
+
+/* The ids of every recorded publish that never finished (a crash between its
+ * first side effect and its last save): the start undoes them first. */
+int volume_table_list_intents(VolumeTable *t, char ***ret, size_t *ret_n);
+
+/*
+ * Claims `target` for `r` (busy holder, not yet published): -EEXIST with
+ * *ret_owner (a copy of the other volume's id) when another volume is
+ * published at it or is being published there. -ENOMEM.
+ */
+int volume_table_claim_target(VolumeTable *t, VolumeRecord *r, const char *target,
+                              char **ret_owner);
 
 /* The ids of every published volume (malloc'd array of malloc'd strings). */
 int volume_table_list(VolumeTable *t, char ***ret, size_t *ret_n);

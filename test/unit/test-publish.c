@@ -100,6 +100,7 @@ static int f_read(Publisher *p, const VolumeSpec *spec, const VaultToken *t,
                   const VaultRequest *rq, VaultResponse **ret, VaultError *ve) {
         static const char body[] = "{\"data\":{\"data\":{\"username\":\"u\",\"password\":\"p\","
                                    "\"k\":\"v\"},\"metadata\":{\"version\":3}}}";
+        ck_assert_ptr_nonnull(t); /* reads go with the token the login gave */
         if (fail_now(OP_READ))
                 return vault_error_set(ve, VAULT_E_DENIED, 403, "permission denied (HTTP 403)");
         fk.reads++;
@@ -356,8 +357,8 @@ static const char *words_for(Op op) {
                 return "Permission denied";
         case OP_WRITE:
                 return "writing files: Cannot allocate memory";
-        case OP_SAVE:
-                return "saving the volume state failed";
+        case OP_SAVE: /* the write-ahead records, then the final save */
+                return "failed: No space left on device";
         default:
                 return "";
         }
@@ -561,8 +562,12 @@ START_TEST(test_publish_emfile_message) {
         csi_publish(&pub, &q.r, &st);
         ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
         ck_assert_int_eq(st.code, CSI_RESOURCE_EXHAUSTED);
-        ck_assert_msg(strstr(st.message, "opening '/' failed: Too many open files"), "%s",
-                      st.message);
+        /* the first step that needs a descriptor says so, in words */
+        ck_assert_msg(strncmp(st.message, "NodePublishVolume: ", 19) == 0 &&
+                              strstr(st.message, "failed: Too many open files"),
+                      "%s", st.message);
+        for (const char *c = st.message; *c; c++)
+                ck_assert_msg(*c >= 0x20 && *c < 0x7f, "a raw byte in: %s", st.message);
         assert_nothing_left("EMFILE");
 }
 END_TEST
