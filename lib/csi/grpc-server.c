@@ -360,6 +360,7 @@ static void handle_registered(RpcCall *c) {
         char reqid[32];
         uint64_t start = now_usec();
         LogContext ctx = { .method = short_name(m->path), .request_id = reqid };
+        int r;
 
         (void)snprintf(reqid, sizeof(reqid), "%lu",
                        atomic_fetch_add(&c->server->next_request_id, 1) + 1);
@@ -378,10 +379,23 @@ static void handle_registered(RpcCall *c) {
                                        "%s: malformed request: the bytes are not a valid %s "
                                        "message",
                                        ctx.method, m->request->name);
-                else if (proto_check_utf8(request, &bad_field) < 0) {
-                        csi_status_set(&st, CSI_INVALID_ARGUMENT,
-                                       "%s: malformed request: field '%s' is not valid UTF-8",
-                                       ctx.method, bad_field);
+                else if ((r = proto_check_wire(m->request, data, len, &bad_field)) < 0) {
+                        /* at the wire length: protobuf-c cuts a string at a NUL */
+                        if (r == -EINVAL)
+                                csi_status_set(&st, CSI_INVALID_ARGUMENT,
+                                               "%s: malformed request: field '%s' contains a "
+                                               "NUL byte; string fields may not contain NUL",
+                                               ctx.method, bad_field);
+                        else if (r == -EILSEQ)
+                                csi_status_set(&st, CSI_INVALID_ARGUMENT,
+                                               "%s: malformed request: field '%s' is not valid "
+                                               "UTF-8",
+                                               ctx.method, bad_field);
+                        else
+                                csi_status_set(&st, CSI_INVALID_ARGUMENT,
+                                               "%s: malformed request: the bytes are not a "
+                                               "valid %s message",
+                                               ctx.method, m->request->name);
                         proto_wipe_strings(request);
                         protobuf_c_message_free_unpacked(request, NULL);
                         request = NULL;

@@ -29,6 +29,9 @@
 #include "vault.h"
 
 #define OBJECT_NAME_MAX 253
+/* The `objects` attribute in bytes: refused at publish above this, and the
+ * most a restarted daemon reloads from the state dir (volumes.c). */
+#define VOLUME_OBJECTS_ATTR_MAX ((size_t)1024 * 1024)
 
 typedef enum SecretEncoding {
         SECRET_ENCODING_UTF8,

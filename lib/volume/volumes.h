@@ -16,7 +16,13 @@
  *                                           only when the state dir is a
  *                                           tmpfs: it may carry secretArgs
  *   <state-dir>/volumes/<key>/mnt           the volume's private tmpfs
- * <key> is the volume id when it is a safe file name, else "h-" + sha256.
+ * <key> is the volume id itself when it is a safe file name ([A-Za-z0-9._-],
+ * at most 200 bytes, no leading '.') that does not start with "h-"; every
+ * other id (unsafe, or starting with "h-") gets "h-" + the hex sha256 of the
+ * id. The two forms cannot meet: a literal id "h-<sha256 of another id>" is
+ * hashed too. State dirs written before "h-" was reserved still load (a
+ * record keeps the directory it was loaded from); should such a legacy
+ * directory hold the hashed key of another id, that id gets "h-<sha256>-<n>".
  *
  * The `objects` attribute is the one attribute that may hold secrets
  * (secretArgs values), so it never goes to record.json: it is kept like the
