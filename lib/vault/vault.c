@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "vault-echo.h"
 #include "vault.h"
 #include "macro.h"
 
@@ -655,6 +656,8 @@ static int vault_call(VaultClient *c, const Call *call, VaultResponse **ret, Vau
                 body = secret_get(hresp.body, &body_len);
                 r = vault_response_parse(hresp.status, body, body_len, &resp, err);
                 http_response_done(&hresp);
+                if (r == 0) /* issue 14: Vault's text never quotes what we sent */
+                        r = vault_response_strip_echoes(resp, call->url_path, call->body);
                 if (r != 0)
                         return r;
 

@@ -141,3 +141,63 @@ def test_objects_at_the_limit_survive_a_restart(node, vault):
     assert "waiting" not in json.load(open(pod.target / "..vaultmount-status.json"))["state"]
     d2.call("NodeUnpublishVolume", pod.unpublish_request())
     assert_clean(pod, node, vault)
+
+
+CANARY = "canary7q"
+
+
+def _failure(d, pod, vault, attrs):
+    with pytest.raises(CallError) as e:
+        d.call("NodePublishVolume", pod.publish_request(vault, attrs), timeout=30)
+    return e.value
+
+
+@pytest.mark.parametrize("arg", ["common_name", "alt_names"])
+def test_vault_error_text_never_quotes_secret_args(node, vault, arg):
+    d = node()
+    pod = Pod(node.pods)
+    value = "%s-x.not-allowed.test" % CANARY
+    args = {"common_name": "app.example.com"}
+    args[arg] = value
+    objects = json.dumps([{"objectName": "tls.crt", "secretPath": "pki/issue/example-dot-com",
+                           "secretKey": "certificate", "secretArgs": args}])
+    err = _failure(d, pod, vault, {"roleName": "demo", "objects": objects})
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT, (err.code, err.details)
+    assert "not allowed by this role" in err.details, err.details  # Vault's words stay
+    assert "***" in err.details, err.details
+    assert CANARY not in err.details, err.details
+    d.wait_for_log(r"not allowed by this role")
+    assert CANARY not in d.log
+    assert_clean(pod, node, vault)
+
+
+def test_vault_error_text_never_quotes_the_role(node, vault):
+    d = node()
+    pod = Pod(node.pods)
+    role = "%s-role" % CANARY
+    err = _failure(d, pod, vault, {"roleName": role, "objects": KV_OBJECTS})
+    # our own words name the attribute; Vault's quoted text must not repeat it
+    vault_text = err.details.split("(HTTP 400): ", 1)[1]
+    assert vault_text == 'invalid role name "***"', err.details
+    assert_clean(pod, node, vault)
+
+
+def test_token_json_keys_are_not_echoed(node, vault):
+    d = node()
+    pod = Pod(node.pods)
+    req = pod.publish_request(vault, ATTRS, audience="%s-aud" % CANARY)
+    err = _expect_invalid(lambda: d.call("NodePublishVolume", req), "audience 'vault'",
+                          "1 other audience")
+    assert CANARY not in err
+    assert CANARY not in d.log
+
+
+def test_token_that_is_not_a_jwt_never_reaches_vault(node, vault):
+    d = node()
+    pod = Pod(node.pods)
+    logins = vault.requests_to("auth/kubernetes/login")
+    _expect_invalid(lambda: d.call("NodePublishVolume", pod.publish_request(
+        vault, ATTRS, jwt="%s-not-a-jwt" % CANARY)), "not a JWT")
+    assert vault.requests_to("auth/kubernetes/login") == logins
+    assert CANARY not in d.log
+    assert_clean(pod, node, vault)
