@@ -18,6 +18,7 @@
  * daemon refuses to run with it unless --allow-grpc-trace is given, and even
  * then the dumps are stripped by the log core.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/prctl.h>
@@ -55,6 +56,73 @@ static void second_signal(int sig) {
                 (void)unlink(emergency_unlink[i]);
         (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
         _exit(128 + sig);
+}
+
+/*
+ * The shutdown grace as a deadline for Vault I/O (issue 14): when it passes,
+ * every in-flight Vault call is aborted (http_abort_all), so that a hanging
+ * Vault cannot hold a publish, its rollback or a refresh beyond the grace and
+ * the process exits before systemd's or kubelet's SIGKILL.
+ */
+typedef struct GraceTimer {
+        pthread_t thread;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        struct timespec deadline; /* CLOCK_REALTIME (the condition's clock) */
+        bool done;
+        bool started;
+        const char *grace;
+} GraceTimer;
+
+static void *grace_timer_run(void *userdata) {
+        GraceTimer *g = userdata;
+        bool fire = false;
+
+        pthread_mutex_lock(&g->lock);
+        while (!g->done)
+                if (pthread_cond_timedwait(&g->cond, &g->lock, &g->deadline) == ETIMEDOUT) {
+                        fire = !g->done;
+                        break;
+                }
+        pthread_mutex_unlock(&g->lock);
+        if (fire) {
+                log_warning("the shutdown grace (%s) is over: aborting in-flight Vault calls",
+                            g->grace);
+                http_abort_all();
+        }
+        return NULL;
+}
+
+static void grace_timer_start(GraceTimer *g, uint64_t grace_usec, const char *grace) {
+        clock_gettime(CLOCK_REALTIME, &g->deadline);
+        g->deadline.tv_sec += (time_t)(grace_usec / 1000000);
+        g->deadline.tv_nsec += (long)(grace_usec % 1000000) * 1000;
+        if (g->deadline.tv_nsec >= 1000000000L) {
+                g->deadline.tv_sec++;
+                g->deadline.tv_nsec -= 1000000000L;
+        }
+        g->grace = grace;
+        pthread_mutex_init(&g->lock, NULL);
+        pthread_cond_init(&g->cond, NULL);
+        g->started = pthread_create(&g->thread, NULL, grace_timer_run, g) == 0;
+        if (!g->started) {
+                /* no timer: abort now rather than risk outliving the grace */
+                log_warning("cannot start the shutdown grace timer; aborting Vault calls now");
+                http_abort_all();
+        }
+}
+
+static void grace_timer_stop(GraceTimer *g) {
+        if (!g->started)
+                return;
+        pthread_mutex_lock(&g->lock);
+        g->done = true;
+        pthread_cond_signal(&g->cond);
+        pthread_mutex_unlock(&g->lock);
+        pthread_join(g->thread, NULL);
+        pthread_cond_destroy(&g->cond);
+        pthread_mutex_destroy(&g->lock);
+        g->started = false;
 }
 
 static uint64_t now_usec(void) {
@@ -109,6 +177,7 @@ static int run_daemon(const Config *c) {
         sigset_t mask;
         siginfo_t si;
         char err[512], grace[32];
+        GraceTimer grace_timer = { .started = false };
         uint64_t t0 = now_usec();
         int r;
 
@@ -286,6 +355,8 @@ static int run_daemon(const Config *c) {
                  si.si_signo == SIGTERM ? "SIGTERM" : "SIGINT", (int)si.si_pid,
                  format_duration(c->shutdown_grace_usec, grace, sizeof(grace)));
 
+        /* the grace bounds Vault I/O too: a publish, its rollback, a refresh */
+        grace_timer_start(&grace_timer, c->shutdown_grace_usec, grace);
         /* the registration socket goes first: kubelet deregisters the driver */
         registration = registration_free(registration);
         rpc_server_shutdown(server, c->shutdown_grace_usec);
@@ -300,6 +371,7 @@ static int run_daemon(const Config *c) {
                 log_debug("metrics: %s", metrics_format(&ms, buf, sizeof(buf)));
         }
         refresher = refresher_free(refresher);
+        grace_timer_stop(&grace_timer);
         /* the worker threads are gone, and their Vault clients with them */
         pool = vault_pool_free(pool);
         volumes = volume_table_free(volumes);

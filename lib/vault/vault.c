@@ -472,11 +472,10 @@ typedef struct Call {
         const char *ns;          /* namespace for this call or NULL */
 } Call;
 
+/* A retry's wait; cut short at shutdown (http_abort_all), and the next
+ * attempt then fails at once. */
 static void sleep_ms(uint64_t ms) {
-        struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
+        (void)http_sleep_ms(ms);
 }
 
 /* The Vault path as logged: the URL path without "/v1/". */
