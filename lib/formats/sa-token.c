@@ -138,6 +138,18 @@ static bool jwt_shaped(const char *t, size_t n) {
         return first == '{' && last == '}';
 }
 
+/* What is wrong with a token value, or NULL. */
+static const char *token_problem(const char *t, size_t n) {
+        if (n == 0)
+                return "'token' is empty";
+        if (memchr(t, 0, n))
+                return "'token' contains a NUL character";
+        if (!jwt_shaped(t, n))
+                return "'token' is not a JWT (header.payload.signature in base64url): kubelet "
+                       "writes one per tokenRequests audience";
+        return NULL;
+}
+
 /**
  * sa_token_get() - the service-account token for one audience.
  * @secrets: NodePublishVolumeRequest.secrets as key/value pairs.
@@ -164,7 +176,7 @@ int sa_token_get(const KeyValue *secrets, size_t n_secrets, const KeyValue *volu
         _cleanup_(secret_freep) Secret *jwt = NULL;
         const KeyValue *kv;
         const JsonValue *entry, *v;
-        const char *token, *ts, *value;
+        const char *token, *ts, *value, *why;
         size_t token_len, ts_len;
         SaTokenOrigin origin;
         JsonError jerr = { 0 };
@@ -263,22 +275,10 @@ int sa_token_get(const KeyValue *secrets, size_t n_secrets, const KeyValue *volu
                             "service-account token for audience '%s' (in %s): 'token' is not a "
                             "string",
                             aud, origin_name(origin));
-        if (token_len == 0)
+        if ((why = token_problem(token, token_len)))
                 return fail(err, errlen, SA_TOKEN_E_MALFORMED,
-                            "service-account token for audience '%s' (in %s): 'token' is empty",
-                            aud, origin_name(origin));
-        if (memchr(token, 0, token_len))
-                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
-                            "service-account token for audience '%s' (in %s): 'token' contains "
-                            "a NUL character",
-                            aud, origin_name(origin));
-
-        if (!jwt_shaped(token, token_len))
-                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
-                            "service-account token for audience '%s' (in %s): 'token' is not a "
-                            "JWT (header.payload.signature in base64url): kubelet writes one "
-                            "per tokenRequests audience",
-                            aud, origin_name(origin));
+                            "service-account token for audience '%s' (in %s): %s", aud,
+                            origin_name(origin), why);
 
         v = json_object_member(entry, "expirationTimestamp");
         r = json_value_string(v, &ts, &ts_len);

@@ -653,6 +653,19 @@ static int xferinfo_cb(_unused_ void *userdata, _unused_ curl_off_t dltotal,
 
 /* --- clients ------------------------------------------------------------- */
 
+/* A fresh body buffer and error state for the next exchange; none at shutdown. */
+static int client_reset(HttpClient *c, HttpError *err) {
+        c->errbuf[0] = 0;
+        c->body_too_large = false;
+        c->body = secret_free(c->body);
+        if (http_aborting()) {
+                error_set(err, HTTP_E_ABORTED, false,
+                          "Vault call not made: the daemon is shutting down");
+                return HTTP_E_ABORTED;
+        }
+        return secret_new(&c->body, c->shared->max_response_size);
+}
+
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
         HttpClient *c = userdata;
         size_t n = size * nmemb;
@@ -906,16 +919,8 @@ int http_client_perform(HttpClient *c, const HttpRequest *req, HttpResponse *ret
                 return -EINVAL;
         s = c->shared;
         *ret = (HttpResponse)HTTP_RESPONSE_INIT;
-        if (http_aborting()) {
-                error_set(err, HTTP_E_ABORTED, false,
-                          "Vault call not made: the daemon is shutting down");
-                return HTTP_E_ABORTED;
-        }
-        c->errbuf[0] = 0;
-        c->body_too_large = false;
-        c->body = secret_free(c->body);
-        r = secret_new(&c->body, s->max_response_size);
-        if (r < 0)
+        r = client_reset(c, err);
+        if (r != 0)
                 return r;
 
         if (s->server_name) {

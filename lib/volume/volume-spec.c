@@ -674,6 +674,11 @@ static int objects_parse(const Config *c, const char *text, VolumeSpec *s, char 
         char yerr[256];
         int r;
 
+        /* what publishes must reload after a restart (volumes.c) */
+        if (strlen(text) > VOLUME_OBJECTS_ATTR_MAX)
+                return fail(err, errlen, -EINVAL,
+                            "objects: %zu bytes, more than the limit of %zu bytes (1 MiB)",
+                            strlen(text), VOLUME_OBJECTS_ATTR_MAX);
         r = ytree_parse(text, strlen(text), NULL, &root, yerr, sizeof(yerr));
         if (r == -ENOMEM)
                 return r;
@@ -1028,10 +1033,6 @@ int volume_spec_parse(const Config *c, const KeyValue *context, size_t n, Volume
                 return fail(err, errlen, -EINVAL,
                             "objects is required: a YAML or JSON list of {objectName, secretPath, "
                             "...}");
-        if (strlen(a.objects) > VOLUME_OBJECTS_ATTR_MAX)
-                return fail(err, errlen, -EINVAL,
-                            "objects: %zu bytes, more than the limit of %zu bytes (1 MiB)",
-                            strlen(a.objects), VOLUME_OBJECTS_ATTR_MAX);
         r = objects_parse(c, a.objects, s, err, errlen);
         if (r < 0)
                 return r;
