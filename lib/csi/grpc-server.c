@@ -717,6 +717,10 @@ static void remove_sockets(RpcServer *s) {
                         (void)unlink(s->sockets[i]);
 }
 
+uint64_t rpc_server_calls_received(const RpcServer *s) {
+        return s ? (uint64_t)atomic_load(&((RpcServer *)s)->next_request_id) : 0;
+}
+
 void rpc_server_shutdown(RpcServer *s, uint64_t grace_usec) {
         if (!s || s->shut_down)
                 return;
