@@ -238,7 +238,8 @@ int volume_table_acquire(VolumeTable *t, const char *volume_id, VolumeRecord **r
         }
         if (!r) {
                 r = calloc(1, sizeof(*r));
-                if (!r || !(r->volume_id = strdup(volume_id)) || !(r->key = table_new_key(t, volume_id)) ||
+                if (!r || !(r->volume_id = strdup(volume_id)) ||
+                    !(r->key = table_new_key(t, volume_id)) ||
                     table_add(t, r) < 0) {
                         record_free(r);
                         ret_code = -ENOMEM;

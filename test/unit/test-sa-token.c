@@ -243,7 +243,7 @@ START_TEST(test_audience_selection) {
 }
 END_TEST
 
-/* issue 14: a token that is not a JWT never goes to Vault (README: malformed → INVALID_ARGUMENT) */
+/* issue 14: a token that is not a JWT never goes to Vault (README: INVALID_ARGUMENT) */
 START_TEST(test_not_a_jwt) {
         static const char *const bad[] = {
                 "not-a-jwt",
