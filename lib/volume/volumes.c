@@ -355,6 +355,24 @@ char *volume_record_mount_dir(const VolumeTable *t, const VolumeRecord *r) {
 
 /* ---- attributes ---- */
 
+/*
+ * kubelet's keys (csi.storage.k8s.io/...) other than the pod info the spec
+ * reads are ignored by volume_spec_parse(): not kept either, so that a big
+ * one cannot push record.json past what a restarted daemon reloads.
+ */
+static bool attr_ignored(const char *key) {
+        static const char *const kept[] = {
+                "csi.storage.k8s.io/pod.name", "csi.storage.k8s.io/pod.namespace",
+                "csi.storage.k8s.io/pod.uid", "csi.storage.k8s.io/serviceAccount.name",
+        };
+        if (strncmp(key, "csi.storage.k8s.io/", 19) != 0)
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(kept); i++)
+                if (streq(key, kept[i]))
+                        return false;
+        return true;
+}
+
 int volume_record_set_attributes(VolumeRecord *r, const KeyValue *context, size_t n) {
         KeyValue *kv = calloc(n ? n : 1, sizeof(*kv));
         Secret *objects = NULL;
@@ -363,7 +381,7 @@ int volume_record_set_attributes(VolumeRecord *r, const KeyValue *context, size_
         if (!kv)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                if (streq(context[i].key, SA_TOKENS_KEY))
+                if (streq(context[i].key, SA_TOKENS_KEY) || attr_ignored(context[i].key))
                         continue; /* the pod token: never kept with the attributes */
                 if (streq(context[i].key, "objects")) {
                         secret_free(objects);

@@ -212,7 +212,8 @@ int volume_record_remove(const VolumeTable *t, const VolumeRecord *r);
 
 /*
  * Keeps a copy of the volume attributes (the request's volume_context)
- * without the service-account token key; `objects` goes into a Secret.
+ * without the service-account token key and without the kubelet keys
+ * (csi.storage.k8s.io/...) the spec ignores; `objects` goes into a Secret.
  * Busy holder only. -ENOMEM.
  */
 int volume_record_set_attributes(VolumeRecord *r, const KeyValue *context, size_t n);

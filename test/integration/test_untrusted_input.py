@@ -203,3 +203,18 @@ def test_token_that_is_not_a_jwt_never_reaches_vault(node, vault):
     assert vault.requests_to("auth/kubernetes/login") == logins
     assert CANARY not in d.log
     assert_clean(pod, node, vault)
+
+
+def test_ignored_kubelet_keys_do_not_stop_a_restart(node, vault):
+    """An ignored csi.storage.k8s.io/* key of any size must not keep the volume's state
+    from reloading (its record would be over the reload limit): it is not kept."""
+    d = node()
+    pod = Pod(node.pods)
+    attrs = dict(ATTRS)
+    attrs["csi.storage.k8s.io/some.future-key"] = "x" * (1536 * 1024)
+    d.call("NodePublishVolume", pod.publish_request(vault, attrs), timeout=30)
+    assert d.stop() == 0
+    d2 = node(name="restarted")
+    d2.wait_for_log(r"recovered 1 published volume")
+    d2.call("NodeUnpublishVolume", pod.unpublish_request())
+    assert_clean(pod, node, vault)
