@@ -73,31 +73,52 @@ static int validate_capability(const char *method, const Csi__V1__VolumeCapabili
         }
 }
 
-int csi_node_validate_publish(const Csi__V1__NodePublishVolumeRequest *req, CsiStatus *st) {
-        if (isempty(req->volume_id)) {
-                csi_status_set(st, CSI_INVALID_ARGUMENT, "NodePublishVolume: volume_id is required");
-                return -EINVAL;
-        }
-        if (isempty(req->target_path)) {
+/*
+ * volume_id and target_path name a directory, a state key and log fields:
+ * control characters (C0, DEL, C1) have no business there. NUL never gets
+ * here (grpc-server refuses it at the wire length).
+ */
+static int check_text(const char *method, const char *field, const char *s, CsiStatus *st) {
+        const unsigned char *u = (const unsigned char *)s;
+        for (size_t i = 0; u[i]; i++) {
+                unsigned c = u[i];
+                if (c == 0xc2 && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f)
+                        c = u[i + 1]; /* U+0080..U+009F in UTF-8 */
+                else if (c >= 0x20 && c != 0x7f)
+                        continue;
                 csi_status_set(st, CSI_INVALID_ARGUMENT,
-                               "NodePublishVolume: target_path is required");
+                               "%s: %s contains the control character 0x%02x at byte %zu; "
+                               "control characters are not allowed",
+                               method, field, c, i);
                 return -EINVAL;
         }
+        return 0;
+}
+
+static int validate_ids(const char *method, const char *volume_id, const char *target_path,
+                        CsiStatus *st) {
+        if (isempty(volume_id)) {
+                csi_status_set(st, CSI_INVALID_ARGUMENT, "%s: volume_id is required", method);
+                return -EINVAL;
+        }
+        if (isempty(target_path)) {
+                csi_status_set(st, CSI_INVALID_ARGUMENT, "%s: target_path is required", method);
+                return -EINVAL;
+        }
+        if (check_text(method, "volume_id", volume_id, st) < 0 ||
+            check_text(method, "target_path", target_path, st) < 0)
+                return -EINVAL;
+        return 0;
+}
+
+int csi_node_validate_publish(const Csi__V1__NodePublishVolumeRequest *req, CsiStatus *st) {
+        if (validate_ids("NodePublishVolume", req->volume_id, req->target_path, st) < 0)
+                return -EINVAL;
         return validate_capability("NodePublishVolume", req->volume_capability, st);
 }
 
 int csi_node_validate_unpublish(const Csi__V1__NodeUnpublishVolumeRequest *req, CsiStatus *st) {
-        if (isempty(req->volume_id)) {
-                csi_status_set(st, CSI_INVALID_ARGUMENT,
-                               "NodeUnpublishVolume: volume_id is required");
-                return -EINVAL;
-        }
-        if (isempty(req->target_path)) {
-                csi_status_set(st, CSI_INVALID_ARGUMENT,
-                               "NodeUnpublishVolume: target_path is required");
-                return -EINVAL;
-        }
-        return 0;
+        return validate_ids("NodeUnpublishVolume", req->volume_id, req->target_path, st);
 }
 
 void csi_node_get_capabilities(_unused_ void *userdata, RpcCall *call,

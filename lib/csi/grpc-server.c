@@ -367,6 +367,7 @@ static void handle_registered(RpcCall *c) {
         char reqid[32];
         uint64_t start = now_usec();
         LogContext ctx = { .method = short_name(m->path), .request_id = reqid };
+        int r;
 
         (void)snprintf(reqid, sizeof(reqid), "%lu",
                        atomic_fetch_add(&c->server->next_request_id, 1) + 1);
@@ -385,10 +386,23 @@ static void handle_registered(RpcCall *c) {
                                        "%s: malformed request: the bytes are not a valid %s "
                                        "message",
                                        ctx.method, m->request->name);
-                else if (proto_check_utf8(request, &bad_field) < 0) {
-                        csi_status_set(&st, CSI_INVALID_ARGUMENT,
-                                       "%s: malformed request: field '%s' is not valid UTF-8",
-                                       ctx.method, bad_field);
+                else if ((r = proto_check_wire(m->request, data, len, &bad_field)) < 0) {
+                        /* at the wire length: protobuf-c cuts a string at a NUL */
+                        if (r == -EINVAL)
+                                csi_status_set(&st, CSI_INVALID_ARGUMENT,
+                                               "%s: malformed request: field '%s' contains a "
+                                               "NUL byte; string fields may not contain NUL",
+                                               ctx.method, bad_field);
+                        else if (r == -EILSEQ)
+                                csi_status_set(&st, CSI_INVALID_ARGUMENT,
+                                               "%s: malformed request: field '%s' is not valid "
+                                               "UTF-8",
+                                               ctx.method, bad_field);
+                        else
+                                csi_status_set(&st, CSI_INVALID_ARGUMENT,
+                                               "%s: malformed request: the bytes are not a "
+                                               "valid %s message",
+                                               ctx.method, m->request->name);
                         proto_wipe_strings(request);
                         protobuf_c_message_free_unpacked(request, NULL);
                         request = NULL;
@@ -713,6 +727,10 @@ static void remove_sockets(RpcServer *s) {
         for (size_t i = 0; i < s->n_sockets; i++)
                 if (s->sockets[i])
                         (void)unlink(s->sockets[i]);
+}
+
+uint64_t rpc_server_calls_received(const RpcServer *s) {
+        return s ? (uint64_t)atomic_load(&((RpcServer *)s)->next_request_id) : 0;
 }
 
 void rpc_server_shutdown(RpcServer *s, uint64_t grace_usec) {

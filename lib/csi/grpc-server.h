@@ -80,6 +80,9 @@ void rpc_server_set_metrics(RpcServer *s, struct Metrics *metrics);
  * Stops accepting calls, lets in-flight calls finish within grace_usec, then
  * cancels the rest; joins the threads and removes the sockets. Idempotent.
  */
+/* How many calls the server has received so far (any method). Thread-safe. */
+uint64_t rpc_server_calls_received(const RpcServer *s);
+
 void rpc_server_shutdown(RpcServer *s, uint64_t grace_usec);
 RpcServer *rpc_server_free(RpcServer *s);
 static inline void rpc_server_freep(RpcServer **s) {

@@ -154,3 +154,107 @@ int proto_check_utf8(const ProtobufCMessage *m, const char **ret_field) {
 const char *proto_library_version(void) {
         return protobuf_c_version();
 }
+
+/* --- the wire walk ------------------------------------------------------------ */
+
+#define WIRE_DEPTH_MAX 32
+
+typedef struct WirePath {
+        char text[256];
+        const char *names[WIRE_DEPTH_MAX];
+        unsigned depth;
+} WirePath;
+
+static bool wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *ret) {
+        uint64_t v = 0;
+        for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+                uint8_t b = *(*p)++;
+                v |= (uint64_t)(b & 0x7f) << shift;
+                if (!(b & 0x80)) {
+                        *ret = v;
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* "volume_context.value" from the names on the way down. */
+static const char *wire_path_name(WirePath *w, const char *leaf) {
+        size_t o = 0;
+        w->text[0] = 0;
+        for (unsigned i = 0; i <= w->depth; i++) {
+                const char *n = i < w->depth ? w->names[i] : leaf;
+                int k = snprintf(w->text + o, sizeof(w->text) - o, "%s%s", i ? "." : "", n);
+                if (k < 0 || (size_t)k >= sizeof(w->text) - o)
+                        break;
+                o += (size_t)k;
+        }
+        return w->text;
+}
+
+static int wire_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, const uint8_t *end,
+                     WirePath *w, const char **ret_field) {
+        while (p < end) {
+                const ProtobufCFieldDescriptor *f;
+                uint64_t tag, n;
+                int r;
+
+                if (!wire_varint(&p, end, &tag) || tag >> 3 == 0 || tag >> 3 > UINT32_MAX)
+                        return -EBADMSG;
+                switch (tag & 7) {
+                case 0:
+                        if (!wire_varint(&p, end, &n))
+                                return -EBADMSG;
+                        continue;
+                case 1:
+                case 5:
+                        n = (tag & 7) == 1 ? 8 : 4;
+                        if ((uint64_t)(end - p) < n)
+                                return -EBADMSG;
+                        p += n;
+                        continue;
+                case 2:
+                        break;
+                default: /* groups: protobuf-c does not take them either */
+                        return -EBADMSG;
+                }
+                if (!wire_varint(&p, end, &n) || n > (uint64_t)(end - p))
+                        return -EBADMSG;
+                f = protobuf_c_message_descriptor_get_field(d, (unsigned)(tag >> 3));
+                if (f && f->type == PROTOBUF_C_TYPE_STRING) {
+                        if (memchr(p, 0, n)) {
+                                *ret_field = wire_path_name(w, f->name);
+                                return -EINVAL;
+                        }
+                        if (!utf8_valid((const char *)p, n)) {
+                                *ret_field = wire_path_name(w, f->name);
+                                return -EILSEQ;
+                        }
+                } else if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+                        if (w->depth >= WIRE_DEPTH_MAX)
+                                return -EBADMSG;
+                        w->names[w->depth++] = f->name;
+                        r = wire_walk(f->descriptor, p, p + n, w, ret_field);
+                        w->depth--;
+                        if (r < 0)
+                                return r;
+                }
+                p += n;
+        }
+        return 0;
+}
+
+int proto_check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len,
+                     const char **ret_field) {
+        static _Thread_local WirePath w;
+        const char *field = NULL;
+        int r;
+
+        if (!d || (!data && len > 0))
+                return -EINVAL;
+        w.depth = 0;
+        r = wire_walk(d, data, data + len, &w, &field);
+        if (ret_field)
+                *ret_field = r < 0 ? (field ? field : "") : NULL;
+        return r;
+}

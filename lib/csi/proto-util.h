@@ -25,3 +25,16 @@ int proto_check_utf8(const ProtobufCMessage *m, const char **ret_field);
 
 /* The version of the protobuf-c library loaded at run time ("1.4.1"). */
 const char *proto_library_version(void);
+
+/*
+ * The same check on the request as sent, plus what the unpacked message can
+ * no longer show: protobuf-c hands out string fields as NUL-terminated C
+ * strings, so "a\0b" would silently become "a". Walks the wire bytes with the
+ * descriptor `d` (nested messages and map entries included, unknown fields
+ * skipped) and checks every string field at its wire length. Returns 0;
+ * -EILSEQ (not UTF-8) or -EINVAL (a NUL byte) with the field's path in
+ * *ret_field ("volume_context.value"; valid until the next call on this
+ * thread); or -EBADMSG for bytes that are not a protobuf message.
+ */
+int proto_check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len,
+                     const char **ret_field);

@@ -65,28 +65,89 @@ static void format_time(int64_t t, char *buf, size_t len) {
                 (void)snprintf(buf, len, "@%" PRId64, t);
 }
 
-/* "'a', 'b'" for the audiences the request does carry (names, not tokens). */
-static void list_audiences(const JsonValue *obj, char *buf, size_t len) {
-        JsonIter it = JSON_ITER_INIT;
-        const char *key;
-        size_t key_len, off = 0;
-        const JsonValue *v;
-        unsigned n = 0;
+/*
+ * How many other audiences the request carries. Their names are the
+ * request's (kubelet's keys, or anything a pod spec put in volume_context),
+ * so they are counted, never quoted.
+ */
+static void count_audiences(const JsonValue *obj, char *buf, size_t len) {
+        size_t n = json_object_count(obj);
 
-        buf[0] = 0;
-        while (json_object_next(obj, &it, &key, &key_len, &v)) {
-                char name[64];
-                int k = snprintf(buf + off, len - off, "%s'%s'", n++ ? ", " : "",
-                                 printable(key, name, sizeof(name)));
-                if (k < 0 || (size_t)k >= len - off) {
-                        if (len > 4)
-                                memcpy(buf + len - 4, "...", 4);
-                        return;
-                }
-                off += (size_t)k;
-        }
         if (n == 0)
-                (void)snprintf(buf, len, "none");
+                (void)snprintf(buf, len, "the request has no tokens");
+        else
+                (void)snprintf(buf, len, "the request has %s for %zu other audience%s",
+                               n == 1 ? "a token" : "tokens", n, n == 1 ? "" : "s");
+}
+
+static int b64url_value(unsigned char c) {
+        if (c >= 'A' && c <= 'Z')
+                return c - 'A';
+        if (c >= 'a' && c <= 'z')
+                return c - 'a' + 26;
+        if (c >= '0' && c <= '9')
+                return c - '0' + 52;
+        if (c == '-')
+                return 62;
+        if (c == '_')
+                return 63;
+        return -1;
+}
+
+/*
+ * The compact JWS shape of a service-account token (RFC 7515 7.1, RFC 7519):
+ * header.payload.signature in unpadded base64url, header and payload not
+ * empty, and a header that decodes to a JSON object. The signature may be
+ * empty (an unsecured JWT: Vault refuses it with its own words). Anything
+ * else would only earn a Vault round trip and a confusing login error.
+ */
+static bool jwt_shaped(const char *t, size_t n) {
+        size_t dots[2], nd = 0, hn;
+        unsigned char first = 0, last = 0;
+        uint32_t acc = 0;
+        unsigned bits = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                if (t[i] == '.') {
+                        if (nd == 2)
+                                return false;
+                        dots[nd++] = i;
+                } else if (b64url_value((unsigned char)t[i]) < 0)
+                        return false;
+        }
+        if (nd != 2 || dots[0] == 0 || dots[1] == dots[0] + 1)
+                return false;
+        /* the header's first and last non-blank bytes must be '{' and '}' */
+        hn = dots[0];
+        if (hn % 4 == 1)
+                return false;
+        for (size_t i = 0; i < hn; i++) {
+                acc = acc << 6 | (uint32_t)b64url_value((unsigned char)t[i]);
+                bits += 6;
+                if (bits >= 8) {
+                        unsigned char c = (unsigned char)(acc >> (bits - 8));
+                        bits -= 8;
+                        acc &= (1U << bits) - 1;
+                        if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+                                continue;
+                        if (!first)
+                                first = c;
+                        last = c;
+                }
+        }
+        return first == '{' && last == '}';
+}
+
+/* What is wrong with a token value, or NULL. */
+static const char *token_problem(const char *t, size_t n) {
+        if (n == 0)
+                return "'token' is empty";
+        if (memchr(t, 0, n))
+                return "'token' contains a NUL character";
+        if (!jwt_shaped(t, n))
+                return "'token' is not a JWT (header.payload.signature in base64url): kubelet "
+                       "writes one per tokenRequests audience";
+        return NULL;
 }
 
 /**
@@ -115,7 +176,7 @@ int sa_token_get(const KeyValue *secrets, size_t n_secrets, const KeyValue *volu
         _cleanup_(secret_freep) Secret *jwt = NULL;
         const KeyValue *kv;
         const JsonValue *entry, *v;
-        const char *token, *ts, *value;
+        const char *token, *ts, *value, *why;
         size_t token_len, ts_len;
         SaTokenOrigin origin;
         JsonError jerr = { 0 };
@@ -190,11 +251,11 @@ int sa_token_get(const KeyValue *secrets, size_t n_secrets, const KeyValue *volu
 
         entry = json_object_member(root, audience);
         if (!entry) {
-                char have[192];
-                list_audiences(root, have, sizeof(have));
+                char have[96];
+                count_audiences(root, have, sizeof(have));
                 return fail(err, errlen, SA_TOKEN_E_AUDIENCE,
-                            "no service-account token for audience '%s' (the request has: %s): "
-                            "set tokenRequests with audience '%s' in the CSIDriver '%s'",
+                            "no service-account token for audience '%s' (%s): set "
+                            "tokenRequests with audience '%s' in the CSIDriver '%s'",
                             aud, have, aud, drv);
         }
         if (json_value_kind(entry) != JSON_KIND_OBJECT)
@@ -214,15 +275,10 @@ int sa_token_get(const KeyValue *secrets, size_t n_secrets, const KeyValue *volu
                             "service-account token for audience '%s' (in %s): 'token' is not a "
                             "string",
                             aud, origin_name(origin));
-        if (token_len == 0)
+        if ((why = token_problem(token, token_len)))
                 return fail(err, errlen, SA_TOKEN_E_MALFORMED,
-                            "service-account token for audience '%s' (in %s): 'token' is empty",
-                            aud, origin_name(origin));
-        if (memchr(token, 0, token_len))
-                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
-                            "service-account token for audience '%s' (in %s): 'token' contains "
-                            "a NUL character",
-                            aud, origin_name(origin));
+                            "service-account token for audience '%s' (in %s): %s", aud,
+                            origin_name(origin), why);
 
         v = json_object_member(entry, "expirationTimestamp");
         r = json_value_string(v, &ts, &ts_len);

@@ -10,7 +10,10 @@
  * back to `volume_context` unless the node policy is secrets-only.
  *
  * The JWT is copied into a Secret at once; nothing here keeps another copy.
- * Error messages say what to fix and never contain the token.
+ * A token that is not JWT-shaped (header.payload.signature, base64url, a
+ * JSON-object header) is SA_TOKEN_E_MALFORMED: it never goes to Vault.
+ * Error messages say what to fix and never contain the token, nor the keys
+ * of the tokens JSON (other audiences are counted, not named).
  * Never logs. Thread-safe (no shared state).
  */
 #pragma once

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "vault-json.h"
 #include "macro.h"
@@ -238,8 +239,30 @@ static int parse_auth(VaultResponse *resp, JsonValue *auth, VaultError *err) {
         return 0;
 }
 
+/*
+ * One string of Vault's, sanitised into piece (VAULT_ERROR_TEXT_MAX + 1
+ * bytes), through the filter first when there is one. Returns the length,
+ * or -ENOMEM.
+ */
+static ssize_t text_piece(const char *s, size_t n, const VaultTextFilter *f, char *piece) {
+        _cleanup_free_ char *filtered = NULL;
+        size_t fn = 0;
+        int r;
+
+        if (f && f->fn) {
+                r = f->fn(s, n, &filtered, &fn, f->userdata);
+                if (r < 0)
+                        return r;
+                s = filtered;
+                n = fn;
+        }
+        return (ssize_t)vault_text_sanitize(piece, VAULT_ERROR_TEXT_MAX + 1, s, n,
+                                            VAULT_ERROR_TEXT_MAX);
+}
+
 /* Joins the strings of an array member, sanitised, into one capped text. */
-static int join_strings(const JsonValue *arr, char **ret, size_t *ret_count) {
+static int join_strings(const JsonValue *arr, const VaultTextFilter *f, char **ret,
+                        size_t *ret_count) {
         char buf[VAULT_ERROR_TEXT_MAX + 1];
         size_t o = 0, count = 0;
         bool full = false;
@@ -248,13 +271,17 @@ static int join_strings(const JsonValue *arr, char **ret, size_t *ret_count) {
                 char piece[VAULT_ERROR_TEXT_MAX + 1];
                 const char *s;
                 size_t n, pn, take;
+                ssize_t k;
 
                 if (json_value_string(json_array_element(arr, i), &s, &n) < 0)
                         continue;
                 count++;
                 if (full)
                         continue;
-                pn = vault_text_sanitize(piece, sizeof(piece), s, n, VAULT_ERROR_TEXT_MAX);
+                k = text_piece(s, n, f, piece);
+                if (k < 0)
+                        return (int)k;
+                pn = (size_t)k;
                 if (pn == 0)
                         continue;
                 if (o > 0) {
@@ -281,6 +308,74 @@ static int join_strings(const JsonValue *arr, char **ret, size_t *ret_count) {
         buf[o] = 0;
         *ret = strdup(buf);
         return *ret ? 0 : -ENOMEM;
+}
+
+/* warnings[] and errors[] of resp->root, as texts (through the filter). */
+static int response_texts(VaultResponse *resp, const VaultTextFilter *f) {
+        const JsonValue *v = json_object_member(resp->root, "warnings");
+        int r;
+
+        for (size_t i = 0; i < json_array_count(v) && resp->n_warnings < VAULT_WARNINGS_MAX;
+             i++) {
+                char buf[VAULT_ERROR_TEXT_MAX + 1];
+                const char *s;
+                size_t n;
+                ssize_t k;
+
+                if (json_value_string(json_array_element(v, i), &s, &n) < 0)
+                        continue;
+                k = text_piece(s, n, f, buf);
+                if (k < 0)
+                        return (int)k;
+                if (k == 0)
+                        continue;
+                resp->warnings[resp->n_warnings] = strdup(buf);
+                if (!resp->warnings[resp->n_warnings])
+                        return -ENOMEM;
+                resp->n_warnings++;
+        }
+
+        v = json_object_member(resp->root, "errors");
+        if (v && json_value_kind(v) != JSON_KIND_NULL) {
+                resp->has_errors_key = true;
+                r = join_strings(v, f, &resp->errors_text, &resp->n_errors);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static void texts_clear(VaultResponse *r) {
+        for (size_t i = 0; i < r->n_warnings; i++) {
+                free(r->warnings[i]);
+                r->warnings[i] = NULL;
+        }
+        r->n_warnings = 0;
+        free(r->errors_text);
+        r->errors_text = NULL;
+}
+
+/**
+ * vault_response_retext() - rebuilds the texts of a parsed response.
+ * @r: a response from vault_response_parse().
+ * @f: applied to each raw string of errors[] and warnings[] before it is
+ *     sanitised and capped (so that a filter sees whole strings).
+ *
+ * Return: 0 or -ENOMEM (the texts are then gone: never half-filtered).
+ */
+int vault_response_retext(VaultResponse *r, const VaultTextFilter *f) {
+        int rc;
+
+        if (!r)
+                return -EINVAL;
+        texts_clear(r);
+        r->n_errors = 0;
+        if (!r->root)
+                return 0;
+        rc = response_texts(r, f);
+        if (rc < 0)
+                texts_clear(r);
+        return rc;
 }
 
 /**
@@ -350,30 +445,9 @@ int vault_response_parse(long status, const uint8_t *body, size_t size, VaultRes
                 return vault_error_set(err, VAULT_E_PROTOCOL, status,
                                        "'data' in Vault response is not an object");
 
-        v = json_object_member(resp->root, "warnings");
-        for (size_t i = 0; i < json_array_count(v) && resp->n_warnings < VAULT_WARNINGS_MAX;
-             i++) {
-                char buf[VAULT_ERROR_TEXT_MAX + 1];
-                const char *s;
-                size_t n;
-
-                if (json_value_string(json_array_element(v, i), &s, &n) < 0)
-                        continue;
-                if (vault_text_sanitize(buf, sizeof(buf), s, n, VAULT_ERROR_TEXT_MAX) == 0)
-                        continue;
-                resp->warnings[resp->n_warnings] = strdup(buf);
-                if (!resp->warnings[resp->n_warnings])
-                        return -ENOMEM;
-                resp->n_warnings++;
-        }
-
-        v = json_object_member(resp->root, "errors");
-        if (v && json_value_kind(v) != JSON_KIND_NULL) {
-                resp->has_errors_key = true;
-                r = join_strings(v, &resp->errors_text, &resp->n_errors);
-                if (r < 0)
-                        return r;
-        }
+        r = response_texts(resp, NULL);
+        if (r < 0)
+                return r;
 
         v = json_object_member(resp->root, "wrap_info");
         resp->has_wrap_info = json_value_kind(v) == JSON_KIND_OBJECT;

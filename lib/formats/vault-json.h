@@ -114,6 +114,20 @@ static inline void vault_response_freep(VaultResponse **r) {
 }
 
 /*
+ * A transformation of Vault's raw strings (errors[], warnings[]) before they
+ * are sanitised and capped: fn sets *ret (malloc'd, NUL-terminated) and
+ * *ret_len, or returns -ENOMEM. The vault layer uses it to cut out what the
+ * request sent (vault-echo.h).
+ */
+typedef struct VaultTextFilter {
+        int (*fn)(const char *s, size_t n, char **ret, size_t *ret_len, void *userdata);
+        void *userdata;
+} VaultTextFilter;
+
+/* Rebuilds errors_text and warnings[] from r->root through f. 0 or -ENOMEM. */
+int vault_response_retext(VaultResponse *r, const VaultTextFilter *f);
+
+/*
  * Turns a parsed response into an outcome: 0 for 2xx, else a VAULT_E_* with
  * a message in err (summary, HTTP status and Vault's text). Login calls also
  * require a well-formed auth.client_token (VAULT_E_PROTOCOL otherwise).

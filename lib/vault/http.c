@@ -26,6 +26,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -550,7 +551,65 @@ int http_shared_check_redirect(const HttpShared *s, const char *from, const char
         return HTTP_E_PROTOCOL;
 }
 
+/* --- the shutdown abort -------------------------------------------------- */
+
+static atomic_bool abort_all;
+static pthread_mutex_t abort_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t abort_cond = PTHREAD_COND_INITIALIZER;
+
+void http_abort_all(void) {
+        atomic_store(&abort_all, true);
+        pthread_mutex_lock(&abort_lock);
+        pthread_cond_broadcast(&abort_cond);
+        pthread_mutex_unlock(&abort_lock);
+}
+
+bool http_aborting(void) {
+        return atomic_load(&abort_all);
+}
+
+bool http_sleep_ms(uint64_t ms) {
+        struct timespec deadline;
+        bool aborted;
+
+        /* the condition variable's clock (PTHREAD_COND_INITIALIZER: realtime) */
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += (time_t)(ms / 1000);
+        deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+                deadline.tv_sec++;
+                deadline.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&abort_lock);
+        while (!atomic_load(&abort_all))
+                if (pthread_cond_timedwait(&abort_cond, &abort_lock, &deadline) == ETIMEDOUT)
+                        break;
+        aborted = atomic_load(&abort_all);
+        pthread_mutex_unlock(&abort_lock);
+        return !aborted;
+}
+
+/* Called by curl about once a second even while nothing moves. */
+static int xferinfo_cb(_unused_ void *userdata, _unused_ curl_off_t dltotal,
+                       _unused_ curl_off_t dlnow, _unused_ curl_off_t ultotal,
+                       _unused_ curl_off_t ulnow) {
+        return atomic_load(&abort_all) ? 1 : 0; /* non-zero: CURLE_ABORTED_BY_CALLBACK */
+}
+
 /* --- clients ------------------------------------------------------------- */
+
+/* A fresh body buffer and error state for the next exchange; none at shutdown. */
+static int client_reset(HttpClient *c, HttpError *err) {
+        c->errbuf[0] = 0;
+        c->body_too_large = false;
+        c->body = secret_free(c->body);
+        if (http_aborting()) {
+                error_set(err, HTTP_E_ABORTED, false,
+                          "Vault call not made: the daemon is shutting down");
+                return HTTP_E_ABORTED;
+        }
+        return secret_new(&c->body, c->shared->max_response_size);
+}
 
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
         HttpClient *c = userdata;
@@ -596,6 +655,8 @@ int http_client_new(HttpClient **ret, HttpShared *s) {
         SET(CURLOPT_ERRORBUFFER, c->errbuf);
         SET(CURLOPT_WRITEFUNCTION, write_cb);
         SET(CURLOPT_WRITEDATA, c);
+        SET(CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+        SET(CURLOPT_NOPROGRESS, 0L);
         SET(CURLOPT_FOLLOWLOCATION, 0L); /* the vault module follows one redirect itself */
         SET(CURLOPT_PROTOCOLS_STR, cs->allow_plain_http ? "http,https" : "https");
         SET(CURLOPT_CONNECTTIMEOUT_MS, (long)MIN(cs->connect_timeout_ms, (uint64_t)LONG_MAX));
@@ -714,6 +775,10 @@ static int map_curl_error(HttpClient *c, CURLcode cc, HttpError *err) {
         switch (cc) {
         case CURLE_OUT_OF_MEMORY:
                 return -ENOMEM;
+        case CURLE_ABORTED_BY_CALLBACK:
+                error_set(err, HTTP_E_ABORTED, false,
+                          "Vault call aborted: the daemon is shutting down");
+                return HTTP_E_ABORTED;
         case CURLE_URL_MALFORMAT:
                 error_set(err, -EINVAL, false, "malformed URL");
                 return -EINVAL;
@@ -799,11 +864,8 @@ int http_client_perform(HttpClient *c, const HttpRequest *req, HttpResponse *ret
                 return -EINVAL;
         s = c->shared;
         *ret = (HttpResponse)HTTP_RESPONSE_INIT;
-        c->errbuf[0] = 0;
-        c->body_too_large = false;
-        c->body = secret_free(c->body);
-        r = secret_new(&c->body, s->max_response_size);
-        if (r < 0)
+        r = client_reset(c, err);
+        if (r != 0)
                 return r;
 
         if (s->server_name) {

@@ -80,6 +80,7 @@ enum {
         HTTP_E_TRUNCATED, /* the body ended before its announced length */
         HTTP_E_PROTOCOL,  /* not an HTTP response, or a refused URL scheme */
         HTTP_E_CONFIG,    /* http_shared_new(): bad address or TLS file */
+        HTTP_E_ABORTED,   /* http_abort_all() was called: the daemon is stopping */
 };
 
 typedef struct HttpError {
@@ -161,3 +162,17 @@ int64_t http_parse_retry_after(const char *value, time_t now);
  * the TLS library libcurl was built with ("OpenSSL/3.0.17"). */
 const char *http_curl_version(void);
 const char *http_tls_version(void);
+
+/*
+ * Process-wide abort, for shutdown (SIGTERM ends within
+ * shutdown-grace even when Vault hangs). After http_abort_all() every
+ * transfer in flight ends within about a second (curl's progress callback
+ * checks the flag), every new one fails at once with HTTP_E_ABORTED (not
+ * retryable), and http_sleep_ms() returns early. There is no way back: the
+ * process is on its way out. Thread-safe (not for signal handlers).
+ */
+void http_abort_all(void);
+bool http_aborting(void);
+/* Sleeps ms milliseconds, or less once http_abort_all() is called.
+ * Returns false when cut short by the abort. */
+bool http_sleep_ms(uint64_t ms);

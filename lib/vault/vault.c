@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "vault-echo.h"
 #include "vault.h"
 #include "vault-metrics.h"
 #include "macro.h"
@@ -476,11 +477,10 @@ typedef struct Call {
         const char *ns;          /* namespace for this call or NULL */
 } Call;
 
+/* A retry's wait; cut short at shutdown (http_abort_all), and the next
+ * attempt then fails at once. */
 static void sleep_ms(uint64_t ms) {
-        struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
+        (void)http_sleep_ms(ms);
 }
 
 /* The Vault path as logged: the URL path without "/v1/". */
@@ -663,6 +663,8 @@ static int vault_call_attempts(VaultClient *c, const Call *call, VaultResponse *
                 body = secret_get(hresp.body, &body_len);
                 r = vault_response_parse(hresp.status, body, body_len, &resp, err);
                 http_response_done(&hresp);
+                if (r == 0) /* issue 14: Vault's text never quotes what we sent */
+                        r = vault_response_strip_echoes(resp, call->url_path, call->body);
                 if (r != 0)
                         return r;
 

@@ -815,6 +815,11 @@ static int objects_parse(const Config *c, const char *text, VolumeSpec *s, char 
         char yerr[256];
         int r;
 
+        /* what publishes must reload after a restart (volumes.c) */
+        if (strlen(text) > VOLUME_OBJECTS_ATTR_MAX)
+                return err_fail(err, errlen, -EINVAL,
+                            "objects: %zu bytes, more than the limit of %zu bytes (1 MiB)",
+                            strlen(text), VOLUME_OBJECTS_ATTR_MAX);
         r = ytree_parse(text, strlen(text), NULL, &root, yerr, sizeof(yerr));
         if (r == -ENOMEM)
                 return r;

@@ -33,6 +33,9 @@
 #include "vault.h"
 
 #define OBJECT_NAME_MAX 253
+/* The `objects` attribute in bytes: refused at publish above this, and the
+ * most a restarted daemon reloads from the state dir (volumes.c). */
+#define VOLUME_OBJECTS_ATTR_MAX ((size_t)1024 * 1024)
 
 typedef struct SecretObject {
         char *name;           /* objectName: the file name */

@@ -27,7 +27,8 @@
 
 #define RECORD_MAX (1024 * 1024)
 #define TOKEN_FILE_MAX 8192
-#define OBJECTS_FILE_MAX (1024 * 1024)
+/* read_small() refuses a file of `max` bytes: one more than the publish limit */
+#define OBJECTS_FILE_MAX (VOLUME_OBJECTS_ATTR_MAX + 1)
 #define RECORD_DEPTH 8
 
 struct VolumeTable {
@@ -145,9 +146,11 @@ VaultToken *volume_record_take_old_token(VolumeRecord *r) {
         return TAKE_PTR(r->rot->old_token);
 }
 
-static bool key_safe(const char *id) {
+/* A volume id that is its own key: a safe file name that cannot be mistaken
+ * for a hashed key (those, and only those, start with "h-"). */
+static bool key_plain(const char *id) {
         size_t n = strlen(id);
-        if (n == 0 || n > 200 || id[0] == '.')
+        if (n == 0 || n > 200 || id[0] == '.' || strncmp(id, "h-", 2) == 0)
                 return false;
         for (const char *p = id; *p; p++)
                 if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
@@ -156,18 +159,21 @@ static bool key_safe(const char *id) {
         return true;
 }
 
-static char *key_for(const char *volume_id) {
+/* See volumes.h: "h-" + sha256 + an optional "-<n>" when a legacy record has it. */
+static char *key_for(const char *volume_id, unsigned n) {
         unsigned char md[SHA256_DIGEST_LENGTH];
         char *k;
-        if (key_safe(volume_id))
+        if (key_plain(volume_id))
                 return strdup(volume_id);
         SHA256((const unsigned char *)volume_id, strlen(volume_id), md);
-        k = malloc(2 + 2 * sizeof(md) + 1);
+        k = malloc(2 + 2 * sizeof(md) + 16);
         if (!k)
                 return NULL;
         memcpy(k, "h-", 2);
         for (size_t i = 0; i < sizeof(md); i++)
                 (void)snprintf(k + 2 + 2 * i, 3, "%02x", md[i]);
+        if (n > 0)
+                (void)snprintf(k + 2 + 2 * sizeof(md), 16, "-%u", n);
         return k;
 }
 
@@ -221,6 +227,29 @@ static int table_add(VolumeTable *t, VolumeRecord *r) {
 }
 
 /* Table lock held. */
+static bool table_key_taken(const VolumeTable *t, const char *key) {
+        for (size_t i = 0; i < t->n; i++)
+                if (streq(t->records[i]->key, key))
+                        return true;
+        return false;
+}
+
+/*
+ * Table lock held. A key no record uses: only a record restored from a
+ * state dir written before the "h-" prefix was reserved (a volume id that
+ * was literally "h-<hash>") can hold the hashed key of another id.
+ */
+static char *table_new_key(const VolumeTable *t, const char *volume_id) {
+        for (unsigned n = 0; n < 100; n++) {
+                char *k = key_for(volume_id, n);
+                if (!k || !table_key_taken(t, k))
+                        return k;
+                free(k);
+        }
+        return NULL;
+}
+
+/* Table lock held. */
 static VolumeRecord *table_find(VolumeTable *t, const char *volume_id) {
         for (size_t i = 0; i < t->n; i++)
                 if (streq(t->records[i]->volume_id, volume_id))
@@ -240,7 +269,8 @@ int volume_table_acquire(VolumeTable *t, const char *volume_id, VolumeRecord **r
         }
         if (!r) {
                 r = record_new();
-                if (!r || !(r->volume_id = strdup(volume_id)) || !(r->key = key_for(volume_id)) ||
+                if (!r || !(r->volume_id = strdup(volume_id)) ||
+                    !(r->key = table_new_key(t, volume_id)) ||
                     table_add(t, r) < 0) {
                         record_free(r);
                         ret_code = -ENOMEM;
@@ -389,6 +419,24 @@ char *volume_record_mount_dir(const VolumeTable *t, const VolumeRecord *r) {
 
 /* ---- attributes ---- */
 
+/*
+ * kubelet's keys (csi.storage.k8s.io/...) other than the pod info the spec
+ * reads are ignored by volume_spec_parse(): not kept either, so that a big
+ * one cannot push record.json past what a restarted daemon reloads.
+ */
+static bool attr_ignored(const char *key) {
+        static const char *const kept[] = {
+                "csi.storage.k8s.io/pod.name", "csi.storage.k8s.io/pod.namespace",
+                "csi.storage.k8s.io/pod.uid", "csi.storage.k8s.io/serviceAccount.name",
+        };
+        if (strncmp(key, "csi.storage.k8s.io/", 19) != 0)
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(kept); i++)
+                if (streq(key, kept[i]))
+                        return false;
+        return true;
+}
+
 int volume_record_set_attributes(VolumeRecord *r, const KeyValue *context, size_t n) {
         KeyValue *kv = calloc(n ? n : 1, sizeof(*kv));
         Secret *objects = NULL;
@@ -397,7 +445,7 @@ int volume_record_set_attributes(VolumeRecord *r, const KeyValue *context, size_
         if (!kv)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                if (streq(context[i].key, SA_TOKENS_KEY))
+                if (streq(context[i].key, SA_TOKENS_KEY) || attr_ignored(context[i].key))
                         continue; /* the pod token: never kept with the attributes */
                 if (streq(context[i].key, "objects")) {
                         secret_free(objects);

@@ -17,7 +17,13 @@
  *                                           only when the state dir is a
  *                                           tmpfs: it may carry secretArgs
  *   <state-dir>/volumes/<key>/mnt           the volume's private tmpfs
- * <key> is the volume id when it is a safe file name, else "h-" + sha256.
+ * <key> is the volume id itself when it is a safe file name ([A-Za-z0-9._-],
+ * at most 200 bytes, no leading '.') that does not start with "h-"; every
+ * other id (unsafe, or starting with "h-") gets "h-" + the hex sha256 of the
+ * id. The two forms cannot meet: a literal id "h-<sha256 of another id>" is
+ * hashed too. State dirs written before "h-" was reserved still load (a
+ * record keeps the directory it was loaded from); should such a legacy
+ * directory hold the hashed key of another id, that id gets "h-<sha256>-<n>".
  *
  * The `objects` attribute is the one attribute that may hold secrets
  * (secretArgs values), so it never goes to record.json: it is kept like the
@@ -225,7 +231,8 @@ int volume_record_remove(const VolumeTable *t, const VolumeRecord *r);
 
 /*
  * Keeps a copy of the volume attributes (the request's volume_context)
- * without the service-account token key; `objects` goes into a Secret.
+ * without the service-account token key and without the kubelet keys
+ * (csi.storage.k8s.io/...) the spec ignores; `objects` goes into a Secret.
  * Busy holder only. -ENOMEM.
  */
 int volume_record_set_attributes(VolumeRecord *r, const KeyValue *context, size_t n);

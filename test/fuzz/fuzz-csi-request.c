@@ -4,7 +4,7 @@
  *
  * The input is unpacked as every Identity and Node request type. Each
  * message that unpacks goes through what grpc-server.c does with a request:
- * proto_check_utf8, the Node publish/unpublish validation, then
+ * proto_check_utf8 and proto_check_wire, the Node publish/unpublish validation, then
  * proto_wipe_strings and free. Invariants are checked with abort():
  *   - a publish request that validates has a volume_id, a target_path and a
  *     mount capability with access mode 1..5;
@@ -173,6 +173,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 r = proto_check_utf8(m, &bad);
                 if (r < 0 && (r != -EILSEQ || !bad || !*bad))
                         abort();
+                {
+                        /* the wire check is the stricter one, and names a field */
+                        const char *wbad = NULL;
+                        int w = proto_check_wire(d, data, size, &wbad);
+                        if ((w == 0 && r < 0) || (w < 0 && !wbad) ||
+                            (w < 0 && w != -EINVAL && w != -EILSEQ && w != -EBADMSG))
+                                abort();
+                        if (w < 0)
+                                r = w;
+                }
                 if (r == 0) {
                         /* the server only hands valid requests to handlers */
                         if (d == &csi__v1__node_publish_volume_request__descriptor)

@@ -609,6 +609,63 @@ START_TEST(test_secret_field_in) {
 }
 END_TEST
 
+/* ---- proto_check_wire: strings at their wire length ---- */
+
+/* A packed publish fixture whose first `needle` bytes in the wire get byte `b`. */
+static int wire_with(const char *needle, size_t at, uint8_t b, const char **ret_field) {
+        PublishFixture f;
+        uint8_t *buf;
+        size_t n;
+        int r = -ENOENT;
+        publish_fixture(&f);
+        n = protobuf_c_message_get_packed_size(&f.req.base);
+        buf = malloc(n);
+        ck_assert_ptr_nonnull(buf);
+        ck_assert_uint_eq(protobuf_c_message_pack(&f.req.base, buf), n);
+        for (size_t i = 0; i + strlen(needle) <= n; i++)
+                if (memcmp(buf + i, needle, strlen(needle)) == 0) {
+                        buf[i + at] = b;
+                        r = proto_check_wire(&csi__v1__node_publish_volume_request__descriptor,
+                                             buf, n, ret_field);
+                        break;
+                }
+        free(buf);
+        return r;
+}
+
+START_TEST(test_check_wire) {
+        const char *got = NULL;
+        /* volume_id "a\0b": unpack would hand out "a" */
+        const uint8_t unpub[] = { 0x0a, 0x03, 'a', 0, 'b', 0x12, 0x02, '/', 't' };
+        const uint8_t ok[] = { 0x0a, 0x03, 'a', 'x', 'b', 0x12, 0x02, '/', 't' };
+        const uint8_t unknown[] = { 0x0a, 0x01, 'a', 0xfa, 0x3e, 0x02, 0, 0xff, 0x80, 0x01, 1 };
+        const uint8_t trunc[] = { 0x0a, 0x05, 'a' };
+        const ProtobufCMessageDescriptor *d = &csi__v1__node_unpublish_volume_request__descriptor;
+
+        ck_assert_int_eq(proto_check_wire(d, ok, sizeof(ok), &got), 0);
+        ck_assert_ptr_null(got);
+        ck_assert_int_eq(proto_check_wire(d, unpub, sizeof(unpub), &got), -EINVAL);
+        ck_assert_str_eq(got, "volume_id");
+        /* unknown fields (1000, bytes with a NUL; 16, varint) are skipped */
+        ck_assert_int_eq(proto_check_wire(d, unknown, sizeof(unknown), &got), 0);
+        ck_assert_int_eq(proto_check_wire(d, trunc, sizeof(trunc), &got), -EBADMSG);
+        ck_assert_int_eq(proto_check_wire(d, NULL, 0, &got), 0);
+
+        /* nested and map fields name their path */
+        ck_assert_int_eq(wire_with("csi-1", 3, 0, &got), -EINVAL);
+        ck_assert_str_eq(got, "volume_id");
+        ck_assert_int_eq(wire_with("/t/mount", 2, 0, &got), -EINVAL);
+        ck_assert_str_eq(got, "target_path");
+        ck_assert_int_eq(wire_with("web-", 1, 0, &got), -EINVAL);
+        ck_assert_str_eq(got, "volume_context.value");
+        ck_assert_int_eq(wire_with("noexec", 0, 0, &got), -EINVAL);
+        ck_assert_str_eq(got, "volume_capability.mount.mount_flags");
+        ck_assert_int_eq(wire_with("s3cr", 0, 0xff, &got), -EILSEQ);
+        ck_assert_str_eq(got, "secrets.value");
+        ck_assert_int_eq(wire_with("tmpfs", 0, 'T', &got), 0);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("proto");
         TCase *tc;
@@ -629,6 +686,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_check_utf8_map_entries);
         tcase_add_test(tc, test_check_utf8_oneof_block);
         tcase_add_test(tc, test_check_utf8_unpacked);
+        tcase_add_test(tc, test_check_wire);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("secret_fields");

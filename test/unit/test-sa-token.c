@@ -213,7 +213,9 @@ START_TEST(test_audience_selection) {
                          SA_TOKEN_E_AUDIENCE);
         assert_clean_err();
         ck_assert_msg(strstr(err, "no service-account token for audience 'nope'"), "%s", err);
-        ck_assert_msg(strstr(err, "'', 'other', 'vault'"), "%s", err);
+        /* issue 14: keys of the tokens JSON are the request's, never echoed */
+        ck_assert_msg(!strstr(err, "'other'") && !strstr(err, "'vault'"), "%s", err);
+        ck_assert_msg(strstr(err, "(the request has tokens for 3 other audiences)"), "%s", err);
         ck_assert_msg(strstr(err, "set tokenRequests with audience 'nope' in the CSIDriver '" DRIVER
                                   "'"),
                       "%s", err);
@@ -223,13 +225,57 @@ START_TEST(test_audience_selection) {
         sec[0].value = "{}";
         ck_assert_int_eq(get(sec, 1, NULL, 0, TOKEN_SOURCE_SECRETS_OR_CONTEXT, "vault", NOW, &t),
                          SA_TOKEN_E_AUDIENCE);
-        ck_assert_msg(strstr(err, "(the request has: none)"), "%s", err);
+        ck_assert_msg(strstr(err, "(the request has no tokens)"), "%s", err);
+
+        /* a key that carries something else entirely */
+        sec[0].value = "{\"" CANARY "-key\":{\"token\":\"" JWT_A "\",\"expirationTimestamp\":"
+                       "\"" EXP_2030 "\"}}";
+        ck_assert_int_eq(get(sec, 1, NULL, 0, TOKEN_SOURCE_SECRETS_OR_CONTEXT, "vault", NOW, &t),
+                         SA_TOKEN_E_AUDIENCE);
+        assert_clean_err();
+        ck_assert_msg(strstr(err, "(the request has a token for 1 other audience)"), "%s", err);
 
         /* "" is a key like any other: absent here */
         sec[0].value = TOKENS(JWT_B);
         ck_assert_int_eq(get(sec, 1, NULL, 0, TOKEN_SOURCE_SECRETS_OR_CONTEXT, "", NOW, &t),
                          SA_TOKEN_E_AUDIENCE);
         assert_clean_err();
+}
+END_TEST
+
+/* issue 14: a token that is not a JWT never goes to Vault (README: INVALID_ARGUMENT) */
+START_TEST(test_not_a_jwt) {
+        static const char *const bad[] = {
+                "not-a-jwt",
+                "eyJhbGciOiJSUzI1NiJ9.onlytwo",
+                "eyJhbGciOiJSUzI1NiJ9..sig",          /* empty payload */
+                ".eyJzdWIiOiJ4In0.sig",               /* empty header */
+                "eyJhbGciOiJSUzI1NiJ9.e30.sig.extra", /* four parts */
+                "eyJhbGciOiJSUzI1NiJ9.e3 0.sig",      /* not base64url */
+                "eyJhbGciOiJSUzI1NiJ9.e30+.sig",
+                "eyJhbGciOiJSUzI1NiJ9.e30=.sig",      /* JWTs carry no padding */
+                "YWJj.e30.sig",                       /* header is not a JSON object */
+        };
+        char value[512];
+        KeyValue sec[] = { { SA_TOKENS_KEY, value } };
+        SaToken t = { 0 };
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                (void)snprintf(value, sizeof(value), "{" ENTRY("vault", "%s", EXP_2030) "}",
+                               bad[i]);
+                ck_assert_msg(get(sec, 1, NULL, 0, TOKEN_SOURCE_SECRETS_OR_CONTEXT, "vault", NOW,
+                                  &t) == SA_TOKEN_E_MALFORMED,
+                              "accepted '%s'", bad[i]);
+                ck_assert_msg(strstr(err, "not a JWT"), "%s", err);
+                ck_assert_msg(!strstr(err, bad[i]), "token echoed: %s", err);
+                ck_assert_ptr_null(t.jwt);
+        }
+        /* a real-shaped one, and an unsigned one (empty signature) */
+        (void)snprintf(value, sizeof(value), "{" ENTRY("vault", "%s", EXP_2030) "}",
+                       "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.");
+        ck_assert_int_eq(get(sec, 1, NULL, 0, TOKEN_SOURCE_SECRETS_OR_CONTEXT, "vault", NOW, &t),
+                         0);
+        sa_token_done(&t);
 }
 END_TEST
 
@@ -376,6 +422,7 @@ static Suite *sa_token_suite(void) {
         tcase_add_test(tc, test_malformed);
         tcase_add_test(tc, test_malformed_oversized);
         tcase_add_test(tc, test_audience_selection);
+        tcase_add_test(tc, test_not_a_jwt);
         tcase_add_test(tc, test_expiry);
         tcase_add_test(tc, test_bad_arguments);
         suite_add_tcase(s, tc);
