@@ -426,7 +426,7 @@ const JsonValue *vault_data_unwrap_kv2(const JsonValue *data, bool *ret_is_kv2) 
 
 typedef struct Files {
         RenderedFile *f;
-        size_t n;
+        size_t n = 0;
         size_t max_bytes;
 } Files;
 
@@ -495,7 +495,7 @@ static int render_key(const RenderSpec *spec, const JsonValue *data, Files *fs, 
         const uint8_t *p;
         Secret *out;
         Quoted qn, qk;
-        size_t n;
+        size_t n = 0;
         int r;
 
         if (json_value_kind(data) != JSON_KIND_OBJECT)
@@ -535,7 +535,7 @@ static int render_expand(const RenderSpec *spec, const JsonValue *data, Files *f
         _cleanup_(secret_freep) Secret *tmp = NULL;
         _cleanup_free_ Member *m = NULL;
         Quoted qn, qk;
-        size_t n;
+        size_t n = 0;
         int r;
 
         r = object_members(spec, data, "expand", &m, &n, err, errlen);
@@ -767,7 +767,7 @@ static int render_env(const RenderSpec *spec, const JsonValue *data, Secret *out
         _cleanup_(secret_freep) Secret *tmp = NULL;
         _cleanup_free_ Member *m = NULL;
         Quoted qn, qk;
-        size_t n;
+        size_t n = 0;
         int r;
 
         r = object_members(spec, data, "format env", &m, &n, err, errlen);
@@ -878,7 +878,7 @@ static bool yaml_is_block(const JsonValue *v) {
 /* A value that fits on its line: a scalar, {} or []. */
 static int yaml_inline(Secret *out, const JsonValue *v) {
         const char *s;
-        size_t n;
+        size_t n = 0;
         int r;
 
         switch (json_value_kind(v)) {
@@ -915,7 +915,7 @@ static int yaml_after(Secret *out, const JsonValue *v, unsigned indent, unsigned
 
 static int yaml_block(Secret *out, const JsonValue *v, unsigned indent, unsigned depth) {
         _cleanup_free_ Member *m = NULL;
-        size_t n;
+        size_t n = 0;
         int r;
 
         if (depth > YAML_DEPTH_MAX)
@@ -1043,7 +1043,7 @@ static int render_pem(const RenderSpec *spec, const JsonValue *data, Secret *out
 
 static int pkcs12_password(const RenderSpec *spec, const char **ret, char *err, size_t errlen) {
         const uint8_t *p;
-        size_t n;
+        size_t n = 0;
         Quoted qn;
 
         if (!spec->pkcs12_password) {
