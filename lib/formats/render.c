@@ -426,7 +426,7 @@ const JsonValue *vault_data_unwrap_kv2(const JsonValue *data, bool *ret_is_kv2) 
 
 typedef struct Files {
         RenderedFile *f;
-        size_t n = 0;
+        size_t n;
         size_t max_bytes;
 } Files;
 
