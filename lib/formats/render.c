@@ -36,6 +36,7 @@
 #include "render.h"
 #include "x509.h"
 #include "fsutil.h"
+#include "parse.h"
 #include "macro.h"
 
 #define JSON_WRITE_GO (JSON_WRITE_SORT_KEYS | JSON_WRITE_ESCAPE_HTML)
@@ -322,16 +323,6 @@ static int base64_decode(const uint8_t *p, size_t n, Secret *out) {
         return r;
 }
 
-static int hex_value(uint8_t c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 static int hex_decode(const uint8_t *p, size_t n, Secret *out) {
         uint8_t chunk[64];
         size_t k = 0;
@@ -340,7 +331,7 @@ static int hex_decode(const uint8_t *p, size_t n, Secret *out) {
         if (n % 2 != 0)
                 return -EINVAL;
         for (size_t i = 0; i < n && r == 0; i += 2) {
-                int hi = hex_value(p[i]), lo = hex_value(p[i + 1]);
+                int hi = hex_digit_value(p[i]), lo = hex_digit_value(p[i + 1]);
                 if (hi < 0 || lo < 0) {
                         r = -EINVAL;
                         break;

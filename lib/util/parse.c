@@ -258,3 +258,13 @@ int parse_host_port(const char *s, char *host, size_t hostlen, uint16_t *ret_por
         *ret_port = (uint16_t)port;
         return 0;
 }
+
+int hex_digit_value(int c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}

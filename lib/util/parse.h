@@ -18,6 +18,8 @@ int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
 int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *ret);
 /* true/false, yes/no, on/off, 1/0 (lower case). */
 int parse_bool(const char *s, bool *ret);
+/* The value of one hex digit (either case), or -1. */
+int hex_digit_value(int c);
 /* Go-style durations: "90s", "2m", "1h30m", "250ms", "1.5s"; a bare
  * integer means seconds. Result in microseconds, at most max_usec. */
 int parse_duration_usec(const char *s, uint64_t max_usec, uint64_t *ret_usec);

@@ -7,6 +7,7 @@
 
 #include "json.h"
 #include "vault-echo.h"
+#include "parse.h"
 #include "macro.h"
 
 #define BODY_DEPTH_MAX VAULT_JSON_DEPTH_MAX
@@ -87,16 +88,6 @@ static int collect_json(VaultEchoes *e, const JsonValue *v, unsigned depth) {
         return r;
 }
 
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* A query value as sent, and as Vault reads it ('+' is a space, %XX a byte). */
 static int collect_query_value(VaultEchoes *e, const char *p, size_t n) {
         _cleanup_free_ char *dec = malloc(n + 1);
@@ -108,8 +99,8 @@ static int collect_query_value(VaultEchoes *e, const char *p, size_t n) {
         r = vault_echoes_add(e, p, n);
         for (size_t i = 0; r == 0 && i < n; i++) {
                 if (p[i] == '%' && i + 2 < n &&
-                    hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
-                        dec[o++] = (char)(hexval(p[i + 1]) << 4 | hexval(p[i + 2]));
+                    hex_digit_value(p[i + 1]) >= 0 && hex_digit_value(p[i + 2]) >= 0) {
+                        dec[o++] = (char)(hex_digit_value(p[i + 1]) << 4 | hex_digit_value(p[i + 2]));
                         i += 2;
                 } else
                         dec[o++] = p[i] == '+' ? ' ' : p[i];

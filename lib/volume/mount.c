@@ -168,6 +168,22 @@ static int do_umount(const char *path, bool detach) {
         return context_errno(c, r);
 }
 
+/* The node's mount table, parsed (the one place that reads it). */
+static int table_load(struct libmnt_table **ret) {
+        _cleanup_table_ struct libmnt_table *t = NULL;
+        int r;
+
+        (void)pthread_once(&libmount_once, libmount_init);
+        t = mnt_new_table();
+        if (!t)
+                return -ENOMEM;
+        r = mnt_table_parse_mtab(t, NULL);
+        if (r < 0)
+                return r >= -ERRNO_MAX ? r : -EIO;
+        *ret = TAKE_PTR(t);
+        return 0;
+}
+
 /*
  * The topmost mount whose target is `path`, from a fresh mountinfo table.
  * Returns 1 with *ret_fs (owned by *ret_table), 0 when `path` (or its
@@ -189,13 +205,9 @@ static int find_mount(const char *path, struct libmnt_table **ret_table,
                 return -errno;
         }
 
-        (void)pthread_once(&libmount_once, libmount_init);
-        t = mnt_new_table();
-        if (!t)
-                return -ENOMEM;
-        r = mnt_table_parse_mtab(t, NULL);
+        r = table_load(&t);
         if (r < 0)
-                return r >= -ERRNO_MAX ? r : -EIO;
+                return r;
         fs = mnt_table_find_target(t, canon, MNT_ITER_BACKWARD);
         if (!fs)
                 return 0;
@@ -387,13 +399,9 @@ static int table_mount_id(const char *path, uint64_t *ret_id, bool *ret_root) {
         canon = realpath(path, NULL);
         if (!canon)
                 return -errno;
-        (void)pthread_once(&libmount_once, libmount_init);
-        t = mnt_new_table();
-        if (!t)
-                return -ENOMEM;
-        r = mnt_table_parse_mtab(t, NULL);
+        r = table_load(&t);
         if (r < 0)
-                return r >= -ERRNO_MAX ? r : -EIO;
+                return r;
         fs = mnt_table_find_mountpoint(t, canon, MNT_ITER_BACKWARD);
         if (!fs)
                 return -ENOENT;
