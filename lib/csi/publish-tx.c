@@ -226,7 +226,9 @@ static int step_state_dir(PublishTx *tx) {
         if (r < 0 && r != -EEXIST)
                 return FAIL(tx, csi_code_from_local(r), "creating '%s' failed: %s",
                             tx->state_mnt, strerror(-r));
-        return tx_checkpoint(tx, "state");
+        /* recorded by the next step, before its mkdir; a start finds a dir
+         * without a record empty and removes it */
+        return 0;
 }
 
 static int step_tmpfs(PublishTx *tx) {

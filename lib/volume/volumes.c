@@ -985,6 +985,19 @@ out:
         return rc;
 }
 
+/* A volume dir without record.json whose mnt is an empty directory (not a
+ * mount): what a publish leaves when it dies before its first record. */
+static int remove_empty(const VolumeTable *t, const char *key) {
+        char path[PATH_MAX];
+
+        if (snprintf(path, sizeof(path), "%s/%s/mnt", t->volumes_dir, key) >= (int)sizeof(path))
+                return -ENAMETOOLONG;
+        if (rmdir(path) < 0 && errno != ENOENT)
+                return -errno;
+        path[strlen(path) - strlen("/mnt")] = '\0';
+        return rmdir(path) < 0 ? -errno : 0;
+}
+
 int volume_table_load(VolumeTable *t, size_t *ret_bad) {
         DIR *d = opendir(t->volumes_dir);
         struct dirent *de;
@@ -998,6 +1011,8 @@ int volume_table_load(VolumeTable *t, size_t *ret_bad) {
                 if (de->d_name[0] == '.')
                         continue;
                 r = load_one(t, de->d_name);
+                if (r == -ENOENT && remove_empty(t, de->d_name) == 0)
+                        continue; /* a publish died before it recorded anything */
                 if (r == -ENOMEM) {
                         closedir(d);
                         return r;
