@@ -546,6 +546,198 @@ static void call_fail_suffix(VaultError *err, unsigned attempts, const char *why
                                why);
 }
 
+/* One Vault call's state across its attempts. */
+typedef struct Attempts {
+        VaultClient *c;
+        const Call *call;
+        char *url;       /* the address's URL, or where a redirect pointed */
+        char *ns_header; /* "X-Vault-Namespace: …" or NULL */
+        const char *headers[HEADERS_MAX];
+        size_t n_headers;
+        uint64_t deadline;
+        unsigned attempts, retries;
+        bool redirected;
+        const char *method; /* for the logs */
+        const char *path;
+        char why[96]; /* why retrying stopped, when not for want of retries */
+} Attempts;
+
+static void attempts_done(Attempts *a) {
+        free(a->url);
+        free(a->ns_header);
+        a->url = a->ns_header = NULL;
+}
+
+/* The URL, the headers and the deadline of a call's first attempt. */
+static int attempts_init(Attempts *a, VaultClient *c, const Call *call) {
+        const VaultShared *s = c->shared;
+
+        *a = (Attempts){
+                .c = c,
+                .call = call,
+                .method = vault_method_to_string(call->method),
+                .path = log_path(call->url_path),
+        };
+        if (asprintf(&a->url, "%s%s", http_shared_address(s->http), call->url_path) < 0) {
+                a->url = NULL;
+                return -ENOMEM;
+        }
+        a->headers[a->n_headers++] = "X-Vault-Request: true";
+        if (call->ns) {
+                if (asprintf(&a->ns_header, "X-Vault-Namespace: %s", call->ns) < 0) {
+                        a->ns_header = NULL;
+                        return -ENOMEM;
+                }
+                a->headers[a->n_headers++] = a->ns_header;
+        }
+        a->deadline = now_usec(CLOCK_MONOTONIC) + s->total_timeout_ms * 1000;
+        return 0;
+}
+
+/* Waits before the next attempt, counted as a retry. */
+static void retry_wait(Attempts *a, uint64_t wait_ms) {
+        sleep_ms(wait_ms);
+        a->retries++;
+}
+
+/* No response arrived (HTTP_E_* in @code): retried when transient and it still fits. */
+static int transport_failed(Attempts *a, int code, const HttpError *herr, VaultError *err,
+                            bool *again) {
+        uint64_t wait_ms = 0;
+
+        log_debug("vault: %s %s failed on attempt %u: %s", a->method, a->path, a->attempts,
+                  herr->message);
+        vault_error_set(err, http_to_vault_code(code), 0, "%s", herr->message);
+        if (herr->retryable &&
+            plan_retry(a->c, a->retries, -1, a->deadline, &wait_ms, a->why, sizeof(a->why))) {
+                log_debug("vault: retrying %s %s in %" PRIu64 " ms", a->method, a->path,
+                          wait_ms);
+                retry_wait(a, wait_ms);
+                *again = true;
+                return 0;
+        }
+        if (herr->retryable)
+                call_fail_suffix(err, a->attempts, a->why);
+        return http_to_vault_code(code);
+}
+
+/* A 3xx with a Location: followed once, never from https to http. */
+static int follow_redirect(Attempts *a, HttpResponse *hresp, VaultError *err, bool *again) {
+        HttpError herr = { 0 };
+        int r;
+
+        if (a->redirected) {
+                http_response_done(hresp);
+                return vault_error_set(err, VAULT_E_PROTOCOL, 0,
+                                       "Vault redirected more than once");
+        }
+        r = http_shared_check_redirect(a->c->shared->http, a->url, hresp->location, &herr);
+        if (r != 0) {
+                http_response_done(hresp);
+                return r < 0 ? r
+                             : vault_error_set(err, VAULT_E_PROTOCOL, hresp->status, "%s",
+                                               herr.message);
+        }
+        log_debug("vault: %s %s redirected (HTTP %ld) to another node", a->method, a->path,
+                  hresp->status);
+        free(a->url);
+        a->url = TAKE_PTR(hresp->location);
+        a->redirected = true;
+        http_response_done(hresp);
+        *again = true;
+        return 0;
+}
+
+/* A response arrived: parsed, then retried, refused or handed out. */
+static int response_arrived(Attempts *a, HttpResponse *hresp, VaultResponse **ret,
+                            VaultError *err, bool *again) {
+        const VaultShared *s = a->c->shared;
+        _cleanup_(vault_response_freep) VaultResponse *resp = NULL;
+        uint64_t wait_ms = 0;
+        int64_t retry_after;
+        const uint8_t *body;
+        size_t body_len;
+        int r;
+
+        if (hresp->status == 429)
+                metrics_vault_rate_limited(s->metrics, s->metrics_server);
+        retry_after = hresp->retry_after_sec;
+        body = secret_get(hresp->body, &body_len);
+        r = vault_response_parse(hresp->status, body, body_len, &resp, err);
+        http_response_done(hresp);
+        if (r == 0) /* issue 14: Vault's text never quotes what we sent */
+                r = vault_response_strip_echoes(resp, a->call->url_path, a->call->body);
+        if (r != 0)
+                return r;
+
+        if (want_retry(a->call, resp) && plan_retry(a->c, a->retries, retry_after, a->deadline,
+                                                     &wait_ms, a->why, sizeof(a->why))) {
+                log_debug("vault: retrying %s %s in %" PRIu64 " ms (HTTP %ld%s)", a->method,
+                          a->path, wait_ms, resp->status,
+                          retry_after >= 0 ? ", as Retry-After asked" : "");
+                retry_wait(a, wait_ms);
+                *again = true;
+                return 0;
+        }
+
+        r = vault_response_check(resp, a->call->op, err);
+        if (r != 0 && err && retry_after >= 0) {
+                err->has_retry_after = true;
+                err->retry_after_sec = retry_after;
+        }
+        if (r != 0) {
+                if (vault_status_retryable(resp->status))
+                        call_fail_suffix(err, a->attempts, a->why);
+                return r;
+        }
+        *ret = TAKE_PTR(resp);
+        return 0;
+}
+
+/* One attempt of a call; *@again tells whether another one follows. */
+static int attempt(Attempts *a, VaultResponse **ret, VaultError *err, bool *again) {
+        const VaultShared *s = a->c->shared;
+        HttpRequest hreq = {
+                .method = to_http_method(a->call->method),
+                .url = a->url,
+                .headers = a->headers,
+                .n_headers = a->n_headers,
+                .secret_header = a->call->token ? a->call->token->header : NULL,
+                .body = a->call->body,
+        };
+        HttpResponse hresp = HTTP_RESPONSE_INIT;
+        HttpError herr = { 0 };
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        int r;
+
+        *again = false;
+        if (now >= a->deadline) {
+                vault_error_set(err, VAULT_E_UNAVAILABLE, 0,
+                                "Vault call timed out after %" PRIu64 " ms",
+                                s->total_timeout_ms);
+                return err ? err->code : VAULT_E_UNAVAILABLE;
+        }
+        hreq.timeout_ms = MIN(s->request_timeout_ms, (a->deadline - now + 999) / 1000);
+        a->attempts++;
+        if (err)
+                err->attempts = a->attempts;
+
+        r = http_client_perform(a->c->http, &hreq, &hresp, &herr);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                return transport_failed(a, r, &herr, err, again);
+
+        log_debug("vault: %s %s -> HTTP %ld (attempt %u, %" PRIu64 " ms%s)", a->method, a->path,
+                  hresp.status, a->attempts, hresp.duration_usec / 1000,
+                  hresp.new_connection ? ", new connection" : "");
+
+        if (hresp.status >= 300 && hresp.status < 400 && hresp.location &&
+            !s->disable_redirects)
+                return follow_redirect(a, &hresp, err, again);
+        return response_arrived(a, &hresp, ret, err, again);
+}
+
 /**
  * vault_call() - runs one Vault call with retries and one redirect.
  *
@@ -554,144 +746,19 @@ static void call_fail_suffix(VaultError *err, unsigned attempts, const char *why
  */
 static int vault_call_attempts(VaultClient *c, const Call *call, VaultResponse **ret,
                                VaultError *err) {
-        const VaultShared *s = c->shared;
-        _cleanup_free_ char *url = NULL, *ns_header = NULL;
-        const char *headers[HEADERS_MAX];
-        size_t n_headers = 0;
-        uint64_t deadline;
-        unsigned attempts = 0, retries = 0;
-        bool redirected = false;
-        const char *method = vault_method_to_string(call->method);
-        const char *path = log_path(call->url_path);
-        char why[96] = "";
+        _cleanup_(attempts_done) Attempts a = { 0 };
+        bool again;
         int r;
 
         if (err)
                 *err = (VaultError){ 0 };
-        if (asprintf(&url, "%s%s", http_shared_address(s->http), call->url_path) < 0) {
-                url = NULL;
-                return -ENOMEM;
-        }
-        headers[n_headers++] = "X-Vault-Request: true";
-        if (call->ns) {
-                if (asprintf(&ns_header, "X-Vault-Namespace: %s", call->ns) < 0) {
-                        ns_header = NULL;
-                        return -ENOMEM;
-                }
-                headers[n_headers++] = ns_header;
-        }
-        deadline = now_usec(CLOCK_MONOTONIC) + s->total_timeout_ms * 1000;
-
-        for (;;) {
-                HttpRequest hreq = {
-                        .method = to_http_method(call->method),
-                        .url = url,
-                        .headers = headers,
-                        .n_headers = n_headers,
-                        .secret_header = call->token ? call->token->header : NULL,
-                        .body = call->body,
-                };
-                _cleanup_(vault_response_freep) VaultResponse *resp = NULL;
-                HttpResponse hresp = HTTP_RESPONSE_INIT;
-                HttpError herr = { 0 };
-                uint64_t now = now_usec(CLOCK_MONOTONIC), wait_ms = 0;
-                int64_t retry_after;
-                const uint8_t *body;
-                size_t body_len;
-
-                if (now >= deadline) {
-                        vault_error_set(err, VAULT_E_UNAVAILABLE, 0,
-                                        "Vault call timed out after %" PRIu64 " ms",
-                                        s->total_timeout_ms);
-                        break;
-                }
-                hreq.timeout_ms = MIN(s->request_timeout_ms, (deadline - now + 999) / 1000);
-                attempts++;
-                if (err)
-                        err->attempts = attempts;
-
-                r = http_client_perform(c->http, &hreq, &hresp, &herr);
-                if (r < 0)
-                        return r;
-                if (r > 0) {
-                        log_debug("vault: %s %s failed on attempt %u: %s", method, path, attempts,
-                                  herr.message);
-                        vault_error_set(err, http_to_vault_code(r), 0, "%s", herr.message);
-                        if (herr.retryable &&
-                            plan_retry(c, retries, -1, deadline, &wait_ms, why, sizeof(why))) {
-                                log_debug("vault: retrying %s %s in %" PRIu64 " ms", method, path,
-                                          wait_ms);
-                                sleep_ms(wait_ms);
-                                retries++;
-                                continue;
-                        }
-                        if (herr.retryable)
-                                call_fail_suffix(err, attempts, why);
-                        return http_to_vault_code(r);
-                }
-
-                log_debug("vault: %s %s -> HTTP %ld (attempt %u, %" PRIu64 " ms%s)", method, path,
-                          hresp.status, attempts, hresp.duration_usec / 1000,
-                          hresp.new_connection ? ", new connection" : "");
-
-                if (hresp.status >= 300 && hresp.status < 400 && hresp.location &&
-                    !s->disable_redirects) {
-                        if (redirected) {
-                                http_response_done(&hresp);
-                                return vault_error_set(err, VAULT_E_PROTOCOL, 0,
-                                                       "Vault redirected more than once");
-                        }
-                        r = http_shared_check_redirect(s->http, url, hresp.location, &herr);
-                        if (r != 0) {
-                                http_response_done(&hresp);
-                                return r < 0 ? r
-                                             : vault_error_set(err, VAULT_E_PROTOCOL,
-                                                               hresp.status, "%s", herr.message);
-                        }
-                        log_debug("vault: %s %s redirected (HTTP %ld) to another node", method,
-                                  path, hresp.status);
-                        free(url);
-                        url = TAKE_PTR(hresp.location);
-                        redirected = true;
-                        http_response_done(&hresp);
-                        continue;
-                }
-
-                if (hresp.status == 429)
-                        metrics_vault_rate_limited(s->metrics, s->metrics_server);
-                retry_after = hresp.retry_after_sec;
-                body = secret_get(hresp.body, &body_len);
-                r = vault_response_parse(hresp.status, body, body_len, &resp, err);
-                http_response_done(&hresp);
-                if (r == 0) /* issue 14: Vault's text never quotes what we sent */
-                        r = vault_response_strip_echoes(resp, call->url_path, call->body);
-                if (r != 0)
-                        return r;
-
-                if (want_retry(call, resp) && plan_retry(c, retries, retry_after, deadline,
-                                                         &wait_ms, why, sizeof(why))) {
-                        log_debug("vault: retrying %s %s in %" PRIu64 " ms (HTTP %ld%s)", method,
-                                  path, wait_ms, resp->status,
-                                  retry_after >= 0 ? ", as Retry-After asked" : "");
-                        sleep_ms(wait_ms);
-                        retries++;
-                        continue;
-                }
-
-                r = vault_response_check(resp, call->op, err);
-                if (r != 0 && err && retry_after >= 0) {
-                        err->has_retry_after = true;
-                        err->retry_after_sec = retry_after;
-                }
-                if (r != 0) {
-                        if (vault_status_retryable(resp->status))
-                                call_fail_suffix(err, attempts, why);
-                        return r;
-                }
-                *ret = TAKE_PTR(resp);
-                return 0;
-        }
-        return err ? err->code : VAULT_E_UNAVAILABLE;
+        r = attempts_init(&a, c, call);
+        if (r < 0)
+                return r;
+        do
+                r = attempt(&a, ret, err, &again);
+        while (again);
+        return r;
 }
 
 /* Issue 11: every call counted by operation, result class and duration. */
