@@ -171,23 +171,8 @@ static int put_encoded(char **o, const char *s, size_t n, bool query) {
         return 0;
 }
 
-/**
- * vault_path_normalize() - builds the URL path for a user-supplied Vault path.
- * @path: e.g. "secret/data/app?version=2" or "/v1/secret/data/app".
- * @ret: malloc'd "/v1/secret/data/app?version=2".
- * @err: filled on failure.
- *
- * Return: 0, VAULT_E_BAD_REQUEST, -ENOMEM.
- */
-int vault_path_normalize(const char *path, char **ret, VaultError *err) {
-        _cleanup_free_ char *out = NULL;
-        const char *q, *p, *end;
-        size_t len, components = 0;
-        char *o;
-
-        if (!path || !ret)
-                return -EINVAL;
-        len = strlen(path);
+/* A path's length and bytes: 1 to VAULT_PATH_MAX bytes, no control character. */
+static int path_check(const char *path, size_t len, VaultError *err) {
         if (len == 0 || len > VAULT_PATH_MAX)
                 return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
                                        "Vault path is empty or longer than %d bytes",
@@ -196,22 +181,24 @@ int vault_path_normalize(const char *path, char **ret, VaultError *err) {
                 if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
                         return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
                                                "Vault path contains a control character");
-        q = strchr(path, '?');
-        end = q ? q : path + len;
+        return 0;
+}
 
-        /* Worst case every byte becomes %XX, plus "/v1". */
-        out = malloc(len * 3 + 8);
-        if (!out)
-                return -ENOMEM;
-        o = out;
-        memcpy(o, "/v1", 3);
-        o += 3;
-
-        p = path;
+/* Past the leading slashes and a leading "v1" component, which "/v1" replaces. */
+static const char *skip_v1_prefix(const char *p, const char *end) {
         while (p < end && *p == '/')
                 p++;
         if (end - p >= 2 && strncmp(p, "v1", 2) == 0 && (end - p == 2 || p[2] == '/'))
                 p += 2;
+        return p;
+}
+
+/* Writes each non-empty component of [@p, @end) as "/" + its encoding; '.' and '..'
+ * refused. */
+static int put_components(char **o, const char *p, const char *end, size_t *ret_components,
+                          VaultError *err) {
+        size_t components = 0;
+
         while (p < end) {
                 const char *c = p;
                 size_t n;
@@ -224,13 +211,52 @@ int vault_path_normalize(const char *path, char **ret, VaultError *err) {
                                                "Vault path must not contain '.' or '..' "
                                                "components");
                 if (n > 0) {
-                        *o++ = '/';
-                        if (put_encoded(&o, p, n, false) < 0)
+                        *(*o)++ = '/';
+                        if (put_encoded(o, p, n, false) < 0)
                                 return -EINVAL;
                         components++;
                 }
                 p = c < end ? c + 1 : c;
         }
+        *ret_components = components;
+        return 0;
+}
+
+/**
+ * vault_path_normalize() - builds the URL path for a user-supplied Vault path.
+ * @path: e.g. "secret/data/app?version=2" or "/v1/secret/data/app".
+ * @ret: malloc'd "/v1/secret/data/app?version=2".
+ * @err: filled on failure.
+ *
+ * Return: 0, VAULT_E_BAD_REQUEST, -ENOMEM.
+ */
+int vault_path_normalize(const char *path, char **ret, VaultError *err) {
+        _cleanup_free_ char *out = NULL;
+        const char *q, *end;
+        size_t len, components = 0;
+        char *o;
+        int r;
+
+        if (!path || !ret)
+                return -EINVAL;
+        len = strlen(path);
+        r = path_check(path, len, err);
+        if (r != 0)
+                return r;
+        q = strchr(path, '?');
+        end = q ? q : path + len;
+
+        /* Worst case every byte becomes %XX, plus "/v1". */
+        out = malloc(len * 3 + 8);
+        if (!out)
+                return -ENOMEM;
+        o = out;
+        memcpy(o, "/v1", 3);
+        o += 3;
+
+        r = put_components(&o, skip_v1_prefix(path, end), end, &components, err);
+        if (r != 0)
+                return r;
         if (components == 0)
                 return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
                                        "Vault path names no secret");
