@@ -694,37 +694,9 @@ static int mount_path(const char *mount, const char *fallback, char *buf, size_t
         return 0;
 }
 
-/**
- * vault_client_login() - logs in with a service-account JWT.
- * @c: this thread's client.
- * @p: auth method, mount, role, JWT and namespace.
- * @ret: the new token (TTL, renewability and accessor from the reply).
- * @err: filled on failure.
- *
- * Return: 0; VAULT_E_LOGIN_REJECTED (kubernetes 403, jwt 400/403: Vault's
- * reason in err), VAULT_E_BAD_REQUEST (unknown role, bad mount),
- * VAULT_E_NOT_FOUND (no such auth mount), VAULT_E_UNAVAILABLE, VAULT_E_SEALED,
- * VAULT_E_RATE_LIMITED, VAULT_E_TLS, VAULT_E_PROTOCOL, VAULT_E_TOO_LARGE;
- * -ENOMEM, -EINVAL.
- * Locking: none.
- */
-int vault_client_login(VaultClient *c, const VaultLoginParams *p, VaultToken **ret,
-                       VaultError *err) {
-        _cleanup_(json_value_unrefp) JsonValue *o = NULL;
-        _cleanup_(secret_freep) Secret *body = NULL;
-        _cleanup_(vault_response_freep) VaultResponse *resp = NULL;
-        _cleanup_(vault_token_freep) VaultToken *t = NULL;
-        _cleanup_free_ char *url_path = NULL, *path = NULL;
-        char mount[MOUNT_MAX];
-        const uint8_t *tok;
-        size_t toklen;
-        Call call;
-        int r;
-
-        if (!c || !p || !ret || (unsigned)p->method >= _VAULT_AUTH_MAX || (!p->jwt && p->jwt_len))
-                return -EINVAL;
-        if (err)
-                *err = (VaultError){ 0 };
+/* What can be refused before any request: no JWT, no role for kubernetes, a bad
+ * namespace. */
+static int login_check(const VaultLoginParams *p, VaultError *err) {
         if (p->jwt_len == 0)
                 return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
                                        "no service account token to log in with");
@@ -733,6 +705,15 @@ int vault_client_login(VaultClient *c, const VaultLoginParams *p, VaultToken **r
                                        "a Vault role is required for kubernetes auth");
         if (!isempty(p->ns) && !header_value_valid(p->ns, VAULT_NAMESPACE_MAX))
                 return vault_error_set(err, VAULT_E_BAD_REQUEST, 0, "invalid Vault namespace");
+        return 0;
+}
+
+/* "/v1/auth/<mount>/login". */
+static int login_url_path(const VaultLoginParams *p, char **ret, VaultError *err) {
+        _cleanup_free_ char *path = NULL;
+        char mount[MOUNT_MAX];
+        int r;
+
         r = mount_path(p->mount, p->method == VAULT_AUTH_JWT ? "jwt" : "kubernetes", mount,
                        sizeof(mount), err);
         if (r != 0)
@@ -741,12 +722,16 @@ int vault_client_login(VaultClient *c, const VaultLoginParams *p, VaultToken **r
                 path = NULL;
                 return -ENOMEM;
         }
-        r = vault_path_normalize(path, &url_path, err);
-        if (r != 0)
-                return r;
+        return vault_path_normalize(path, ret, err);
+}
 
-        /* {"jwt":"…","role":"…"}: built and serialised without leaving our
-         * wiped allocations (jansson's copy is wiped on release). */
+/* {"jwt":"…","role":"…"}: built and serialised without leaving our wiped
+ * allocations (jansson's copy is wiped on release). */
+static int login_body(const VaultLoginParams *p, Secret **ret, VaultError *err) {
+        _cleanup_(json_value_unrefp) JsonValue *o = NULL;
+        _cleanup_(secret_freep) Secret *body = NULL;
+        int r;
+
         r = json_object_new(&o);
         if (r < 0)
                 return r;
@@ -768,21 +753,19 @@ int vault_client_login(VaultClient *c, const VaultLoginParams *p, VaultToken **r
         r = json_write_secret(o, JSON_WRITE_SORT_KEYS, body);
         if (r < 0)
                 return r;
-        o = json_value_unref(o);
+        *ret = TAKE_PTR(body);
+        return 0;
+}
 
-        call = (Call){
-                .op = p->method == VAULT_AUTH_JWT ? VAULT_OP_LOGIN_JWT : VAULT_OP_LOGIN_KUBERNETES,
-                .method = VAULT_METHOD_POST,
-                .url_path = url_path,
-                .body = body,
-                .ns = isempty(p->ns) ? NULL : p->ns,
-        };
-        r = vault_call(c, &call, &resp, err);
-        if (r != 0)
-                return r;
+/* The token a login's reply carries, with its accessor, TTL and renewability. */
+static int login_token(const VaultResponse *resp, const char *ns, VaultToken **ret) {
+        _cleanup_(vault_token_freep) VaultToken *t = NULL;
+        const uint8_t *tok;
+        size_t toklen;
+        int r;
 
         tok = secret_get(resp->auth->client_token, &toklen);
-        r = token_build(tok, toklen, call.ns, &t);
+        r = token_build(tok, toklen, ns, &t);
         if (r < 0)
                 return r;
         if (resp->auth->accessor) {
@@ -794,6 +777,55 @@ int vault_client_login(VaultClient *c, const VaultLoginParams *p, VaultToken **r
         t->renewable = resp->auth->renewable;
         *ret = TAKE_PTR(t);
         return 0;
+}
+
+/**
+ * vault_client_login() - logs in with a service-account JWT.
+ * @c: this thread's client.
+ * @p: auth method, mount, role, JWT and namespace.
+ * @ret: the new token (TTL, renewability and accessor from the reply).
+ * @err: filled on failure.
+ *
+ * Return: 0; VAULT_E_LOGIN_REJECTED (kubernetes 403, jwt 400/403: Vault's
+ * reason in err), VAULT_E_BAD_REQUEST (unknown role, bad mount),
+ * VAULT_E_NOT_FOUND (no such auth mount), VAULT_E_UNAVAILABLE, VAULT_E_SEALED,
+ * VAULT_E_RATE_LIMITED, VAULT_E_TLS, VAULT_E_PROTOCOL, VAULT_E_TOO_LARGE;
+ * -ENOMEM, -EINVAL.
+ * Locking: none.
+ */
+int vault_client_login(VaultClient *c, const VaultLoginParams *p, VaultToken **ret,
+                       VaultError *err) {
+        _cleanup_(secret_freep) Secret *body = NULL;
+        _cleanup_(vault_response_freep) VaultResponse *resp = NULL;
+        _cleanup_free_ char *url_path = NULL;
+        Call call;
+        int r;
+
+        if (!c || !p || !ret || (unsigned)p->method >= _VAULT_AUTH_MAX || (!p->jwt && p->jwt_len))
+                return -EINVAL;
+        if (err)
+                *err = (VaultError){ 0 };
+        r = login_check(p, err);
+        if (r != 0)
+                return r;
+        r = login_url_path(p, &url_path, err);
+        if (r != 0)
+                return r;
+        r = login_body(p, &body, err);
+        if (r != 0)
+                return r;
+
+        call = (Call){
+                .op = p->method == VAULT_AUTH_JWT ? VAULT_OP_LOGIN_JWT : VAULT_OP_LOGIN_KUBERNETES,
+                .method = VAULT_METHOD_POST,
+                .url_path = url_path,
+                .body = body,
+                .ns = isempty(p->ns) ? NULL : p->ns,
+        };
+        r = vault_call(c, &call, &resp, err);
+        if (r != 0)
+                return r;
+        return login_token(resp, call.ns, ret);
 }
 
 /* Copies a request body after checking it is a JSON object. */
