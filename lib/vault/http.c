@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "clock.h"
 #include "config-defaults.h"
 #include "http.h"
 #include "log.h"
@@ -762,12 +763,6 @@ finish:
         return r;
 }
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000U + (uint64_t)ts.tv_nsec / 1000U;
-}
-
 static int map_curl_error(HttpClient *c, CURLcode cc, HttpError *err) {
         const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc);
         long verify = 0;
@@ -935,9 +930,9 @@ static int transfer(HttpClient *c, HttpResponse *ret, HttpError *err) {
         uint64_t t0;
         CURLcode cc;
 
-        t0 = now_usec();
+        t0 = monotonic_usec();
         cc = curl_easy_perform(c->easy);
-        ret->duration_usec = now_usec() - t0;
+        ret->duration_usec = monotonic_usec() - t0;
         (void)curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &connects);
         ret->new_connection = connects > 0;
 

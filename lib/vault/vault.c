@@ -34,6 +34,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "vault-echo.h"
 #include "vault.h"
@@ -87,12 +88,6 @@ struct VaultRequestCache {
         size_t hits;
 };
 
-static uint64_t now_usec(clockid_t clock) {
-        struct timespec ts;
-        (void)clock_gettime(clock, &ts);
-        return (uint64_t)ts.tv_sec * 1000000U + (uint64_t)ts.tv_nsec / 1000U;
-}
-
 /* --- pure helpers -------------------------------------------------------- */
 
 const char *vault_method_to_string(VaultMethod m) {
@@ -142,14 +137,7 @@ uint64_t vault_backoff_ms(uint64_t base_ms, uint64_t max_ms, unsigned retry, uin
 }
 
 static bool header_value_valid(const char *s, size_t max) {
-        size_t n = strlen(s);
-
-        if (n == 0 || n > max)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-                        return false;
-        return true;
+        return vault_header_value_valid(s, strlen(s), max);
 }
 
 /* --- shared and clients ------------------------------------------------------ */
@@ -253,7 +241,7 @@ int vault_client_new(VaultClient **ret, VaultShared *s) {
         if (r < 0)
                 return r;
         if (getrandom(&c->rng, sizeof(c->rng), GRND_NONBLOCK) != sizeof(c->rng))
-                c->rng = now_usec(CLOCK_MONOTONIC) ^ (uintptr_t)c;
+                c->rng = monotonic_usec() ^ (uintptr_t)c;
         c->rng |= 1;
         *ret = TAKE_PTR(c);
         return 0;
@@ -300,22 +288,13 @@ static int token_build(const uint8_t *tok, size_t len, const char *ns, VaultToke
                 if (!t->ns)
                         return -ENOMEM;
         }
-        t->issued_usec = now_usec(CLOCK_REALTIME);
+        t->issued_usec = realtime_usec();
         *ret = TAKE_PTR(t);
         return 0;
 }
 
-static bool token_bytes_valid(const uint8_t *p, size_t n) {
-        if (n == 0 || n > VAULT_TOKEN_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (p[i] < 0x21 || p[i] > 0x7e)
-                        return false;
-        return true;
-}
-
 int vault_token_new(const uint8_t *token, size_t len, const char *ns, VaultToken **ret) {
-        if (!token || !ret || !token_bytes_valid(token, len))
+        if (!token || !ret || !vault_header_value_valid(token, len, VAULT_TOKEN_MAX))
                 return -EINVAL;
         if (!isempty(ns) && !header_value_valid(ns, VAULT_NAMESPACE_MAX))
                 return -EINVAL;
@@ -403,7 +382,7 @@ static bool plan_retry(VaultClient *c, unsigned retries_used,
                        int64_t retry_after_sec, uint64_t deadline_usec, uint64_t *ret_wait_ms,
                        char *why, size_t whylen) {
         const VaultShared *s = c->shared;
-        uint64_t now = now_usec(CLOCK_MONOTONIC), wait;
+        uint64_t now = monotonic_usec(), wait;
 
         if (retries_used >= s->max_retries)
                 return false; /* the usual end: no note needed */
@@ -487,7 +466,7 @@ static int attempts_init(Attempts *a, VaultClient *c, const Call *call) {
                 }
                 a->headers[a->n_headers++] = a->ns_header;
         }
-        a->deadline = now_usec(CLOCK_MONOTONIC) + s->total_timeout_ms * 1000;
+        a->deadline = monotonic_usec() + s->total_timeout_ms * 1000;
         return 0;
 }
 
@@ -604,7 +583,7 @@ static int attempt(Attempts *a, VaultResponse **ret, VaultError *err, bool *agai
         };
         HttpResponse hresp = HTTP_RESPONSE_INIT;
         HttpError herr = { 0 };
-        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        uint64_t now = monotonic_usec();
         int r;
 
         *again = false;
@@ -662,13 +641,13 @@ static int vault_call_attempts(VaultClient *c, const Call *call, VaultResponse *
 static int vault_call(VaultClient *c, const Call *call, VaultResponse **ret, VaultError *err) {
         const VaultShared *s = c->shared;
         VaultError own = { 0 };
-        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+        uint64_t t0 = monotonic_usec();
         int r = vault_call_attempts(c, call, ret, err ? err : &own);
 
         metrics_vault_request(s->metrics, s->metrics_server,
                               vault_metrics_op(call->op, call->method, call->url_path),
                               vault_metrics_result(r, (err ? err : &own)->http_status),
-                              now_usec(CLOCK_MONOTONIC) - t0);
+                              monotonic_usec() - t0);
         return r;
 }
 
@@ -969,7 +948,7 @@ int vault_client_token_renew_self(VaultClient *c, VaultToken *t, uint64_t increm
                                        "token renewal answered without an auth object");
         t->ttl_sec = resp->auth->lease_duration;
         t->renewable = resp->auth->renewable;
-        t->issued_usec = now_usec(CLOCK_REALTIME);
+        t->issued_usec = realtime_usec();
         return 0;
 }
 
