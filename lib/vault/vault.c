@@ -828,18 +828,37 @@ static int request_body(const VaultRequest *req, Secret **ret, VaultError *err) 
         return secret_new_from(ret, req->body, req->body_len);
 }
 
-static int read_prepared(VaultClient *c, const VaultToken *t, VaultMethod m,
-                         const char *url_path, const Secret *body, VaultResponse **ret,
-                         VaultError *err) {
+/* A read's URL path and body, checked. */
+static int read_prepare(const VaultRequest *req, char **ret_url_path, Secret **ret_body,
+                        VaultError *err) {
+        int r;
+
+        r = vault_path_normalize(req->path, ret_url_path, err);
+        if (r != 0)
+                return r;
+        return request_body(req, ret_body, err);
+}
+
+/* A call made with @t, in its namespace. */
+static int token_call(VaultClient *c, const VaultToken *t, VaultOp op, VaultMethod m,
+                      const char *url_path, const Secret *body, VaultResponse **ret,
+                      VaultError *err) {
         Call call = {
-                .op = VAULT_OP_READ,
+                .op = op,
                 .method = m,
                 .url_path = url_path,
-                .body = m == VAULT_METHOD_GET ? NULL : body,
+                .body = body,
                 .token = t,
                 .ns = t->ns,
         };
         return vault_call(c, &call, ret, err);
+}
+
+static int read_prepared(VaultClient *c, const VaultToken *t, VaultMethod m,
+                         const char *url_path, const Secret *body, VaultResponse **ret,
+                         VaultError *err) {
+        return token_call(c, t, VAULT_OP_READ, m, url_path, m == VAULT_METHOD_GET ? NULL : body,
+                          ret, err);
 }
 
 /**
@@ -867,10 +886,7 @@ int vault_client_read(VaultClient *c, const VaultToken *t, const VaultRequest *r
                 return -EINVAL;
         if (err)
                 *err = (VaultError){ 0 };
-        r = vault_path_normalize(req->path, &url_path, err);
-        if (r != 0)
-                return r;
-        r = request_body(req, &body, err);
+        r = read_prepare(req, &url_path, &body, err);
         if (r != 0)
                 return r;
         return read_prepared(c, t, req->method, url_path, body, ret, err);
@@ -904,17 +920,9 @@ static int lifecycle_body(const char *lease_id, uint64_t increment, bool with_in
 
 static int lifecycle_call(VaultClient *c, const VaultToken *t, VaultMethod m, const char *url_path,
                           const Secret *body, VaultResponse **ret, VaultError *err) {
-        Call call = {
-                .op = VAULT_OP_LIFECYCLE,
-                .method = m,
-                .url_path = url_path,
-                .body = body,
-                .token = t,
-                .ns = t->ns,
-        };
         if (err)
                 *err = (VaultError){ 0 };
-        return vault_call(c, &call, ret, err);
+        return token_call(c, t, VAULT_OP_LIFECYCLE, m, url_path, body, ret, err);
 }
 
 /**
@@ -1140,10 +1148,7 @@ int vault_request_cache_read(VaultRequestCache *cache, VaultClient *c, const Vau
                 return -EINVAL;
         if (err)
                 *err = (VaultError){ 0 };
-        r = vault_path_normalize(req->path, &url_path, err);
-        if (r != 0)
-                return r;
-        r = request_body(req, &body, err);
+        r = read_prepare(req, &url_path, &body, err);
         if (r != 0)
                 return r;
         key_body = body;
