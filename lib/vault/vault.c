@@ -704,11 +704,25 @@ static int login_url_path(const VaultLoginParams *p, char **ret, VaultError *err
         return vault_path_normalize(path, ret, err);
 }
 
+/* A request body: @o's compact text, keys sorted, in a new Secret. */
+static int body_from_json(const JsonValue *o, Secret **ret) {
+        _cleanup_(secret_freep) Secret *s = NULL;
+        int r;
+
+        r = secret_new(&s, 0);
+        if (r < 0)
+                return r;
+        r = json_write_secret(o, JSON_WRITE_SORT_KEYS, s);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
 /* {"jwt":"…","role":"…"}: built and serialised without leaving our wiped
  * allocations (jansson's copy is wiped on release). */
 static int login_body(const VaultLoginParams *p, Secret **ret, VaultError *err) {
         _cleanup_(json_value_unrefp) JsonValue *o = NULL;
-        _cleanup_(secret_freep) Secret *body = NULL;
         int r;
 
         r = json_object_new(&o);
@@ -726,14 +740,7 @@ static int login_body(const VaultLoginParams *p, Secret **ret, VaultError *err) 
                                                               "Vault role is not UTF-8")
                                             : r;
         }
-        r = secret_new(&body, 0);
-        if (r < 0)
-                return r;
-        r = json_write_secret(o, JSON_WRITE_SORT_KEYS, body);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(body);
-        return 0;
+        return body_from_json(o, ret);
 }
 
 /* The token a login's reply carries, with its accessor, TTL and renewability. */
@@ -897,7 +904,6 @@ int vault_client_read(VaultClient *c, const VaultToken *t, const VaultRequest *r
 static int lifecycle_body(const char *lease_id, uint64_t increment, bool with_increment,
                           Secret **ret) {
         _cleanup_(json_value_unrefp) JsonValue *o = NULL;
-        _cleanup_(secret_freep) Secret *s = NULL;
         int r;
 
         r = json_object_new(&o);
@@ -909,13 +915,7 @@ static int lifecycle_body(const char *lease_id, uint64_t increment, bool with_in
                 r = json_object_put_int64(o, "increment", (int64_t)MIN(increment, (uint64_t)INT64_MAX));
         if (r < 0)
                 return r;
-        r = secret_new(&s, 0);
-        if (r >= 0)
-                r = json_write_secret(o, JSON_WRITE_SORT_KEYS, s);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(s);
-        return 0;
+        return body_from_json(o, ret);
 }
 
 static int lifecycle_call(VaultClient *c, const VaultToken *t, VaultMethod m, const char *url_path,
