@@ -912,7 +912,8 @@ static int lifecycle_body(const char *lease_id, uint64_t increment, bool with_in
         if (lease_id)
                 r = json_object_put_string(o, "lease_id", lease_id, strlen(lease_id));
         if (r >= 0 && with_increment)
-                r = json_object_put_int64(o, "increment", (int64_t)MIN(increment, (uint64_t)INT64_MAX));
+                r = json_object_put_int64(o, "increment",
+                                          (int64_t)MIN(increment, (uint64_t)INT64_MAX));
         if (r < 0)
                 return r;
         return body_from_json(o, ret);
