@@ -150,6 +150,168 @@ static const char *token_problem(const char *t, size_t n) {
         return NULL;
 }
 
+/* One lookup's names for its messages, and where its error message goes. */
+typedef struct {
+        char aud[96];
+        char drv[96];
+        SaTokenOrigin origin;
+        char *err;
+        size_t errlen;
+} Lookup;
+
+/* The request's tokens value: in secrets, else in volume_context if @policy allows. */
+static int find_tokens(Lookup *l, const KeyValue *secrets, size_t n_secrets,
+                       const KeyValue *volume_context, size_t n_context, TokenSource policy,
+                       const char **ret) {
+        const KeyValue *kv;
+
+        kv = find_key(secrets, n_secrets, SA_TOKENS_KEY);
+        l->origin = SA_TOKEN_FROM_SECRETS;
+        if (!kv) {
+                kv = find_key(volume_context, n_context, SA_TOKENS_KEY);
+                l->origin = SA_TOKEN_FROM_VOLUME_CONTEXT;
+                if (kv && policy == TOKEN_SOURCE_SECRETS_ONLY)
+                        return fail(l->err, l->errlen, SA_TOKEN_E_POLICY,
+                                    "the service-account token came in volume_context, but this "
+                                    "node accepts it only in secrets (token-source: "
+                                    "secrets-only): set serviceAccountTokenInSecrets: true in "
+                                    "the CSIDriver '%s'",
+                                    l->drv);
+        }
+        if (!kv) {
+                if (policy == TOKEN_SOURCE_SECRETS_ONLY)
+                        return fail(l->err, l->errlen, SA_TOKEN_E_MISSING,
+                                    "no service-account token in the request (%s): set "
+                                    "tokenRequests with audience '%s' and "
+                                    "serviceAccountTokenInSecrets: true in the CSIDriver '%s'",
+                                    SA_TOKENS_KEY, l->aud, l->drv);
+                return fail(l->err, l->errlen, SA_TOKEN_E_MISSING,
+                            "no service-account token in the request (%s): set tokenRequests "
+                            "with audience '%s' in the CSIDriver '%s'",
+                            SA_TOKENS_KEY, l->aud, l->drv);
+        }
+        *ret = strempty(kv->value);
+        return 0;
+}
+
+/* The tokens value as a JSON object of audience -> {token, expirationTimestamp}. */
+static int parse_tokens(const Lookup *l, const char *value, JsonValue **ret) {
+        JsonError jerr = { 0 };
+        int r;
+
+        r = json_parse_object(value, strlen(value), SA_TOKENS_JSON_MAX, SA_TOKENS_JSON_DEPTH,
+                              ret, &jerr);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -E2BIG)
+                return fail(l->err, l->errlen, SA_TOKEN_E_MALFORMED,
+                            "the service-account tokens value (%s in %s) is larger than %u "
+                            "bytes",
+                            SA_TOKENS_KEY, origin_name(l->origin), SA_TOKENS_JSON_MAX);
+        if (r == JSON_E_KIND)
+                return fail(l->err, l->errlen, SA_TOKEN_E_MALFORMED,
+                            "the service-account tokens value (%s in %s) is not a JSON object "
+                            "of audience -> {token, expirationTimestamp}",
+                            SA_TOKENS_KEY, origin_name(l->origin));
+        if (r == JSON_E_TOO_DEEP)
+                return fail(l->err, l->errlen, SA_TOKEN_E_MALFORMED,
+                            "the service-account tokens value (%s in %s) nests deeper than "
+                            "audience -> {token, expirationTimestamp}",
+                            SA_TOKENS_KEY, origin_name(l->origin));
+        if (r != 0)
+                /* Only the position: jansson's reason may quote a byte of input. */
+                return fail(l->err, l->errlen, SA_TOKEN_E_MALFORMED,
+                            "the service-account tokens value (%s in %s) is not valid JSON "
+                            "(error at line %u, column %u)",
+                            SA_TOKENS_KEY, origin_name(l->origin), jerr.line, jerr.column);
+        return 0;
+}
+
+/* The entry for @audience: a JSON object. */
+static int find_entry(const Lookup *l, const JsonValue *root, const char *audience,
+                      const JsonValue **ret) {
+        const JsonValue *entry;
+
+        entry = json_object_member(root, audience);
+        if (!entry) {
+                char have[96];
+                count_audiences(root, have, sizeof(have));
+                return fail(l->err, l->errlen, SA_TOKEN_E_AUDIENCE,
+                            "no service-account token for audience '%s' (%s): set "
+                            "tokenRequests with audience '%s' in the CSIDriver '%s'",
+                            l->aud, have, l->aud, l->drv);
+        }
+        if (json_value_kind(entry) != JSON_KIND_OBJECT)
+                return fail(l->err, l->errlen, SA_TOKEN_E_MALFORMED,
+                            "service-account token for audience '%s' (in %s): the entry is not "
+                            "a JSON object {token, expirationTimestamp}",
+                            l->aud, origin_name(l->origin));
+        *ret = entry;
+        return 0;
+}
+
+/* The entry's 'token': a JWT-shaped string. */
+static int entry_token(const Lookup *l, const JsonValue *entry, const char **ret,
+                       size_t *ret_len) {
+        const char *why;
+        int r;
+
+        r = json_value_string(json_object_member(entry, "token"), ret, ret_len);
+        if (r == -ENOENT)
+                return fail(l->err, l->errlen, SA_TOKEN_E_MALFORMED,
+                            "service-account token for audience '%s' (in %s): 'token' is missing",
+                            l->aud, origin_name(l->origin));
+        if (r < 0)
+                return fail(l->err, l->errlen, SA_TOKEN_E_MALFORMED,
+                            "service-account token for audience '%s' (in %s): 'token' is not a "
+                            "string",
+                            l->aud, origin_name(l->origin));
+        if ((why = token_problem(*ret, *ret_len)))
+                return fail(l->err, l->errlen, SA_TOKEN_E_MALFORMED,
+                            "service-account token for audience '%s' (in %s): %s", l->aud,
+                            origin_name(l->origin), why);
+        return 0;
+}
+
+/* The entry's 'expirationTimestamp': an RFC 3339 time after @now_unix. */
+static int entry_expiry(const Lookup *l, const JsonValue *entry, int64_t now_unix,
+                        int64_t *ret) {
+        const char *ts;
+        size_t ts_len;
+        int64_t exp;
+        int r;
+
+        r = json_value_string(json_object_member(entry, "expirationTimestamp"), &ts, &ts_len);
+        if (r == -ENOENT)
+                return fail(l->err, l->errlen, SA_TOKEN_E_MALFORMED,
+                            "service-account token for audience '%s' (in %s): "
+                            "'expirationTimestamp' is missing",
+                            l->aud, origin_name(l->origin));
+        if (r < 0)
+                return fail(l->err, l->errlen, SA_TOKEN_E_MALFORMED,
+                            "service-account token for audience '%s' (in %s): "
+                            "'expirationTimestamp' is not a string",
+                            l->aud, origin_name(l->origin));
+        if (memchr(ts, 0, ts_len) || parse_rfc3339(ts, &exp) < 0)
+                return fail(l->err, l->errlen, SA_TOKEN_E_MALFORMED,
+                            "service-account token for audience '%s' (in %s): "
+                            "'expirationTimestamp' is not an RFC 3339 time "
+                            "(YYYY-MM-DDTHH:MM:SSZ)",
+                            l->aud, origin_name(l->origin));
+        if (exp <= now_unix) {
+                char when[40], now[40];
+                format_time(exp, when, sizeof(when));
+                format_time(now_unix, now, sizeof(now));
+                return fail(l->err, l->errlen, SA_TOKEN_E_EXPIRED,
+                            "the service-account token for audience '%s' (in %s) expired at %s "
+                            "(now %s): kubelet should refresh it (requiresRepublish: true in the "
+                            "CSIDriver '%s')",
+                            l->aud, origin_name(l->origin), when, now, l->drv);
+        }
+        *ret = exp;
+        return 0;
+}
+
 /**
  * sa_token_get() - the service-account token for one audience.
  * @secrets: NodePublishVolumeRequest.secrets as key/value pairs.
@@ -174,14 +336,12 @@ int sa_token_get(const KeyValue *secrets, size_t n_secrets, const KeyValue *volu
                  const char *driver_name, SaToken *ret, char *err, size_t errlen) {
         _cleanup_(json_value_unrefp) JsonValue *root = NULL;
         _cleanup_(secret_freep) Secret *jwt = NULL;
-        const KeyValue *kv;
-        const JsonValue *entry, *v;
-        const char *token, *ts, *value, *why;
-        size_t token_len, ts_len;
-        SaTokenOrigin origin;
-        JsonError jerr = { 0 };
-        char aud[96], drv[96];
-        int64_t exp;
+        Lookup l = { .err = err, .errlen = errlen };
+        const char *value = "";
+        const JsonValue *entry = NULL;
+        const char *token = NULL;
+        size_t token_len = 0;
+        int64_t exp = 0;
         int r;
 
         if (err && errlen > 0)
@@ -193,121 +353,24 @@ int sa_token_get(const KeyValue *secrets, size_t n_secrets, const KeyValue *volu
                 return fail(err, errlen, -EINVAL,
                             "service-account token: audience longer than %zu bytes",
                             sizeof(ret->audience) - 1);
-        printable(audience, aud, sizeof(aud));
-        printable(isempty(driver_name) ? "?" : driver_name, drv, sizeof(drv));
+        printable(audience, l.aud, sizeof(l.aud));
+        printable(isempty(driver_name) ? "?" : driver_name, l.drv, sizeof(l.drv));
 
-        kv = find_key(secrets, n_secrets, SA_TOKENS_KEY);
-        origin = SA_TOKEN_FROM_SECRETS;
-        if (!kv) {
-                kv = find_key(volume_context, n_context, SA_TOKENS_KEY);
-                origin = SA_TOKEN_FROM_VOLUME_CONTEXT;
-                if (kv && policy == TOKEN_SOURCE_SECRETS_ONLY)
-                        return fail(err, errlen, SA_TOKEN_E_POLICY,
-                                    "the service-account token came in volume_context, but this "
-                                    "node accepts it only in secrets (token-source: "
-                                    "secrets-only): set serviceAccountTokenInSecrets: true in "
-                                    "the CSIDriver '%s'",
-                                    drv);
-        }
-        if (!kv) {
-                if (policy == TOKEN_SOURCE_SECRETS_ONLY)
-                        return fail(err, errlen, SA_TOKEN_E_MISSING,
-                                    "no service-account token in the request (%s): set "
-                                    "tokenRequests with audience '%s' and "
-                                    "serviceAccountTokenInSecrets: true in the CSIDriver '%s'",
-                                    SA_TOKENS_KEY, aud, drv);
-                return fail(err, errlen, SA_TOKEN_E_MISSING,
-                            "no service-account token in the request (%s): set tokenRequests "
-                            "with audience '%s' in the CSIDriver '%s'",
-                            SA_TOKENS_KEY, aud, drv);
-        }
-
-        value = strempty(kv->value);
-        r = json_parse_object(value, strlen(value), SA_TOKENS_JSON_MAX, SA_TOKENS_JSON_DEPTH,
-                              &root, &jerr);
-        if (r == -ENOMEM)
-                return r;
-        if (r == -E2BIG)
-                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
-                            "the service-account tokens value (%s in %s) is larger than %u "
-                            "bytes",
-                            SA_TOKENS_KEY, origin_name(origin), SA_TOKENS_JSON_MAX);
-        if (r == JSON_E_KIND)
-                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
-                            "the service-account tokens value (%s in %s) is not a JSON object "
-                            "of audience -> {token, expirationTimestamp}",
-                            SA_TOKENS_KEY, origin_name(origin));
-        if (r == JSON_E_TOO_DEEP)
-                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
-                            "the service-account tokens value (%s in %s) nests deeper than "
-                            "audience -> {token, expirationTimestamp}",
-                            SA_TOKENS_KEY, origin_name(origin));
+        r = find_tokens(&l, secrets, n_secrets, volume_context, n_context, policy, &value);
         if (r != 0)
-                /* Only the position: jansson's reason may quote a byte of input. */
-                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
-                            "the service-account tokens value (%s in %s) is not valid JSON "
-                            "(error at line %u, column %u)",
-                            SA_TOKENS_KEY, origin_name(origin), jerr.line, jerr.column);
-
-        entry = json_object_member(root, audience);
-        if (!entry) {
-                char have[96];
-                count_audiences(root, have, sizeof(have));
-                return fail(err, errlen, SA_TOKEN_E_AUDIENCE,
-                            "no service-account token for audience '%s' (%s): set "
-                            "tokenRequests with audience '%s' in the CSIDriver '%s'",
-                            aud, have, aud, drv);
-        }
-        if (json_value_kind(entry) != JSON_KIND_OBJECT)
-                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
-                            "service-account token for audience '%s' (in %s): the entry is not "
-                            "a JSON object {token, expirationTimestamp}",
-                            aud, origin_name(origin));
-
-        v = json_object_member(entry, "token");
-        r = json_value_string(v, &token, &token_len);
-        if (r == -ENOENT)
-                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
-                            "service-account token for audience '%s' (in %s): 'token' is missing",
-                            aud, origin_name(origin));
-        if (r < 0)
-                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
-                            "service-account token for audience '%s' (in %s): 'token' is not a "
-                            "string",
-                            aud, origin_name(origin));
-        if ((why = token_problem(token, token_len)))
-                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
-                            "service-account token for audience '%s' (in %s): %s", aud,
-                            origin_name(origin), why);
-
-        v = json_object_member(entry, "expirationTimestamp");
-        r = json_value_string(v, &ts, &ts_len);
-        if (r == -ENOENT)
-                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
-                            "service-account token for audience '%s' (in %s): "
-                            "'expirationTimestamp' is missing",
-                            aud, origin_name(origin));
-        if (r < 0)
-                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
-                            "service-account token for audience '%s' (in %s): "
-                            "'expirationTimestamp' is not a string",
-                            aud, origin_name(origin));
-        if (memchr(ts, 0, ts_len) || parse_rfc3339(ts, &exp) < 0)
-                return fail(err, errlen, SA_TOKEN_E_MALFORMED,
-                            "service-account token for audience '%s' (in %s): "
-                            "'expirationTimestamp' is not an RFC 3339 time "
-                            "(YYYY-MM-DDTHH:MM:SSZ)",
-                            aud, origin_name(origin));
-        if (exp <= now_unix) {
-                char when[40], now[40];
-                format_time(exp, when, sizeof(when));
-                format_time(now_unix, now, sizeof(now));
-                return fail(err, errlen, SA_TOKEN_E_EXPIRED,
-                            "the service-account token for audience '%s' (in %s) expired at %s "
-                            "(now %s): kubelet should refresh it (requiresRepublish: true in the "
-                            "CSIDriver '%s')",
-                            aud, origin_name(origin), when, now, drv);
-        }
+                return r;
+        r = parse_tokens(&l, value, &root);
+        if (r != 0)
+                return r;
+        r = find_entry(&l, root, audience, &entry);
+        if (r != 0)
+                return r;
+        r = entry_token(&l, entry, &token, &token_len);
+        if (r != 0)
+                return r;
+        r = entry_expiry(&l, entry, now_unix, &exp);
+        if (r != 0)
+                return r;
 
         r = secret_new_from(&jwt, token, token_len);
         if (r < 0)
@@ -315,7 +378,7 @@ int sa_token_get(const KeyValue *secrets, size_t n_secrets, const KeyValue *volu
         /* root goes now, and jansson's copy of the JWT is wiped with it. */
         root = json_value_unref(root);
 
-        *ret = (SaToken){ .jwt = TAKE_PTR(jwt), .expires_unix = exp, .origin = origin };
+        *ret = (SaToken){ .jwt = TAKE_PTR(jwt), .expires_unix = exp, .origin = l.origin };
         memcpy(ret->audience, audience, strlen(audience) + 1);
         return 0;
 }
@@ -346,6 +409,57 @@ static int days_in_month(int year, int month) {
         return month == 2 && leap ? 29 : days[month - 1];
 }
 
+/* "YYYY-MM-DDTHH:MM:SS" at the start of @s, each field in range, into @tm. */
+static bool parse_date_time(const char *s, struct tm *tm) {
+        int year, mon, day, hour, min, sec;
+
+        if (!digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &mon) || s[7] != '-' ||
+            !digits(s + 8, 2, &day) || s[10] != 'T' || !digits(s + 11, 2, &hour) ||
+            s[13] != ':' || !digits(s + 14, 2, &min) || s[16] != ':' ||
+            !digits(s + 17, 2, &sec))
+                return false;
+        if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) || hour > 23 ||
+            min > 59 || sec > 59)
+                return false;
+
+        *tm = (struct tm){ .tm_year = year - 1900,
+                           .tm_mon = mon - 1,
+                           .tm_mday = day,
+                           .tm_hour = hour,
+                           .tm_min = min,
+                           .tm_sec = sec };
+        return true;
+}
+
+/* An optional ".fraction" of 1-9 digits at *@p, skipped (it is dropped). */
+static bool skip_fraction(const char **p) {
+        size_t n = 0;
+
+        if (**p != '.')
+                return true;
+        for ((*p)++; **p >= '0' && **p <= '9'; (*p)++)
+                n++;
+        return n > 0 && n <= 9;
+}
+
+/* "Z", "+HH:MM" or "-HH:MM" as all of @p, into seconds east of UTC. */
+static bool parse_offset(const char *p, int64_t *ret_seconds) {
+        int oh, om, sign;
+
+        if (streq(p, "Z")) {
+                *ret_seconds = 0;
+                return true;
+        }
+        if (*p != '+' && *p != '-')
+                return false;
+        sign = *p == '-' ? -1 : 1;
+        if (strlen(p) != 6 || !digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) ||
+            oh > 23 || om > 59)
+                return false;
+        *ret_seconds = sign * (int64_t)(oh * 3600 + om * 60);
+        return true;
+}
+
 /**
  * parse_rfc3339() - strict RFC 3339 date-time to seconds since the epoch.
  * @s: "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)"; 'T' and 'Z' upper
@@ -356,54 +470,24 @@ static int days_in_month(int year, int month) {
  * Return: 0 or -EINVAL.
  */
 int parse_rfc3339(const char *s, int64_t *ret_unix) {
-        int year, mon, day, hour, min, sec, oh = 0, om = 0, sign = 0;
-        struct tm tm = { 0 };
+        struct tm tm;
         const char *p;
+        int64_t offset;
         time_t t;
 
         if (!s || !ret_unix || strlen(s) < 20)
                 return -EINVAL;
-        if (!digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &mon) || s[7] != '-' ||
-            !digits(s + 8, 2, &day) || s[10] != 'T' || !digits(s + 11, 2, &hour) ||
-            s[13] != ':' || !digits(s + 14, 2, &min) || s[16] != ':' ||
-            !digits(s + 17, 2, &sec))
+        if (!parse_date_time(s, &tm))
                 return -EINVAL;
-        if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) || hour > 23 ||
-            min > 59 || sec > 59)
-                return -EINVAL;
-
         p = s + 19;
-        if (*p == '.') {
-                size_t n = 0;
-                for (p++; *p >= '0' && *p <= '9'; p++)
-                        n++;
-                if (n == 0 || n > 9)
-                        return -EINVAL;
-        }
-        if (*p == 'Z')
-                p++;
-        else if (*p == '+' || *p == '-') {
-                sign = *p == '-' ? -1 : 1;
-                if (strlen(p) != 6 || !digits(p + 1, 2, &oh) || p[3] != ':' ||
-                    !digits(p + 4, 2, &om) || oh > 23 || om > 59)
-                        return -EINVAL;
-                p += 6;
-        } else
-                return -EINVAL;
-        if (*p)
+        if (!skip_fraction(&p) || !parse_offset(p, &offset))
                 return -EINVAL;
 
-        tm.tm_year = year - 1900;
-        tm.tm_mon = mon - 1;
-        tm.tm_mday = day;
-        tm.tm_hour = hour;
-        tm.tm_min = min;
-        tm.tm_sec = sec;
         errno = 0;
         t = timegm(&tm);
         if (t == (time_t)-1 && errno != 0)
                 return -EINVAL;
         /* local time = UTC + offset, so UTC = local - offset */
-        *ret_unix = (int64_t)t - sign * (int64_t)(oh * 3600 + om * 60);
+        *ret_unix = (int64_t)t - offset;
         return 0;
 }

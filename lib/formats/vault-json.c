@@ -181,12 +181,13 @@ static int opt_bool(const JsonValue *obj, const char *key, bool *ret) {
         return r == -ENOENT ? 0 : r;
 }
 
-static bool token_valid(const uint8_t *p, size_t n) {
-        /* Opaque, but it goes into a header: printable ASCII, no spaces. */
-        if (n == 0 || n > VAULT_TOKEN_MAX)
+bool vault_header_value_valid(const void *p, size_t n, size_t max) {
+        const unsigned char *b = p;
+
+        if (n == 0 || n > max)
                 return false;
         for (size_t i = 0; i < n; i++)
-                if (p[i] < 0x21 || p[i] > 0x7e)
+                if (b[i] < 0x21 || b[i] > 0x7e)
                         return false;
         return true;
 }
@@ -202,7 +203,8 @@ static int parse_auth(VaultResponse *resp, JsonValue *auth, VaultError *err) {
                 return -ENOMEM;
         r = json_member_string(auth, "client_token", &tok, &toklen);
         if (r == 0) {
-                if (!token_valid((const uint8_t *)tok, toklen))
+                /* Opaque, but it goes into a header: printable ASCII, no spaces. */
+                if (!vault_header_value_valid(tok, toklen, VAULT_TOKEN_MAX))
                         return vault_error_set(err, VAULT_E_PROTOCOL, resp->status,
                                                "malformed auth.client_token in Vault response");
                 r = secret_new_from(&a->client_token, tok, toklen);

@@ -138,6 +138,12 @@ int vault_response_check(const VaultResponse *r, VaultOp op, VaultError *err);
 bool vault_status_retryable(long status);
 
 /*
+ * True when @n bytes at @p can go into an HTTP header as one value: 1 to @max
+ * bytes of printable ASCII, no spaces (tokens, namespaces, lease ids).
+ */
+bool vault_header_value_valid(const void *p, size_t n, size_t max);
+
+/*
  * Copies text into dst (size dstlen, always NUL-terminated): control
  * characters (C0, DEL, C1) become spaces, runs of whitespace collapse to one
  * space, ends are trimmed, and at most max bytes are kept, cut at a UTF-8

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "clock.h"
 #include "config-defaults.h"
 #include "http.h"
 #include "log.h"
@@ -762,12 +763,6 @@ finish:
         return r;
 }
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000U + (uint64_t)ts.tv_nsec / 1000U;
-}
-
 static int map_curl_error(HttpClient *c, CURLcode cc, HttpError *err) {
         const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc);
         long verify = 0;
@@ -835,6 +830,117 @@ static int map_curl_error(HttpClient *c, CURLcode cc, HttpError *err) {
         return HTTP_E_NETWORK;
 }
 
+/* The request's header lines, then "Expect:" and, with a body, its Content-Type; the
+ * secret header last. */
+static int build_headers(const HttpRequest *req, bool send_body, struct curl_slist **headers) {
+        int r;
+
+        for (size_t i = 0; i < req->n_headers; i++) {
+                r = slist_add(headers, req->headers[i]);
+                if (r < 0)
+                        return r;
+        }
+        /* No "Expect: 100-continue" round trip for larger bodies. */
+        r = slist_add(headers, "Expect:");
+        if (r < 0)
+                return r;
+        if (send_body) {
+                if (req->content_type) {
+                        _cleanup_free_ char *ct = NULL;
+                        if (asprintf(&ct, "Content-Type: %s", req->content_type) < 0)
+                                ct = NULL;
+                        r = ct ? slist_add(headers, ct) : -ENOMEM;
+                } else
+                        r = slist_add(headers, "Content-Type: application/json");
+                if (r < 0)
+                        return r;
+        }
+        if (req->secret_header) {
+                /* secret_get() guarantees a NUL after the bytes. curl copies the
+                 * string; slist_wipe_free() wipes that copy. */
+                r = slist_add(headers, (const char *)secret_get(req->secret_header, NULL));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* This request's options on the handle: URL, headers, timeout, method and body. */
+static int set_request_options(HttpClient *c, const HttpRequest *req, const char *url,
+                               struct curl_slist *connect_to, struct curl_slist *headers,
+                               bool send_body) {
+        const uint8_t *body = NULL;
+        size_t body_len = 0;
+        CURLcode cc = CURLE_OK;
+
+        if (send_body)
+                body = secret_get(req->body, &body_len);
+#define SET(opt, val)                                                                      \
+        do {                                                                               \
+                if (cc == CURLE_OK)                                                        \
+                        cc = curl_easy_setopt(c->easy, opt, val);                          \
+        } while (0)
+        SET(CURLOPT_URL, url);
+        SET(CURLOPT_CONNECT_TO, connect_to);
+        SET(CURLOPT_HTTPHEADER, headers);
+        SET(CURLOPT_TIMEOUT_MS, (long)MIN(req->timeout_ms, (uint64_t)LONG_MAX));
+        if (send_body || req->method == HTTP_METHOD_POST || req->method == HTTP_METHOD_PUT) {
+                /* No copy: curl reads our Secret during the transfer. */
+                SET(CURLOPT_POST, 1L);
+                SET(CURLOPT_POSTFIELDS, body ? (const char *)body : "");
+                SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+                SET(CURLOPT_CUSTOMREQUEST,
+                    req->method == HTTP_METHOD_POST ? NULL : http_method_to_string(req->method));
+        } else {
+                SET(CURLOPT_HTTPGET, 1L);
+                SET(CURLOPT_CUSTOMREQUEST,
+                    req->method == HTTP_METHOD_GET ? NULL : http_method_to_string(req->method));
+        }
+#undef SET
+        if (cc != CURLE_OK)
+                return cc == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+        return 0;
+}
+
+/* What a response that arrived says: status, Retry-After, a redirect's Location, body. */
+static int read_response(HttpClient *c, HttpResponse *ret) {
+        struct curl_header *h = NULL;
+        long status = 0;
+
+        (void)curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+        ret->status = status;
+
+        if (curl_easy_header(c->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h)
+                ret->retry_after_sec = http_parse_retry_after(h->value, time(NULL));
+        if (status >= 300 && status < 400) {
+                char *loc = NULL;
+                if (curl_easy_getinfo(c->easy, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc) {
+                        ret->location = strdup(loc);
+                        if (!ret->location)
+                                return -ENOMEM;
+                }
+        }
+        ret->body = TAKE_PTR(c->body);
+        return 0;
+}
+
+/* Runs the transfer, timing it and noting whether it opened a connection. */
+static int transfer(HttpClient *c, HttpResponse *ret, HttpError *err) {
+        long connects = 0;
+        uint64_t t0;
+        CURLcode cc;
+
+        t0 = monotonic_usec();
+        cc = curl_easy_perform(c->easy);
+        ret->duration_usec = monotonic_usec() - t0;
+        (void)curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &connects);
+        ret->new_connection = connects > 0;
+
+        if (cc != CURLE_OK)
+                return map_curl_error(c, cc, err);
+        return read_response(c, ret);
+}
+
 /**
  * http_client_perform() - runs one HTTP exchange on this thread's handle.
  * @c: the calling thread's client.
@@ -852,12 +958,7 @@ int http_client_perform(HttpClient *c, const HttpRequest *req, HttpResponse *ret
         struct curl_slist *connect_to = NULL;
         _cleanup_free_ char *url = NULL, *connect_entry = NULL;
         const HttpShared *s;
-        const uint8_t *body = NULL;
-        size_t body_len = 0;
         bool send_body;
-        CURLcode cc = CURLE_OK;
-        uint64_t t0;
-        long status = 0, connects = 0;
         int r;
 
         if (!c || !req || !ret || !req->url || (unsigned)req->method >= _HTTP_METHOD_MAX)
@@ -877,96 +978,14 @@ int http_client_perform(HttpClient *c, const HttpRequest *req, HttpResponse *ret
                         return -ENOMEM;
         }
 
-        for (size_t i = 0; i < req->n_headers; i++) {
-                r = slist_add(&headers, req->headers[i]);
-                if (r < 0)
-                        goto finish;
-        }
-        /* No "Expect: 100-continue" round trip for larger bodies. */
-        r = slist_add(&headers, "Expect:");
-        if (r < 0)
-                goto finish;
         send_body = req->body && req->method != HTTP_METHOD_GET;
-        if (send_body) {
-                body = secret_get(req->body, &body_len);
-                if (req->content_type) {
-                        _cleanup_free_ char *ct = NULL;
-                        if (asprintf(&ct, "Content-Type: %s", req->content_type) < 0)
-                                ct = NULL;
-                        r = ct ? slist_add(&headers, ct) : -ENOMEM;
-                } else
-                        r = slist_add(&headers, "Content-Type: application/json");
-                if (r < 0)
-                        goto finish;
-        }
-        if (req->secret_header) {
-                /* secret_get() guarantees a NUL after the bytes. curl copies the
-                 * string; slist_wipe_free() wipes that copy. */
-                r = slist_add(&headers, (const char *)secret_get(req->secret_header, NULL));
-                if (r < 0)
-                        goto finish;
-        }
+        r = build_headers(req, send_body, &headers);
+        if (r == 0)
+                r = set_request_options(c, req, url ? url : req->url, connect_to, headers,
+                                        send_body);
+        if (r == 0)
+                r = transfer(c, ret, err);
 
-#define SET(opt, val)                                                                      \
-        do {                                                                               \
-                if (cc == CURLE_OK)                                                        \
-                        cc = curl_easy_setopt(c->easy, opt, val);                          \
-        } while (0)
-        SET(CURLOPT_URL, url ? url : req->url);
-        SET(CURLOPT_CONNECT_TO, connect_to);
-        SET(CURLOPT_HTTPHEADER, headers);
-        SET(CURLOPT_TIMEOUT_MS, (long)MIN(req->timeout_ms, (uint64_t)LONG_MAX));
-        if (send_body || req->method == HTTP_METHOD_POST || req->method == HTTP_METHOD_PUT) {
-                /* No copy: curl reads our Secret during the transfer. */
-                SET(CURLOPT_POST, 1L);
-                SET(CURLOPT_POSTFIELDS, body ? (const char *)body : "");
-                SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-                SET(CURLOPT_CUSTOMREQUEST,
-                    req->method == HTTP_METHOD_POST ? NULL : http_method_to_string(req->method));
-        } else {
-                SET(CURLOPT_HTTPGET, 1L);
-                SET(CURLOPT_CUSTOMREQUEST,
-                    req->method == HTTP_METHOD_GET ? NULL : http_method_to_string(req->method));
-        }
-#undef SET
-        if (cc != CURLE_OK) {
-                r = cc == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
-                goto finish;
-        }
-
-        t0 = now_usec();
-        cc = curl_easy_perform(c->easy);
-        ret->duration_usec = now_usec() - t0;
-        (void)curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &connects);
-        ret->new_connection = connects > 0;
-
-        if (cc != CURLE_OK) {
-                r = map_curl_error(c, cc, err);
-                goto finish;
-        }
-        (void)curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
-        ret->status = status;
-
-        {
-                struct curl_header *h = NULL;
-                if (curl_easy_header(c->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) ==
-                            CURLHE_OK &&
-                    h)
-                        ret->retry_after_sec = http_parse_retry_after(h->value, time(NULL));
-        }
-        if (status >= 300 && status < 400) {
-                char *loc = NULL;
-                if (curl_easy_getinfo(c->easy, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc) {
-                        ret->location = strdup(loc);
-                        if (!ret->location) {
-                                r = -ENOMEM;
-                                goto finish;
-                        }
-                }
-        }
-        ret->body = TAKE_PTR(c->body);
-        r = 0;
-finish:
         /* Nothing of this request may linger in the handle's options. */
         (void)curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, NULL);
         (void)curl_easy_setopt(c->easy, CURLOPT_CONNECT_TO, NULL);

@@ -34,6 +34,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "vault-echo.h"
 #include "vault.h"
@@ -87,12 +88,6 @@ struct VaultRequestCache {
         size_t hits;
 };
 
-static uint64_t now_usec(clockid_t clock) {
-        struct timespec ts;
-        (void)clock_gettime(clock, &ts);
-        return (uint64_t)ts.tv_sec * 1000000U + (uint64_t)ts.tv_nsec / 1000U;
-}
-
 /* --- pure helpers -------------------------------------------------------- */
 
 const char *vault_method_to_string(VaultMethod m) {
@@ -141,118 +136,8 @@ uint64_t vault_backoff_ms(uint64_t base_ms, uint64_t max_ms, unsigned retry, uin
         return d - half + (half > 0 ? random % (half + 1) : 0);
 }
 
-static bool path_char_safe(unsigned char c) {
-        /* RFC 3986 unreserved + sub-delims + ':' '@' '/' (a path's pchar). */
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               strchr("-._~!$&'()*+,;=:@/", c);
-}
-
-static bool query_char_safe(unsigned char c) {
-        return path_char_safe(c) || c == '?' || c == '%';
-}
-
-static int put_encoded(char **o, const char *s, size_t n, bool query) {
-        static const char hex[] = "0123456789ABCDEF";
-        char *p = *o;
-
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char)s[i];
-                if (c < 0x20 || c == 0x7f)
-                        return -EINVAL;
-                if (c != 0 && (query ? query_char_safe(c) : path_char_safe(c)))
-                        *p++ = (char)c;
-                else {
-                        *p++ = '%';
-                        *p++ = hex[c >> 4];
-                        *p++ = hex[c & 0xf];
-                }
-        }
-        *o = p;
-        return 0;
-}
-
-/**
- * vault_path_normalize() - builds the URL path for a user-supplied Vault path.
- * @path: e.g. "secret/data/app?version=2" or "/v1/secret/data/app".
- * @ret: malloc'd "/v1/secret/data/app?version=2".
- * @err: filled on failure.
- *
- * Return: 0, VAULT_E_BAD_REQUEST, -ENOMEM.
- */
-int vault_path_normalize(const char *path, char **ret, VaultError *err) {
-        _cleanup_free_ char *out = NULL;
-        const char *q, *p, *end;
-        size_t len, components = 0;
-        char *o;
-
-        if (!path || !ret)
-                return -EINVAL;
-        len = strlen(path);
-        if (len == 0 || len > VAULT_PATH_MAX)
-                return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
-                                       "Vault path is empty or longer than %d bytes",
-                                       VAULT_PATH_MAX);
-        for (size_t i = 0; i < len; i++)
-                if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
-                        return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
-                                               "Vault path contains a control character");
-        q = strchr(path, '?');
-        end = q ? q : path + len;
-
-        /* Worst case every byte becomes %XX, plus "/v1". */
-        out = malloc(len * 3 + 8);
-        if (!out)
-                return -ENOMEM;
-        o = out;
-        memcpy(o, "/v1", 3);
-        o += 3;
-
-        p = path;
-        while (p < end && *p == '/')
-                p++;
-        if (end - p >= 2 && strncmp(p, "v1", 2) == 0 && (end - p == 2 || p[2] == '/'))
-                p += 2;
-        while (p < end) {
-                const char *c = p;
-                size_t n;
-
-                while (c < end && *c != '/')
-                        c++;
-                n = (size_t)(c - p);
-                if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-                        return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
-                                               "Vault path must not contain '.' or '..' "
-                                               "components");
-                if (n > 0) {
-                        *o++ = '/';
-                        if (put_encoded(&o, p, n, false) < 0)
-                                return -EINVAL;
-                        components++;
-                }
-                p = c < end ? c + 1 : c;
-        }
-        if (components == 0)
-                return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
-                                       "Vault path names no secret");
-        if (q && q[1]) {
-                *o++ = '?';
-                if (put_encoded(&o, q + 1, strlen(q + 1), true) < 0)
-                        return -EINVAL;
-        }
-        *o = 0;
-        *ret = TAKE_PTR(out);
-        return 0;
-}
-
 static bool header_value_valid(const char *s, size_t max) {
-        size_t n = strlen(s);
-
-        if (n == 0 || n > max)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-                        return false;
-        return true;
+        return vault_header_value_valid(s, strlen(s), max);
 }
 
 /* --- shared and clients ------------------------------------------------------ */
@@ -356,7 +241,7 @@ int vault_client_new(VaultClient **ret, VaultShared *s) {
         if (r < 0)
                 return r;
         if (getrandom(&c->rng, sizeof(c->rng), GRND_NONBLOCK) != sizeof(c->rng))
-                c->rng = now_usec(CLOCK_MONOTONIC) ^ (uintptr_t)c;
+                c->rng = monotonic_usec() ^ (uintptr_t)c;
         c->rng |= 1;
         *ret = TAKE_PTR(c);
         return 0;
@@ -403,22 +288,13 @@ static int token_build(const uint8_t *tok, size_t len, const char *ns, VaultToke
                 if (!t->ns)
                         return -ENOMEM;
         }
-        t->issued_usec = now_usec(CLOCK_REALTIME);
+        t->issued_usec = realtime_usec();
         *ret = TAKE_PTR(t);
         return 0;
 }
 
-static bool token_bytes_valid(const uint8_t *p, size_t n) {
-        if (n == 0 || n > VAULT_TOKEN_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (p[i] < 0x21 || p[i] > 0x7e)
-                        return false;
-        return true;
-}
-
 int vault_token_new(const uint8_t *token, size_t len, const char *ns, VaultToken **ret) {
-        if (!token || !ret || !token_bytes_valid(token, len))
+        if (!token || !ret || !vault_header_value_valid(token, len, VAULT_TOKEN_MAX))
                 return -EINVAL;
         if (!isempty(ns) && !header_value_valid(ns, VAULT_NAMESPACE_MAX))
                 return -EINVAL;
@@ -506,7 +382,7 @@ static bool plan_retry(VaultClient *c, unsigned retries_used,
                        int64_t retry_after_sec, uint64_t deadline_usec, uint64_t *ret_wait_ms,
                        char *why, size_t whylen) {
         const VaultShared *s = c->shared;
-        uint64_t now = now_usec(CLOCK_MONOTONIC), wait;
+        uint64_t now = monotonic_usec(), wait;
 
         if (retries_used >= s->max_retries)
                 return false; /* the usual end: no note needed */
@@ -546,6 +422,198 @@ static void call_fail_suffix(VaultError *err, unsigned attempts, const char *why
                                why);
 }
 
+/* One Vault call's state across its attempts. */
+typedef struct Attempts {
+        VaultClient *c;
+        const Call *call;
+        char *url;       /* the address's URL, or where a redirect pointed */
+        char *ns_header; /* "X-Vault-Namespace: …" or NULL */
+        const char *headers[HEADERS_MAX];
+        size_t n_headers;
+        uint64_t deadline;
+        unsigned attempts, retries;
+        bool redirected;
+        const char *method; /* for the logs */
+        const char *path;
+        char why[96]; /* why retrying stopped, when not for want of retries */
+} Attempts;
+
+static void attempts_done(Attempts *a) {
+        free(a->url);
+        free(a->ns_header);
+        a->url = a->ns_header = NULL;
+}
+
+/* The URL, the headers and the deadline of a call's first attempt. */
+static int attempts_init(Attempts *a, VaultClient *c, const Call *call) {
+        const VaultShared *s = c->shared;
+
+        *a = (Attempts){
+                .c = c,
+                .call = call,
+                .method = vault_method_to_string(call->method),
+                .path = log_path(call->url_path),
+        };
+        if (asprintf(&a->url, "%s%s", http_shared_address(s->http), call->url_path) < 0) {
+                a->url = NULL;
+                return -ENOMEM;
+        }
+        a->headers[a->n_headers++] = "X-Vault-Request: true";
+        if (call->ns) {
+                if (asprintf(&a->ns_header, "X-Vault-Namespace: %s", call->ns) < 0) {
+                        a->ns_header = NULL;
+                        return -ENOMEM;
+                }
+                a->headers[a->n_headers++] = a->ns_header;
+        }
+        a->deadline = monotonic_usec() + s->total_timeout_ms * 1000;
+        return 0;
+}
+
+/* Waits before the next attempt, counted as a retry. */
+static void retry_wait(Attempts *a, uint64_t wait_ms) {
+        sleep_ms(wait_ms);
+        a->retries++;
+}
+
+/* No response arrived (HTTP_E_* in @code): retried when transient and it still fits. */
+static int transport_failed(Attempts *a, int code, const HttpError *herr, VaultError *err,
+                            bool *again) {
+        uint64_t wait_ms = 0;
+
+        log_debug("vault: %s %s failed on attempt %u: %s", a->method, a->path, a->attempts,
+                  herr->message);
+        vault_error_set(err, http_to_vault_code(code), 0, "%s", herr->message);
+        if (herr->retryable &&
+            plan_retry(a->c, a->retries, -1, a->deadline, &wait_ms, a->why, sizeof(a->why))) {
+                log_debug("vault: retrying %s %s in %" PRIu64 " ms", a->method, a->path,
+                          wait_ms);
+                retry_wait(a, wait_ms);
+                *again = true;
+                return 0;
+        }
+        if (herr->retryable)
+                call_fail_suffix(err, a->attempts, a->why);
+        return http_to_vault_code(code);
+}
+
+/* A 3xx with a Location: followed once, never from https to http. */
+static int follow_redirect(Attempts *a, HttpResponse *hresp, VaultError *err, bool *again) {
+        HttpError herr = { 0 };
+        int r;
+
+        if (a->redirected) {
+                http_response_done(hresp);
+                return vault_error_set(err, VAULT_E_PROTOCOL, 0,
+                                       "Vault redirected more than once");
+        }
+        r = http_shared_check_redirect(a->c->shared->http, a->url, hresp->location, &herr);
+        if (r != 0) {
+                http_response_done(hresp);
+                return r < 0 ? r
+                             : vault_error_set(err, VAULT_E_PROTOCOL, hresp->status, "%s",
+                                               herr.message);
+        }
+        log_debug("vault: %s %s redirected (HTTP %ld) to another node", a->method, a->path,
+                  hresp->status);
+        free(a->url);
+        a->url = TAKE_PTR(hresp->location);
+        a->redirected = true;
+        http_response_done(hresp);
+        *again = true;
+        return 0;
+}
+
+/* A response arrived: parsed, then retried, refused or handed out. */
+static int response_arrived(Attempts *a, HttpResponse *hresp, VaultResponse **ret,
+                            VaultError *err, bool *again) {
+        const VaultShared *s = a->c->shared;
+        _cleanup_(vault_response_freep) VaultResponse *resp = NULL;
+        uint64_t wait_ms = 0;
+        int64_t retry_after;
+        const uint8_t *body;
+        size_t body_len;
+        int r;
+
+        if (hresp->status == 429)
+                metrics_vault_rate_limited(s->metrics, s->metrics_server);
+        retry_after = hresp->retry_after_sec;
+        body = secret_get(hresp->body, &body_len);
+        r = vault_response_parse(hresp->status, body, body_len, &resp, err);
+        http_response_done(hresp);
+        if (r == 0) /* issue 14: Vault's text never quotes what we sent */
+                r = vault_response_strip_echoes(resp, a->call->url_path, a->call->body);
+        if (r != 0)
+                return r;
+
+        if (want_retry(a->call, resp) && plan_retry(a->c, a->retries, retry_after, a->deadline,
+                                                     &wait_ms, a->why, sizeof(a->why))) {
+                log_debug("vault: retrying %s %s in %" PRIu64 " ms (HTTP %ld%s)", a->method,
+                          a->path, wait_ms, resp->status,
+                          retry_after >= 0 ? ", as Retry-After asked" : "");
+                retry_wait(a, wait_ms);
+                *again = true;
+                return 0;
+        }
+
+        r = vault_response_check(resp, a->call->op, err);
+        if (r != 0 && err && retry_after >= 0) {
+                err->has_retry_after = true;
+                err->retry_after_sec = retry_after;
+        }
+        if (r != 0) {
+                if (vault_status_retryable(resp->status))
+                        call_fail_suffix(err, a->attempts, a->why);
+                return r;
+        }
+        *ret = TAKE_PTR(resp);
+        return 0;
+}
+
+/* One attempt of a call; *@again tells whether another one follows. */
+static int attempt(Attempts *a, VaultResponse **ret, VaultError *err, bool *again) {
+        const VaultShared *s = a->c->shared;
+        HttpRequest hreq = {
+                .method = to_http_method(a->call->method),
+                .url = a->url,
+                .headers = a->headers,
+                .n_headers = a->n_headers,
+                .secret_header = a->call->token ? a->call->token->header : NULL,
+                .body = a->call->body,
+        };
+        HttpResponse hresp = HTTP_RESPONSE_INIT;
+        HttpError herr = { 0 };
+        uint64_t now = monotonic_usec();
+        int r;
+
+        *again = false;
+        if (now >= a->deadline) {
+                vault_error_set(err, VAULT_E_UNAVAILABLE, 0,
+                                "Vault call timed out after %" PRIu64 " ms",
+                                s->total_timeout_ms);
+                return err ? err->code : VAULT_E_UNAVAILABLE;
+        }
+        hreq.timeout_ms = MIN(s->request_timeout_ms, (a->deadline - now + 999) / 1000);
+        a->attempts++;
+        if (err)
+                err->attempts = a->attempts;
+
+        r = http_client_perform(a->c->http, &hreq, &hresp, &herr);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                return transport_failed(a, r, &herr, err, again);
+
+        log_debug("vault: %s %s -> HTTP %ld (attempt %u, %" PRIu64 " ms%s)", a->method, a->path,
+                  hresp.status, a->attempts, hresp.duration_usec / 1000,
+                  hresp.new_connection ? ", new connection" : "");
+
+        if (hresp.status >= 300 && hresp.status < 400 && hresp.location &&
+            !s->disable_redirects)
+                return follow_redirect(a, &hresp, err, again);
+        return response_arrived(a, &hresp, ret, err, again);
+}
+
 /**
  * vault_call() - runs one Vault call with retries and one redirect.
  *
@@ -554,157 +622,32 @@ static void call_fail_suffix(VaultError *err, unsigned attempts, const char *why
  */
 static int vault_call_attempts(VaultClient *c, const Call *call, VaultResponse **ret,
                                VaultError *err) {
-        const VaultShared *s = c->shared;
-        _cleanup_free_ char *url = NULL, *ns_header = NULL;
-        const char *headers[HEADERS_MAX];
-        size_t n_headers = 0;
-        uint64_t deadline;
-        unsigned attempts = 0, retries = 0;
-        bool redirected = false;
-        const char *method = vault_method_to_string(call->method);
-        const char *path = log_path(call->url_path);
-        char why[96] = "";
+        _cleanup_(attempts_done) Attempts a = { 0 };
+        bool again;
         int r;
 
         if (err)
                 *err = (VaultError){ 0 };
-        if (asprintf(&url, "%s%s", http_shared_address(s->http), call->url_path) < 0) {
-                url = NULL;
-                return -ENOMEM;
-        }
-        headers[n_headers++] = "X-Vault-Request: true";
-        if (call->ns) {
-                if (asprintf(&ns_header, "X-Vault-Namespace: %s", call->ns) < 0) {
-                        ns_header = NULL;
-                        return -ENOMEM;
-                }
-                headers[n_headers++] = ns_header;
-        }
-        deadline = now_usec(CLOCK_MONOTONIC) + s->total_timeout_ms * 1000;
-
-        for (;;) {
-                HttpRequest hreq = {
-                        .method = to_http_method(call->method),
-                        .url = url,
-                        .headers = headers,
-                        .n_headers = n_headers,
-                        .secret_header = call->token ? call->token->header : NULL,
-                        .body = call->body,
-                };
-                _cleanup_(vault_response_freep) VaultResponse *resp = NULL;
-                HttpResponse hresp = HTTP_RESPONSE_INIT;
-                HttpError herr = { 0 };
-                uint64_t now = now_usec(CLOCK_MONOTONIC), wait_ms = 0;
-                int64_t retry_after;
-                const uint8_t *body;
-                size_t body_len;
-
-                if (now >= deadline) {
-                        vault_error_set(err, VAULT_E_UNAVAILABLE, 0,
-                                        "Vault call timed out after %" PRIu64 " ms",
-                                        s->total_timeout_ms);
-                        break;
-                }
-                hreq.timeout_ms = MIN(s->request_timeout_ms, (deadline - now + 999) / 1000);
-                attempts++;
-                if (err)
-                        err->attempts = attempts;
-
-                r = http_client_perform(c->http, &hreq, &hresp, &herr);
-                if (r < 0)
-                        return r;
-                if (r > 0) {
-                        log_debug("vault: %s %s failed on attempt %u: %s", method, path, attempts,
-                                  herr.message);
-                        vault_error_set(err, http_to_vault_code(r), 0, "%s", herr.message);
-                        if (herr.retryable &&
-                            plan_retry(c, retries, -1, deadline, &wait_ms, why, sizeof(why))) {
-                                log_debug("vault: retrying %s %s in %" PRIu64 " ms", method, path,
-                                          wait_ms);
-                                sleep_ms(wait_ms);
-                                retries++;
-                                continue;
-                        }
-                        if (herr.retryable)
-                                call_fail_suffix(err, attempts, why);
-                        return http_to_vault_code(r);
-                }
-
-                log_debug("vault: %s %s -> HTTP %ld (attempt %u, %" PRIu64 " ms%s)", method, path,
-                          hresp.status, attempts, hresp.duration_usec / 1000,
-                          hresp.new_connection ? ", new connection" : "");
-
-                if (hresp.status >= 300 && hresp.status < 400 && hresp.location &&
-                    !s->disable_redirects) {
-                        if (redirected) {
-                                http_response_done(&hresp);
-                                return vault_error_set(err, VAULT_E_PROTOCOL, 0,
-                                                       "Vault redirected more than once");
-                        }
-                        r = http_shared_check_redirect(s->http, url, hresp.location, &herr);
-                        if (r != 0) {
-                                http_response_done(&hresp);
-                                return r < 0 ? r
-                                             : vault_error_set(err, VAULT_E_PROTOCOL,
-                                                               hresp.status, "%s", herr.message);
-                        }
-                        log_debug("vault: %s %s redirected (HTTP %ld) to another node", method,
-                                  path, hresp.status);
-                        free(url);
-                        url = TAKE_PTR(hresp.location);
-                        redirected = true;
-                        http_response_done(&hresp);
-                        continue;
-                }
-
-                if (hresp.status == 429)
-                        metrics_vault_rate_limited(s->metrics, s->metrics_server);
-                retry_after = hresp.retry_after_sec;
-                body = secret_get(hresp.body, &body_len);
-                r = vault_response_parse(hresp.status, body, body_len, &resp, err);
-                http_response_done(&hresp);
-                if (r == 0) /* issue 14: Vault's text never quotes what we sent */
-                        r = vault_response_strip_echoes(resp, call->url_path, call->body);
-                if (r != 0)
-                        return r;
-
-                if (want_retry(call, resp) && plan_retry(c, retries, retry_after, deadline,
-                                                         &wait_ms, why, sizeof(why))) {
-                        log_debug("vault: retrying %s %s in %" PRIu64 " ms (HTTP %ld%s)", method,
-                                  path, wait_ms, resp->status,
-                                  retry_after >= 0 ? ", as Retry-After asked" : "");
-                        sleep_ms(wait_ms);
-                        retries++;
-                        continue;
-                }
-
-                r = vault_response_check(resp, call->op, err);
-                if (r != 0 && err && retry_after >= 0) {
-                        err->has_retry_after = true;
-                        err->retry_after_sec = retry_after;
-                }
-                if (r != 0) {
-                        if (vault_status_retryable(resp->status))
-                                call_fail_suffix(err, attempts, why);
-                        return r;
-                }
-                *ret = TAKE_PTR(resp);
-                return 0;
-        }
-        return err ? err->code : VAULT_E_UNAVAILABLE;
+        r = attempts_init(&a, c, call);
+        if (r < 0)
+                return r;
+        do
+                r = attempt(&a, ret, err, &again);
+        while (again);
+        return r;
 }
 
 /* Issue 11: every call counted by operation, result class and duration. */
 static int vault_call(VaultClient *c, const Call *call, VaultResponse **ret, VaultError *err) {
         const VaultShared *s = c->shared;
         VaultError own = { 0 };
-        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+        uint64_t t0 = monotonic_usec();
         int r = vault_call_attempts(c, call, ret, err ? err : &own);
 
         metrics_vault_request(s->metrics, s->metrics_server,
                               vault_metrics_op(call->op, call->method, call->url_path),
                               vault_metrics_result(r, (err ? err : &own)->http_status),
-                              now_usec(CLOCK_MONOTONIC) - t0);
+                              monotonic_usec() - t0);
         return r;
 }
 
@@ -730,6 +673,98 @@ static int mount_path(const char *mount, const char *fallback, char *buf, size_t
         return 0;
 }
 
+/* What can be refused before any request: no JWT, no role for kubernetes, a bad
+ * namespace. */
+static int login_check(const VaultLoginParams *p, VaultError *err) {
+        if (p->jwt_len == 0)
+                return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
+                                       "no service account token to log in with");
+        if (p->method == VAULT_AUTH_KUBERNETES && isempty(p->role))
+                return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
+                                       "a Vault role is required for kubernetes auth");
+        if (!isempty(p->ns) && !header_value_valid(p->ns, VAULT_NAMESPACE_MAX))
+                return vault_error_set(err, VAULT_E_BAD_REQUEST, 0, "invalid Vault namespace");
+        return 0;
+}
+
+/* "/v1/auth/<mount>/login". */
+static int login_url_path(const VaultLoginParams *p, char **ret, VaultError *err) {
+        _cleanup_free_ char *path = NULL;
+        char mount[MOUNT_MAX];
+        int r;
+
+        r = mount_path(p->mount, p->method == VAULT_AUTH_JWT ? "jwt" : "kubernetes", mount,
+                       sizeof(mount), err);
+        if (r != 0)
+                return r;
+        if (asprintf(&path, "auth/%s/login", mount) < 0) {
+                path = NULL;
+                return -ENOMEM;
+        }
+        return vault_path_normalize(path, ret, err);
+}
+
+/* A request body: @o's compact text, keys sorted, in a new Secret. */
+static int body_from_json(const JsonValue *o, Secret **ret) {
+        _cleanup_(secret_freep) Secret *s = NULL;
+        int r;
+
+        r = secret_new(&s, 0);
+        if (r < 0)
+                return r;
+        r = json_write_secret(o, JSON_WRITE_SORT_KEYS, s);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+/* {"jwt":"…","role":"…"}: built and serialised without leaving our wiped
+ * allocations (jansson's copy is wiped on release). */
+static int login_body(const VaultLoginParams *p, Secret **ret, VaultError *err) {
+        _cleanup_(json_value_unrefp) JsonValue *o = NULL;
+        int r;
+
+        r = json_object_new(&o);
+        if (r < 0)
+                return r;
+        r = json_object_put_string(o, "jwt", p->jwt, p->jwt_len);
+        if (r < 0)
+                return r == -EINVAL ? vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
+                                                      "service account token is not UTF-8")
+                                    : r;
+        if (!isempty(p->role)) {
+                r = json_object_put_string(o, "role", p->role, strlen(p->role));
+                if (r < 0)
+                        return r == -EINVAL ? vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
+                                                              "Vault role is not UTF-8")
+                                            : r;
+        }
+        return body_from_json(o, ret);
+}
+
+/* The token a login's reply carries, with its accessor, TTL and renewability. */
+static int login_token(const VaultResponse *resp, const char *ns, VaultToken **ret) {
+        _cleanup_(vault_token_freep) VaultToken *t = NULL;
+        const uint8_t *tok;
+        size_t toklen;
+        int r;
+
+        tok = secret_get(resp->auth->client_token, &toklen);
+        r = token_build(tok, toklen, ns, &t);
+        if (r < 0)
+                return r;
+        if (resp->auth->accessor) {
+                t->accessor = strdup(resp->auth->accessor);
+                if (!t->accessor)
+                        return -ENOMEM;
+        }
+        t->ttl_sec = resp->auth->lease_duration;
+        t->renewable = resp->auth->renewable;
+        *ret = TAKE_PTR(t);
+        return 0;
+}
+
 /**
  * vault_client_login() - logs in with a service-account JWT.
  * @c: this thread's client.
@@ -746,14 +781,9 @@ static int mount_path(const char *mount, const char *fallback, char *buf, size_t
  */
 int vault_client_login(VaultClient *c, const VaultLoginParams *p, VaultToken **ret,
                        VaultError *err) {
-        _cleanup_(json_value_unrefp) JsonValue *o = NULL;
         _cleanup_(secret_freep) Secret *body = NULL;
         _cleanup_(vault_response_freep) VaultResponse *resp = NULL;
-        _cleanup_(vault_token_freep) VaultToken *t = NULL;
-        _cleanup_free_ char *url_path = NULL, *path = NULL;
-        char mount[MOUNT_MAX];
-        const uint8_t *tok;
-        size_t toklen;
+        _cleanup_free_ char *url_path = NULL;
         Call call;
         int r;
 
@@ -761,50 +791,15 @@ int vault_client_login(VaultClient *c, const VaultLoginParams *p, VaultToken **r
                 return -EINVAL;
         if (err)
                 *err = (VaultError){ 0 };
-        if (p->jwt_len == 0)
-                return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
-                                       "no service account token to log in with");
-        if (p->method == VAULT_AUTH_KUBERNETES && isempty(p->role))
-                return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
-                                       "a Vault role is required for kubernetes auth");
-        if (!isempty(p->ns) && !header_value_valid(p->ns, VAULT_NAMESPACE_MAX))
-                return vault_error_set(err, VAULT_E_BAD_REQUEST, 0, "invalid Vault namespace");
-        r = mount_path(p->mount, p->method == VAULT_AUTH_JWT ? "jwt" : "kubernetes", mount,
-                       sizeof(mount), err);
+        r = login_check(p, err);
         if (r != 0)
                 return r;
-        if (asprintf(&path, "auth/%s/login", mount) < 0) {
-                path = NULL;
-                return -ENOMEM;
-        }
-        r = vault_path_normalize(path, &url_path, err);
+        r = login_url_path(p, &url_path, err);
         if (r != 0)
                 return r;
-
-        /* {"jwt":"…","role":"…"}: built and serialised without leaving our
-         * wiped allocations (jansson's copy is wiped on release). */
-        r = json_object_new(&o);
-        if (r < 0)
+        r = login_body(p, &body, err);
+        if (r != 0)
                 return r;
-        r = json_object_put_string(o, "jwt", p->jwt, p->jwt_len);
-        if (r < 0)
-                return r == -EINVAL ? vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
-                                                      "service account token is not UTF-8")
-                                    : r;
-        if (!isempty(p->role)) {
-                r = json_object_put_string(o, "role", p->role, strlen(p->role));
-                if (r < 0)
-                        return r == -EINVAL ? vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
-                                                              "Vault role is not UTF-8")
-                                            : r;
-        }
-        r = secret_new(&body, 0);
-        if (r < 0)
-                return r;
-        r = json_write_secret(o, JSON_WRITE_SORT_KEYS, body);
-        if (r < 0)
-                return r;
-        o = json_value_unref(o);
 
         call = (Call){
                 .op = p->method == VAULT_AUTH_JWT ? VAULT_OP_LOGIN_JWT : VAULT_OP_LOGIN_KUBERNETES,
@@ -816,20 +811,7 @@ int vault_client_login(VaultClient *c, const VaultLoginParams *p, VaultToken **r
         r = vault_call(c, &call, &resp, err);
         if (r != 0)
                 return r;
-
-        tok = secret_get(resp->auth->client_token, &toklen);
-        r = token_build(tok, toklen, call.ns, &t);
-        if (r < 0)
-                return r;
-        if (resp->auth->accessor) {
-                t->accessor = strdup(resp->auth->accessor);
-                if (!t->accessor)
-                        return -ENOMEM;
-        }
-        t->ttl_sec = resp->auth->lease_duration;
-        t->renewable = resp->auth->renewable;
-        *ret = TAKE_PTR(t);
-        return 0;
+        return login_token(resp, call.ns, ret);
 }
 
 /* Copies a request body after checking it is a JSON object. */
@@ -853,18 +835,37 @@ static int request_body(const VaultRequest *req, Secret **ret, VaultError *err) 
         return secret_new_from(ret, req->body, req->body_len);
 }
 
-static int read_prepared(VaultClient *c, const VaultToken *t, VaultMethod m,
-                         const char *url_path, const Secret *body, VaultResponse **ret,
-                         VaultError *err) {
+/* A read's URL path and body, checked. */
+static int read_prepare(const VaultRequest *req, char **ret_url_path, Secret **ret_body,
+                        VaultError *err) {
+        int r;
+
+        r = vault_path_normalize(req->path, ret_url_path, err);
+        if (r != 0)
+                return r;
+        return request_body(req, ret_body, err);
+}
+
+/* A call made with @t, in its namespace. */
+static int token_call(VaultClient *c, const VaultToken *t, VaultOp op, VaultMethod m,
+                      const char *url_path, const Secret *body, VaultResponse **ret,
+                      VaultError *err) {
         Call call = {
-                .op = VAULT_OP_READ,
+                .op = op,
                 .method = m,
                 .url_path = url_path,
-                .body = m == VAULT_METHOD_GET ? NULL : body,
+                .body = body,
                 .token = t,
                 .ns = t->ns,
         };
         return vault_call(c, &call, ret, err);
+}
+
+static int read_prepared(VaultClient *c, const VaultToken *t, VaultMethod m,
+                         const char *url_path, const Secret *body, VaultResponse **ret,
+                         VaultError *err) {
+        return token_call(c, t, VAULT_OP_READ, m, url_path, m == VAULT_METHOD_GET ? NULL : body,
+                          ret, err);
 }
 
 /**
@@ -892,10 +893,7 @@ int vault_client_read(VaultClient *c, const VaultToken *t, const VaultRequest *r
                 return -EINVAL;
         if (err)
                 *err = (VaultError){ 0 };
-        r = vault_path_normalize(req->path, &url_path, err);
-        if (r != 0)
-                return r;
-        r = request_body(req, &body, err);
+        r = read_prepare(req, &url_path, &body, err);
         if (r != 0)
                 return r;
         return read_prepared(c, t, req->method, url_path, body, ret, err);
@@ -906,7 +904,6 @@ int vault_client_read(VaultClient *c, const VaultToken *t, const VaultRequest *r
 static int lifecycle_body(const char *lease_id, uint64_t increment, bool with_increment,
                           Secret **ret) {
         _cleanup_(json_value_unrefp) JsonValue *o = NULL;
-        _cleanup_(secret_freep) Secret *s = NULL;
         int r;
 
         r = json_object_new(&o);
@@ -915,31 +912,18 @@ static int lifecycle_body(const char *lease_id, uint64_t increment, bool with_in
         if (lease_id)
                 r = json_object_put_string(o, "lease_id", lease_id, strlen(lease_id));
         if (r >= 0 && with_increment)
-                r = json_object_put_int64(o, "increment", (int64_t)MIN(increment, (uint64_t)INT64_MAX));
+                r = json_object_put_int64(o, "increment",
+                                          (int64_t)MIN(increment, (uint64_t)INT64_MAX));
         if (r < 0)
                 return r;
-        r = secret_new(&s, 0);
-        if (r >= 0)
-                r = json_write_secret(o, JSON_WRITE_SORT_KEYS, s);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(s);
-        return 0;
+        return body_from_json(o, ret);
 }
 
 static int lifecycle_call(VaultClient *c, const VaultToken *t, VaultMethod m, const char *url_path,
                           const Secret *body, VaultResponse **ret, VaultError *err) {
-        Call call = {
-                .op = VAULT_OP_LIFECYCLE,
-                .method = m,
-                .url_path = url_path,
-                .body = body,
-                .token = t,
-                .ns = t->ns,
-        };
         if (err)
                 *err = (VaultError){ 0 };
-        return vault_call(c, &call, ret, err);
+        return token_call(c, t, VAULT_OP_LIFECYCLE, m, url_path, body, ret, err);
 }
 
 /**
@@ -973,7 +957,7 @@ int vault_client_token_renew_self(VaultClient *c, VaultToken *t, uint64_t increm
                                        "token renewal answered without an auth object");
         t->ttl_sec = resp->auth->lease_duration;
         t->renewable = resp->auth->renewable;
-        t->issued_usec = now_usec(CLOCK_REALTIME);
+        t->issued_usec = realtime_usec();
         return 0;
 }
 
@@ -1165,10 +1149,7 @@ int vault_request_cache_read(VaultRequestCache *cache, VaultClient *c, const Vau
                 return -EINVAL;
         if (err)
                 *err = (VaultError){ 0 };
-        r = vault_path_normalize(req->path, &url_path, err);
-        if (r != 0)
-                return r;
-        r = request_body(req, &body, err);
+        r = read_prepare(req, &url_path, &body, err);
         if (r != 0)
                 return r;
         key_body = body;
