@@ -14,10 +14,13 @@ static bool is_digit(char c) {
         return c >= '0' && c <= '9';
 }
 
-/* Parses leading decimal digits; returns number of characters consumed or -ERANGE. */
+/* Parses leading decimal digits (at least one); returns the number of
+ * characters consumed, -EINVAL (no digit first) or -ERANGE. */
 static int scan_u64(const char *s, uint64_t *ret) {
         uint64_t v = 0;
         int n = 0;
+        if (isempty(s) || !is_digit(s[0]))
+                return -EINVAL;
         while (is_digit(s[n])) {
                 if (__builtin_mul_overflow(v, 10, &v) ||
                     __builtin_add_overflow(v, (uint64_t)(s[n] - '0'), &v))
@@ -31,8 +34,6 @@ static int scan_u64(const char *s, uint64_t *ret) {
 int parse_uint64(const char *s, uint64_t min, uint64_t max, uint64_t *ret) {
         uint64_t v;
         int n;
-        if (isempty(s) || !is_digit(s[0]))
-                return -EINVAL;
         n = scan_u64(s, &v);
         if (n < 0)
                 return n;
@@ -164,8 +165,6 @@ int parse_size(const char *s, uint64_t max, uint64_t *ret) {
         uint64_t v;
         int n;
 
-        if (isempty(s) || !is_digit(s[0]))
-                return -EINVAL;
         n = scan_u64(s, &v);
         if (n < 0)
                 return n;
