@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "fsutil.h"
 #include "log.h"
+#include "log-ids.h"
 #include "refresher.h"
 #include "volume-rotation.h"
 #include "secret-set.h"
@@ -31,6 +32,7 @@ struct Refresher {
         VaultPool *pool;
         Metrics *metrics;
         RefreshScheduler *sched;
+        atomic_bool *revoke_denied; /* per server: the 403 on sys/leases/revoke was logged */
 };
 
 static uint64_t refresher_clock(void *userdata) {
@@ -52,6 +54,12 @@ int refresher_new(Refresher **ret, const Config *c, VolumeTable *volumes, VaultP
         R->volumes = volumes;
         R->pool = pool;
         R->metrics = metrics;
+        R->revoke_denied = calloc(c->n_vault_servers ? c->n_vault_servers : 1,
+                                  sizeof(*R->revoke_denied));
+        if (!R->revoke_denied)
+                return -ENOMEM;
+        for (size_t i = 0; i < c->n_vault_servers; i++)
+                atomic_init(&R->revoke_denied[i], false);
         r = refresh_scheduler_new(&R->sched, c->refresh_workers ? c->refresh_workers : 1,
                                   refresher_clock, refresh_volume, R);
         if (r < 0) {
@@ -79,6 +87,7 @@ Refresher *refresher_free(Refresher *R) {
         if (!R)
                 return NULL;
         R->sched = refresh_scheduler_free(R->sched);
+        free(R->revoke_denied);
         free(R);
         return NULL;
 }
@@ -741,6 +750,26 @@ static void restore_groups(Run *run) {
         run->n_revoke = 0;
 }
 
+/* A 403 on sys/leases/revoke: the role's policies lack it (Vault's default
+ * policy does). Said once per server; the lease expires with its TTL. */
+static void revoke_denied(Run *run) {
+        size_t server = (size_t)(run->spec->server - run->R->config->vault_servers);
+        LogField f[] = {
+                { "VAULT_SERVER", run->spec->server->name },
+                { "MESSAGE_ID", LOG_MESSAGE_LEASE_REVOKE_DENIED },
+        };
+
+        if (server >= run->R->config->n_vault_servers ||
+            atomic_exchange(&run->R->revoke_denied[server], true))
+                return;
+        log_struct(LOG_LEVEL_WARNING, 0, f, ELEMENTSOF(f),
+                   "Vault server '%s': the policy does not allow sys/leases/revoke (403), so "
+                   "replaced leases are left to expire with their TTL; add "
+                   "'path \"sys/leases/revoke\" { capabilities = [\"update\"] }' to the "
+                   "role's policies (logged once)",
+                   run->spec->server->name);
+}
+
 static void revoke_leases(Run *run, char **ids, size_t n) {
         for (size_t i = 0; i < n && refresh_token_usable(run->rec); i++) {
                 VaultError ve = { 0 };
@@ -751,6 +780,8 @@ static void revoke_leases(Run *run, char **ids, size_t n) {
                 call_leave(run, r, &ve);
                 if (r == 0)
                         metrics_inc(run->R->metrics, METRICS_LEASES_REVOKED);
+                else if (r == VAULT_E_DENIED)
+                        revoke_denied(run);
                 else
                         log_debug("volume '%s': revoking a replaced lease failed, ignoring (it "
                                   "expires with its TTL): %s",

@@ -551,3 +551,55 @@ def test_republish_during_refresh_answers_at_once(node, vault):
     vault.clear_faults()
     d.call("NodeUnpublishVolume", pod.unpublish_request(), timeout=30)
     assert_clean(pod, node, vault)
+
+
+def test_refresh_failure_says_not_retried_not_budget_spent(node, vault):
+    """Refresh requests get one attempt (the schedule retries them): the error
+    says so instead of claiming a spent time budget."""
+    d = node(FAST)
+    pod = Pod(node.pods)
+    d.call("NodePublishVolume", pod.publish_request(vault, kv_objects(interval="1s")))
+    vault.fault(type="status", status=500, count=None, path="/v1/secret/*")
+    st = wait_until(lambda: status(pod).get("last_error") and status(pod), 10,
+                    what="a failed refresh in the status file")
+    vault.clear_faults()
+    assert "time budget" not in st["last_error"], st["last_error"]
+    assert "not retried" in st["last_error"] and "refresh schedule" in st["last_error"], \
+        st["last_error"]
+    wait_until(lambda: status(pod)["state"] == "ok", 10, what="recovery")
+    d.call("NodeUnpublishVolume", pod.unpublish_request())
+    assert_clean(pod, node, vault)
+
+
+MSG_REVOKE_DENIED = "policy does not allow sys/leases/revoke"
+
+
+def test_lease_revoke_denied_warns_once_and_rotates(node, vault):
+    """A role without `sys/leases/revoke` (Vault's default policy denies it):
+    replaced leases cannot be revoked; one warning with the policy line, and the
+    files go on rotating (the old lease expires with its TTL)."""
+    vault.set_role("auth/kubernetes", "norevoke", {
+        "bound_service_account_names": ["*"], "bound_service_account_namespaces": ["*"],
+        "audience": "vault", "token_policies": ["kv-read", "db-creds"],
+        "token_ttl": "1h", "token_max_ttl": "24h"})
+    d = node(FAST)
+    pod = Pod(node.pods)
+    d.call("NodePublishVolume", pod.publish_request(vault, {"roleName": "norevoke",
+                                                           "objects": DB_SHORT}))
+    users = [(pod.target / "db-user").read_text()]
+
+    def rotated():
+        u = (pod.target / "db-user").read_text()
+        if u != users[-1]:
+            users.append(u)
+        return len(users) >= 4
+    # short: 2 s TTL, 6 s max: a replacement every few seconds
+    wait_until(rotated, 40, step=0.2, what="three lease replacements")
+    assert vault.requests_to("sys/leases/revoke") >= 2
+    lines = [l for l in d.log.splitlines() if MSG_REVOKE_DENIED in l]
+    assert len(lines) == 1, lines
+    assert 'path \\"sys/leases/revoke\\"' in lines[0] or 'path "sys/leases/revoke"' in lines[0]
+    assert "eyJ" not in d.log and "hvs." not in d.log
+    assert status(pod)["state"] == "ok"
+    d.call("NodeUnpublishVolume", pod.unpublish_request())
+    assert_clean(pod, node, vault)
