@@ -603,3 +603,75 @@ def test_lease_revoke_denied_warns_once_and_rotates(node, vault):
     assert status(pod)["state"] == "ok"
     d.call("NodeUnpublishVolume", pod.unpublish_request())
     assert_clean(pod, node, vault)
+
+
+MSG_REFRESH_BUDGET = re.compile(r"MESSAGE_ID=([0-9a-f]{32}).*REFRESH_BUDGET=exhausted"
+                                r"|REFRESH_BUDGET=exhausted.*MESSAGE_ID=([0-9a-f]{32})")
+
+
+def short_token_role(vault, ttl="6s"):
+    vault.set_role("auth/kubernetes", "shorttok", {
+        "bound_service_account_names": ["*"], "bound_service_account_namespaces": ["*"],
+        "audience": "vault", "token_policies": ["kv-read", "db-creds", "lease-admin"],
+        "token_ttl": ttl, "token_max_ttl": ttl})
+
+
+def expired_before_replaced(vault, role="shorttok"):
+    """Per service account (one volume each), its chain of Vault tokens: those
+    that expired before the next login replaced them."""
+    chains = {}
+    for t in vault.tokens()["tokens"]:
+        if t.get("role") == role:
+            chains.setdefault(t["metadata"]["service_account_name"], []).append(t)
+    out = []
+    for sa, toks in chains.items():
+        toks.sort(key=lambda t: t["issue_time"])
+        for a, b in zip(toks, toks[1:]):
+            if a["expire_time"] is not None and b["issue_time"] >= a["expire_time"]:
+                out.append("%s: expired %.2f s before its re-login"
+                           % (sa, b["issue_time"] - a["expire_time"]))
+    return out, sum(len(t) for t in chains.values())
+
+
+def publish_many(d, vault, pods, attrs):
+    for p in pods:
+        d.call("NodePublishVolume", p.publish_request(vault, attrs), timeout=30)
+
+
+def test_overload_token_relogin_goes_before_kv_rereads(node, vault):
+    """Item 14.9: 30 volumes whose KV re-reads are always due (1 s interval)
+    against a budget of 4 requests/s, and 3 volumes whose Vault tokens (9 s,
+    not extendable past that) need a new login every 6 s, 3 s before expiry.
+    The re-logins go first: no token expires before its replacement."""
+    short_token_role(vault, ttl="9s")
+    d = node(FAST + ["--refresh-rate=4", "--refresh-burst=2"])
+    kv = [Pod(node.pods, name="kv%d" % i) for i in range(30)]
+    tok = [Pod(node.pods, name="tok%d" % i, sa="tok%d" % i) for i in range(3)]
+    publish_many(d, vault, kv, kv_objects(interval="1s"))
+    publish_many(d, vault, tok, {**kv_objects(interval="1s"), "roleName": "shorttok"})
+    time.sleep(25)  # ~4 token generations per volume
+    bad, logins = expired_before_replaced(vault)
+    assert logins >= 3 + 3 * 2, logins  # the re-logins did happen
+    assert bad == [], bad
+    for p in tok:
+        assert status(p)["state"] == "ok", status(p)
+    for p in kv + tok:
+        d.call("NodeUnpublishVolume", p.unpublish_request(), timeout=30)
+
+
+def test_budget_exhausted_is_said_once(node, vault):
+    """When even the expiry-critical work does not fit in the budget, one
+    warning (MESSAGE_ID, REFRESH_BUDGET=exhausted), the status file says so,
+    and the gauge is 1."""
+    short_token_role(vault, ttl="3s")
+    d = node(FAST + ["--refresh-rate=1", "--refresh-burst=1", "--metrics-address=127.0.0.1:0"])
+    tok = [Pod(node.pods, name="tok%d" % i, sa="tok%d" % i) for i in range(8)]
+    publish_many(d, vault, tok, {**kv_objects(interval="1s"), "roleName": "shorttok"})
+    line = d.wait_for_log(r"REFRESH_BUDGET=exhausted", timeout=40)
+    assert "refresh budget" in line and "eyJ" not in line
+    wait_until(lambda: any(status(p).get("refresh_budget") == "exhausted" for p in tok), 20,
+               what="refresh_budget in a status file")
+    time.sleep(3)
+    assert len([l for l in d.log.splitlines() if "REFRESH_BUDGET=exhausted" in l]) == 1
+    for p in tok:
+        d.call("NodeUnpublishVolume", p.unpublish_request(), timeout=30)
