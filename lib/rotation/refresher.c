@@ -1262,3 +1262,7 @@ int refresher_server_paused(Refresher *R, size_t idx) {
         L = vault_pool_limit(R->pool, &R->config->vault_servers[idx]);
         return L ? vault_limit_paused(L) : -ENOENT;
 }
+
+int refresher_budget_exhausted(Refresher *R, size_t idx) {
+        return R ? refresh_budget_exhausted(&R->budget, idx) : -ENOENT;
+}
