@@ -106,6 +106,18 @@ static bool job_cancelled(const void *userdata) {
         return refresh_job_cancelled(userdata);
 }
 
+typedef struct RoutineWait {
+        const RefreshJob *job;
+        RefreshScheduler *sched;
+} RoutineWait;
+
+/* A routine request stops waiting for the bucket once a critical refresh
+ * waits for a thread: this run gives way (deferred) instead of holding one. */
+static bool routine_gives_way(const void *userdata) {
+        const RoutineWait *w = userdata;
+        return refresh_job_cancelled(w->job) || refresh_scheduler_critical_waiting(w->sched);
+}
+
 /* ---- one refresh run ---- */
 
 typedef struct Run {
@@ -127,6 +139,7 @@ typedef struct Run {
         bool need_jwt;       /* the token must be replaced and no pod JWT is at hand */
         VaultLimitClass cls; /* of the requests the run makes now */
         bool budget_short;   /* a critical request was deferred for lack of budget */
+        bool crit_deferred;  /* deferred at a critical request, or the server is paused */
         bool resumed;        /* the first run after a restart: token check and critical steps */
         uint64_t gen0;       /* rec->rot->state_gen when the run started */
         char err[VOLUME_ERROR_MAX];
@@ -167,7 +180,17 @@ static int call_enter(Run *run) {
 
         if (run->deferred || run->cancelled)
                 return run->cancelled ? CALL_CANCELLED : CALL_DEFERRED;
-        r = vault_limit_acquire_class(run->limit, run->cls, job_cancelled, run->job, &wait);
+        if (run->cls == VAULT_LIMIT_ROUTINE) {
+                RoutineWait rw = { .job = run->job, .sched = run->R->sched };
+                r = vault_limit_acquire_class(run->limit, run->cls, routine_gives_way, &rw,
+                                              &wait);
+                if (r == -ECANCELED && !refresh_job_cancelled(run->job)) {
+                        r = -EBUSY; /* gave way: back soon, in the routine lane */
+                        wait = 50 * 1000;
+                }
+        } else
+                r = vault_limit_acquire_class(run->limit, run->cls, job_cancelled, run->job,
+                                              &wait);
         if (r == -ECANCELED) {
                 run->cancelled = true;
                 return CALL_CANCELLED;
@@ -177,6 +200,8 @@ static int call_enter(Run *run) {
                 run->paused = r == -EAGAIN;
                 if (r == -EBUSY && run->cls == VAULT_LIMIT_CRITICAL)
                         run->budget_short = true;
+                /* a deferred KV re-read does not hold back a critical step */
+                run->crit_deferred = run->paused || run->cls == VAULT_LIMIT_CRITICAL;
                 /* spread the volumes that wait for the same pause */
                 run->defer_until = realtime_usec() + wait + random_u64() % (wait / 4 + 100 * 1000);
                 metrics_inc(run->R->metrics, METRICS_REFRESH_DEFERRED);
@@ -859,9 +884,12 @@ static uint64_t finish_run(Run *run) {
         volume_record_get_health(R->volumes, rec, &h);
         old = h;
         next = health_after_run(rec, &o, &pol, random_u64(), &h);
-        if (run->job && run->job->ret_critical_due)
-                *run->job->ret_critical_due = refresh_next_critical_due(rec, run->now,
-                                                                        run->need_jwt, next);
+        if (run->job && run->job->ret_critical_due) {
+                uint64_t crit = refresh_next_critical_due(rec, run->now, run->need_jwt, next);
+                if (crit != REFRESH_PARK && run->deferred && run->crit_deferred)
+                        crit = MAX(crit, run->defer_until);
+                *run->job->ret_critical_due = crit;
+        }
         if (rec->spec)
                 rec->rot->budget_exhausted = refresh_budget_note(
                         &R->budget, (size_t)(rec->spec->server - R->config->vault_servers),

@@ -192,7 +192,7 @@ uint64_t refresh_next_critical_due(const VolumeRecord *rec, uint64_t now, bool n
                 if (g->kind == SECRET_KIND_LEASE || g->kind == SECRET_KIND_PKI)
                         due = MIN(due, g->replace ? now : g->due_usec);
         }
-        return due == REFRESH_PARK ? REFRESH_PARK : MAX(due, next);
+        return due == REFRESH_PARK ? REFRESH_PARK : MAX(due, now + REFRESH_MIN_GAP_USEC);
 }
 
 uint64_t refresh_stale_after(const VolumeRecord *r, uint64_t default_interval_usec) {

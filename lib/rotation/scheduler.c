@@ -162,14 +162,14 @@ static void entry_drop(RefreshScheduler *s, Entry *e) {
 }
 
 /* Queues the entry in the routine lane at `due` and, when it has an
- * expiry-critical step (crit_due, never before due), in the critical lane
- * at crit_due: whichever pops first runs it. */
+ * expiry-critical step, in the critical lane at crit_due (which may be
+ * earlier: a routine step put off): whichever pops first runs it. */
 static int entry_queue_class(RefreshScheduler *s, Entry *e, uint64_t due, uint64_t crit_due) {
         int r;
 
         entry_unqueue(s, e);
         e->due = due;
-        e->crit_due = crit_due == REFRESH_PARK ? REFRESH_PARK : MAX(crit_due, due);
+        e->crit_due = crit_due;
         if (due == REFRESH_PARK)
                 return 0;
         r = refresh_queue_push(&s->queue, due, e);
@@ -490,6 +490,16 @@ size_t refresh_scheduler_size(RefreshScheduler *s) {
         n = s->n_entries;
         pthread_mutex_unlock(&s->lock);
         return n;
+}
+
+bool refresh_scheduler_critical_waiting(RefreshScheduler *s) {
+        uint64_t due = 0;
+        bool waiting;
+
+        pthread_mutex_lock(&s->lock);
+        waiting = refresh_queue_peek(&s->critical, &due) && due <= s->clock(s->userdata);
+        pthread_mutex_unlock(&s->lock);
+        return waiting;
 }
 
 bool refresh_scheduler_alive(RefreshScheduler *s, uint64_t timeout_usec) {

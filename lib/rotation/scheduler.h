@@ -75,8 +75,8 @@ static inline void refresh_scheduler_freep(RefreshScheduler **s) {
  * known volume keeps its lanes, a new one is routine. */
 int refresh_scheduler_add(RefreshScheduler *s, const char *volume_id, uint64_t due);
 /* The same, and when the volume's next expiry-critical step is due
- * (REFRESH_PARK: none; never before `due`). A volume that runs: for its
- * next run. */
+ * (REFRESH_PARK: none; may be before `due`: then it runs at crit_due). A
+ * volume that runs: for its next run. */
 int refresh_scheduler_add_class(RefreshScheduler *s, const char *volume_id, uint64_t due,
                                 uint64_t crit_due);
 /* Makes a known volume due now; *ret_gen (may be NULL) gets its count of
@@ -97,6 +97,9 @@ int refresh_scheduler_cancel(RefreshScheduler *s, const char *volume_id, uint64_
 /* Re-reads the clock (tests that move an injected clock). */
 void refresh_scheduler_wakeup(RefreshScheduler *s);
 size_t refresh_scheduler_size(RefreshScheduler *s);
+/* An entry of the critical lane is due now and waits for a thread: a
+ * refresh busy with routine work should give way. */
+bool refresh_scheduler_critical_waiting(RefreshScheduler *s);
 /* Every worker started, not stopping, and the lock free within timeout_usec
  * (a worker stuck holding it makes this false): for the service watchdog. */
 bool refresh_scheduler_alive(RefreshScheduler *s, uint64_t timeout_usec);

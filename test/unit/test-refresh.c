@@ -801,6 +801,12 @@ START_TEST(test_scheduler_critical_due_later_overtakes) {
         ck_assert_uint_eq(call_times[2], 12 * SEC);
         ck_assert_uint_eq(calls_of("mix0"), 1);
         ck_assert_uint_eq(refresh_scheduler_size(s), 21);
+        /* a routine step put off past its critical one: runs at the critical time */
+        ck_assert_int_eq(refresh_scheduler_add_class(s, "mix0", 9000 * SEC, 2500 * SEC), 0);
+        atomic_store(&fake_now, 2600 * SEC);
+        refresh_scheduler_wakeup(s);
+        wait_calls(22);
+        ck_assert_str_eq(calls[21], "mix0");
         refresh_scheduler_free(s);
 }
 END_TEST
