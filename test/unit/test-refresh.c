@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "limiter.h"
 #include "rules.h"
 #include "scheduler.h"
@@ -161,6 +162,28 @@ START_TEST(test_limit_reserve_for_critical) {
         }
         ck_assert_int_eq(vault_limit_acquire(&L, NULL, NULL, &wait), -EBUSY);
         vault_limit_done(&L);
+}
+END_TEST
+
+/* A server's budget: exhausted from a critical deferral until 30 s without one. */
+START_TEST(test_budget_exhausted_and_back) {
+        RefreshBudget b;
+
+        ck_assert_int_eq(refresh_budget_init(&b, 2), 0);
+        ck_assert_int_eq(refresh_budget_exhausted(&b, 0), 0);
+        ck_assert(!refresh_budget_note(&b, 0, "a", false, 1 * SEC));
+        ck_assert(refresh_budget_note(&b, 0, "a", true, 2 * SEC));
+        ck_assert(refresh_budget_note(&b, 0, "a", true, 3 * SEC));
+        ck_assert_int_eq(refresh_budget_exhausted(&b, 0), 1);
+        ck_assert_int_eq(refresh_budget_exhausted(&b, 1), 0); /* per server */
+        ck_assert(refresh_budget_note(&b, 0, "a", false, 3 * SEC + BUDGET_CLEAR_USEC));
+        ck_assert(!refresh_budget_note(&b, 0, "a", false, 4 * SEC + BUDGET_CLEAR_USEC));
+        ck_assert_int_eq(refresh_budget_exhausted(&b, 0), 0);
+        ck_assert_uint_eq(b.shorts[0], 2);
+        ck_assert_int_eq(refresh_budget_exhausted(&b, 2), -ENOENT);
+        ck_assert(!refresh_budget_note(&b, 7, "x", true, 5 * SEC));
+        refresh_budget_done(&b);
+        refresh_budget_done(&b); /* twice is fine */
 }
 END_TEST
 
@@ -825,6 +848,7 @@ static Suite *refresh_suite(void) {
         tcase_add_test(tc, test_token_bucket);
         tcase_add_test(tc, test_server_gate);
         tcase_add_test(tc, test_limit_reserve_for_critical);
+        tcase_add_test(tc, test_budget_exhausted_and_back);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("queue");
