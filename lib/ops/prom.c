@@ -111,7 +111,7 @@ static char *server_label(const char *name) {
         return s;
 }
 
-static int render_vault(FILE *f, const Metrics *m, const int *paused) {
+static int render_vault(FILE *f, const Metrics *m, const int *paused, const int *exhausted) {
         size_t n = m ? m->n_servers : 0;
         _cleanup_free_ char **labels = calloc(n ? n : 1, sizeof(char *));
         int r = 0;
@@ -163,6 +163,12 @@ static int render_vault(FILE *f, const Metrics *m, const int *paused) {
         for (size_t s = 0; r == 0 && s < n; s++)
                 fprintf(f, "vaultmount_vault_server_paused{%s} %d\n", labels[s],
                         paused && paused[s] > 0 ? 1 : 0);
+        family(f, "vaultmount_refresh_budget_exhausted", "gauge",
+               "1 while the server's refresh budget cannot keep every volume's credentials "
+               "valid.");
+        for (size_t s = 0; r == 0 && s < n; s++)
+                fprintf(f, "vaultmount_refresh_budget_exhausted{%s} %d\n", labels[s],
+                        exhausted && exhausted[s] > 0 ? 1 : 0);
         family(f, "vaultmount_vault_rate_limited_total", "counter",
                "429 answers from the server (also those a retry got past).");
         for (size_t s = 0; r == 0 && s < n; s++)
@@ -238,7 +244,7 @@ int prom_render(const PromInput *in, char **ret, size_t *ret_len) {
         put_value(f, in->commit);
         fputs("\"} 1\n", f);
         render_csi(f, in->metrics);
-        r = render_vault(f, in->metrics, in->server_paused);
+        r = render_vault(f, in->metrics, in->server_paused, in->budget_exhausted);
         render_volumes(f, in);
         render_process(f, in->process);
         if (fclose(f) != 0 && r == 0)

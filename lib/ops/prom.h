@@ -45,6 +45,7 @@ typedef struct PromInput {
         const char *commit;
         const Metrics *metrics;              /* may be NULL: no counters */
         const int *server_paused;            /* per metrics->servers[]: 0/1; NULL: all 0 */
+        const int *budget_exhausted;         /* the same: the refresh budget falls short */
         uint64_t volumes_by_state[_VOLUME_STATE_MAX];
         const PromVolume *volumes;
         size_t n_volumes;

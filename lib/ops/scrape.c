@@ -79,16 +79,21 @@ int scrape_render(const ScrapeSources *src, char **ret, size_t *ret_len) {
         PromProcess proc;
         VolumeRow *rows = NULL;
         PromVolume *vols = NULL;
-        _cleanup_free_ int *paused = NULL;
+        _cleanup_free_ int *paused = NULL, *exhausted = NULL;
         size_t n_servers = src->metrics ? src->metrics->n_servers : 0;
         int r;
 
         paused = calloc(n_servers ? n_servers : 1, sizeof(*paused));
-        if (!paused)
+        exhausted = calloc(n_servers ? n_servers : 1, sizeof(*exhausted));
+        if (!paused || !exhausted)
                 return -ENOMEM;
-        for (size_t i = 0; i < n_servers; i++)
+        for (size_t i = 0; i < n_servers; i++) {
                 paused[i] = src->refresher ? refresher_server_paused(src->refresher, i) : 0;
+                exhausted[i] =
+                        src->refresher ? refresher_budget_exhausted(src->refresher, i) : 0;
+        }
         in.server_paused = paused;
+        in.budget_exhausted = exhausted;
 
         r = gather_volumes(src, &in, &rows, &vols);
         if (r < 0)

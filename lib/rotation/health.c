@@ -207,6 +207,9 @@ static int health_json(const VolumeRecord *rec, const VolumeHealth *h, JsonValue
             (r = put_time(o, "earliest_expiry", h->earliest_expiry_usec)) < 0 ||
             (r = json_object_put_int64(o, "consecutive_failures", h->failures)) < 0)
                 return r;
+        /* the server's refresh budget cannot keep every volume valid (budget.h) */
+        if (rec->rot->budget_exhausted && (r = put_str(o, "refresh_budget", "exhausted")) < 0)
+                return r;
         if (h->last_error[0] && (r = put_str(o, "last_error", h->last_error)) < 0)
                 return r;
         return put_time(o, "token_expires",

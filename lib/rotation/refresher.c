@@ -11,9 +11,11 @@
 #include <sys/stat.h>
 
 #include "atomic-writer.h"
+#include "budget.h"
 #include "clock.h"
 #include "fsutil.h"
 #include "log.h"
+#include "log-ids.h"
 #include "refresher.h"
 #include "volume-rotation.h"
 #include "secret-set.h"
@@ -31,6 +33,8 @@ struct Refresher {
         VaultPool *pool;
         Metrics *metrics;
         RefreshScheduler *sched;
+        atomic_bool *revoke_denied; /* per server: the 403 on sys/leases/revoke was logged */
+        RefreshBudget budget;
 };
 
 static uint64_t refresher_clock(void *userdata) {
@@ -52,6 +56,15 @@ int refresher_new(Refresher **ret, const Config *c, VolumeTable *volumes, VaultP
         R->volumes = volumes;
         R->pool = pool;
         R->metrics = metrics;
+        R->revoke_denied = calloc(c->n_vault_servers ? c->n_vault_servers : 1,
+                                  sizeof(*R->revoke_denied));
+        if (!R->revoke_denied)
+                return -ENOMEM;
+        for (size_t i = 0; i < c->n_vault_servers; i++)
+                atomic_init(&R->revoke_denied[i], false);
+        r = refresh_budget_init(&R->budget, c->n_vault_servers);
+        if (r < 0)
+                return r;
         r = refresh_scheduler_new(&R->sched, c->refresh_workers ? c->refresh_workers : 1,
                                   refresher_clock, refresh_volume, R);
         if (r < 0) {
@@ -79,6 +92,8 @@ Refresher *refresher_free(Refresher *R) {
         if (!R)
                 return NULL;
         R->sched = refresh_scheduler_free(R->sched);
+        free(R->revoke_denied);
+        refresh_budget_done(&R->budget);
         free(R);
         return NULL;
 }
@@ -89,6 +104,18 @@ Metrics *refresher_metrics(Refresher *R) {
 
 static bool job_cancelled(const void *userdata) {
         return refresh_job_cancelled(userdata);
+}
+
+typedef struct RoutineWait {
+        const RefreshJob *job;
+        RefreshScheduler *sched;
+} RoutineWait;
+
+/* A routine request stops waiting for the bucket once a critical refresh
+ * waits for a thread: this run gives way (deferred) instead of holding one. */
+static bool routine_gives_way(const void *userdata) {
+        const RoutineWait *w = userdata;
+        return refresh_job_cancelled(w->job) || refresh_scheduler_critical_waiting(w->sched);
 }
 
 /* ---- one refresh run ---- */
@@ -110,6 +137,10 @@ typedef struct Run {
         uint64_t defer_until;
         bool cancelled;
         bool need_jwt;       /* the token must be replaced and no pod JWT is at hand */
+        VaultLimitClass cls; /* of the requests the run makes now */
+        bool budget_short;   /* a critical request was deferred for lack of budget */
+        bool crit_deferred;  /* deferred at a critical request, or the server is paused */
+        bool resumed;        /* the first run after a restart: token check and critical steps */
         uint64_t gen0;       /* rec->rot->state_gen when the run started */
         char err[VOLUME_ERROR_MAX];
         size_t err_group;    /* SIZE_MAX: the token, or no group */
@@ -149,7 +180,17 @@ static int call_enter(Run *run) {
 
         if (run->deferred || run->cancelled)
                 return run->cancelled ? CALL_CANCELLED : CALL_DEFERRED;
-        r = vault_limit_acquire(run->limit, job_cancelled, run->job, &wait);
+        if (run->cls == VAULT_LIMIT_ROUTINE) {
+                RoutineWait rw = { .job = run->job, .sched = run->R->sched };
+                r = vault_limit_acquire_class(run->limit, run->cls, routine_gives_way, &rw,
+                                              &wait);
+                if (r == -ECANCELED && !refresh_job_cancelled(run->job)) {
+                        r = -EBUSY; /* gave way: back soon, in the routine lane */
+                        wait = 50 * 1000;
+                }
+        } else
+                r = vault_limit_acquire_class(run->limit, run->cls, job_cancelled, run->job,
+                                              &wait);
         if (r == -ECANCELED) {
                 run->cancelled = true;
                 return CALL_CANCELLED;
@@ -157,6 +198,10 @@ static int call_enter(Run *run) {
         if (r == -EAGAIN || r == -EBUSY) {
                 run->deferred = true;
                 run->paused = r == -EAGAIN;
+                if (r == -EBUSY && run->cls == VAULT_LIMIT_CRITICAL)
+                        run->budget_short = true;
+                /* a deferred KV re-read does not hold back a critical step */
+                run->crit_deferred = run->paused || run->cls == VAULT_LIMIT_CRITICAL;
                 /* spread the volumes that wait for the same pause */
                 run->defer_until = realtime_usec() + wait + random_u64() % (wait / 4 + 100 * 1000);
                 metrics_inc(run->R->metrics, METRICS_REFRESH_DEFERRED);
@@ -376,8 +421,13 @@ static void token_step(Run *run) {
         bool need_login;
 
         if (rec->token && !rec->rot->token_dead && rec->rot->token_expires_usec &&
-            run->now >= rec->rot->token_expires_usec)
+            run->now >= rec->rot->token_expires_usec) {
+                /* expired waiting for its turn (not after failures, not while
+                 * the daemon was down): the budget did not keep it valid */
+                if (!rec->rot->token_retry_usec && !run->resumed)
+                        run->budget_short = true;
                 mark_token_dead(rec, run->now); /* expired; its leases went with it */
+        }
         if (rec->rot->token_retry_usec > run->now)
                 return;
         if (refresh_token_usable(rec) && rec->rot->token_verify && !token_verify(run))
@@ -741,6 +791,26 @@ static void restore_groups(Run *run) {
         run->n_revoke = 0;
 }
 
+/* A 403 on sys/leases/revoke: the role's policies lack it (Vault's default
+ * policy does). Said once per server; the lease expires with its TTL. */
+static void revoke_denied(Run *run) {
+        size_t server = (size_t)(run->spec->server - run->R->config->vault_servers);
+        LogField f[] = {
+                { "VAULT_SERVER", run->spec->server->name },
+                { "MESSAGE_ID", LOG_MESSAGE_LEASE_REVOKE_DENIED },
+        };
+
+        if (server >= run->R->config->n_vault_servers ||
+            atomic_exchange(&run->R->revoke_denied[server], true))
+                return;
+        log_struct(LOG_LEVEL_WARNING, 0, f, ELEMENTSOF(f),
+                   "Vault server '%s': the policy does not allow sys/leases/revoke (403), so "
+                   "replaced leases are left to expire with their TTL; add "
+                   "'path \"sys/leases/revoke\" { capabilities = [\"update\"] }' to the "
+                   "role's policies (logged once)",
+                   run->spec->server->name);
+}
+
 static void revoke_leases(Run *run, char **ids, size_t n) {
         for (size_t i = 0; i < n && refresh_token_usable(run->rec); i++) {
                 VaultError ve = { 0 };
@@ -751,6 +821,8 @@ static void revoke_leases(Run *run, char **ids, size_t n) {
                 call_leave(run, r, &ve);
                 if (r == 0)
                         metrics_inc(run->R->metrics, METRICS_LEASES_REVOKED);
+                else if (r == VAULT_E_DENIED)
+                        revoke_denied(run);
                 else
                         log_debug("volume '%s': revoking a replaced lease failed, ignoring (it "
                                   "expires with its TTL): %s",
@@ -812,6 +884,16 @@ static uint64_t finish_run(Run *run) {
         volume_record_get_health(R->volumes, rec, &h);
         old = h;
         next = health_after_run(rec, &o, &pol, random_u64(), &h);
+        if (run->job && run->job->ret_critical_due) {
+                uint64_t crit = refresh_next_critical_due(rec, run->now, run->need_jwt, next);
+                if (crit != REFRESH_PARK && run->deferred && run->crit_deferred)
+                        crit = MAX(crit, run->defer_until);
+                *run->job->ret_critical_due = crit;
+        }
+        if (rec->spec)
+                rec->rot->budget_exhausted = refresh_budget_note(
+                        &R->budget, (size_t)(rec->spec->server - R->config->vault_servers),
+                        rec->spec->server->name, run->budget_short, monotonic_usec());
         h.stale_after_usec = refresh_stale_after(rec,
                                                        R->config->refresh_interval_default_usec);
         if (h.state == VOLUME_STATE_STALE && old.state != VOLUME_STATE_STALE)
@@ -936,27 +1018,52 @@ static void count_step(Run *run, size_t server, MetricsRefreshKind kind, unsigne
                 metrics_refresh(run->R->metrics, server, kind, METRICS_REFRESH_RESULT_DEFERRED);
 }
 
-/* The token step, then every secret that is due, each counted. */
+/* Leases and certificates expire: their renewal or replacement is critical. */
+static bool group_critical(const SecretGroup *g) {
+        return g->kind == SECRET_KIND_LEASE || g->kind == SECRET_KIND_PKI;
+}
+
+/*
+ * The token step, then every secret that is due, each counted: the critical
+ * ones first (they pass the limiter as critical requests), then the KV
+ * re-reads (routine). The first run after a restart checks the token and
+ * does the critical steps only: its KV re-reads come in a later run, in the
+ * scheduler's routine lane, after every volume's token check.
+ */
 static void run_steps(Run *run, size_t server) {
         VolumeRecord *rec = run->rec;
         unsigned c0 = run->calls;
 
+        run->cls = VAULT_LIMIT_CRITICAL;
         token_step(run);
         count_step(run, server, METRICS_KIND_TOKEN, c0, run->token_failed);
-        for (size_t i = 0; i < rec->rot->n_groups && refresh_token_usable(rec) && !run->cancelled;
-             i++) {
-                SecretGroup *g = &rec->rot->groups[i];
-                if (!g->replace && g->due_usec > run->now)
-                        continue;
-                c0 = run->calls;
-                group_step(run, i);
-                count_step(run, server, metrics_kind_of(g->kind), c0, g->failing);
+        for (int pass = 0; pass < 2; pass++) {
+                if (pass == 1 && run->resumed)
+                        break;
+                run->cls = pass == 0 ? VAULT_LIMIT_CRITICAL : VAULT_LIMIT_ROUTINE;
+                for (size_t i = 0; i < rec->rot->n_groups && refresh_token_usable(rec) &&
+                                   !run->cancelled;
+                     i++) {
+                        SecretGroup *g = &rec->rot->groups[i];
+                        if ((!g->replace && g->due_usec > run->now) ||
+                            group_critical(g) != (pass == 0))
+                                continue;
+                        /* a lease or certificate that expired waiting for its turn */
+                        if (pass == 0 && !run->resumed && !run->saved[i].failing &&
+                            !g->replace && g->expires_usec && g->expires_usec <= run->now)
+                                run->budget_short = true;
+                        c0 = run->calls;
+                        group_step(run, i);
+                        count_step(run, server, metrics_kind_of(g->kind), c0, g->failing);
+                }
         }
+        run->cls = VAULT_LIMIT_ROUTINE; /* revocations */
 }
 
 static uint64_t refresh_record(Refresher *R, VolumeRecord *rec, const RefreshJob *job) {
         Run run = { .R = R, .rec = rec, .job = job, .now = realtime_usec(), .err_group = SIZE_MAX,
-                    .gen0 = rec->rot->state_gen };
+                    .gen0 = rec->rot->state_gen, .cls = VAULT_LIMIT_CRITICAL,
+                    .resumed = rec->rot->token_verify };
         uint64_t next;
 
         if (ensure_spec(&run) < 0 || ensure_groups(rec, run.now) < 0)
@@ -1088,13 +1195,15 @@ int refresher_volume_init(Refresher *R, VolumeRecord *rec, size_t *go, size_t n,
 
 void refresher_schedule(Refresher *R, VolumeRecord *rec) {
         VolumeHealth h;
-        uint64_t next;
+        uint64_t next, now;
 
         if (!R)
                 return;
         volume_record_get_health(R->volumes, rec, &h);
-        next = refresh_next_due(rec, realtime_usec(), false, &h);
-        if (refresh_scheduler_add(R->sched, rec->volume_id, next) < 0)
+        now = realtime_usec();
+        next = refresh_next_due(rec, now, false, &h);
+        if (refresh_scheduler_add_class(R->sched, rec->volume_id, next,
+                                        refresh_next_critical_due(rec, now, false, next)) < 0)
                 log_warning("volume '%s': out of memory, it will not be refreshed",
                             rec->volume_id);
 }
@@ -1108,12 +1217,16 @@ size_t refresher_resume_all(Refresher *R) {
                 return 0;
         for (size_t i = 0; i < n; i++) {
                 VolumeHealth h;
+                uint64_t due;
                 /* the gauge counts stale volumes of this process too */
                 if (volume_table_get_health(R->volumes, ids[i], &h) == 0 &&
                     h.state == VOLUME_STATE_STALE)
                         metrics_stale_add(R->metrics, +1);
-                /* first refresh soon (it checks the token), spread out */
-                if (refresh_scheduler_add(R->sched, ids[i], now + random_u64() % RESUME_SPREAD_USEC) == 0)
+                /* first refresh soon, spread out, in the critical lane: it checks
+                 * the token (and renews what is due to expire); the KV re-reads
+                 * follow in a later run, after every volume's token check */
+                due = now + random_u64() % RESUME_SPREAD_USEC;
+                if (refresh_scheduler_add_class(R->sched, ids[i], due, due) == 0)
                         added++;
                 free(ids[i]);
         }
@@ -1176,4 +1289,8 @@ int refresher_server_paused(Refresher *R, size_t idx) {
                 return -ENOENT;
         L = vault_pool_limit(R->pool, &R->config->vault_servers[idx]);
         return L ? vault_limit_paused(L) : -ENOENT;
+}
+
+int refresher_budget_exhausted(Refresher *R, size_t idx) {
+        return R ? refresh_budget_exhausted(&R->budget, idx) : -ENOENT;
 }

@@ -96,3 +96,6 @@ Metrics *refresher_metrics(Refresher *r);
  * 503 or no answer, until a probe request is answered; 0 otherwise; -ENOENT
  * for no such server. Never waits on Vault I/O. */
 int refresher_server_paused(Refresher *r, size_t idx);
+/* 1 while the refresh budget of server `idx` cannot keep every volume's
+ * credentials valid (budget.h); 0 otherwise; -ENOENT for no such server. */
+int refresher_budget_exhausted(Refresher *r, size_t idx);

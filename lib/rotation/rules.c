@@ -178,6 +178,23 @@ uint64_t refresh_next_due(const VolumeRecord *rec, uint64_t now, bool need_jwt,
         return next;
 }
 
+uint64_t refresh_next_critical_due(const VolumeRecord *rec, uint64_t now, bool need_jwt,
+                                   uint64_t next) {
+        uint64_t due;
+
+        if (next == REFRESH_PARK || !rec->spec)
+                return REFRESH_PARK;
+        if (!refresh_token_usable(rec))
+                return next; /* a login is next */
+        due = token_due(rec, now, need_jwt);
+        for (size_t i = 0; i < rec->rot->n_groups; i++) {
+                const SecretGroup *g = &rec->rot->groups[i];
+                if (g->kind == SECRET_KIND_LEASE || g->kind == SECRET_KIND_PKI)
+                        due = MIN(due, g->replace ? now : g->due_usec);
+        }
+        return due == REFRESH_PARK ? REFRESH_PARK : MAX(due, now + REFRESH_MIN_GAP_USEC);
+}
+
 uint64_t refresh_stale_after(const VolumeRecord *r, uint64_t default_interval_usec) {
         uint64_t interval = r->spec && r->spec->refresh_interval_usec
                                     ? r->spec->refresh_interval_usec

@@ -59,6 +59,14 @@ uint64_t refresh_earliest_expiry(const VolumeRecord *rec, size_t *ret_group);
 uint64_t refresh_next_due(const VolumeRecord *rec, uint64_t now, bool need_jwt,
                           const VolumeHealth *h);
 
+/* When the volume's next expiry-critical step is due: a token check,
+ * renewal or login, or a lease or certificate renewal/replacement (KV
+ * re-reads are not); it may be before `next` (refresh_next_due's answer,
+ * e.g. a deferred KV re-read), never sooner than the minimum gap.
+ * REFRESH_PARK: none (or next is REFRESH_PARK). */
+uint64_t refresh_next_critical_due(const VolumeRecord *rec, uint64_t now, bool need_jwt,
+                                   uint64_t next);
+
 /*
  * The earliest time a secret of the volume stops being current (CLOCK_REALTIME
  * µs; 0 when the volume has no secret state yet):

@@ -109,7 +109,10 @@ typedef struct Entry {
         uint64_t due;
         uint64_t gen;         /* finished refreshes */
         uint64_t pending_due; /* added while running: the earliest asked for */
-        bool queued;
+        uint64_t crit_due;    /* its next expiry-critical step (REFRESH_PARK: none) */
+        uint64_t pending_crit_due; /* added as critical while running (0: not) */
+        bool queued;          /* in the routine lane at `due` */
+        bool crit_queued;     /* in the critical lane at `crit_due` */
         bool running;
         bool kicked;          /* made due while running: run again at once */
         atomic_bool cancelled;
@@ -119,7 +122,8 @@ struct RefreshScheduler {
         pthread_mutex_t lock;
         pthread_cond_t work; /* workers */
         pthread_cond_t done; /* cancel() and wait() */
-        RefreshQueue queue;
+        RefreshQueue queue;    /* routine lane */
+        RefreshQueue critical; /* critical lane: pops first once due */
         Entry **entries;
         size_t n_entries;
         pthread_t *threads;
@@ -172,9 +176,16 @@ static Entry *entry_find(RefreshScheduler *s, const char *volume_id) {
         return NULL;
 }
 
-static void entry_drop(RefreshScheduler *s, Entry *e) {
+static void entry_unqueue(RefreshScheduler *s, Entry *e) {
         if (e->queued)
                 (void)refresh_queue_remove(&s->queue, e);
+        if (e->crit_queued)
+                (void)refresh_queue_remove(&s->critical, e);
+        e->queued = e->crit_queued = false;
+}
+
+static void entry_drop(RefreshScheduler *s, Entry *e) {
+        entry_unqueue(s, e);
         for (size_t i = 0; i < s->n_entries; i++)
                 if (s->entries[i] == e) {
                         s->entries[i] = s->entries[--s->n_entries];
@@ -184,18 +195,60 @@ static void entry_drop(RefreshScheduler *s, Entry *e) {
         free(e);
 }
 
-static int entry_queue(RefreshScheduler *s, Entry *e, uint64_t due) {
+/* Queues the entry in the routine lane at `due` and, when it has an
+ * expiry-critical step, in the critical lane at crit_due (which may be
+ * earlier: a routine step put off): whichever pops first runs it. */
+static int entry_queue_class(RefreshScheduler *s, Entry *e, uint64_t due, uint64_t crit_due) {
         int r;
-        if (e->queued)
-                (void)refresh_queue_remove(&s->queue, e);
-        e->queued = false;
+
+        entry_unqueue(s, e);
         e->due = due;
+        e->crit_due = crit_due;
         if (due == REFRESH_PARK)
                 return 0;
         r = refresh_queue_push(&s->queue, due, e);
+        if (r < 0)
+                return r;
+        e->queued = true;
+        if (e->crit_due == REFRESH_PARK)
+                return 0;
+        r = refresh_queue_push(&s->critical, e->crit_due, e);
         if (r == 0)
-                e->queued = true;
+                e->crit_queued = true;
         return r;
+}
+
+/* A known volume moved to `due`: wholly critical before, it stays so. */
+static uint64_t moved_crit_due(const Entry *e, uint64_t due) {
+        if (e->crit_due == REFRESH_PARK)
+                return REFRESH_PARK;
+        return e->crit_due <= e->due ? due : MAX(e->crit_due, due);
+}
+
+static int entry_queue(RefreshScheduler *s, Entry *e, uint64_t due) {
+        return entry_queue_class(s, e, due, moved_crit_due(e, due));
+}
+
+/* The entry to run now (popped), or NULL and *ret_wait: how long to sleep. */
+static Entry *lanes_pop_due(RefreshScheduler *s, uint64_t *ret_wait) {
+        uint64_t due_c = UINT64_MAX, due_r = UINT64_MAX, now;
+        Entry *c = refresh_queue_peek(&s->critical, &due_c);
+        Entry *e = refresh_queue_peek(&s->queue, &due_r);
+
+        *ret_wait = SCHEDULER_MAX_SLEEP_USEC;
+        if (!c && !e)
+                return NULL;
+        now = s->clock(s->userdata);
+        if (c && due_c <= now) {
+                entry_unqueue(s, c);
+                return c;
+        }
+        if (e && due_r <= now) {
+                entry_unqueue(s, e);
+                return e;
+        }
+        *ret_wait = MIN(MIN(due_c, due_r) - now, SCHEDULER_MAX_SLEEP_USEC);
+        return NULL;
 }
 
 static void *scheduler_thread(void *p) {
@@ -203,27 +256,23 @@ static void *scheduler_thread(void *p) {
 
         pthread_mutex_lock(&s->lock);
         while (!atomic_load(&s->stopping)) {
-                uint64_t due = 0, now, next;
-                Entry *e = refresh_queue_peek(&s->queue, &due);
+                uint64_t wait, next, crit_due;
+                Entry *e = lanes_pop_due(s, &wait);
                 RefreshJob job;
 
                 if (!e) {
-                        idle_wait(s, SCHEDULER_MAX_SLEEP_USEC);
+                        idle_wait(s, wait);
                         continue;
                 }
-                now = s->clock(s->userdata);
-                if (due > now) {
-                        idle_wait(s, MIN(due - now, SCHEDULER_MAX_SLEEP_USEC));
-                        continue;
-                }
-                (void)refresh_queue_pop(&s->queue);
-                e->queued = false;
                 e->running = true;
                 e->kicked = false;
                 e->pending_due = 0;
+                e->pending_crit_due = 0;
+                crit_due = e->crit_due; /* unless the refresh says otherwise */
                 job = (RefreshJob){ .volume_id = e->volume_id,
                                     .cancelled = &e->cancelled,
-                                    .stopping = &s->stopping };
+                                    .stopping = &s->stopping,
+                                    .ret_critical_due = &crit_due };
                 pthread_mutex_unlock(&s->lock);
 
                 next = s->fn(s->userdata, &job);
@@ -238,7 +287,9 @@ static void *scheduler_thread(void *p) {
                                 next = 0;
                         if (e->pending_due && e->pending_due < next)
                                 next = e->pending_due;
-                        if (entry_queue(s, e, next) < 0)
+                        if (e->pending_crit_due && e->pending_crit_due < crit_due)
+                                crit_due = e->pending_crit_due;
+                        if (entry_queue_class(s, e, next, crit_due) < 0)
                                 (void)entry_queue(s, e, REFRESH_PARK);
                 }
                 pthread_cond_broadcast(&s->done);
@@ -315,6 +366,7 @@ RefreshScheduler *refresh_scheduler_free(RefreshScheduler *s) {
                 entry_drop(s, s->entries[0]);
         free(s->entries);
         refresh_queue_done(&s->queue);
+        refresh_queue_done(&s->critical);
         free(s->threads);
         pthread_cond_destroy(&s->work);
         pthread_cond_destroy(&s->done);
@@ -323,7 +375,9 @@ RefreshScheduler *refresh_scheduler_free(RefreshScheduler *s) {
         return NULL;
 }
 
-int refresh_scheduler_add(RefreshScheduler *s, const char *volume_id, uint64_t due) {
+/* keep: a known volume keeps its lanes (a new one is routine); else crit_due. */
+static int scheduler_add(RefreshScheduler *s, const char *volume_id, uint64_t due, bool keep,
+                         uint64_t crit_due) {
         Entry *e;
         int r = 0;
 
@@ -341,17 +395,30 @@ int refresh_scheduler_add(RefreshScheduler *s, const char *volume_id, uint64_t d
                 }
                 atomic_init(&e->cancelled, false);
                 s->entries[s->n_entries++] = e;
-                r = entry_queue(s, e, due);
+                r = entry_queue_class(s, e, due, keep ? REFRESH_PARK : crit_due);
         } else if (e->running) {
                 atomic_store(&e->cancelled, false);
                 if (!e->pending_due || due < e->pending_due)
                         e->pending_due = due;
+                if (!keep && crit_due != REFRESH_PARK &&
+                    (!e->pending_crit_due || crit_due < e->pending_crit_due))
+                        e->pending_crit_due = crit_due;
         } else
-                r = entry_queue(s, e, due);
-        wake_idle(s, due);
+                r = entry_queue_class(s, e, due, keep ? moved_crit_due(e, due) : crit_due);
+        /* an idle worker wakes only for what is due before it wakes anyway */
+        wake_idle(s, keep ? due : MIN(due, crit_due));
 out:
         pthread_mutex_unlock(&s->lock);
         return r;
+}
+
+int refresh_scheduler_add(RefreshScheduler *s, const char *volume_id, uint64_t due) {
+        return scheduler_add(s, volume_id, due, true, REFRESH_PARK);
+}
+
+int refresh_scheduler_add_class(RefreshScheduler *s, const char *volume_id, uint64_t due,
+                                uint64_t crit_due) {
+        return scheduler_add(s, volume_id, due, false, crit_due);
 }
 
 int refresh_scheduler_kick(RefreshScheduler *s, const char *volume_id, uint64_t *ret_gen) {
@@ -458,6 +525,16 @@ size_t refresh_scheduler_size(RefreshScheduler *s) {
         n = s->n_entries;
         pthread_mutex_unlock(&s->lock);
         return n;
+}
+
+bool refresh_scheduler_critical_waiting(RefreshScheduler *s) {
+        uint64_t due = 0;
+        bool waiting;
+
+        pthread_mutex_lock(&s->lock);
+        waiting = refresh_queue_peek(&s->critical, &due) && due <= s->clock(s->userdata);
+        pthread_mutex_unlock(&s->lock);
+        return waiting;
 }
 
 bool refresh_scheduler_alive(RefreshScheduler *s, uint64_t timeout_usec) {

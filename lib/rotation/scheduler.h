@@ -7,6 +7,12 @@
  * time for a refresh in flight) and wait-for-next-refresh are thread-safe.
  * The clock and the refresh function are injected, so the scheduler is
  * tested without Vault or real time. Knows nothing of Vault or volumes.
+ *
+ * Two lanes: every entry waits in the routine lane at its due time and,
+ * when it has an expiry-critical step (the refresh function says when, or
+ * add_class), in the critical lane at that step's due time too. A due
+ * critical entry always pops before a due routine one, however much earlier
+ * that was due; within a lane, the earliest due time first.
  */
 #pragma once
 
@@ -41,6 +47,8 @@ typedef struct RefreshJob {
         const char *volume_id;
         const atomic_bool *cancelled; /* unpublish cancelled this volume */
         const atomic_bool *stopping;  /* the scheduler is stopping */
+        uint64_t *ret_critical_due;   /* the refresh sets it: when its next expiry-critical
+                                       * step is due (REFRESH_PARK: none) */
 } RefreshJob;
 static inline bool refresh_job_cancelled(const RefreshJob *j) {
         return (j->cancelled && atomic_load(j->cancelled)) ||
@@ -63,8 +71,14 @@ static inline void refresh_scheduler_freep(RefreshScheduler **s) {
         if (*s)
                 *s = refresh_scheduler_free(*s);
 }
-/* Adds the volume or moves it to `due` (earlier only, while it runs). */
+/* Adds the volume or moves it to `due` (earlier only, while it runs); a
+ * known volume keeps its lanes, a new one is routine. */
 int refresh_scheduler_add(RefreshScheduler *s, const char *volume_id, uint64_t due);
+/* The same, and when the volume's next expiry-critical step is due
+ * (REFRESH_PARK: none; may be before `due`: then it runs at crit_due). A
+ * volume that runs: for its next run. */
+int refresh_scheduler_add_class(RefreshScheduler *s, const char *volume_id, uint64_t due,
+                                uint64_t crit_due);
 /* Makes a known volume due now; *ret_gen (may be NULL) gets its count of
  * finished refreshes before this one. -ENOENT when unknown. */
 int refresh_scheduler_kick(RefreshScheduler *s, const char *volume_id, uint64_t *ret_gen);
@@ -83,6 +97,9 @@ int refresh_scheduler_cancel(RefreshScheduler *s, const char *volume_id, uint64_
 /* Re-reads the clock (tests that move an injected clock). */
 void refresh_scheduler_wakeup(RefreshScheduler *s);
 size_t refresh_scheduler_size(RefreshScheduler *s);
+/* An entry of the critical lane is due now and waits for a thread: a
+ * refresh busy with routine work should give way. */
+bool refresh_scheduler_critical_waiting(RefreshScheduler *s);
 /* Every worker started, not stopping, and the lock free within timeout_usec
  * (a worker stuck holding it makes this false): for the service watchdog. */
 bool refresh_scheduler_alive(RefreshScheduler *s, uint64_t timeout_usec);

@@ -25,3 +25,8 @@
 #define LOG_MESSAGE_SECRET_STALE "b88a2a87867b485cb0eb9a3d9d7f2928"
 /* A volume that had rotation failures or stale secrets is current again. */
 #define LOG_MESSAGE_RECOVERED "ad453106c14946a9968acf6227d02333"
+/* Vault denied sys/leases/revoke (403): replaced leases expire with their TTL (once per server). */
+#define LOG_MESSAGE_LEASE_REVOKE_DENIED "2436f50e71b74dfea30b0ac4bb4abf88"
+/* A Vault server's refresh budget stopped (or started again) keeping every volume's credentials
+ * valid (REFRESH_BUDGET=exhausted|enough). */
+#define LOG_MESSAGE_REFRESH_BUDGET "56925955cf7c40f2a238fe1609af82da"

@@ -21,7 +21,11 @@ void token_bucket_init(TokenBucket *b, uint64_t rate, uint64_t burst, uint64_t n
 }
 
 uint64_t token_bucket_take(TokenBucket *b, uint64_t now_usec) {
-        uint64_t cap = b->burst * USEC_PER_SEC;
+        return token_bucket_take_keep(b, now_usec, 0);
+}
+
+uint64_t token_bucket_take_keep(TokenBucket *b, uint64_t now_usec, uint64_t keep) {
+        uint64_t cap = b->burst * USEC_PER_SEC, need;
 
         if (now_usec > b->last_usec) {
                 uint64_t elapsed = now_usec - b->last_usec, add;
@@ -30,12 +34,14 @@ uint64_t token_bucket_take(TokenBucket *b, uint64_t now_usec) {
                 b->micro_tokens = MIN(b->micro_tokens + add, cap);
                 b->last_usec = now_usec;
         }
-        if (b->micro_tokens >= USEC_PER_SEC) {
+        /* never more than the bucket holds: keep at most burst - 1 */
+        need = (MIN(keep, b->burst - 1) + 1) * USEC_PER_SEC;
+        if (b->micro_tokens >= need) {
                 b->micro_tokens -= USEC_PER_SEC;
                 return 0;
         }
-        /* µs until one whole token: ceil(missing / rate) */
-        return (USEC_PER_SEC - b->micro_tokens + b->rate - 1) / b->rate;
+        /* µs until enough whole tokens: ceil(missing / rate) */
+        return (need - b->micro_tokens + b->rate - 1) / b->rate;
 }
 
 void server_gate_init(ServerGate *g, uint64_t min_usec, uint64_t max_usec) {
@@ -104,6 +110,7 @@ void vault_limit_init(VaultLimit *L, const VaultLimitConfig *cfg) {
         server_gate_init(&L->gate, cfg->backoff_min_usec, cfg->backoff_max_usec);
         L->max = cfg->max_concurrency ? cfg->max_concurrency : 1;
         L->defer_after_usec = cfg->defer_after_usec;
+        L->reserve = L->bucket.burst / 4;
 }
 
 void vault_limit_done(VaultLimit *L) {
@@ -113,6 +120,12 @@ void vault_limit_done(VaultLimit *L) {
 
 int vault_limit_acquire(VaultLimit *L, VaultLimitCancelFn cancelled, const void *userdata,
                         uint64_t *ret_wait) {
+        return vault_limit_acquire_class(L, VAULT_LIMIT_CRITICAL, cancelled, userdata, ret_wait);
+}
+
+int vault_limit_acquire_class(VaultLimit *L, VaultLimitClass cls, VaultLimitCancelFn cancelled,
+                              const void *userdata, uint64_t *ret_wait) {
+        bool critical = cls == VAULT_LIMIT_CRITICAL, waiting = false;
         int r = 0;
 
         pthread_mutex_lock(&L->lock);
@@ -134,12 +147,20 @@ int vault_limit_acquire(VaultLimit *L, VaultLimitCancelFn cancelled, const void 
                         r = -EAGAIN;
                         break;
                 }
-                w = token_bucket_take(&L->bucket, now);
+                /* routine requests leave the reserve and a token per waiting
+                 * critical request (not counting this one) */
+                w = token_bucket_take_keep(&L->bucket, now,
+                                           critical ? 0
+                                                    : L->reserve + L->critical_waiting);
                 if (w > 0) {
                         if (w > L->defer_after_usec) {
                                 *ret_wait = w;
                                 r = -EBUSY;
                                 break;
+                        }
+                        if (critical && !waiting) {
+                                waiting = true;
+                                L->critical_waiting++;
                         }
                         cond_wait_usec(&L->cond, &L->lock, w);
                         continue;
@@ -147,6 +168,10 @@ int vault_limit_acquire(VaultLimit *L, VaultLimitCancelFn cancelled, const void 
                 server_gate_begin(&L->gate);
                 L->in_flight++;
                 break;
+        }
+        if (waiting) {
+                L->critical_waiting--;
+                pthread_cond_broadcast(&L->cond); /* routine waiters may go now */
         }
         pthread_mutex_unlock(&L->lock);
         return r;

@@ -32,6 +32,9 @@ typedef struct TokenBucket {
 void token_bucket_init(TokenBucket *b, uint64_t rate, uint64_t burst, uint64_t now_usec);
 /* Takes one token: 0, or (nothing taken) the µs until one is there. */
 uint64_t token_bucket_take(TokenBucket *b, uint64_t now_usec);
+/* The same, but only while `keep` whole tokens stay in the bucket after it
+ * (else the µs until there are keep + 1). */
+uint64_t token_bucket_take_keep(TokenBucket *b, uint64_t now_usec, uint64_t keep);
 
 /* What a request to a server said about the server. */
 typedef enum GateOutcome {
@@ -79,7 +82,21 @@ typedef struct VaultLimit {
         unsigned max;
         uint64_t defer_after_usec;
         uint64_t rate_limited;          /* 429 answers seen (monotonic count) */
+        uint64_t reserve;               /* bucket tokens routine requests leave to critical ones */
+        unsigned critical_waiting;      /* critical requests waiting for a bucket token */
 } VaultLimit;
+
+/*
+ * What a refresh request is for. Critical: it keeps a volume's credentials
+ * valid (token renewal or login, lease renewal or replacement, a certificate
+ * re-issue); it may take the bucket's last token and goes before routine
+ * requests (KV re-reads, revocations), which leave `reserve` tokens (a
+ * quarter of the burst) plus one per waiting critical request in the bucket.
+ */
+typedef enum VaultLimitClass {
+        VAULT_LIMIT_ROUTINE,
+        VAULT_LIMIT_CRITICAL,
+} VaultLimitClass;
 
 void vault_limit_init(VaultLimit *L, const VaultLimitConfig *cfg);
 void vault_limit_done(VaultLimit *L);
@@ -94,6 +111,9 @@ typedef bool (*VaultLimitCancelFn)(const void *userdata);
  */
 int vault_limit_acquire(VaultLimit *L, VaultLimitCancelFn cancelled, const void *userdata,
                         uint64_t *ret_wait);
+/* The same for a request of class `cls` (vault_limit_acquire: critical). */
+int vault_limit_acquire_class(VaultLimit *L, VaultLimitClass cls, VaultLimitCancelFn cancelled,
+                              const void *userdata, uint64_t *ret_wait);
 /* The request ended with (r, ve); report_ok: a success also ends a probe. */
 void vault_limit_release(VaultLimit *L, int r, const VaultError *ve, bool report_ok);
 

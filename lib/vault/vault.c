@@ -397,6 +397,12 @@ static bool plan_retry(VaultClient *c, unsigned retries_used,
         } else
                 wait = vault_backoff_ms(s->backoff_base_ms, s->backoff_max_ms, retries_used + 1,
                                         client_random(c));
+        if (retry_after_sec < 0 && wait >= s->total_timeout_ms) {
+                /* a client that never retries (the refresh one): no budget was spent */
+                (void)snprintf(why, whylen, "refresh requests are retried by the refresh "
+                               "schedule, not by the client");
+                return false;
+        }
         if (now + wait * 1000 >= deadline_usec) {
                 (void)snprintf(why, whylen, "the %" PRIu64 " ms time budget is spent",
                                s->total_timeout_ms);

@@ -29,4 +29,5 @@ struct VolumeRotation {
         uint64_t token_retry_usec;   /* a failed renewal/login: not again before (memory) */
         VaultToken *old_token;       /* replaced; revoked once its credentials are replaced */
         uint64_t state_gen;          /* bumped whenever a refresh changed the record */
+        bool budget_exhausted;       /* its server's refresh budget falls short (memory) */
 };

@@ -43,6 +43,7 @@ FAMILIES = {
     "vaultmount_volumes": "gauge",
     "vaultmount_refresh_total": "counter",
     "vaultmount_vault_server_paused": "gauge",
+    "vaultmount_refresh_budget_exhausted": "gauge",
     "vaultmount_vault_rate_limited_total": "counter",
     "vaultmount_volume_secret_expiry_timestamp_seconds": "gauge",
     "vaultmount_volume_last_refresh_success_timestamp_seconds": "gauge",
@@ -144,6 +145,7 @@ def test_publish_kv_and_database_then_unpublish(node, vault):
     assert s.get("vaultmount_vault_request_duration_seconds_count", server="default",
                  operation="login") == 1
     assert s.get("vaultmount_vault_server_paused", server="default") == 0
+    assert s.get("vaultmount_refresh_budget_exhausted", server="default") == 0
     assert s.get("vaultmount_vault_rate_limited_total", server="default") == 0
     # the volume's series: labelled with its pod; the lease ends before two KV intervals
     exp = s.series("vaultmount_volume_secret_expiry_timestamp_seconds")

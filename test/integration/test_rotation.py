@@ -18,6 +18,7 @@ import pytest
 
 from test_publish import Pod, assert_clean, node, vault  # noqa: F401  (fixtures)
 from vmtest import CallError
+from test_metrics import Scrape, metrics_port
 
 STATUS = "..vaultmount-status.json"
 
@@ -551,3 +552,167 @@ def test_republish_during_refresh_answers_at_once(node, vault):
     vault.clear_faults()
     d.call("NodeUnpublishVolume", pod.unpublish_request(), timeout=30)
     assert_clean(pod, node, vault)
+
+
+def test_refresh_failure_says_not_retried_not_budget_spent(node, vault):
+    """Refresh requests get one attempt (the schedule retries them): the error
+    says so instead of claiming a spent time budget."""
+    d = node(FAST)
+    pod = Pod(node.pods)
+    d.call("NodePublishVolume", pod.publish_request(vault, kv_objects(interval="1s")))
+    vault.fault(type="status", status=500, count=None, path="/v1/secret/*")
+    st = wait_until(lambda: status(pod).get("last_error") and status(pod), 10,
+                    what="a failed refresh in the status file")
+    vault.clear_faults()
+    assert "time budget" not in st["last_error"], st["last_error"]
+    assert "not retried" in st["last_error"] and "refresh schedule" in st["last_error"], \
+        st["last_error"]
+    wait_until(lambda: status(pod)["state"] == "ok", 10, what="recovery")
+    d.call("NodeUnpublishVolume", pod.unpublish_request())
+    assert_clean(pod, node, vault)
+
+
+MSG_REVOKE_DENIED = "policy does not allow sys/leases/revoke"
+
+
+def test_lease_revoke_denied_warns_once_and_rotates(node, vault):
+    """A role without `sys/leases/revoke` (Vault's default policy denies it):
+    replaced leases cannot be revoked; one warning with the policy line, and the
+    files go on rotating (the old lease expires with its TTL)."""
+    vault.set_role("auth/kubernetes", "norevoke", {
+        "bound_service_account_names": ["*"], "bound_service_account_namespaces": ["*"],
+        "audience": "vault", "token_policies": ["kv-read", "db-creds"],
+        "token_ttl": "1h", "token_max_ttl": "24h"})
+    d = node(FAST)
+    pod = Pod(node.pods)
+    d.call("NodePublishVolume", pod.publish_request(vault, {"roleName": "norevoke",
+                                                           "objects": DB_SHORT}))
+    users = [(pod.target / "db-user").read_text()]
+
+    def rotated():
+        u = (pod.target / "db-user").read_text()
+        if u != users[-1]:
+            users.append(u)
+        return len(users) >= 4
+    # short: 2 s TTL, 6 s max: a replacement every few seconds
+    wait_until(rotated, 40, step=0.2, what="three lease replacements")
+    assert vault.requests_to("sys/leases/revoke") >= 2
+    lines = [l for l in d.log.splitlines() if MSG_REVOKE_DENIED in l]
+    assert len(lines) == 1, lines
+    assert 'path \\"sys/leases/revoke\\"' in lines[0] or 'path "sys/leases/revoke"' in lines[0]
+    assert "eyJ" not in d.log and "hvs." not in d.log
+    assert status(pod)["state"] == "ok"
+    d.call("NodeUnpublishVolume", pod.unpublish_request())
+    assert_clean(pod, node, vault)
+
+
+MSG_REFRESH_BUDGET = "56925955cf7c40f2a238fe1609af82da"
+
+
+def short_token_role(vault, ttl="6s"):
+    vault.set_role("auth/kubernetes", "shorttok", {
+        "bound_service_account_names": ["*"], "bound_service_account_namespaces": ["*"],
+        "audience": "vault", "token_policies": ["kv-read", "db-creds", "lease-admin"],
+        "token_ttl": ttl, "token_max_ttl": ttl})
+
+
+def expired_before_replaced(vault, role="shorttok"):
+    """Per service account (one volume each), its chain of Vault tokens: those
+    that expired before the next login replaced them."""
+    chains = {}
+    for t in vault.tokens()["tokens"]:
+        if t.get("role") == role:
+            chains.setdefault(t["metadata"]["service_account_name"], []).append(t)
+    out, slack = [], []
+    for sa, toks in chains.items():
+        toks.sort(key=lambda t: t["issue_time"])
+        for a, b in zip(toks, toks[1:]):
+            if a["expire_time"] is None:
+                continue
+            slack.append(a["expire_time"] - b["issue_time"])
+            if b["issue_time"] >= a["expire_time"]:
+                out.append("%s: expired %.2f s before its re-login"
+                           % (sa, b["issue_time"] - a["expire_time"]))
+    if slack:
+        print("re-logins: %d, least time left on the old token %.2f s"
+              % (len(slack), min(slack)))
+    return out, sum(len(t) for t in chains.values())
+
+
+def publish_many(d, vault, pods, attrs):
+    for p in pods:
+        d.call("NodePublishVolume", p.publish_request(vault, attrs), timeout=30)
+
+
+def test_overload_token_relogin_goes_before_kv_rereads(node, vault):
+    """Item 14.9: 30 volumes whose KV re-reads are always due (1 s interval)
+    against a budget of 4 requests/s, and 3 volumes whose Vault tokens (9 s,
+    not extendable past that) need a new login every 6 s, 3 s before expiry.
+    The re-logins go first: no token expires before its replacement."""
+    short_token_role(vault, ttl="9s")
+    d = node(FAST + ["--refresh-rate=4", "--refresh-burst=2"])
+    kv = [Pod(node.pods, name="kv%d" % i) for i in range(30)]
+    tok = [Pod(node.pods, name="tok%d" % i, sa="tok%d" % i) for i in range(3)]
+    publish_many(d, vault, kv, kv_objects(interval="1s"))
+    publish_many(d, vault, tok, {**kv_objects(interval="1s"), "roleName": "shorttok"})
+    time.sleep(25)  # ~4 token generations per volume
+    bad, logins = expired_before_replaced(vault)
+    assert bad == [], bad
+    assert logins >= 3 + 3 * 2, logins  # the re-logins did happen
+    for p in tok:
+        assert status(p)["state"] == "ok", status(p)
+    for p in kv + tok:
+        d.call("NodeUnpublishVolume", p.unpublish_request(), timeout=30)
+
+
+def test_budget_exhausted_is_said_once(node, vault):
+    """When even the expiry-critical work does not fit in the budget, one
+    warning (MESSAGE_ID, REFRESH_BUDGET=exhausted), the status file says so,
+    and the gauge is 1."""
+    short_token_role(vault, ttl="3s")
+    d = node(FAST + ["--refresh-rate=1", "--refresh-burst=1", "--metrics-address=127.0.0.1:0"])
+    tok = [Pod(node.pods, name="tok%d" % i, sa="tok%d" % i) for i in range(8)]
+    publish_many(d, vault, tok, {**kv_objects(interval="1s"), "roleName": "shorttok"})
+    line = d.wait_for_log(r"REFRESH_BUDGET=exhausted", timeout=40)
+    assert "refresh budget" in line and "MESSAGE_ID=" + MSG_REFRESH_BUDGET in line
+    assert "eyJ" not in d.log
+    wait_until(lambda: any(status(p).get("refresh_budget") == "exhausted" for p in tok), 20,
+               what="refresh_budget in a status file")
+    assert Scrape(metrics_port(d)).get("vaultmount_refresh_budget_exhausted",
+                                       server="default") == 1
+    time.sleep(3)
+    assert len([l for l in d.log.splitlines() if "REFRESH_BUDGET=exhausted" in l]) == 1
+    for p in tok:
+        d.call("NodeUnpublishVolume", p.unpublish_request(), timeout=30)
+
+
+def test_restart_token_checks_first(node, vault):
+    """Item 14.10: after a restart, every volume's kept token is checked
+    (lookup-self) before the KV re-reads that fell due while the daemon was
+    down; with refresh-rate R and burst B, N volumes take about
+    max(2 s spread, (N - B) / R). Prints the measured figure."""
+    n, rate, burst = 60, 10, 10
+    args = FAST + ["--refresh-rate=%d" % rate, "--refresh-burst=%d" % burst]
+    d = node(args)
+    pods = [Pod(node.pods, name="r%d" % i) for i in range(n)]
+    publish_many(d, vault, pods, kv_objects(interval="2s"))
+    time.sleep(3)  # every kept KV due time is in the past now
+    assert d.stop() == 0
+    lookups0 = vault.requests_to("auth/token/lookup-self")
+    t0 = time.monotonic()
+    d2 = node(args, name="restarted")
+    seen = []
+    while time.monotonic() - t0 < 40:
+        k = vault.requests_to("auth/token/lookup-self") - lookups0
+        seen.append((time.monotonic() - t0, k))
+        if k >= n:
+            break
+        time.sleep(0.05)
+    took = seen[-1][0]
+    print("restart: %d token checks done after %.2f s (refresh-rate=%d, burst=%d)"
+          % (n, took, rate, burst))
+    assert seen[-1][1] >= n, seen[-5:]
+    # (N - B) / R = 5 s of budget; KV re-reads in between would double it
+    assert took <= (n - burst) / rate + 3.0, took
+    for p in pods:
+        d2.call("NodeUnpublishVolume", p.unpublish_request(), timeout=30)

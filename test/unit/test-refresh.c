@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "limiter.h"
 #include "rules.h"
 #include "scheduler.h"
@@ -116,6 +117,73 @@ START_TEST(test_token_bucket) {
                         taken += token_bucket_take(&c, t) == 0;
                 ck_assert_uint_eq(taken, 101); /* the burst, then exactly 10/s */
         }
+}
+END_TEST
+
+/* Routine requests leave a quarter of the burst to critical ones. */
+START_TEST(test_limit_reserve_for_critical) {
+        VaultLimitConfig cfg = { .rate = 1, .burst = 8, .backoff_min_usec = SEC,
+                                 .backoff_max_usec = 60 * SEC, .max_concurrency = 100,
+                                 .defer_after_usec = 100 * MS };
+        VaultError ok = { 0 };
+        VaultLimit L;
+        uint64_t wait = 0;
+        TokenBucket b;
+
+        token_bucket_init(&b, 10, 8, 0);
+        for (int i = 0; i < 6; i++)
+                ck_assert_uint_eq(token_bucket_take_keep(&b, 0, 2), 0);
+        /* 3 whole tokens needed, 2 there: 100 ms at 10/s */
+        ck_assert_uint_eq(token_bucket_take_keep(&b, 0, 2), 100 * MS);
+        ck_assert_uint_eq(token_bucket_take(&b, 0), 0);
+        ck_assert_uint_eq(token_bucket_take(&b, 0), 0);
+        ck_assert_uint_eq(token_bucket_take(&b, 0), 100 * MS);
+        /* a reserve beyond the burst keeps burst - 1 */
+        token_bucket_init(&b, 10, 2, 0);
+        ck_assert_uint_eq(token_bucket_take_keep(&b, 0, 50), 0);
+        ck_assert_uint_gt(token_bucket_take_keep(&b, 0, 50), 0);
+
+        vault_limit_init(&L, &cfg);
+        ck_assert_uint_eq(L.reserve, 2);
+        for (int i = 0; i < 6; i++) {
+                ck_assert_int_eq(vault_limit_acquire_class(&L, VAULT_LIMIT_ROUTINE, NULL, NULL,
+                                                           &wait), 0);
+                vault_limit_release(&L, 0, &ok, true);
+        }
+        /* the routine request is deferred (1/s: seconds away) ... */
+        ck_assert_int_eq(vault_limit_acquire_class(&L, VAULT_LIMIT_ROUTINE, NULL, NULL, &wait),
+                         -EBUSY);
+        ck_assert_uint_gt(wait, 100 * MS);
+        /* ... the critical ones still go */
+        for (int i = 0; i < 2; i++) {
+                ck_assert_int_eq(vault_limit_acquire_class(&L, VAULT_LIMIT_CRITICAL, NULL, NULL,
+                                                           &wait), 0);
+                vault_limit_release(&L, 0, &ok, true);
+        }
+        ck_assert_int_eq(vault_limit_acquire(&L, NULL, NULL, &wait), -EBUSY);
+        vault_limit_done(&L);
+}
+END_TEST
+
+/* A server's budget: exhausted from a critical deferral until 30 s without one. */
+START_TEST(test_budget_exhausted_and_back) {
+        RefreshBudget b;
+
+        ck_assert_int_eq(refresh_budget_init(&b, 2), 0);
+        ck_assert_int_eq(refresh_budget_exhausted(&b, 0), 0);
+        ck_assert(!refresh_budget_note(&b, 0, "a", false, 1 * SEC));
+        ck_assert(refresh_budget_note(&b, 0, "a", true, 2 * SEC));
+        ck_assert(refresh_budget_note(&b, 0, "a", true, 3 * SEC));
+        ck_assert_int_eq(refresh_budget_exhausted(&b, 0), 1);
+        ck_assert_int_eq(refresh_budget_exhausted(&b, 1), 0); /* per server */
+        ck_assert(refresh_budget_note(&b, 0, "a", false, 3 * SEC + BUDGET_CLEAR_USEC));
+        ck_assert(!refresh_budget_note(&b, 0, "a", false, 4 * SEC + BUDGET_CLEAR_USEC));
+        ck_assert_int_eq(refresh_budget_exhausted(&b, 0), 0);
+        ck_assert_uint_eq(b.shorts[0], 2);
+        ck_assert_int_eq(refresh_budget_exhausted(&b, 2), -ENOENT);
+        ck_assert(!refresh_budget_note(&b, 7, "x", true, 5 * SEC));
+        refresh_budget_done(&b);
+        refresh_budget_done(&b); /* twice is fine */
 }
 END_TEST
 
@@ -661,6 +729,111 @@ START_TEST(test_scheduler_many_volumes_two_workers) {
 }
 END_TEST
 
+/* Overload: every run costs one second of the (fake) budget. "kvN" re-reads
+ * come back in 1000 s; "tokN" say their next step is critical and come back
+ * in 1500 s. */
+static uint64_t lane_refresh(void *ud, const RefreshJob *job) {
+        uint64_t now = fake_clock(ud);
+        pthread_mutex_lock(&calls_lock);
+        if (n_calls < 64) {
+                snprintf(calls[n_calls], sizeof(calls[n_calls]), "%s", job->volume_id);
+                call_times[n_calls] = now;
+                n_calls++;
+        }
+        pthread_mutex_unlock(&calls_lock);
+        atomic_fetch_add(&fake_now, SEC);
+        if (strncmp(job->volume_id, "tok", 3) == 0) {
+                *job->ret_critical_due = now + 1500 * SEC;
+                return now + 1500 * SEC;
+        }
+        if (strncmp(job->volume_id, "mix", 3) == 0) {
+                /* a KV re-read in 100 s, its token's renewal in 1400 s */
+                *job->ret_critical_due = now + 1400 * SEC;
+                return now + 100 * SEC;
+        }
+        return now + 1000 * SEC;
+}
+
+START_TEST(test_scheduler_critical_lane_first) {
+        RefreshScheduler *s = NULL;
+        char id[16];
+
+        atomic_store(&fake_now, 10 * SEC);
+        ck_assert_int_eq(refresh_scheduler_new(&s, 1, fake_clock, lane_refresh, NULL), 0);
+        /* 20 KV re-reads overdue, then 3 tokens whose re-login is due now and
+         * which expire at 14 s: in due order they would run at 30 s */
+        for (int i = 0; i < 20; i++) {
+                snprintf(id, sizeof(id), "kv%d", i);
+                ck_assert_int_eq(refresh_scheduler_add(s, id, (uint64_t)i * 100 * MS), 0);
+        }
+        for (int i = 0; i < 3; i++) {
+                snprintf(id, sizeof(id), "tok%d", i);
+                ck_assert_int_eq(refresh_scheduler_add_class(s, id, 10 * SEC, 10 * SEC), 0);
+        }
+        ck_assert_int_eq(refresh_scheduler_start(s), 0);
+        wait_calls(23);
+        for (size_t i = 0; i < 3; i++) {
+                ck_assert_int_eq(strncmp(calls[i], "tok", 3), 0);
+                ck_assert_uint_lt(call_times[i], 14 * SEC);
+        }
+        /* the KV re-reads all ran after them, each once, in due order */
+        for (int i = 0; i < 20; i++) {
+                snprintf(id, sizeof(id), "kv%d", i);
+                ck_assert_str_eq(calls[3 + i], id);
+        }
+        /* the refresh said "critical next": later due, still first once due */
+        atomic_store(&fake_now, 3000 * SEC);
+        refresh_scheduler_wakeup(s);
+        wait_calls(46);
+        for (size_t i = 23; i < 26; i++)
+                ck_assert_int_eq(strncmp(calls[i], "tok", 3), 0);
+        for (size_t i = 26; i < 46; i++)
+                ck_assert_int_eq(strncmp(calls[i], "kv", 2), 0);
+        /* a plain add keeps the lane; add_class moves it */
+        ck_assert_int_eq(refresh_scheduler_add(s, "tok0", 3900 * SEC), 0);
+        ck_assert_int_eq(refresh_scheduler_add_class(s, "tok1", 3900 * SEC, REFRESH_PARK), 0);
+        ck_assert_int_eq(refresh_scheduler_add(s, "kv0", 3800 * SEC), 0);
+        atomic_store(&fake_now, 4000 * SEC);
+        refresh_scheduler_wakeup(s);
+        wait_calls(49);
+        ck_assert_str_eq(calls[46], "tok0");
+        ck_assert_str_eq(calls[47], "kv0");
+        ck_assert_str_eq(calls[48], "tok1");
+        refresh_scheduler_free(s);
+}
+END_TEST
+
+/* A volume whose KV re-read is due early and its token renewal later waits
+ * in both lanes: behind the overdue re-reads it would miss the renewal. */
+START_TEST(test_scheduler_critical_due_later_overtakes) {
+        RefreshScheduler *s = NULL;
+        char id[16];
+
+        atomic_store(&fake_now, 10 * SEC);
+        ck_assert_int_eq(refresh_scheduler_new(&s, 1, fake_clock, lane_refresh, NULL), 0);
+        for (int i = 0; i < 20; i++) {
+                snprintf(id, sizeof(id), "kv%d", i);
+                ck_assert_int_eq(refresh_scheduler_add(s, id, (uint64_t)i * 100 * MS), 0);
+        }
+        ck_assert_int_eq(refresh_scheduler_add_class(s, "mix0", 5 * SEC, 12 * SEC), 0);
+        ck_assert_int_eq(refresh_scheduler_start(s), 0);
+        wait_calls(21);
+        ck_assert_str_eq(calls[0], "kv0");
+        ck_assert_str_eq(calls[1], "kv1");
+        ck_assert_str_eq(calls[2], "mix0"); /* at 12 s, its renewal's time */
+        ck_assert_uint_eq(call_times[2], 12 * SEC);
+        ck_assert_uint_eq(calls_of("mix0"), 1);
+        ck_assert_uint_eq(refresh_scheduler_size(s), 21);
+        /* a routine step put off past its critical one: runs at the critical time */
+        ck_assert_int_eq(refresh_scheduler_add_class(s, "mix0", 9000 * SEC, 2500 * SEC), 0);
+        atomic_store(&fake_now, 2600 * SEC);
+        refresh_scheduler_wakeup(s);
+        wait_calls(22);
+        ck_assert_str_eq(calls[21], "mix0");
+        refresh_scheduler_free(s);
+}
+END_TEST
+
 static Suite *refresh_suite(void) {
         Suite *s = suite_create("refresh");
         TCase *tc;
@@ -674,6 +847,8 @@ static Suite *refresh_suite(void) {
         tc = tcase_create("limits");
         tcase_add_test(tc, test_token_bucket);
         tcase_add_test(tc, test_server_gate);
+        tcase_add_test(tc, test_limit_reserve_for_critical);
+        tcase_add_test(tc, test_budget_exhausted_and_back);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("queue");
@@ -697,6 +872,8 @@ static Suite *refresh_suite(void) {
         tcase_add_test(tc, test_scheduler_cancel_times_out);
         tcase_add_test(tc, test_scheduler_readd_while_running);
         tcase_add_test(tc, test_scheduler_many_volumes_two_workers);
+        tcase_add_test(tc, test_scheduler_critical_lane_first);
+        tcase_add_test(tc, test_scheduler_critical_due_later_overtakes);
         suite_add_tcase(s, tc);
         return s;
 }
