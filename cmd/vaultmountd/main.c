@@ -165,7 +165,7 @@ static void grace_timer_stop(GraceTimer *g) {
  * waiting on Vault, not in malloc, so one arena it is.
  */
 #define MMAP_THRESHOLD_BYTES (128 * 1024)
-#define MALLOC_ARENAS 1
+#define MALLOC_ARENAS        1
 typedef struct IdleTrim {
         uint64_t calls_seen;
         bool pending;
@@ -269,8 +269,7 @@ static uint64_t watchdog_tick(Watchdog *w, const Config *c, Refresher *refresher
                 return UINT64_MAX;
         if (now < w->next)
                 return w->next - now;
-        if (daemon_alive(c, refresher, MIN(w->interval / 4, 5 * USEC_PER_SEC), why,
-                         sizeof(why))) {
+        if (daemon_alive(c, refresher, MIN(w->interval / 4, 5 * USEC_PER_SEC), why, sizeof(why))) {
                 (void)sd_notify(0, "WATCHDOG=1");
                 if (w->failing)
                         log_info("watchdog: healthy again, pinging systemd");
@@ -369,8 +368,7 @@ static size_t check_serving(const Config *c, FILE *f) {
                 r = vault_pool_new(&pool, &one, NULL, err, sizeof(err));
                 pool = vault_pool_free(pool);
                 if (r != 0) {
-                        fprintf(f, "  - %s\n",
-                                err[0] ? err : strerror(r < 0 ? -r : EINVAL));
+                        fprintf(f, "  - %s\n", err[0] ? err : strerror(r < 0 ? -r : EINVAL));
                         n++;
                 }
         }
@@ -387,8 +385,10 @@ static int run_check(const Config *c) {
         n = check_serving(c, stderr);
         if (n == 0)
                 return EXIT_SUCCESS;
-        fprintf(stderr, "vaultmountd: this configuration cannot serve a publish: %zu "
-                        "problem(s) above\n", n);
+        fprintf(stderr,
+                "vaultmountd: this configuration cannot serve a publish: %zu "
+                "problem(s) above\n",
+                n);
         return EXIT_FAILURE;
 }
 
@@ -412,8 +412,7 @@ static void recovered_volumes_register(VolumeTable *volumes, Metrics *metrics) {
                                                  lc.pod_name, lc.pod_uid);
                         log_context_push(&lc);
                         log_info("volume '%s' (pod %s/%s) recovered from the state dir",
-                                 rec->volume_id, strempty(lc.pod_namespace),
-                                 strempty(lc.pod_name));
+                                 rec->volume_id, strempty(lc.pod_namespace), strempty(lc.pod_name));
                         log_context_pop(&lc);
                         volume_table_release(volumes, rec, false);
                 }
@@ -469,8 +468,8 @@ static int metrics_endpoint_start(MetricsHttp **ret, const Config *c, const Scra
         (void)snprintf(port, sizeof(port), "%u", (unsigned)metrics_http_port(*ret));
         LogField f[] = { { "METRICS_ADDRESS", c->metrics_address }, { "METRICS_PORT", port } };
         log_struct(LOG_LEVEL_INFO, 0, f, ELEMENTSOF(f),
-                   "serving Prometheus metrics on http://%s/metrics (port %s)",
-                   c->metrics_address, port);
+                   "serving Prometheus metrics on http://%s/metrics (port %s)", c->metrics_address,
+                   port);
         return 0;
 }
 
@@ -578,16 +577,15 @@ static int run_daemon(const Config *c) {
         }
         rpc_server_set_metrics(server, &metrics);
         r = rpc_server_listen_unix(server, c->socket_path,
-                                   c->socket_group ? c->socket_gid : (gid_t)-1, err,
-                                   sizeof(err));
+                                   c->socket_group ? c->socket_gid : (gid_t)-1, err, sizeof(err));
         if (r < 0) {
                 log_error_errno(r, "cannot start: %s", err);
                 server = rpc_server_free(server);
                 rpc_runtime_done();
                 return EXIT_FAILURE;
         }
-        n_emergency_unlink = rpc_server_socket_paths(server, emergency_unlink,
-                                                     ELEMENTSOF(emergency_unlink));
+        n_emergency_unlink =
+                rpc_server_socket_paths(server, emergency_unlink, ELEMENTSOF(emergency_unlink));
         r = rpc_server_start(server);
         if (r < 0) {
                 log_error_errno(r, "cannot start: starting the gRPC server failed: %m");
@@ -610,8 +608,10 @@ static int run_daemon(const Config *c) {
 
         /* the Prometheus endpoint, when an address is set */
         {
-                ScrapeSources src = { .metrics = &metrics, .volumes = volumes,
-                                      .refresher = refresher, .version = VAULTMOUNT_VERSION,
+                ScrapeSources src = { .metrics = &metrics,
+                                      .volumes = volumes,
+                                      .refresher = refresher,
+                                      .version = VAULTMOUNT_VERSION,
                                       .commit = VAULTMOUNT_COMMIT };
                 if (metrics_endpoint_start(&metrics_http, c, &src) < 0) {
                         server = rpc_server_free(server);
@@ -637,9 +637,12 @@ static int run_daemon(const Config *c) {
                 (void)snprintf(workers, sizeof(workers), "%u", c->workers);
                 (void)snprintf(ms, sizeof(ms), "%.1f", (double)(now_usec() - t0) / 1000.0);
                 LogField f[] = {
-                        { "VERSION", VAULTMOUNT_VERSION }, { "CSI_ENDPOINT", c->endpoint },
-                        { "DRIVER_NAME", c->driver_name }, { "NODE_ID", c->node_id },
-                        { "STATE_DIR", c->state_dir },     { "WORKERS", workers },
+                        { "VERSION", VAULTMOUNT_VERSION },
+                        { "CSI_ENDPOINT", c->endpoint },
+                        { "DRIVER_NAME", c->driver_name },
+                        { "NODE_ID", c->node_id },
+                        { "STATE_DIR", c->state_dir },
+                        { "WORKERS", workers },
                         { "STARTUP_MS", ms },
                         { "MOUNT_API", mount_api_to_string(mount_api_in_use()) },
                 };

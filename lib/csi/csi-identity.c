@@ -22,14 +22,14 @@ void csi_identity_get_plugin_info(void *userdata, _unused_ RpcCall *call,
 
 void csi_identity_get_plugin_capabilities(_unused_ void *userdata, _unused_ RpcCall *call,
                                           _unused_ const ProtobufCMessage *req,
-                                          _unused_ ProtobufCMessage *resp,
-                                          _unused_ CsiStatus *st, _unused_ LogContext *ctx) {
+                                          _unused_ ProtobufCMessage *resp, _unused_ CsiStatus *st,
+                                          _unused_ LogContext *ctx) {
         /* Node-only: no CONTROLLER_SERVICE, no accessibility constraints. */
 }
 
 void csi_identity_probe(_unused_ void *userdata, RpcCall *call,
-                        _unused_ const ProtobufCMessage *req, ProtobufCMessage *resp,
-                        CsiStatus *st, _unused_ LogContext *ctx) {
+                        _unused_ const ProtobufCMessage *req, ProtobufCMessage *resp, CsiStatus *st,
+                        _unused_ LogContext *ctx) {
         Csi__V1__ProbeResponse *r = (Csi__V1__ProbeResponse *)resp;
         Csi__V1__BoolValue *ready = rpc_call_alloc(call, sizeof(*ready));
 

@@ -13,9 +13,9 @@
 #include "metrics.h"
 #include "macro.h"
 
-#define POD_NAME_KEY "csi.storage.k8s.io/pod.name"
+#define POD_NAME_KEY      "csi.storage.k8s.io/pod.name"
 #define POD_NAMESPACE_KEY "csi.storage.k8s.io/pod.namespace"
-#define POD_UID_KEY "csi.storage.k8s.io/pod.uid"
+#define POD_UID_KEY       "csi.storage.k8s.io/pod.uid"
 
 const char *csi_node_context_get(Csi__V1__NodePublishVolumeRequest__VolumeContextEntry **entries,
                                  size_t n, const char *key) {
@@ -28,8 +28,8 @@ const char *csi_node_context_get(Csi__V1__NodePublishVolumeRequest__VolumeContex
 static int validate_capability(const char *method, const Csi__V1__VolumeCapability *cap,
                                CsiStatus *st) {
         if (!cap) {
-                csi_status_set(st, CSI_INVALID_ARGUMENT,
-                               "%s: volume_capability is required", method);
+                csi_status_set(st, CSI_INVALID_ARGUMENT, "%s: volume_capability is required",
+                               method);
                 return -EINVAL;
         }
         switch (cap->access_type_case) {
@@ -148,9 +148,8 @@ void csi_node_get_capabilities(_unused_ void *userdata, RpcCall *call,
         r->n_capabilities = 1;
 }
 
-void csi_node_get_info(void *userdata, _unused_ RpcCall *call,
-                       _unused_ const ProtobufCMessage *req, ProtobufCMessage *resp,
-                       _unused_ CsiStatus *st, _unused_ LogContext *ctx) {
+void csi_node_get_info(void *userdata, _unused_ RpcCall *call, _unused_ const ProtobufCMessage *req,
+                       ProtobufCMessage *resp, _unused_ CsiStatus *st, _unused_ LogContext *ctx) {
         const CsiDriver *d = userdata;
         Csi__V1__NodeGetInfoResponse *r = (Csi__V1__NodeGetInfoResponse *)resp;
 
@@ -168,17 +167,16 @@ static void sleep_usec(uint64_t usec) {
 void csi_node_publish_volume(void *userdata, _unused_ RpcCall *call, const ProtobufCMessage *m,
                              _unused_ ProtobufCMessage *resp, CsiStatus *st, LogContext *ctx) {
         const CsiDriver *d = userdata;
-        const Csi__V1__NodePublishVolumeRequest *req =
-                (const Csi__V1__NodePublishVolumeRequest *)m;
+        const Csi__V1__NodePublishVolumeRequest *req = (const Csi__V1__NodePublishVolumeRequest *)m;
 
         ctx->volume_id = req->volume_id;
         ctx->target_path = req->target_path;
-        ctx->pod_namespace = csi_node_context_get(req->volume_context, req->n_volume_context,
-                                                  POD_NAMESPACE_KEY);
-        ctx->pod_name = csi_node_context_get(req->volume_context, req->n_volume_context,
-                                             POD_NAME_KEY);
-        ctx->pod_uid = csi_node_context_get(req->volume_context, req->n_volume_context,
-                                            POD_UID_KEY);
+        ctx->pod_namespace =
+                csi_node_context_get(req->volume_context, req->n_volume_context, POD_NAMESPACE_KEY);
+        ctx->pod_name =
+                csi_node_context_get(req->volume_context, req->n_volume_context, POD_NAME_KEY);
+        ctx->pod_uid =
+                csi_node_context_get(req->volume_context, req->n_volume_context, POD_UID_KEY);
 
         if (d->config->test_publish_delay_usec > 0) {
                 log_debug("test-publish-delay: holding this worker for %llu ms",
@@ -193,13 +191,12 @@ void csi_node_publish_volume(void *userdata, _unused_ RpcCall *call, const Proto
         csi_publish(d->publisher, req, st);
         /* the pod's name labels the volume's series and its later records */
         if (st->code == CSI_OK && d->publisher)
-                (void)metrics_volume_set(d->publisher->metrics, req->volume_id,
-                                         ctx->pod_namespace, ctx->pod_name, ctx->pod_uid);
+                (void)metrics_volume_set(d->publisher->metrics, req->volume_id, ctx->pod_namespace,
+                                         ctx->pod_name, ctx->pod_uid);
 }
 
 void csi_node_unpublish_volume(void *userdata, RpcCall *call, const ProtobufCMessage *m,
-                               _unused_ ProtobufCMessage *resp, CsiStatus *st,
-                               LogContext *ctx) {
+                               _unused_ ProtobufCMessage *resp, CsiStatus *st, LogContext *ctx) {
         const CsiDriver *d = userdata;
         const Csi__V1__NodeUnpublishVolumeRequest *req =
                 (const Csi__V1__NodeUnpublishVolumeRequest *)m;

@@ -36,8 +36,8 @@ const char *capability_fs_type(const Csi__V1__VolumeCapability *cap) {
         return strempty(cap->mount->fs_type);
 }
 
-void publish_revoke_quietly(Publisher *p, const VaultServerConfig *server,
-                            const VaultToken *token, const char *volume_id) {
+void publish_revoke_quietly(Publisher *p, const VaultServerConfig *server, const VaultToken *token,
+                            const char *volume_id) {
         VaultError ve = { 0 };
         int r;
 
@@ -106,8 +106,7 @@ bool publish_target_is_bind_of(Publisher *p, const char *target, const char *our
 
 /* After the volume is released: a republish that found something due
  * refreshes it now, within a bound, and answers from its status. */
-static void republish_finish(Publisher *p, const char *volume_id, bool refresh_now,
-                             CsiStatus *st) {
+static void republish_finish(Publisher *p, const char *volume_id, bool refresh_now, CsiStatus *st) {
         if (st->set)
                 return;
         if (refresh_now)

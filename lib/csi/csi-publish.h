@@ -85,8 +85,8 @@ typedef struct PublishOps {
         int (*umount_if)(Publisher *p, const char *path, uint64_t mnt_id, bool lazy, char *err,
                          size_t errlen);
         int (*is_mountpoint)(Publisher *p, const char *path, bool *ret);
-        int (*write_files)(Publisher *p, int root_fd, const PayloadFile *files, size_t n,
-                           gid_t gid, char *err, size_t errlen);
+        int (*write_files)(Publisher *p, int root_fd, const PayloadFile *files, size_t n, gid_t gid,
+                           char *err, size_t errlen);
         int (*save)(Publisher *p, const VolumeRecord *rec);
         uint64_t (*now)(Publisher *p); /* CLOCK_REALTIME µs */
 } PublishOps;
@@ -97,10 +97,10 @@ struct Publisher {
         const Config *config;
         VaultPool *pool;
         VolumeTable *volumes;
-        Refresher *refresher;   /* NULL: no rotation (unit tests) */
-        Metrics *metrics;       /* NULL: not counted */
-        const PublishOps *ops;  /* NULL: publish_ops_real */
-        void *ops_data;         /* for test ops */
+        Refresher *refresher;  /* NULL: no rotation (unit tests) */
+        Metrics *metrics;      /* NULL: not counted */
+        const PublishOps *ops; /* NULL: publish_ops_real */
+        void *ops_data;        /* for test ops */
 };
 
 void csi_publish(Publisher *p, const Csi__V1__NodePublishVolumeRequest *req, CsiStatus *st);

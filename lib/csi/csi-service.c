@@ -8,12 +8,12 @@
 #include "csi.pb-c.h"
 #include "macro.h"
 
-#define METHOD(svc, name, msg, fn, is_fast, level)                                         \
-        {                                                                                  \
-                .path = "/csi.v1." svc "/" #name,                                          \
-                .request = &csi__v1__##msg##_request__descriptor,                          \
-                .response = &csi__v1__##msg##_response__descriptor, .handler = fn,         \
-                .fast = is_fast, .ok_log_level = level,                                    \
+#define METHOD(svc, name, msg, fn, is_fast, level)                                                 \
+        {                                                                                          \
+                .path = "/csi.v1." svc "/" #name,                                                  \
+                .request = &csi__v1__##msg##_request__descriptor,                                  \
+                .response = &csi__v1__##msg##_response__descriptor, .handler = fn,                 \
+                .fast = is_fast, .ok_log_level = level,                                            \
         }
 
 static const RpcMethod methods[] = {
@@ -22,13 +22,13 @@ static const RpcMethod methods[] = {
         METHOD("Identity", GetPluginCapabilities, get_plugin_capabilities,
                csi_identity_get_plugin_capabilities, true, LOG_LEVEL_DEBUG),
         METHOD("Identity", Probe, probe, csi_identity_probe, true, LOG_LEVEL_DEBUG),
-        METHOD("Node", NodeGetCapabilities, node_get_capabilities, csi_node_get_capabilities,
-               true, LOG_LEVEL_DEBUG),
+        METHOD("Node", NodeGetCapabilities, node_get_capabilities, csi_node_get_capabilities, true,
+               LOG_LEVEL_DEBUG),
         METHOD("Node", NodeGetInfo, node_get_info, csi_node_get_info, true, LOG_LEVEL_INFO),
         METHOD("Node", NodePublishVolume, node_publish_volume, csi_node_publish_volume, false,
                LOG_LEVEL_INFO),
-        METHOD("Node", NodeUnpublishVolume, node_unpublish_volume, csi_node_unpublish_volume,
-               false, LOG_LEVEL_INFO),
+        METHOD("Node", NodeUnpublishVolume, node_unpublish_volume, csi_node_unpublish_volume, false,
+               LOG_LEVEL_INFO),
         METHOD("Node", NodeStageVolume, node_stage_volume, csi_node_unsupported, true,
                LOG_LEVEL_DEBUG),
         METHOD("Node", NodeUnstageVolume, node_unstage_volume, csi_node_unsupported, true,

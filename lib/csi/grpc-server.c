@@ -34,7 +34,7 @@
 #include "secret-fields.h"
 #include "macro.h"
 
-#define MAX_SOCKETS 4
+#define MAX_SOCKETS               4
 #define SHUTDOWN_CANCEL_WAIT_USEC (10ULL * 1000000)
 
 typedef enum TagKind {
@@ -137,7 +137,7 @@ void rpc_runtime_init(void) {
         grpc_init();
         gpr_set_log_function(grpc_log_to_ours);
         gpr_set_log_verbosity(log_level_enabled(LOG_LEVEL_DEBUG) ? GPR_LOG_SEVERITY_DEBUG
-                                                                   : GPR_LOG_SEVERITY_ERROR);
+                                                                 : GPR_LOG_SEVERITY_ERROR);
 }
 
 void rpc_runtime_done(void) {
@@ -205,8 +205,8 @@ static int request_call(RpcServer *s, RegisteredMethod *rm, Lane *lane) {
         grpc_metadata_array_init(&c->request_md);
         if (rm)
                 e = grpc_server_request_registered_call(s->server, rm->handle, &c->call,
-                                                        &c->deadline, &c->request_md,
-                                                        &c->payload, lane->cq, lane->cq, c);
+                                                        &c->deadline, &c->request_md, &c->payload,
+                                                        lane->cq, lane->cq, c);
         else {
                 grpc_call_details_init(&c->details);
                 e = grpc_server_request_call(s->server, &c->call, &c->details, &c->request_md,
@@ -304,14 +304,13 @@ static void log_outcome(const char *method, const CsiStatus *st, uint64_t usec, 
         int level;
         /* publish/unpublish outcomes carry an id admins filter on (log-ids.h) */
         bool publish = streq(method, "NodePublishVolume") || streq(method, "NodeUnpublishVolume");
-        const char *message_id = !publish            ? NULL
+        const char *message_id = !publish             ? NULL
                                  : st->code == CSI_OK ? LOG_MESSAGE_PUBLISH_OK
                                                       : LOG_MESSAGE_PUBLISH_FAILED;
 
         if (st->code == CSI_OK)
                 level = ok_level;
-        else if (st->code == CSI_INTERNAL || st->code == CSI_UNKNOWN ||
-                 st->code == CSI_DATA_LOSS)
+        else if (st->code == CSI_INTERNAL || st->code == CSI_UNKNOWN || st->code == CSI_DATA_LOSS)
                 level = LOG_LEVEL_ERR;
         else
                 level = LOG_LEVEL_WARNING;
@@ -346,14 +345,12 @@ static const char *request_string(const ProtobufCMessage *m, const char *name) {
  * field, mount_flags, the token key and unknown volume attributes stripped
  * (redact.h). The secret-field table is generated from csi.proto.
  */
-static void log_message_debug(const char *method, const char *what,
-                              const ProtobufCMessage *msg) {
+static void log_message_debug(const char *method, const char *what, const ProtobufCMessage *msg) {
         char text[REDACT_TEXT_MAX];
 
         if (!log_level_enabled(LOG_LEVEL_DEBUG))
                 return;
-        (void)redact_message(msg, csi_secret_fields, csi_secret_fields_count, text,
-                             sizeof(text));
+        (void)redact_message(msg, csi_secret_fields, csi_secret_fields_count, text, sizeof(text));
         log_debug("%s %s: %s", method, what, text);
         explicit_bzero(text, sizeof(text));
 }
@@ -475,8 +472,8 @@ static void *lane_thread(void *arg) {
                 if (ev.type != GRPC_OP_COMPLETE)
                         continue;
                 if (*(TagKind *)ev.tag == TAG_SHUTDOWN) {
-                        RpcServer *s = (RpcServer *)((char *)ev.tag -
-                                                     offsetof(RpcServer, shutdown_tag));
+                        RpcServer *s =
+                                (RpcServer *)((char *)ev.tag - offsetof(RpcServer, shutdown_tag));
                         pthread_mutex_lock(&s->lock);
                         s->shutdown_done = true;
                         pthread_cond_broadcast(&s->cond);
@@ -569,9 +566,9 @@ int rpc_server_new(RpcServer **ret, const RpcMethod *methods, size_t n_methods, 
                 RegisteredMethod *rm = &s->methods[i];
                 rm->method = &methods[i];
                 rm->lane = methods[i].fast ? &s->fast : &s->work;
-                rm->handle = grpc_server_register_method(
-                        s->server, methods[i].path, NULL,
-                        GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+                rm->handle =
+                        grpc_server_register_method(s->server, methods[i].path, NULL,
+                                                    GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
                 if (!rm->handle) {
                         rpc_server_free(s);
                         return -EINVAL;
@@ -609,8 +606,7 @@ static int mkdir_parents(const char *path) {
         return 0;
 }
 
-int rpc_server_listen_unix(RpcServer *s, const char *path, gid_t gid, char *err,
-                           size_t errlen) {
+int rpc_server_listen_unix(RpcServer *s, const char *path, gid_t gid, char *err, size_t errlen) {
         struct stat st;
         char addr[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
         grpc_server_credentials *creds;
@@ -646,8 +642,8 @@ int rpc_server_listen_unix(RpcServer *s, const char *path, gid_t gid, char *err,
                 }
                 if (unlink(path) < 0 && errno != ENOENT) {
                         r = -errno;
-                        (void)snprintf(err, errlen, "cannot remove the stale socket '%s': %s",
-                                       path, strerror(errno));
+                        (void)snprintf(err, errlen, "cannot remove the stale socket '%s': %s", path,
+                                       strerror(errno));
                         return r;
                 }
         }
@@ -854,8 +850,8 @@ RpcClient *rpc_client_free(RpcClient *c) {
                 grpc_channel_destroy(c->channel);
         if (c->cq) {
                 grpc_completion_queue_shutdown(c->cq);
-                while (grpc_completion_queue_pluck(c->cq, NULL,
-                                                   gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL)
+                while (grpc_completion_queue_pluck(c->cq, NULL, gpr_inf_future(GPR_CLOCK_MONOTONIC),
+                                                   NULL)
                                .type != GRPC_QUEUE_SHUTDOWN)
                         ;
                 grpc_completion_queue_destroy(c->cq);
@@ -951,8 +947,7 @@ out:
         return r;
 }
 
-int rpc_client_unary(const char *socket_path, const char *method,
-                     const ProtobufCMessage *request,
+int rpc_client_unary(const char *socket_path, const char *method, const ProtobufCMessage *request,
                      const ProtobufCMessageDescriptor *response_desc, uint64_t timeout_usec,
                      ProtobufCMessage **ret_response, CsiStatus *status) {
         RpcClient *c = NULL;
@@ -962,8 +957,7 @@ int rpc_client_unary(const char *socket_path, const char *method,
         r = rpc_client_new(&c, socket_path);
         if (r < 0)
                 return r;
-        r = rpc_client_call(c, method, request, response_desc, timeout_usec, ret_response,
-                            status);
+        r = rpc_client_call(c, method, request, response_desc, timeout_usec, ret_response, status);
         rpc_client_free(c);
         return r;
 }

@@ -106,8 +106,7 @@ int rpc_client_call(RpcClient *c, const char *method, const ProtobufCMessage *re
  * error status holds the code and message and *ret_response is NULL.
  * Returns 0 when a status was obtained, negative errno otherwise.
  */
-int rpc_client_unary(const char *socket_path, const char *method,
-                     const ProtobufCMessage *request,
+int rpc_client_unary(const char *socket_path, const char *method, const ProtobufCMessage *request,
                      const ProtobufCMessageDescriptor *response_desc, uint64_t timeout_usec,
                      ProtobufCMessage **ret_response, CsiStatus *status);
 

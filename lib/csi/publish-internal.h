@@ -17,13 +17,13 @@ typedef struct KvList {
 } KvList;
 
 /* From a protobuf-c map entry array: every entry type has key, value. */
-#define KV_LIST_FROM(entries, count, out)                                                  \
-        ({                                                                                 \
-                (out)->kv = calloc((count) ? (count) : 1, sizeof(KeyValue));               \
-                (out)->n = (out)->kv ? (count) : 0;                                        \
-                for (size_t _i = 0; (out)->kv && _i < (count); _i++)                       \
-                        (out)->kv[_i] = (KeyValue){ (entries)[_i]->key, (entries)[_i]->value }; \
-                (out)->kv ? 0 : -ENOMEM;                                                   \
+#define KV_LIST_FROM(entries, count, out)                                                          \
+        ({                                                                                         \
+                (out)->kv = calloc((count) ? (count) : 1, sizeof(KeyValue));                       \
+                (out)->n = (out)->kv ? (count) : 0;                                                \
+                for (size_t _i = 0; (out)->kv && _i < (count); _i++)                               \
+                        (out)->kv[_i] = (KeyValue){ (entries)[_i]->key, (entries)[_i]->value };    \
+                (out)->kv ? 0 : -ENOMEM;                                                           \
         })
 void kv_done(KvList *l);
 
@@ -36,8 +36,8 @@ const char *capability_mount_group(const Csi__V1__VolumeCapability *cap);
 const char *capability_fs_type(const Csi__V1__VolumeCapability *cap);
 
 /* Revokes a Vault token, logging (never failing) when Vault says no. */
-void publish_revoke_quietly(Publisher *p, const VaultServerConfig *server,
-                            const VaultToken *token, const char *volume_id);
+void publish_revoke_quietly(Publisher *p, const VaultServerConfig *server, const VaultToken *token,
+                            const char *volume_id);
 /* Unmounts if mounted; a busy mount is detached lazily with a warning. */
 int publish_umount(Publisher *p, const char *path, const char *what, const char *volume_id,
                    char *err, size_t errlen);

@@ -53,7 +53,8 @@ typedef struct PublishTx {
 
 typedef int (*TxStep)(PublishTx *tx);
 
-#define FAIL(tx, code, ...) (csi_status_set((tx)->st, (code), "NodePublishVolume: " __VA_ARGS__), -EIO)
+#define FAIL(tx, code, ...)                                                                        \
+        (csi_status_set((tx)->st, (code), "NodePublishVolume: " __VA_ARGS__), -EIO)
 
 static int tx_oom(PublishTx *tx) {
         return FAIL(tx, CSI_RESOURCE_EXHAUSTED, "out of memory");
@@ -107,10 +108,9 @@ static int step_pod_token(PublishTx *tx) {
         char err[PUBLISH_ERRLEN] = "";
         int r;
 
-        r = sa_token_get(tx->secrets->kv, tx->secrets->n, tx->ctx->kv, tx->ctx->n,
-                         c->token_source, tx->spec->audience,
-                         (int64_t)(tx->ops->now(tx->p) / USEC_PER_SEC), c->driver_name, &tx->tok,
-                         err, sizeof(err));
+        r = sa_token_get(tx->secrets->kv, tx->secrets->n, tx->ctx->kv, tx->ctx->n, c->token_source,
+                         tx->spec->audience, (int64_t)(tx->ops->now(tx->p) / USEC_PER_SEC),
+                         c->driver_name, &tx->tok, err, sizeof(err));
         if (r != 0)
                 return FAIL(tx,
                             r == SA_TOKEN_E_EXPIRED ? CSI_UNAUTHENTICATED
@@ -147,13 +147,12 @@ static int tx_checkpoint(PublishTx *tx, const char *what) {
  * at target_path refuses this one. */
 static int step_claim(PublishTx *tx) {
         _cleanup_free_ char *owner = NULL;
-        int r = volume_table_claim_target(tx->p->volumes, tx->rec, tx->req->target_path,
-                                          &owner);
+        int r = volume_table_claim_target(tx->p->volumes, tx->rec, tx->req->target_path, &owner);
 
         if (r == -EEXIST)
                 return FAIL(tx, CSI_FAILED_PRECONDITION,
-                            "target_path '%s' is already used by volume '%s'",
-                            tx->req->target_path, owner);
+                            "target_path '%s' is already used by volume '%s'", tx->req->target_path,
+                            owner);
         if (r < 0)
                 return tx_oom(tx);
         tx->rec->facts.server = strdup(tx->spec->server->name);
@@ -188,13 +187,13 @@ static int step_target(PublishTx *tx) {
         r = target_path_check(tx->req->target_path, c->target_roots, c->n_target_roots,
                               &tx->parent_fd, &tx->name, err, sizeof(err));
         if (r < 0)
-                return FAIL(tx,
-                            r == -ENOENT || r == -ENOTDIR || r == -ELOOP ||
-                                            r == -ENAMETOOLONG || r == -EINVAL
-                                    ? (r == -ENOENT ? CSI_FAILED_PRECONDITION
-                                                    : CSI_INVALID_ARGUMENT)
-                                    : csi_code_from_local(r),
-                            "%s", err[0] ? err : strerror(-r));
+                return FAIL(
+                        tx,
+                        r == -ENOENT || r == -ENOTDIR || r == -ELOOP || r == -ENAMETOOLONG ||
+                                        r == -EINVAL
+                                ? (r == -ENOENT ? CSI_FAILED_PRECONDITION : CSI_INVALID_ARGUMENT)
+                                : csi_code_from_local(r),
+                        "%s", err[0] ? err : strerror(-r));
         /* recorded first: a crash right after the mkdir still removes it */
         tx->rec->facts.target_created = true;
         if (tx_checkpoint(tx, "target") < 0)
@@ -224,8 +223,8 @@ static int step_state_dir(PublishTx *tx) {
                 r = tx->ops->mkdirat(tx->p, AT_FDCWD, tx->state_mnt, 0700);
         }
         if (r < 0 && r != -EEXIST)
-                return FAIL(tx, csi_code_from_local(r), "creating '%s' failed: %s",
-                            tx->state_mnt, strerror(-r));
+                return FAIL(tx, csi_code_from_local(r), "creating '%s' failed: %s", tx->state_mnt,
+                            strerror(-r));
         /* recorded by the next step, before its mkdir; a start finds a dir
          * without a record empty and removes it */
         return 0;
@@ -292,8 +291,8 @@ static int vault_fetch(PublishTx *tx, int *ret_r, VaultError *ret_ve) {
 
                 if (r != 0) {
                         char what[768];
-                        (void)snprintf(what, sizeof(what), "reading '%s' for object '%s'",
-                                       o->path, o->name);
+                        (void)snprintf(what, sizeof(what), "reading '%s' for object '%s'", o->path,
+                                       o->name);
                         set_vault_status(tx, r, ret_ve, what);
                         *ret_r = r;
                         return -EIO;
@@ -303,8 +302,8 @@ static int vault_fetch(PublishTx *tx, int *ret_r, VaultError *ret_ve) {
                                             sizeof(err));
                 if (r < 0)
                         return FAIL(tx,
-                                    r == -ENOENT  ? CSI_NOT_FOUND
-                                    : r == -E2BIG ? CSI_RESOURCE_EXHAUSTED
+                                    r == -ENOENT   ? CSI_NOT_FOUND
+                                    : r == -E2BIG  ? CSI_RESOURCE_EXHAUSTED
                                     : r == -EINVAL ? CSI_INVALID_ARGUMENT
                                                    : csi_code_from_local(r),
                                     "%s", err[0] ? err : strerror(-r));
@@ -343,13 +342,13 @@ static int step_files(PublishTx *tx) {
         size_t n_files = 0;
         int r;
 
-        r = secret_set_files(tx->spec, tx->values, tx->gid, tx->p->config->max_volume_bytes,
-                             &files, &n_files, err, sizeof(err));
+        r = secret_set_files(tx->spec, tx->values, tx->gid, tx->p->config->max_volume_bytes, &files,
+                             &n_files, err, sizeof(err));
         if (r == -ENOMEM)
                 return tx_oom(tx);
         if (r < 0)
-                return FAIL(tx, r == -EINVAL ? CSI_INVALID_ARGUMENT : CSI_RESOURCE_EXHAUSTED,
-                            "%s", err);
+                return FAIL(tx, r == -EINVAL ? CSI_INVALID_ARGUMENT : CSI_RESOURCE_EXHAUSTED, "%s",
+                            err);
         tx->root_fd = open(tx->state_mnt, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (tx->root_fd < 0)
                 return FAIL(tx, csi_code_from_local(-errno), "opening '%s' failed: %s",
@@ -425,7 +424,7 @@ static void tx_rollback(PublishTx *tx) {
         Publisher *p = tx->p;
         VolumeRecord *rec = tx->rec;
         const char *id = tx->req->volume_id;
-        const VaultServerConfig *server = rec->spec ? rec->spec->server
+        const VaultServerConfig *server = rec->spec  ? rec->spec->server
                                           : tx->spec ? tx->spec->server
                                                      : NULL;
         char err[PUBLISH_ERRLEN] = "";
@@ -551,8 +550,8 @@ static int recover_mounts(Publisher *p, VolumeRecord *rec, const char *mnt) {
                 r = publish_umount_ours(p, mnt, rec->facts.tmpfs_mnt_id, "tmpfs", id, err,
                                         sizeof(err));
         if (r != 0)
-                log_warning("volume '%s': undoing a publish that a restart interrupted: %s",
-                            id, err);
+                log_warning("volume '%s': undoing a publish that a restart interrupted: %s", id,
+                            err);
         return r;
 }
 

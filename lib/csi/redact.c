@@ -71,8 +71,8 @@ static const char *const shown_attributes[] = {
 /* Keys of one object in `objects` whose values are shown. Every other key's
  * value is stripped: secretArgs (keys shown), template, pkcs12Password. */
 static const char *const shown_object_keys[] = {
-        "objectName", "secretPath", "secretKey", "method", "filePermission", "encoding",
-        "format", "expand",
+        "objectName",     "secretPath", "secretKey", "method",
+        "filePermission", "encoding",   "format",    "expand",
 };
 
 /* The object key whose mapping values are request parameters: keys shown, values stripped. */
@@ -464,21 +464,20 @@ static void out_map(Out *o, const ProtobufCFieldDescriptor *f, ProtobufCMessage 
                         out_attribute_entry(o, e);
                         continue;
                 }
-                out_value(o, &ed->fields[0], (const char *)e + ed->fields[0].offset, table,
-                          n_table, depth);
+                out_value(o, &ed->fields[0], (const char *)e + ed->fields[0].offset, table, n_table,
+                          depth);
                 out_puts(o, ": ");
                 {
-                        const char *key = ed->fields[0].type == PROTOBUF_C_TYPE_STRING
-                                                  ? *(char *const *)((const char *)e +
-                                                                     ed->fields[0].offset)
-                                                  : NULL;
+                        const char *key =
+                                ed->fields[0].type == PROTOBUF_C_TYPE_STRING
+                                        ? *(char *const *)((const char *)e + ed->fields[0].offset)
+                                        : NULL;
                         /* the token key is stripped in every map, not only volume_context */
                         if (key && strcasecmp(key, REDACT_TOKENS_KEY) == 0)
                                 out_puts(o, REDACT_MARKER);
                         else
-                                out_value(o, &ed->fields[1],
-                                          (const char *)e + ed->fields[1].offset, table, n_table,
-                                          depth);
+                                out_value(o, &ed->fields[1], (const char *)e + ed->fields[1].offset,
+                                          table, n_table, depth);
                 }
         }
         out_puts(o, "}");

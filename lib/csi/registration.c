@@ -25,7 +25,7 @@
 
 /* In-flight calls (a reply to kubelet) get this long when the socket goes. */
 #define REGISTRATION_SHUTDOWN_GRACE_USEC (1ULL * 1000000)
-#define KUBELET_ERROR_MAX 512
+#define KUBELET_ERROR_MAX                512
 
 struct Registration {
         char *socket_path;
@@ -39,8 +39,8 @@ struct Registration {
 
         pthread_mutex_t lock;
         pthread_cond_t cond;
-        bool stop;            /* registration_stop() was called */
-        bool rejected;        /* a false verdict not acted upon yet */
+        bool stop;             /* registration_stop() was called */
+        bool rejected;         /* a false verdict not acted upon yet */
         uint64_t backoff_usec; /* the next wait before a re-creation */
 };
 
@@ -82,8 +82,7 @@ int registration_paths(const Config *c, char **ret_socket, char **ret_endpoint, 
         dlen = strlen(dir);
         while (dlen > 1 && dir[dlen - 1] == '/')
                 dlen--;
-        n = asprintf(&sock, "%.*s/%s-reg.sock", (int)dlen, dlen == 1 ? "" : dir,
-                     c->driver_name);
+        n = asprintf(&sock, "%.*s/%s-reg.sock", (int)dlen, dlen == 1 ? "" : dir, c->driver_name);
         if (n < 0) {
                 sock = NULL;
                 return -ENOMEM;
@@ -130,9 +129,9 @@ static void registration_get_info(void *userdata, _unused_ RpcCall *call,
         r->supported_versions = (char **)supported_versions;
 }
 
-static void registration_notify(void *userdata, _unused_ RpcCall *call,
-                                const ProtobufCMessage *req, _unused_ ProtobufCMessage *resp,
-                                _unused_ CsiStatus *st, _unused_ LogContext *ctx) {
+static void registration_notify(void *userdata, _unused_ RpcCall *call, const ProtobufCMessage *req,
+                                _unused_ ProtobufCMessage *resp, _unused_ CsiStatus *st,
+                                _unused_ LogContext *ctx) {
         Registration *reg = userdata;
         const Pluginregistration__RegistrationStatus *s =
                 (const Pluginregistration__RegistrationStatus *)req;
@@ -153,8 +152,8 @@ static void registration_notify(void *userdata, _unused_ RpcCall *call,
                          { "REGISTRATION_SOCKET", reg->socket_path } };
         if (s->plugin_registered)
                 log_struct(LOG_LEVEL_INFO, 0, f, ELEMENTSOF(f),
-                           "kubelet registered driver '%s' (CSI endpoint '%s')",
-                           reg->driver_name, reg->endpoint);
+                           "kubelet registered driver '%s' (CSI endpoint '%s')", reg->driver_name,
+                           reg->endpoint);
         else
                 log_struct(LOG_LEVEL_WARNING, 0, f, ELEMENTSOF(f),
                            "kubelet refused to register driver '%s': '%.*s'; re-creating the "

@@ -16,7 +16,8 @@
 /* Same arguments (secrets aside) as the recorded publish? (spec table) */
 static bool same_publish_args(const VolumeRecord *r, const Csi__V1__NodePublishVolumeRequest *req) {
         const Csi__V1__VolumeCapability *cap = req->volume_capability;
-        return r->facts.readonly == req->readonly && r->facts.access_mode == capability_access_mode(cap) &&
+        return r->facts.readonly == req->readonly &&
+               r->facts.access_mode == capability_access_mode(cap) &&
                streq(strempty(r->facts.fs_type), capability_fs_type(cap)) &&
                streq_ptr(r->facts.mount_group, capability_mount_group(cap));
 }
@@ -40,8 +41,9 @@ static int republish_token(Publisher *p, const Csi__V1__NodePublishVolumeRequest
         if (!server)
                 return -ENOENT;
         r = sa_token_get(secrets->kv, secrets->n, ctx->kv, ctx->n, p->config->token_source,
-                         spec ? spec->audience : server->audience, (int64_t)(publish_ops(p)->now(p) / USEC_PER_SEC),
-                         p->config->driver_name, tok, err, sizeof(err));
+                         spec ? spec->audience : server->audience,
+                         (int64_t)(publish_ops(p)->now(p) / USEC_PER_SEC), p->config->driver_name,
+                         tok, err, sizeof(err));
         if (r != 0) {
                 log_warning("republish of volume '%s': the new token is %s, keeping the "
                             "previous one: %s",
@@ -80,8 +82,7 @@ void republish_answer(Publisher *p, const char *volume_id, CsiStatus *st) {
         char when[40];
 
         if (!p->config->republish_stale_unavailable ||
-            volume_table_get_health(p->volumes, volume_id, &h) < 0 ||
-            h.state != VOLUME_STATE_STALE)
+            volume_table_get_health(p->volumes, volume_id, &h) < 0 || h.state != VOLUME_STATE_STALE)
                 return;
         csi_status_set(st, CSI_UNAVAILABLE,
                        "NodePublishVolume: volume '%s': secret '%s' (%s) expired at %s and "
@@ -195,11 +196,10 @@ bool republish(Publisher *p, VolumeRecord *rec, const Csi__V1__NodePublishVolume
          * that is due runs on the refresh thread anyway, without us waiting. */
         volume_record_get_health(p->volumes, rec, &h);
         now = publish_ops(p)->now(p);
-        due = h.state == VOLUME_STATE_WAITING || !rec->spec || !rec->token || volume_record_token_dead(rec) ||
-              (h.state == VOLUME_STATE_STALE && h.next_refresh_usec &&
-               h.next_refresh_usec <= now);
+        due = h.state == VOLUME_STATE_WAITING || !rec->spec || !rec->token ||
+              volume_record_token_dead(rec) ||
+              (h.state == VOLUME_STATE_STALE && h.next_refresh_usec && h.next_refresh_usec <= now);
         log_debug("republish of volume '%s': token stored, files kept%s", req->volume_id,
                   due ? ", a refresh is due" : "");
         return due;
 }
-

@@ -48,7 +48,8 @@ typedef struct CsiStatus {
         char message[CSI_STATUS_MESSAGE_MAX];
 } CsiStatus;
 
-#define CSI_STATUS_INIT { .code = CSI_OK, .set = false, .message = "" }
+#define CSI_STATUS_INIT                                                                            \
+        { .code = CSI_OK, .set = false, .message = "" }
 
 /* Sets code and message unless a status was set already (first wins). */
 void csi_status_set(CsiStatus *s, CsiCode code, const char *format, ...)
@@ -66,8 +67,8 @@ CsiCode csi_code_from_local(int r);
 
 /*
  * The one place where Vault's outcome classes (vault-json.h VAULT_E_*)
- * become CSI codes (style guide section 3 table): 0 → OK; LOGIN_REJECTED → UNAUTHENTICATED; DENIED → PERMISSION_DENIED;
- * NOT_FOUND → NOT_FOUND; BAD_REQUEST → INVALID_ARGUMENT; UNAVAILABLE, SEALED,
+ * become CSI codes (style guide section 3 table): 0 → OK; LOGIN_REJECTED → UNAUTHENTICATED; DENIED
+ * → PERMISSION_DENIED; NOT_FOUND → NOT_FOUND; BAD_REQUEST → INVALID_ARGUMENT; UNAVAILABLE, SEALED,
  * RATE_LIMITED, TLS, PROTOCOL → UNAVAILABLE; TOO_LARGE → RESOURCE_EXHAUSTED;
  * CONFIG → FAILED_PRECONDITION; -errno → csi_code_from_errno().
  */

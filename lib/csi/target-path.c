@@ -71,8 +71,10 @@ int target_path_check(const char *path, char *const *roots, size_t n_roots, int 
                 int next;
                 if (n > NAME_MAX) {
                         close(fd);
-                        (void)snprintf(err, errlen, "target_path '%s' has a component longer "
-                                                    "than %d bytes", path, NAME_MAX);
+                        (void)snprintf(err, errlen,
+                                       "target_path '%s' has a component longer "
+                                       "than %d bytes",
+                                       path, NAME_MAX);
                         return -ENAMETOOLONG;
                 }
                 memcpy(comp, p, n);
@@ -106,4 +108,3 @@ int target_path_check(const char *path, char *const *roots, size_t n_roots, int 
         *ret_name = last + 1;
         return 0;
 }
-

@@ -21,8 +21,7 @@
 #define ERR_PREFIX "NodeUnpublishVolume: "
 
 /* ABORTED (kubelet retries); the volume goes back on the refresh schedule. */
-static void unpublish_busy(Publisher *p, const char *volume_id, const char *what,
-                           CsiStatus *st) {
+static void unpublish_busy(Publisher *p, const char *volume_id, const char *what, CsiStatus *st) {
         refresher_resume(p->refresher, volume_id);
         csi_status_set(st, CSI_ABORTED, ERR_PREFIX "%s volume '%s' is still in progress", what,
                        volume_id);
@@ -34,7 +33,6 @@ static void unpublish_keep(Publisher *p, VolumeRecord *rec) {
                 refresher_schedule(p->refresher, rec);
         volume_table_release(p->volumes, rec, !rec->published);
 }
-
 
 /*
  * No published record: a publish that failed (it cleaned up) or that a
@@ -60,28 +58,27 @@ static void unpublish_unknown(Publisher *p, VolumeRecord *rec,
         }
         if (r == 0)
                 (void)volume_record_remove(p->volumes, rec);
-        log_debug("unpublish of unknown volume '%s' at '%s': %s", req->volume_id,
-                  req->target_path, mp ? "removed what a failed publish left" : "nothing to do");
+        log_debug("unpublish of unknown volume '%s' at '%s': %s", req->volume_id, req->target_path,
+                  mp ? "removed what a failed publish left" : "nothing to do");
         volume_table_release(p->volumes, rec, true);
 }
 
 /* The bind at target_path (ours by its mount id), then target_path itself. */
 static int unpublish_target(Publisher *p, VolumeRecord *rec, const char *target, CsiStatus *st) {
         char err[PUBLISH_ERRLEN] = "";
-        int r = publish_umount_ours(p, target, rec->facts.target_mnt_id, "target",
-                                    rec->volume_id, err, sizeof(err));
+        int r = publish_umount_ours(p, target, rec->facts.target_mnt_id, "target", rec->volume_id,
+                                    err, sizeof(err));
 
         if (r == MOUNT_E_NOT_OURS) {
                 /* err names the path and both mount ids */
                 csi_status_set(st, CSI_FAILED_PRECONDITION,
                                ERR_PREFIX "%s; volume '%s' keeps its files until that mount is "
-                               "gone",
+                                          "gone",
                                err, rec->volume_id);
                 return -EBUSY;
         }
         if (r != 0) {
-                csi_status_set(st, CSI_UNAVAILABLE, ERR_PREFIX "%s (retrying later may help)",
-                               err);
+                csi_status_set(st, CSI_UNAVAILABLE, ERR_PREFIX "%s (retrying later may help)", err);
                 return -EIO;
         }
         if (rmdir(target) < 0 && errno != ENOENT) {
@@ -135,8 +132,8 @@ static void unpublish_forget(Publisher *p, VolumeRecord *rec) {
         refresher_forget(p->refresher, rec);
         r = volume_record_remove(p->volumes, rec);
         if (r < 0)
-                log_warning("volume '%s': removing its state failed, ignoring: %s",
-                            rec->volume_id, strerror(-r));
+                log_warning("volume '%s': removing its state failed, ignoring: %s", rec->volume_id,
+                            strerror(-r));
 }
 
 void csi_unpublish(Publisher *p, const Csi__V1__NodeUnpublishVolumeRequest *req, CsiStatus *st) {
@@ -171,8 +168,7 @@ void csi_unpublish(Publisher *p, const Csi__V1__NodeUnpublishVolumeRequest *req,
                 unpublish_keep(p, rec);
                 return;
         }
-        if (unpublish_target(p, rec, req->target_path, st) < 0 ||
-            unpublish_tmpfs(p, rec, st) < 0) {
+        if (unpublish_target(p, rec, req->target_path, st) < 0 || unpublish_tmpfs(p, rec, st) < 0) {
                 unpublish_keep(p, rec);
                 return;
         }

@@ -21,8 +21,8 @@
 #include "ytree.h"
 #include "macro.h"
 
-#define CONFIG_FILE_MAX (1024 * 1024)
-#define DURATION_MAX_USEC (366ULL * 24 * 3600 * 1000000)
+#define CONFIG_FILE_MAX             (1024 * 1024)
+#define DURATION_MAX_USEC           (366ULL * 24 * 3600 * 1000000)
 #define REFRESH_INTERVAL_FLOOR_USEC (30ULL * 1000000)
 
 typedef enum OptionType {
@@ -69,8 +69,8 @@ static const Option options[] = {
           "CSI driver name reported by GetPluginInfo" },
         { "node-id", OPT_STRING, F(node_id), NULL, 0, 0, 0, "ID",
           "node id for NodeGetInfo (default: $NODE_NAME, else the host name)" },
-        { "max-volumes-per-node", OPT_INT64, F(max_volumes_per_node), "0", 0, INT64_MAX, 0,
-          "N", "NodeGetInfo max_volumes_per_node (0: the CO decides)" },
+        { "max-volumes-per-node", OPT_INT64, F(max_volumes_per_node), "0", 0, INT64_MAX, 0, "N",
+          "NodeGetInfo max_volumes_per_node (0: the CO decides)" },
         { "state-dir", OPT_PATH, F(state_dir), "/run/vaultmount", 0, 0, 0, "DIR",
           "runtime state directory (tmpfs; holds the instance lock)" },
         { "workers", OPT_UNSIGNED, F(workers), "4", 1, 64, 0, "N",
@@ -97,8 +97,8 @@ static const Option options[] = {
           "client certificate (PEM) for the 'default' server" },
         { "vault-client-key", OPT_PATH, F(flat_vault.client_key), NULL, 0, 0, 0, "PATH",
           "client key (PEM) for the 'default' server" },
-        { "vault-tls-server-name", OPT_STRING, F(flat_vault.tls_server_name), NULL, 0, 0, 0,
-          "NAME", "TLS server name to verify for the 'default' server" },
+        { "vault-tls-server-name", OPT_STRING, F(flat_vault.tls_server_name), NULL, 0, 0, 0, "NAME",
+          "TLS server name to verify for the 'default' server" },
         { "vault-tls-skip-verify", OPT_BOOL, F(flat_vault.tls_skip_verify), "false", 0, 0, 0,
           "BOOL", "do not verify the 'default' server's certificate (warned at every start)" },
         { "vault-allow-http", OPT_BOOL, F(flat_vault.allow_http), "false", 0, 0, 0, "BOOL",
@@ -111,8 +111,8 @@ static const Option options[] = {
           "auth mount path for the 'default' server (default: the method's name)" },
         { "vault-audience", OPT_STRING, F(flat_vault.audience), NULL, 0, 0, 0, "AUD",
           "service-account token audience for the 'default' server (default: vault)" },
-        { "target-roots", OPT_STRLIST, F(target_roots), "/var/lib/kubelet/pods", 0, 0, 0,
-          "DIRS", "comma-separated directories a target_path must be under" },
+        { "target-roots", OPT_STRLIST, F(target_roots), "/var/lib/kubelet/pods", 0, 0, 0, "DIRS",
+          "comma-separated directories a target_path must be under" },
         { "tmpfs-size", OPT_SIZE, F(tmpfs_size_default), "1Mi", 4096, 0, 0, "SIZE",
           "size= of each volume's tmpfs (charged to the daemon's memory cgroup)" },
         { "tmpfs-size-max", OPT_SIZE, F(tmpfs_size_max), "16Mi", 4096, 0, 0, "SIZE",
@@ -137,7 +137,7 @@ static const Option options[] = {
         { "mount-api", OPT_STRING, F(mount_api), "auto", 0, 0, 0, "API",
           "auto (the new mount API with statx mount ids where the kernel has it, Linux "
           "5.12+), new, or classic (mount(2) through libmount, for older kernels)" },
-                /* registration: string, not path: empty disables it */
+        /* registration: string, not path: empty disables it */
         { "registration-dir", OPT_STRING, F(registration_dir), "/var/lib/kubelet/plugins_registry",
           0, 0, 0, "DIR",
           "serve kubelet plugin registration on DIR/<driver-name>-reg.sock (empty: off, e.g. "
@@ -152,26 +152,29 @@ static const Option options[] = {
           "refresh requests per second to each Vault server (first publishes do not count)" },
         { "refresh-burst", OPT_UNSIGNED, F(refresh_burst), "40", 1, 1000000, 0, "N",
           "refresh requests that may go at once after a quiet spell (token bucket size)" },
-        { "vault-max-concurrency", OPT_UNSIGNED, F(vault_max_concurrency), "16", 1, 4096, 0,
-          "N", "Vault calls in flight to each server, publishes and refreshes together" },
+        { "vault-max-concurrency", OPT_UNSIGNED, F(vault_max_concurrency), "16", 1, 4096, 0, "N",
+          "Vault calls in flight to each server, publishes and refreshes together" },
         { "refresh-backoff-min", OPT_DURATION, F(refresh_backoff_min_usec), "5s", 1000, 0, 0,
-          "DURATION", "first wait after a failed refresh (doubling, jittered; also the first "
+          "DURATION",
+          "first wait after a failed refresh (doubling, jittered; also the first "
           "server-wide pause after a 429 or 503)" },
         { "refresh-backoff-max", OPT_DURATION, F(refresh_backoff_max_usec), "5m", 1000, 0, 0,
           "DURATION", "longest wait between refresh attempts of a failing volume" },
-        { "refresh-request-timeout", OPT_DURATION, F(refresh_request_timeout_usec), "10s",
-          100000, 0, 0, "DURATION", "deadline of one Vault request made by a refresh" },
+        { "refresh-request-timeout", OPT_DURATION, F(refresh_request_timeout_usec), "10s", 100000,
+          0, 0, "DURATION", "deadline of one Vault request made by a refresh" },
         { "republish-wait", OPT_DURATION, F(republish_wait_usec), "5s", 0, 0, 0, "DURATION",
           "how long a republish waits for a refresh that is due (it never waits otherwise)" },
-        { "republish-stale-unavailable", OPT_BOOL, F(republish_stale_unavailable), "true", 0, 0,
-          0, "BOOL", "answer a republish UNAVAILABLE while a secret of the volume is past its "
+        { "republish-stale-unavailable", OPT_BOOL, F(republish_stale_unavailable), "true", 0, 0, 0,
+          "BOOL",
+          "answer a republish UNAVAILABLE while a secret of the volume is past its "
           "expiry and refreshing it fails (false: always OK)" },
         /* observability: string, not a socket address: empty is off */
         { "metrics-address", OPT_STRING, F(metrics_address), NULL, 0, 0, 0, "HOST:PORT",
           "serve Prometheus metrics on GET http://HOST:PORT/metrics (e.g. 127.0.0.1:9810; "
           "empty: off)" },
-        { "test-refresh-interval-min", OPT_DURATION, F(test_refresh_interval_min_usec), "0", 0,
-          0, OPT_TEST, "DURATION", "replace refresh-interval-min and its 30s floor (tests and "
+        { "test-refresh-interval-min", OPT_DURATION, F(test_refresh_interval_min_usec), "0", 0, 0,
+          OPT_TEST, "DURATION",
+          "replace refresh-interval-min and its 30s floor (tests and "
           "benchmarks of rotation only)" },
         { "test-publish-delay", OPT_DURATION, F(test_publish_delay_usec), "0", 0, 0, OPT_TEST,
           "DURATION", "make every NodePublishVolume sleep first (tests of the fast lane only)" },
@@ -285,8 +288,8 @@ static int option_set(Config *c, size_t idx, const char *value, ConfigSource src
                 r = parse_unsigned(value, (unsigned)o->min, (unsigned)o->max, &v);
                 if (r < 0)
                         return set_err(err, errlen,
-                                       "%s: '%s' is not a whole number from %lld to %lld",
-                                       origin, value, (long long)o->min, (long long)o->max);
+                                       "%s: '%s' is not a whole number from %lld to %lld", origin,
+                                       value, (long long)o->min, (long long)o->max);
                 *(unsigned *)p = v;
                 break;
         }
@@ -295,8 +298,8 @@ static int option_set(Config *c, size_t idx, const char *value, ConfigSource src
                 r = parse_int64(value, o->min, o->max, &v);
                 if (r < 0)
                         return set_err(err, errlen,
-                                       "%s: '%s' is not a whole number from %lld to %lld",
-                                       origin, value, (long long)o->min, (long long)o->max);
+                                       "%s: '%s' is not a whole number from %lld to %lld", origin,
+                                       value, (long long)o->min, (long long)o->max);
                 *(int64_t *)p = v;
                 break;
         }
@@ -369,9 +372,8 @@ static int option_set(Config *c, size_t idx, const char *value, ConfigSource src
         case OPT_LOG_FORMAT:
                 r = log_format_from_string(value);
                 if (r < 0)
-                        return set_err(err, errlen,
-                                       "%s: '%s' is not a log format (logfmt, json)", origin,
-                                       value);
+                        return set_err(err, errlen, "%s: '%s' is not a log format (logfmt, json)",
+                                       origin, value);
                 *(int *)p = r;
                 break;
         }
@@ -419,8 +421,7 @@ static int read_file(const char *path, char **ret, size_t *ret_len, char *err, s
         size_t len = 0;
 
         if (fd < 0)
-                return set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno)),
-                       -errno;
+                return set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno)), -errno;
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (S_ISCHR(st.st_mode) && streq(path, "/dev/null"))
@@ -437,8 +438,7 @@ static int read_file(const char *path, char **ret, size_t *ret_len, char *err, s
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0)
-                        return set_err(err, errlen, "%s: read failed: %s", path,
-                                       strerror(errno));
+                        return set_err(err, errlen, "%s: read failed: %s", path, strerror(errno));
                 if (n == 0)
                         break;
                 len += (size_t)n;
@@ -558,8 +558,7 @@ static int load_vault_servers(Config *c, const char *path, const YNode *v, char 
                                         return set_err(err, errlen,
                                                        "%s:%u: vault-servers.%s.%s must be a "
                                                        "list of strings",
-                                                       path, val->line, name->scalar,
-                                                       key->scalar);
+                                                       path, val->line, name->scalar, key->scalar);
                                 continue;
                         }
                         if (val->type != YNODE_SCALAR)
@@ -572,8 +571,8 @@ static int load_vault_servers(Config *c, const char *path, const YNode *v, char 
                                         return set_err(err, errlen,
                                                        "%s:%u: vault-servers.%s.%s: '%s' is not "
                                                        "a boolean",
-                                                       path, val->line, name->scalar,
-                                                       key->scalar, val->scalar);
+                                                       path, val->line, name->scalar, key->scalar,
+                                                       val->scalar);
                                 continue;
                         }
                         if (sk->type == OPT_PATH && val->scalar[0] != '/')
@@ -627,21 +626,19 @@ static int load_file(Config *c, const char *path, char *err, size_t errlen) {
                         if (r == -ENOMEM)
                                 return r;
                         if (r < 0)
-                                return set_err(err, errlen,
-                                               "%s:%u: %s must be a list of strings", path,
-                                               v->line, k->scalar);
+                                return set_err(err, errlen, "%s:%u: %s must be a list of strings",
+                                               path, v->line, k->scalar);
                         c->sources[idx] = CONFIG_SOURCE_FILE;
                         continue;
                 }
                 if (idx < 0 || (options[idx].flags & OPT_NO_FILE))
-                        return set_err(err, errlen, "%s:%u: unknown key '%s' (see %s --help)",
-                                       path, k->line, k->scalar, "vaultmountd");
+                        return set_err(err, errlen, "%s:%u: unknown key '%s' (see %s --help)", path,
+                                       k->line, k->scalar, "vaultmountd");
                 if (v->type != YNODE_SCALAR)
                         return set_err(err, errlen, "%s:%u: '%s' must be a single value, not %s",
                                        path, v->line, k->scalar, ytree_type_name(v->type));
                 (void)snprintf(origin, sizeof(origin), "%s:%u: %s", path, v->line, k->scalar);
-                r = option_set(c, (size_t)idx, v->scalar, CONFIG_SOURCE_FILE, origin, err,
-                               errlen);
+                r = option_set(c, (size_t)idx, v->scalar, CONFIG_SOURCE_FILE, origin, err, errlen);
                 if (r < 0)
                         return r;
         }
@@ -714,8 +711,8 @@ static int resolve_group(Config *c, char *err, size_t errlen) {
                 return 0;
         }
         if (getgrnam_r(c->socket_group, &gr, buf, sizeof(buf), &res) != 0 || !res)
-                return set_err(err, errlen, "%s: no group named '%s'",
-                               origin_of(c, "socket-group"), c->socket_group);
+                return set_err(err, errlen, "%s: no group named '%s'", origin_of(c, "socket-group"),
+                               c->socket_group);
         c->socket_gid = res->gr_gid;
         return 0;
 }
@@ -774,8 +771,7 @@ static int finalize_vault_servers(Config *c, char *err, size_t errlen) {
                 c->n_vault_servers++;
         } else if (flat->ca_file || flat->ca_dir || flat->client_cert || flat->auth_mount ||
                    flat->audience || flat->ns || flat->auth_method || flat->tls_server_name)
-                return set_err(err, errlen,
-                               "vault-* settings are given but vault-address is not");
+                return set_err(err, errlen, "vault-* settings are given but vault-address is not");
 
         for (size_t i = 0; i < c->n_vault_servers; i++) {
                 VaultServerConfig *s = &c->vault_servers[i];
@@ -857,7 +853,8 @@ static int finalize(Config *c, char *const *envp, char *err, size_t errlen) {
         if (r < 0)
                 return r;
         if (c->tmpfs_size_default > c->tmpfs_size_max)
-                return set_err(err, errlen, "tmpfs-size (%llu bytes) is larger than tmpfs-size-max "
+                return set_err(err, errlen,
+                               "tmpfs-size (%llu bytes) is larger than tmpfs-size-max "
                                "(%llu bytes)",
                                (unsigned long long)c->tmpfs_size_default,
                                (unsigned long long)c->tmpfs_size_max);
@@ -870,9 +867,11 @@ static int finalize(Config *c, char *const *envp, char *err, size_t errlen) {
         } else if (c->refresh_interval_min_usec < REFRESH_INTERVAL_FLOOR_USEC)
                 return set_err(err, errlen, "refresh-interval-min: below the node floor of 30s");
         if (c->refresh_backoff_min_usec > c->refresh_backoff_max_usec)
-                return set_err(err, errlen, "refresh-backoff-min is longer than refresh-backoff-max");
+                return set_err(err, errlen,
+                               "refresh-backoff-min is longer than refresh-backoff-max");
         if (c->refresh_interval_default_usec < c->refresh_interval_min_usec)
-                return set_err(err, errlen, "refresh-interval is shorter than refresh-interval-min");
+                return set_err(err, errlen,
+                               "refresh-interval is shorter than refresh-interval-min");
         if (c->n_target_roots == 0)
                 return set_err(err, errlen, "target-roots: at least one directory is needed");
         if (!isempty(c->metrics_address)) {
@@ -885,8 +884,9 @@ static int finalize(Config *c, char *const *envp, char *err, size_t errlen) {
                                        origin_of(c, "metrics-address"), c->metrics_address);
         }
         if (!isempty(c->test_publish_pause))
-                add_warning(c, "test-publish-pause is set: a publish stops for a minute at step "
-                               "'%s'; this is a testing aid, never use it in production",
+                add_warning(c,
+                            "test-publish-pause is set: a publish stops for a minute at step "
+                            "'%s'; this is a testing aid, never use it in production",
                             c->test_publish_pause);
         if (c->test_publish_delay_usec > 0)
                 add_warning(c, "test-publish-delay is set: every NodePublishVolume sleeps "
@@ -1027,8 +1027,7 @@ int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, 
                                 return r;
                         break;
                 case ':':
-                        return set_err(err, errlen, "option '%s' needs a value",
-                                       argv[optind - 1]);
+                        return set_err(err, errlen, "option '%s' needs a value", argv[optind - 1]);
                 case '?':
                         return set_err(err, errlen, "unknown option '%s' (see --help)",
                                        argv[optind - 1]);
@@ -1045,8 +1044,7 @@ int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, 
                 }
         }
         if (optind < argc)
-                return set_err(err, errlen, "unexpected argument '%s' (see --help)",
-                               argv[optind]);
+                return set_err(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
 
         if (!config_path) {
                 config_path = env_lookup(envp, "VAULTMOUNT_CONFIG");
@@ -1159,10 +1157,11 @@ void config_print_help(FILE *f, const char *program) {
                         fputc('\n', f);
                 }
         }
-        fprintf(f, "\n"
-                   "  %-34s validate the configuration, print it, exit\n"
-                   "  %-34s show this help\n"
-                   "  %-34s show the version\n",
+        fprintf(f,
+                "\n"
+                "  %-34s validate the configuration, print it, exit\n"
+                "  %-34s show this help\n"
+                "  %-34s show the version\n",
                 "--check-config", "--help", "--version");
 }
 
@@ -1216,7 +1215,8 @@ void config_print(const Config *c, FILE *f) {
                         v = *(bool *)p ? "true" : "false";
                         break;
                 case OPT_SIZE:
-                        (void)snprintf(buf, sizeof(buf), "%llu", (unsigned long long)*(uint64_t *)p);
+                        (void)snprintf(buf, sizeof(buf), "%llu",
+                                       (unsigned long long)*(uint64_t *)p);
                         v = buf;
                         break;
                 case OPT_STRLIST: {
@@ -1225,8 +1225,8 @@ void config_print(const Config *c, FILE *f) {
                         size_t off = 0;
                         buf[0] = '\0';
                         for (size_t k = 0; k < n && off < sizeof(buf); k++) {
-                                int w = snprintf(buf + off, sizeof(buf) - off, "%s%s",
-                                                 k ? "," : "", list[k]);
+                                int w = snprintf(buf + off, sizeof(buf) - off, "%s%s", k ? "," : "",
+                                                 list[k]);
                                 if (w > 0)
                                         off += (size_t)w;
                         }
@@ -1262,8 +1262,7 @@ void config_print(const Config *c, FILE *f) {
                                         *(const bool *)p ? "true" : "false");
                         else if (server_keys[k].type == OPT_STRLIST) {
                                 fprintf(f, "    %s: [", server_keys[k].name);
-                                for (size_t a = 0; a < s->n_allowed_audiences; a++)
-                                {
+                                for (size_t a = 0; a < s->n_allowed_audiences; a++) {
                                         fputs(a ? ", " : "", f);
                                         print_quoted(f, (*(char *const *const *)p)[a]);
                                 }

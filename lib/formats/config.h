@@ -21,7 +21,7 @@
 #include <sys/types.h>
 
 #define CONFIG_WARNINGS_MAX 8
-#define CONFIG_ERROR_MAX 512
+#define CONFIG_ERROR_MAX    512
 
 typedef enum ConfigSource {
         CONFIG_SOURCE_DEFAULT,
@@ -49,18 +49,18 @@ typedef enum TokenSource {
 /* A Vault server the node admin configured (config file `vault-servers:`). */
 typedef struct VaultServerConfig {
         char *name;
-        char *address;          /* https://host:8200 */
+        char *address; /* https://host:8200 */
         char *ca_file;
         char *ca_dir;
         char *client_cert;
         char *client_key;
         char *tls_server_name;
-        bool tls_skip_verify;   /* warned about at every start */
-        bool allow_http;        /* plain http only when set */
-        char *ns;               /* default Vault namespace, or NULL */
-        char *auth_method;      /* "kubernetes" (default) or "jwt" */
-        char *auth_mount;       /* default: the method's name */
-        char *audience;         /* token audience used by default: "vault" */
+        bool tls_skip_verify;     /* warned about at every start */
+        bool allow_http;          /* plain http only when set */
+        char *ns;                 /* default Vault namespace, or NULL */
+        char *auth_method;        /* "kubernetes" (default) or "jwt" */
+        char *auth_mount;         /* default: the method's name */
+        char *audience;           /* token audience used by default: "vault" */
         char **allowed_audiences; /* others a volume may ask for */
         size_t n_allowed_audiences;
 } VaultServerConfig;
@@ -74,9 +74,9 @@ typedef struct Config {
         char *endpoint;    /* as configured: unix:///abs.sock or /abs.sock */
         char *socket_path; /* derived: the absolute socket path */
         char *socket_group;
-        gid_t socket_gid;  /* valid when socket_group is set */
+        gid_t socket_gid; /* valid when socket_group is set */
         char *driver_name;
-        char *node_id;     /* --node-id, else $NODE_NAME, else hostname */
+        char *node_id; /* --node-id, else $NODE_NAME, else hostname */
         int64_t max_volumes_per_node;
         char *state_dir;
         unsigned workers;
@@ -90,35 +90,35 @@ typedef struct Config {
         /* publish */
         VaultServerConfig *vault_servers;
         size_t n_vault_servers;
-        char *default_vault_server;     /* name; default: the only server, or "default" */
-        char **target_roots;            /* allowed target_path roots */
-        size_t n_target_roots;          /* must follow target_roots (OPT_STRLIST) */
-        uint64_t tmpfs_size_default;    /* bytes */
-        uint64_t tmpfs_size_max;        /* bytes */
-        unsigned max_objects;           /* objects per volume */
+        char *default_vault_server;  /* name; default: the only server, or "default" */
+        char **target_roots;         /* allowed target_path roots */
+        size_t n_target_roots;       /* must follow target_roots (OPT_STRLIST) */
+        uint64_t tmpfs_size_default; /* bytes */
+        uint64_t tmpfs_size_max;     /* bytes */
+        unsigned max_objects;        /* objects per volume */
         uint64_t max_file_bytes;
         uint64_t max_volume_bytes;
         TokenSource token_source;
         uint64_t refresh_interval_default_usec;
         uint64_t refresh_interval_min_usec;
-        VaultServerConfig flat_vault;   /* the vault-* settings: server "default" */
+        VaultServerConfig flat_vault; /* the vault-* settings: server "default" */
 
         /* logging: target and gRPC tracing */
         char *log_target;      /* "auto", "stderr" or "journal" (checked by main) */
         bool allow_grpc_trace; /* start even when $GRPC_TRACE is set */
 
         /* mounts */
-        char *mount_api;       /* "auto", "new" or "classic" (checked by main) */
+        char *mount_api; /* "auto", "new" or "classic" (checked by main) */
 
         /* registration */
         char *registration_dir; /* kubelet's plugins_registry; NULL or "" disables */
         char *kubelet_endpoint; /* GetInfo endpoint; NULL: socket_path */
 
         /* rotation */
-        unsigned refresh_workers;               /* refresh threads */
-        unsigned refresh_rate;                  /* refresh requests/s per Vault server */
-        unsigned refresh_burst;                 /* token bucket size */
-        unsigned vault_max_concurrency;         /* calls in flight per server (all kinds) */
+        unsigned refresh_workers;       /* refresh threads */
+        unsigned refresh_rate;          /* refresh requests/s per Vault server */
+        unsigned refresh_burst;         /* token bucket size */
+        unsigned vault_max_concurrency; /* calls in flight per server (all kinds) */
         uint64_t refresh_backoff_min_usec;
         uint64_t refresh_backoff_max_usec;
         uint64_t refresh_request_timeout_usec;

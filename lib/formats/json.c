@@ -133,8 +133,8 @@ int json_parse(const void *p, size_t n, size_t max_size, unsigned max_depth, Jso
         return 0;
 }
 
-int json_parse_object(const void *p, size_t n, size_t max_size, unsigned max_depth,
-                      JsonValue **ret, JsonError *reterr) {
+int json_parse_object(const void *p, size_t n, size_t max_size, unsigned max_depth, JsonValue **ret,
+                      JsonError *reterr) {
         JsonValue *v = NULL;
         int r;
 
@@ -208,8 +208,8 @@ const JsonValue *json_array_element(const JsonValue *arr, size_t i) {
         return json_array_get(arr, i);
 }
 
-bool json_object_next(const JsonValue *obj, JsonIter *it, const char **ret_key,
-                      size_t *ret_key_len, const JsonValue **ret_value) {
+bool json_object_next(const JsonValue *obj, JsonIter *it, const char **ret_key, size_t *ret_key_len,
+                      const JsonValue **ret_value) {
         if (!obj || !it || !json_is_object(obj))
                 return false;
         /* jansson's iterator API takes non-const objects but does not modify. */
@@ -452,8 +452,8 @@ static int write_quoted(Writer *w, const char *s, size_t n) {
                         e = "\\r";
                 else if (c == '\t')
                         e = "\\t";
-                else if (c < 0x20 ||
-                         ((w->flags & JSON_WRITE_ESCAPE_HTML) && (c == '<' || c == '>' || c == '&'))) {
+                else if (c < 0x20 || ((w->flags & JSON_WRITE_ESCAPE_HTML) &&
+                                      (c == '<' || c == '>' || c == '&'))) {
                         esc[0] = '\\';
                         esc[1] = 'u';
                         esc[2] = '0';
@@ -511,11 +511,11 @@ static int format_real(double d, char *out, size_t outlen) {
         while (nd > 1 && digits[nd - 1] == '0')
                 digits[--nd] = 0;
 
-#define PUTC(ch)                                                                           \
-        do {                                                                               \
-                if (o + 1 >= outlen)                                                       \
-                        return -ENOBUFS;                                                   \
-                out[o++] = (ch);                                                           \
+#define PUTC(ch)                                                                                   \
+        do {                                                                                       \
+                if (o + 1 >= outlen)                                                               \
+                        return -ENOBUFS;                                                           \
+                out[o++] = (ch);                                                                   \
         } while (0)
 
         if (neg)

@@ -76,8 +76,8 @@ typedef struct JsonError {
 int json_parse(const void *p, size_t n, size_t max_size, unsigned max_depth, JsonValue **ret,
                JsonError *reterr);
 /* Same, but the value must be an object (else JSON_E_KIND). */
-int json_parse_object(const void *p, size_t n, size_t max_size, unsigned max_depth,
-                      JsonValue **ret, JsonError *reterr);
+int json_parse_object(const void *p, size_t n, size_t max_size, unsigned max_depth, JsonValue **ret,
+                      JsonError *reterr);
 
 JsonValue *json_value_ref(JsonValue *v);
 JsonValue *json_value_unref(JsonValue *v);
@@ -101,9 +101,10 @@ typedef struct JsonIter {
         void *pos;
         bool started;
 } JsonIter;
-#define JSON_ITER_INIT { .pos = NULL, .started = false }
-bool json_object_next(const JsonValue *obj, JsonIter *it, const char **ret_key,
-                      size_t *ret_key_len, const JsonValue **ret_value);
+#define JSON_ITER_INIT                                                                             \
+        { .pos = NULL, .started = false }
+bool json_object_next(const JsonValue *obj, JsonIter *it, const char **ret_key, size_t *ret_key_len,
+                      const JsonValue **ret_value);
 
 /*
  * Typed getters. Return 0; -ENOENT when v is NULL or JSON null (a missing

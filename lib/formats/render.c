@@ -39,8 +39,8 @@
 #include "parse.h"
 #include "macro.h"
 
-#define JSON_WRITE_GO (JSON_WRITE_SORT_KEYS | JSON_WRITE_ESCAPE_HTML)
-#define QUOTE_MAX 64U       /* bytes of a key or name shown in a message */
+#define JSON_WRITE_GO  (JSON_WRITE_SORT_KEYS | JSON_WRITE_ESCAPE_HTML)
+#define QUOTE_MAX      64U  /* bytes of a key or name shown in a message */
 #define YAML_DEPTH_MAX 256U /* json.c parses at most 64 deep by default */
 
 /* A key or name for a message: printable ASCII as is, every other byte as
@@ -194,10 +194,11 @@ int render_names_check(const char *const *names, size_t n, char *err, size_t err
         qsort(sorted, n, sizeof(*sorted), name_cmp);
         for (size_t i = 1; i < n; i++)
                 if (streq(sorted[i - 1], sorted[i]))
-                        return err_fail(err, errlen, -EINVAL,
-                                    "file '%s' is produced twice in this volume (by two objects "
-                                    "or an object and an expansion): rename an objectName",
-                                    quote_str(&q, sorted[i]));
+                        return err_fail(
+                                err, errlen, -EINVAL,
+                                "file '%s' is produced twice in this volume (by two objects "
+                                "or an object and an expansion): rename an objectName",
+                                quote_str(&q, sorted[i]));
         for (size_t i = 0; i < n; i++) {
                 const char *slash = strchr(sorted[i], '/');
                 _cleanup_free_ char *dir = NULL;
@@ -209,9 +210,9 @@ int render_names_check(const char *const *names, size_t n, char *err, size_t err
                         return -ENOMEM;
                 if (name_present(sorted, n, dir))
                         return err_fail(err, errlen, -EINVAL,
-                                    "file '%s' is also the directory of the expanded file '%s' "
-                                    "in this volume: rename an objectName",
-                                    dir, quote_str(&q, sorted[i]));
+                                        "file '%s' is also the directory of the expanded file '%s' "
+                                        "in this volume: rename an objectName",
+                                        dir, quote_str(&q, sorted[i]));
         }
         return 0;
 }
@@ -347,8 +348,8 @@ static int hex_decode(const uint8_t *p, size_t n, Secret *out) {
 }
 
 /* Appends p[0..n) decoded per encoding; err names the object and key. */
-static int encoded_append(const RenderSpec *spec, const char *key, size_t key_len,
-                          const uint8_t *p, size_t n, Secret *out, char *err, size_t errlen) {
+static int encoded_append(const RenderSpec *spec, const char *key, size_t key_len, const uint8_t *p,
+                          size_t n, Secret *out, char *err, size_t errlen) {
         Quoted qn, qk;
         int r = 0;
 
@@ -359,16 +360,16 @@ static int encoded_append(const RenderSpec *spec, const char *key, size_t key_le
                 r = base64_decode(p, n, out);
                 if (r == -EINVAL)
                         return err_fail(err, errlen, -EINVAL,
-                                    "object '%s': the value of key '%s' is not valid base64 "
-                                    "(standard alphabet, padded)",
-                                    quote_str(&qn, spec->name), quote(&qk, key, key_len));
+                                        "object '%s': the value of key '%s' is not valid base64 "
+                                        "(standard alphabet, padded)",
+                                        quote_str(&qn, spec->name), quote(&qk, key, key_len));
                 return r;
         case SECRET_ENCODING_HEX:
                 r = hex_decode(p, n, out);
                 if (r == -EINVAL)
                         return err_fail(err, errlen, -EINVAL,
-                                    "object '%s': the value of key '%s' is not valid hex",
-                                    quote_str(&qn, spec->name), quote(&qk, key, key_len));
+                                        "object '%s': the value of key '%s' is not valid hex",
+                                        quote_str(&qn, spec->name), quote(&qk, key, key_len));
                 return r;
         }
         return -EINVAL;
@@ -428,8 +429,7 @@ static void files_done(Files *fs) {
 
 /* A new empty file `name` (or `name/sub` when sub is set) bounded by the
  * cap; returns its Secret through *ret. */
-static int files_add(Files *fs, const char *name, const char *sub, size_t sub_len,
-                     Secret **ret) {
+static int files_add(Files *fs, const char *name, const char *sub, size_t sub_len, Secret **ret) {
         RenderedFile *grown;
         RenderedFile *f;
         size_t nl = strlen(name);
@@ -491,15 +491,15 @@ static int render_key(const RenderSpec *spec, const JsonValue *data, Files *fs, 
 
         if (json_value_kind(data) != JSON_KIND_OBJECT)
                 return err_fail(err, errlen, -EINVAL,
-                            "object '%s': the secret's data is not a JSON object, so secretKey "
-                            "'%s' cannot be read",
-                            quote_str(&qn, spec->name), quote_str(&qk, spec->key));
+                                "object '%s': the secret's data is not a JSON object, so secretKey "
+                                "'%s' cannot be read",
+                                quote_str(&qn, spec->name), quote_str(&qk, spec->key));
         v = json_object_member(data, spec->key);
         if (!v)
                 return err_fail(err, errlen, -ENOENT,
-                            "object '%s': key '%s' does not exist in the secret at its "
-                            "secretPath",
-                            quote_str(&qn, spec->name), quote_str(&qk, spec->key));
+                                "object '%s': key '%s' does not exist in the secret at its "
+                                "secretPath",
+                                quote_str(&qn, spec->name), quote_str(&qk, spec->key));
         r = value_bytes(v, &tmp, &p, &n);
         if (r < 0)
                 return r;
@@ -540,10 +540,10 @@ static int render_expand(const RenderSpec *spec, const JsonValue *data, Files *f
 
                 if (problem)
                         return err_fail(err, errlen, -EINVAL,
-                                    "object '%s': expand: key '%s' %s, so it cannot be a file "
-                                    "name: read it with secretKey or a format instead",
-                                    quote_str(&qn, spec->name), quote(&qk, m[i].key, m[i].len),
-                                    problem);
+                                        "object '%s': expand: key '%s' %s, so it cannot be a file "
+                                        "name: read it with secretKey or a format instead",
+                                        quote_str(&qn, spec->name), quote(&qk, m[i].key, m[i].len),
+                                        problem);
                 r = value_bytes(m[i].v, &tmp, &p, &len);
                 if (r < 0)
                         return r;
@@ -619,20 +619,19 @@ static void text_position(const char *t, size_t off, unsigned *line, unsigned *c
         }
 }
 
-static int tag_error(const char *name, const char *t, const Tag *tag, char *err,
-                     size_t errlen) {
+static int tag_error(const char *name, const char *t, const Tag *tag, char *err, size_t errlen) {
         unsigned line, col;
         Quoted qn;
 
         text_position(t, tag->start, &line, &col);
         if (tag->end == 0)
                 return err_fail(err, errlen, -EINVAL,
-                            "object '%s': template: '{{' at line %u, column %u is not closed "
-                            "by '}}' (write '{{{{' for a literal '{{')",
-                            quote_str(&qn, name), line, col);
+                                "object '%s': template: '{{' at line %u, column %u is not closed "
+                                "by '}}' (write '{{{{' for a literal '{{')",
+                                quote_str(&qn, name), line, col);
         return err_fail(err, errlen, -EINVAL,
-                    "object '%s': template: '{{ }}' at line %u, column %u names no key",
-                    quote_str(&qn, name), line, col);
+                        "object '%s': template: '{{ }}' at line %u, column %u names no key",
+                        quote_str(&qn, name), line, col);
 }
 
 /**
@@ -672,8 +671,8 @@ static int render_template(const RenderSpec *spec, const JsonValue *data, Files 
                 return r;
         if (json_value_kind(data) != JSON_KIND_OBJECT)
                 return err_fail(err, errlen, -EINVAL,
-                            "object '%s': template needs a secret whose data is a JSON object",
-                            quote_str(&qn, spec->name));
+                                "object '%s': template needs a secret whose data is a JSON object",
+                                quote_str(&qn, spec->name));
         r = files_add(fs, spec->name, NULL, 0, &out);
         if (r < 0)
                 return r;
@@ -699,9 +698,9 @@ static int render_template(const RenderSpec *spec, const JsonValue *data, Files 
                 v = json_object_member(data, key);
                 if (!v)
                         return err_fail(err, errlen, -EINVAL,
-                                    "object '%s': template: key '%s' does not exist in the "
-                                    "secret at its secretPath",
-                                    quote_str(&qn, spec->name), quote_str(&qk, key));
+                                        "object '%s': template: key '%s' does not exist in the "
+                                        "secret at its secretPath",
+                                        quote_str(&qn, spec->name), quote_str(&qk, key));
                 r = value_bytes(v, &tmp, &p, &len);
                 if (r < 0)
                         return r;
@@ -715,8 +714,8 @@ static int render_template(const RenderSpec *spec, const JsonValue *data, Files 
 /* --- env ------------------------------------------------------------------------------ */
 
 static bool env_key_valid(const char *k, size_t n) {
-        if (n == 0 || !((k[0] >= 'A' && k[0] <= 'Z') || (k[0] >= 'a' && k[0] <= 'z') ||
-                        k[0] == '_'))
+        if (n == 0 ||
+            !((k[0] >= 'A' && k[0] <= 'Z') || (k[0] >= 'a' && k[0] <= 'z') || k[0] == '_'))
                 return false;
         for (size_t i = 1; i < n; i++)
                 if (!((k[i] >= 'A' && k[i] <= 'Z') || (k[i] >= 'a' && k[i] <= 'z') ||
@@ -770,22 +769,24 @@ static int render_env(const RenderSpec *spec, const JsonValue *data, Secret *out
                 size_t len;
 
                 if (!env_key_valid(m[i].key, m[i].len))
-                        return err_fail(err, errlen, -EINVAL,
-                                    "object '%s': format env: key '%s' is not a shell variable "
-                                    "name ([A-Za-z_][A-Za-z0-9_]*): use format yaml or json, or "
-                                    "expand",
-                                    quote_str(&qn, spec->name), quote(&qk, m[i].key, m[i].len));
+                        return err_fail(
+                                err, errlen, -EINVAL,
+                                "object '%s': format env: key '%s' is not a shell variable "
+                                "name ([A-Za-z_][A-Za-z0-9_]*): use format yaml or json, or "
+                                "expand",
+                                quote_str(&qn, spec->name), quote(&qk, m[i].key, m[i].len));
                 r = value_bytes(m[i].v, &tmp, &p, &len);
                 if (r < 0)
                         return r;
                 problem = env_value_problem(p, len);
                 if (problem)
-                        return err_fail(err, errlen, -EINVAL,
-                                    "object '%s': format env: the value of key '%s' %s; a POSIX "
-                                    "shell and dotenv parsers cannot both read that back from an "
-                                    "env file: use format yaml or json, or expand",
-                                    quote_str(&qn, spec->name), quote(&qk, m[i].key, m[i].len),
-                                    problem);
+                        return err_fail(
+                                err, errlen, -EINVAL,
+                                "object '%s': format env: the value of key '%s' %s; a POSIX "
+                                "shell and dotenv parsers cannot both read that back from an "
+                                "env file: use format yaml or json, or expand",
+                                quote_str(&qn, spec->name), quote(&qk, m[i].key, m[i].len),
+                                problem);
                 if ((r = secret_append(out, m[i].key, m[i].len)) < 0 ||
                     (r = secret_append(out, "='", 2)) < 0 || (r = secret_append(out, p, len)) < 0 ||
                     (r = secret_append(out, "'\n", 2)) < 0)
@@ -797,9 +798,10 @@ static int render_env(const RenderSpec *spec, const JsonValue *data, Secret *out
 /* --- yaml ----------------------------------------------------------------------------- */
 
 static int yaml_escape(Secret *out, uint32_t cp) {
-        static const char simple[] = { [0] = '0',    [7] = 'a',    [8] = 'b',  [9] = 't',
-                                       [10] = 'n',   [11] = 'v',   [12] = 'f', [13] = 'r',
-                                       [27] = 'e',   ['"'] = '"',  ['\\'] = '\\' };
+        static const char simple[] = {
+                [0] = '0',  [7] = 'a',  [8] = 'b',  [9] = 't',   [10] = 'n',   [11] = 'v',
+                [12] = 'f', [13] = 'r', [27] = 'e', ['"'] = '"', ['\\'] = '\\'
+        };
         char buf[12];
 
         if (cp < sizeof(simple) && simple[cp]) {
@@ -815,9 +817,8 @@ static int yaml_escape(Secret *out, uint32_t cp) {
 }
 
 static bool yaml_needs_escape(uint32_t cp) {
-        return cp < 0x20 || cp == '"' || cp == '\\' || cp == 0x7f ||
-               (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 || cp == 0xfeff ||
-               cp == 0xfffe || cp == 0xffff;
+        return cp < 0x20 || cp == '"' || cp == '\\' || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) ||
+               cp == 0x2028 || cp == 0x2029 || cp == 0xfeff || cp == 0xfffe || cp == 0xffff;
 }
 
 /* A double-quoted scalar; -EINVAL for bytes that are not UTF-8. */
@@ -947,9 +948,9 @@ static int render_yaml(const RenderSpec *spec, const JsonValue *data, Secret *ou
         }
         if (r == -EINVAL || r == -ELOOP)
                 return err_fail(err, errlen, -EINVAL,
-                            "object '%s': format yaml: the secret holds %s",
-                            quote_str(&qn, spec->name),
-                            r == -EINVAL ? "text that is not UTF-8" : "nesting too deep");
+                                "object '%s': format yaml: the secret holds %s",
+                                quote_str(&qn, spec->name),
+                                r == -EINVAL ? "text that is not UTF-8" : "nesting too deep");
         return r;
 }
 
@@ -987,15 +988,15 @@ static int pki_collect(const RenderSpec *spec, const JsonValue *data, bool want_
         quote_str(&qn, spec->name);
         if (pki_text(json_object_member(data, "certificate"), "certificate", &k->leaf) < 0)
                 return err_fail(err, errlen, -EINVAL,
-                            "object '%s': format %s needs a PKI issue%s response: its "
-                            "'certificate' is missing or not a string",
-                            qn.s, fmt, want_key ? "" : "/sign");
-        if (want_key && pki_text(json_object_member(data, "private_key"), "private_key",
-                                 &k->key) < 0)
+                                "object '%s': format %s needs a PKI issue%s response: its "
+                                "'certificate' is missing or not a string",
+                                qn.s, fmt, want_key ? "" : "/sign");
+        if (want_key &&
+            pki_text(json_object_member(data, "private_key"), "private_key", &k->key) < 0)
                 return err_fail(err, errlen, -EINVAL,
-                            "object '%s': format %s needs the response's 'private_key' (a PKI "
-                            "issue, not sign, response)",
-                            qn.s, fmt);
+                                "object '%s': format %s needs the response's 'private_key' (a PKI "
+                                "issue, not sign, response)",
+                                qn.s, fmt);
         k->chain = calloc(n ? n : 1, sizeof(*k->chain));
         k->fields = calloc(n ? n : 1, sizeof(*k->fields));
         if (!k->chain || !k->fields)
@@ -1004,12 +1005,12 @@ static int pki_collect(const RenderSpec *spec, const JsonValue *data, bool want_
                 (void)snprintf(k->fields[i], sizeof(k->fields[i]), "ca_chain[%zu]", i);
                 if (pki_text(json_array_element(chain, i), k->fields[i], &k->chain[i]) < 0)
                         return err_fail(err, errlen, -EINVAL,
-                                    "object '%s': format %s: '%s' is not a PEM string", qn.s,
-                                    fmt, k->fields[i]);
+                                        "object '%s': format %s: '%s' is not a PEM string", qn.s,
+                                        fmt, k->fields[i]);
         }
         k->n_chain = n;
-        if (n == 0 && pki_text(json_object_member(data, "issuing_ca"), "issuing_ca",
-                               &k->chain[0]) == 0)
+        if (n == 0 &&
+            pki_text(json_object_member(data, "issuing_ca"), "issuing_ca", &k->chain[0]) == 0)
                 k->n_chain = 1;
         return 0;
 }
@@ -1026,7 +1027,7 @@ static int render_pem(const RenderSpec *spec, const JsonValue *data, Secret *out
                 r = x509_pem_chain(&k.leaf, k.chain, k.n_chain, out, why, sizeof(why));
                 if (r == -EINVAL)
                         r = err_fail(err, errlen, -EINVAL, "object '%s': format pem: %s",
-                                 quote_str(&qn, spec->name), why);
+                                     quote_str(&qn, spec->name), why);
         }
         pki_done(&k);
         return r;
@@ -1044,14 +1045,14 @@ static int pkcs12_password(const RenderSpec *spec, const char **ret, char *err, 
         p = secret_get(spec->pkcs12_password, &n);
         if (memchr(p, 0, n))
                 return err_fail(err, errlen, -EINVAL,
-                            "object '%s': pkcs12Password holds a NUL byte",
-                            quote_str(&qn, spec->name));
+                                "object '%s': pkcs12Password holds a NUL byte",
+                                quote_str(&qn, spec->name));
         *ret = (const char *)p; /* secret_get() bytes are NUL-terminated */
         return 0;
 }
 
-static int render_pkcs12(const RenderSpec *spec, const JsonValue *data, Secret *out,
-                         char *err, size_t errlen) {
+static int render_pkcs12(const RenderSpec *spec, const JsonValue *data, Secret *out, char *err,
+                         size_t errlen) {
         const char *pass = NULL;
         char why[256] = "";
         bool same = false;
@@ -1076,7 +1077,7 @@ static int render_pkcs12(const RenderSpec *spec, const JsonValue *data, Secret *
                                       why, sizeof(why));
                 if (r == -EINVAL)
                         r = err_fail(err, errlen, -EINVAL, "object '%s': format pkcs12: %s",
-                                 quote_str(&qn, spec->name), why);
+                                     quote_str(&qn, spec->name), why);
         }
         pki_done(&k);
         return r;
@@ -1121,20 +1122,20 @@ int render_spec_check(const RenderSpec *spec, bool format_set, char *err, size_t
         clash = spec_clash(spec, format_set);
         if (clash)
                 return err_fail(err, errlen, -EINVAL, "object '%s': %s: set only one of them", qn.s,
-                            clash);
+                                clash);
         if (spec->encoding != SECRET_ENCODING_UTF8 && !spec->key && !spec->expand)
                 return err_fail(err, errlen, -EINVAL,
-                            "object '%s': encoding applies to one value or to each expanded "
-                            "file: set secretKey or expand too",
-                            qn.s);
+                                "object '%s': encoding applies to one value or to each expanded "
+                                "file: set secretKey or expand too",
+                                qn.s);
         if (spec->format < 0 || spec->format >= _RENDER_FORMAT_MAX)
                 return err_fail(err, errlen, -EINVAL, "object '%s': unknown format", qn.s);
         if (spec->pkcs12_password) {
                 const char *pass;
                 if (spec->format != RENDER_FORMAT_PKCS12)
                         return err_fail(err, errlen, -EINVAL,
-                                    "object '%s': pkcs12Password applies only to format pkcs12",
-                                    qn.s);
+                                        "object '%s': pkcs12Password applies only to format pkcs12",
+                                        qn.s);
                 if (pkcs12_password(spec, &pass, err, errlen) < 0)
                         return -EINVAL;
         }
@@ -1185,7 +1186,7 @@ static int render_whole(const RenderSpec *spec, const JsonValue *data, Files *fs
 int render_object(const RenderSpec *spec, const JsonValue *data, RenderedFile **ret_files,
                   size_t *ret_n, char *err, size_t errlen) {
         Files fs = { .max_bytes = spec && spec->max_file_bytes ? spec->max_file_bytes
-                                                                : SECRET_SIZE_MAX };
+                                                               : SECRET_SIZE_MAX };
         Quoted qn;
         int r;
 
@@ -1198,9 +1199,9 @@ int render_object(const RenderSpec *spec, const JsonValue *data, RenderedFile **
                 return r;
         if (!data || json_value_kind(data) == JSON_KIND_NULL)
                 return err_fail(err, errlen, -ENOENT,
-                            "object '%s': the secret at its secretPath has no data (a deleted "
-                            "or destroyed KV v2 version?)",
-                            quote_str(&qn, spec->name));
+                                "object '%s': the secret at its secretPath has no data (a deleted "
+                                "or destroyed KV v2 version?)",
+                                quote_str(&qn, spec->name));
         if (spec->key)
                 r = render_key(spec, data, &fs, err, errlen);
         else if (spec->expand)
@@ -1211,10 +1212,10 @@ int render_object(const RenderSpec *spec, const JsonValue *data, RenderedFile **
                 r = render_whole(spec, data, &fs, err, errlen);
         if (r == -E2BIG && (!err || !err[0]))
                 r = err_fail(err, errlen, -E2BIG,
-                         "object '%s': file '%s' would be more than the node's max-file-bytes "
-                         "(%zu)",
-                         quote_str(&qn, spec->name),
-                         fs.n > 0 ? fs.f[fs.n - 1].name : spec->name, fs.max_bytes);
+                             "object '%s': file '%s' would be more than the node's max-file-bytes "
+                             "(%zu)",
+                             quote_str(&qn, spec->name),
+                             fs.n > 0 ? fs.f[fs.n - 1].name : spec->name, fs.max_bytes);
         if (r < 0) {
                 files_done(&fs);
                 return r;

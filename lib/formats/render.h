@@ -76,23 +76,23 @@ RenderFormat render_format_from_string(const char *s);
 const char *render_format_to_string(RenderFormat f);
 
 typedef struct RenderSpec {
-        const char *name;          /* objectName: the file, or the directory with expand */
-        const char *key;           /* secretKey, or NULL */
-        RenderFormat format;       /* the whole secret's shape (key, template, expand unset) */
-        SecretEncoding encoding;   /* applied to a key's value, and to each expanded file */
-        bool expand;               /* one file per key under name/ */
-        const char *template_text; /* template, or NULL */
+        const char *name;              /* objectName: the file, or the directory with expand */
+        const char *key;               /* secretKey, or NULL */
+        RenderFormat format;           /* the whole secret's shape (key, template, expand unset) */
+        SecretEncoding encoding;       /* applied to a key's value, and to each expanded file */
+        bool expand;                   /* one file per key under name/ */
+        const char *template_text;     /* template, or NULL */
         const Secret *pkcs12_password; /* NULL: the empty password */
         /* pkcs12 only: the object's current file, or NULL. When it holds the
          * same certificate, key and chain under the same password it is
          * returned as is, so the file changes only when its inputs do (a
          * PKCS#12 bundle has random salts and IVs). */
         const Secret *previous;
-        size_t max_file_bytes;     /* 0: SECRET_SIZE_MAX */
+        size_t max_file_bytes; /* 0: SECRET_SIZE_MAX */
 } RenderSpec;
 
 typedef struct RenderedFile {
-        char *name;   /* "objectName", or "objectName/key" with expand */
+        char *name; /* "objectName", or "objectName/key" with expand */
         Secret *data;
 } RenderedFile;
 

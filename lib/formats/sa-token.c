@@ -199,8 +199,8 @@ static int parse_tokens(const Lookup *l, const char *value, JsonValue **ret) {
         JsonError jerr = { 0 };
         int r;
 
-        r = json_parse_object(value, strlen(value), SA_TOKENS_JSON_MAX, SA_TOKENS_JSON_DEPTH,
-                              ret, &jerr);
+        r = json_parse_object(value, strlen(value), SA_TOKENS_JSON_MAX, SA_TOKENS_JSON_DEPTH, ret,
+                              &jerr);
         if (r == -ENOMEM)
                 return r;
         if (r == -E2BIG)
@@ -251,8 +251,7 @@ static int find_entry(const Lookup *l, const JsonValue *root, const char *audien
 }
 
 /* The entry's 'token': a JWT-shaped string. */
-static int entry_token(const Lookup *l, const JsonValue *entry, const char **ret,
-                       size_t *ret_len) {
+static int entry_token(const Lookup *l, const JsonValue *entry, const char **ret, size_t *ret_len) {
         const char *why;
         int r;
 
@@ -274,8 +273,7 @@ static int entry_token(const Lookup *l, const JsonValue *entry, const char **ret
 }
 
 /* The entry's 'expirationTimestamp': an RFC 3339 time after @now_unix. */
-static int entry_expiry(const Lookup *l, const JsonValue *entry, int64_t now_unix,
-                        int64_t *ret) {
+static int entry_expiry(const Lookup *l, const JsonValue *entry, int64_t now_unix, int64_t *ret) {
         const char *ts;
         size_t ts_len;
         int64_t exp;
@@ -346,8 +344,7 @@ int sa_token_get(const KeyValue *secrets, size_t n_secrets, const KeyValue *volu
 
         if (err && errlen > 0)
                 err[0] = 0;
-        if (!ret || !audience || (!secrets && n_secrets > 0) ||
-            (!volume_context && n_context > 0))
+        if (!ret || !audience || (!secrets && n_secrets > 0) || (!volume_context && n_context > 0))
                 return fail(err, errlen, -EINVAL, "service-account token: invalid arguments");
         if (strlen(audience) >= sizeof(ret->audience))
                 return fail(err, errlen, -EINVAL,
@@ -414,9 +411,8 @@ static bool parse_date_time(const char *s, struct tm *tm) {
         int year, mon, day, hour, min, sec;
 
         if (!digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &mon) || s[7] != '-' ||
-            !digits(s + 8, 2, &day) || s[10] != 'T' || !digits(s + 11, 2, &hour) ||
-            s[13] != ':' || !digits(s + 14, 2, &min) || s[16] != ':' ||
-            !digits(s + 17, 2, &sec))
+            !digits(s + 8, 2, &day) || s[10] != 'T' || !digits(s + 11, 2, &hour) || s[13] != ':' ||
+            !digits(s + 14, 2, &min) || s[16] != ':' || !digits(s + 17, 2, &sec))
                 return false;
         if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) || hour > 23 ||
             min > 59 || sec > 59)

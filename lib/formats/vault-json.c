@@ -317,8 +317,7 @@ static int response_texts(VaultResponse *resp, const VaultTextFilter *f) {
         const JsonValue *v = json_object_member(resp->root, "warnings");
         int r;
 
-        for (size_t i = 0; i < json_array_count(v) && resp->n_warnings < VAULT_WARNINGS_MAX;
-             i++) {
+        for (size_t i = 0; i < json_array_count(v) && resp->n_warnings < VAULT_WARNINGS_MAX; i++) {
                 char buf[VAULT_ERROR_TEXT_MAX + 1];
                 const char *s;
                 size_t n;
@@ -488,8 +487,7 @@ static int fail(const VaultResponse *r, VaultError *err, int code, const char *s
                                        r->status, text);
         if (r->body_not_json)
                 return vault_error_set(err, code, r->status,
-                                       "%s (HTTP %ld, body is not Vault JSON)", summary,
-                                       r->status);
+                                       "%s (HTTP %ld, body is not Vault JSON)", summary, r->status);
         return vault_error_set(err, code, r->status, "%s (HTTP %ld)", summary, r->status);
 }
 
@@ -551,8 +549,7 @@ int vault_response_check(const VaultResponse *r, VaultOp op, VaultError *err) {
         if (s >= 200 && s < 300) {
                 if (login && (!r->auth || !r->auth->client_token))
                         return vault_error_set(err, VAULT_E_PROTOCOL, s,
-                                               "Vault login answered HTTP %ld without a token",
-                                               s);
+                                               "Vault login answered HTTP %ld without a token", s);
                 return 0;
         }
         if (s >= 300 && s < 400)

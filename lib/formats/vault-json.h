@@ -43,16 +43,16 @@ enum {
         _VAULT_E_MAX,
 };
 
-#define VAULT_ERROR_TEXT_MAX 256
+#define VAULT_ERROR_TEXT_MAX    256
 #define VAULT_ERROR_MESSAGE_MAX 512
-#define VAULT_WARNINGS_MAX 16
-#define VAULT_TOKEN_MAX 8192
-#define VAULT_JSON_DEPTH_MAX 128U
+#define VAULT_WARNINGS_MAX      16
+#define VAULT_TOKEN_MAX         8192
+#define VAULT_JSON_DEPTH_MAX    128U
 
 typedef struct VaultError {
-        int code;          /* VAULT_E_* or -errno; 0 when unset */
-        long http_status;  /* last HTTP status seen, 0 if none */
-        unsigned attempts; /* HTTP attempts made (vault.c) */
+        int code;                /* VAULT_E_* or -errno; 0 when unset */
+        long http_status;        /* last HTTP status seen, 0 if none */
+        unsigned attempts;       /* HTTP attempts made (vault.c) */
         bool has_retry_after;    /* the last answer carried a usable Retry-After */
         int64_t retry_after_sec; /* its value in seconds (with has_retry_after) */
         char message[VAULT_ERROR_MESSAGE_MAX];
@@ -70,32 +70,32 @@ typedef enum VaultOp {
 typedef struct VaultAuth {
         Secret *client_token;
         char *accessor;
-        char *token_type;           /* "service" | "batch" | NULL */
+        char *token_type; /* "service" | "batch" | NULL */
         char *entity_id;
-        int64_t lease_duration;     /* token TTL in seconds */
+        int64_t lease_duration; /* token TTL in seconds */
         bool renewable;
         bool orphan;
-        const JsonValue *policies;  /* borrowed from the root: array or NULL */
-        const JsonValue *metadata;  /* borrowed: object or NULL */
+        const JsonValue *policies; /* borrowed from the root: array or NULL */
+        const JsonValue *metadata; /* borrowed: object or NULL */
 } VaultAuth;
 
 typedef struct VaultResponse {
         long status;
-        JsonValue *root;          /* the envelope; NULL for an empty body or a non-JSON error */
-        const JsonValue *data;    /* root.data when an object, else NULL */
+        JsonValue *root;       /* the envelope; NULL for an empty body or a non-JSON error */
+        const JsonValue *data; /* root.data when an object, else NULL */
         char *request_id;
-        char *lease_id;           /* NULL when absent or "" */
-        int64_t lease_duration;   /* seconds */
+        char *lease_id;         /* NULL when absent or "" */
+        int64_t lease_duration; /* seconds */
         bool renewable;
-        char *mount_type;         /* Vault only; NULL on OpenBao */
+        char *mount_type;                   /* Vault only; NULL on OpenBao */
         char *warnings[VAULT_WARNINGS_MAX]; /* sanitised */
         size_t n_warnings;
-        char *errors_text;        /* errors[] sanitised and joined with "; ", or NULL */
+        char *errors_text; /* errors[] sanitised and joined with "; ", or NULL */
         size_t n_errors;
         bool has_errors_key;
         bool has_wrap_info;
-        bool body_not_json;       /* status >= 400 and the body is not a JSON object */
-        VaultAuth *auth;          /* NULL when absent or null */
+        bool body_not_json; /* status >= 400 and the body is not a JSON object */
+        VaultAuth *auth;    /* NULL when absent or null */
 } VaultResponse;
 
 /*
@@ -157,4 +157,3 @@ int vault_error_set(VaultError *err, int code, long http_status, const char *fmt
 
 /* "LOGIN_REJECTED", "DENIED", ...; "ERRNO" for negative values. */
 const char *vault_error_code_to_string(int code);
-

@@ -26,9 +26,10 @@
 #include "macro.h"
 
 /* err_fail(), and OpenSSL's error queue emptied (no stale error for the next caller). */
-#define x509_fail(err, errlen, r, ...) (ERR_clear_error(), err_fail((err), (errlen), (r), __VA_ARGS__))
+#define x509_fail(err, errlen, r, ...)                                                             \
+        (ERR_clear_error(), err_fail((err), (errlen), (r), __VA_ARGS__))
 
-static void x509_stack_freep(STACK_OF(X509) **s) {
+static void x509_stack_freep(STACK_OF(X509) * *s) {
         if (*s)
                 sk_X509_pop_free(*s, X509_free);
         *s = NULL;
@@ -44,7 +45,7 @@ static void pkey_freep(EVP_PKEY **k) {
         *k = NULL;
 }
 
-static bool stack_has(STACK_OF(X509) *s, X509 *x) {
+static bool stack_has(STACK_OF(X509) * s, X509 *x) {
         for (int i = 0; i < sk_X509_num(s); i++)
                 if (X509_cmp(sk_X509_value(s, i), x) == 0)
                         return true;
@@ -56,7 +57,7 @@ static bool stack_has(STACK_OF(X509) *s, X509 *x) {
  * Returns the number read (>= 0), -EINVAL (t holds none, or a damaged one),
  * -ENOMEM.
  */
-static int certs_read(const X509Text *t, STACK_OF(X509) *all, bool dedup) {
+static int certs_read(const X509Text *t, STACK_OF(X509) * all, bool dedup) {
         BIO *bio;
         int n = 0, r = 0;
 
@@ -92,7 +93,7 @@ static int certs_read(const X509Text *t, STACK_OF(X509) *all, bool dedup) {
 
 /* The leaf (first certificate of leaf) and the deduplicated chain after it. */
 static int chain_load(const X509Text *leaf, const X509Text *chain, size_t n_chain,
-                      STACK_OF(X509) **ret, char *err, size_t errlen) {
+                      STACK_OF(X509) * *ret, char *err, size_t errlen) {
         _cleanup_(x509_stack_freep) STACK_OF(X509) *all = sk_X509_new_null();
         _cleanup_(x509_stack_freep) STACK_OF(X509) *leafs = sk_X509_new_null();
         X509 *first;
@@ -104,7 +105,8 @@ static int chain_load(const X509Text *leaf, const X509Text *chain, size_t n_chai
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
-                return x509_fail(err, errlen, -EINVAL, "'%s' is not a PEM certificate", leaf->field);
+                return x509_fail(err, errlen, -EINVAL, "'%s' is not a PEM certificate",
+                                 leaf->field);
         first = sk_X509_shift(leafs);
         if (!sk_X509_push(all, first)) {
                 X509_free(first);
@@ -116,7 +118,7 @@ static int chain_load(const X509Text *leaf, const X509Text *chain, size_t n_chai
                         return r;
                 if (r < 0)
                         return x509_fail(err, errlen, -EINVAL, "'%s' is not a PEM certificate",
-                                    chain[i].field);
+                                         chain[i].field);
         }
         *ret = TAKE_PTR(all);
         return 0;
@@ -174,13 +176,14 @@ static int key_load(const X509Text *key, X509 *leaf, EVP_PKEY **ret, char *err, 
         pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
         BIO_free(bio);
         if (!pkey)
-                return x509_fail(err, errlen, -EINVAL,
-                            "'%s' is not a PEM private key (format: der or pkcs8 in secretArgs?)",
-                            key->field);
+                return x509_fail(
+                        err, errlen, -EINVAL,
+                        "'%s' is not a PEM private key (format: der or pkcs8 in secretArgs?)",
+                        key->field);
         if (X509_check_private_key(leaf, pkey) != 1) {
                 EVP_PKEY_free(pkey);
                 return x509_fail(err, errlen, -EINVAL, "'%s' does not match the certificate",
-                            key->field);
+                                 key->field);
         }
         ERR_clear_error();
         *ret = pkey;
@@ -188,7 +191,7 @@ static int key_load(const X509Text *key, X509 *leaf, EVP_PKEY **ret, char *err, 
 }
 
 /* The chain after the leaf, as a new stack sharing the certificates. */
-static STACK_OF(X509) *chain_rest(STACK_OF(X509) *all) {
+static STACK_OF(X509) * chain_rest(STACK_OF(X509) * all) {
         STACK_OF(X509) *ca = sk_X509_new_null();
 
         if (!ca)
@@ -224,7 +227,7 @@ int x509_pkcs12_build(const X509Text *leaf, const X509Text *key, const X509Text 
                       char *err, size_t errlen) {
         _cleanup_(x509_stack_freep) STACK_OF(X509) *all = NULL;
         _cleanup_(pkey_freep) EVP_PKEY *pkey = NULL;
-        STACK_OF(X509) *ca;
+        STACK_OF(X509) * ca;
         unsigned char *der = NULL, *q;
         PKCS12 *p12;
         int len, r;
@@ -326,8 +329,8 @@ int x509_pkcs12_same(const uint8_t *p12, size_t n, const X509Text *leaf, const X
         ERR_clear_error();
         if (!same || !old_key || !old_cert)
                 return 0;
-        same = X509_cmp(old_cert, sk_X509_value(all, 0)) == 0 &&
-               EVP_PKEY_eq(old_key, pkey) == 1 && sk_X509_num(ca) == sk_X509_num(all) - 1;
+        same = X509_cmp(old_cert, sk_X509_value(all, 0)) == 0 && EVP_PKEY_eq(old_key, pkey) == 1 &&
+               sk_X509_num(ca) == sk_X509_num(all) - 1;
         for (int i = 1; same && i < sk_X509_num(all); i++)
                 same = stack_has(ca, sk_X509_value(all, i));
         *ret = same;

@@ -25,8 +25,8 @@ static int fail(Builder *b, const yaml_mark_t *m, int r, const char *fmt, ...) {
         (void)vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
         if (b->errlen > 0)
-                (void)snprintf(b->err, b->errlen, "line %zu column %zu: %s",
-                               m ? m->line + 1 : 0, m ? m->column + 1 : 0, msg);
+                (void)snprintf(b->err, b->errlen, "line %zu column %zu: %s", m ? m->line + 1 : 0,
+                               m ? m->column + 1 : 0, msg);
         return r;
 }
 
@@ -52,8 +52,7 @@ YNode *ytree_free(YNode *n) {
 static int node_new(Builder *b, YNodeType type, const yaml_mark_t *m, YNode **ret) {
         YNode *n;
         if (++b->nodes > b->limits->max_nodes)
-                return fail(b, m, -E2BIG, "document has more than %zu nodes",
-                            b->limits->max_nodes);
+                return fail(b, m, -E2BIG, "document has more than %zu nodes", b->limits->max_nodes);
         n = calloc(1, sizeof(*n));
         if (!n)
                 return -ENOMEM;
@@ -90,8 +89,7 @@ static int next_event(yaml_parser_t *p, yaml_event_t *ev, Builder *b) {
 }
 
 /* Parses one node starting with event `ev` (consumed). */
-static int parse_node(yaml_parser_t *p, yaml_event_t *ev, Builder *b, unsigned depth,
-                      YNode **ret) {
+static int parse_node(yaml_parser_t *p, yaml_event_t *ev, Builder *b, unsigned depth, YNode **ret) {
         _cleanup_(ytree_freep) YNode *n = NULL;
         int r;
 
@@ -106,8 +104,8 @@ static int parse_node(yaml_parser_t *p, yaml_event_t *ev, Builder *b, unsigned d
                 if (ev->data.scalar.anchor)
                         return fail(b, &ev->start_mark, -EINVAL, "anchors are not supported");
                 if (ev->data.scalar.length > b->limits->max_scalar)
-                        return fail(b, &ev->start_mark, -E2BIG,
-                                    "value longer than %zu bytes", b->limits->max_scalar);
+                        return fail(b, &ev->start_mark, -E2BIG, "value longer than %zu bytes",
+                                    b->limits->max_scalar);
                 r = node_new(b, YNODE_SCALAR, &ev->start_mark, &n);
                 if (r < 0 || !n) /* !n: never, but gcc -O3 cannot tell */
                         return r < 0 ? r : -ENOMEM;
@@ -125,8 +123,7 @@ static int parse_node(yaml_parser_t *p, yaml_event_t *ev, Builder *b, unsigned d
         case YAML_SEQUENCE_START_EVENT:
         case YAML_MAPPING_START_EVENT: {
                 bool mapping = ev->type == YAML_MAPPING_START_EVENT;
-                yaml_event_type_t end = mapping ? YAML_MAPPING_END_EVENT
-                                                : YAML_SEQUENCE_END_EVENT;
+                yaml_event_type_t end = mapping ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT;
                 if ((mapping && ev->data.mapping_start.anchor) ||
                     (!mapping && ev->data.sequence_start.anchor))
                         return fail(b, &ev->start_mark, -EINVAL, "anchors are not supported");
@@ -159,8 +156,7 @@ static int parse_node(yaml_parser_t *p, yaml_event_t *ev, Builder *b, unsigned d
                                 if (ytree_get(n, key->scalar)) {
                                         yaml_mark_t m = { .line = key->line - 1,
                                                           .column = key->column - 1 };
-                                        r = fail(b, &m, -EINVAL, "duplicate key '%s'",
-                                                 key->scalar);
+                                        r = fail(b, &m, -EINVAL, "duplicate key '%s'", key->scalar);
                                         ytree_free(key);
                                         return r;
                                 }
@@ -192,8 +188,8 @@ static int parse_node(yaml_parser_t *p, yaml_event_t *ev, Builder *b, unsigned d
         return 0;
 }
 
-int ytree_parse(const char *data, size_t len, const YTreeLimits *limits, YNode **ret,
-                char *err, size_t errlen) {
+int ytree_parse(const char *data, size_t len, const YTreeLimits *limits, YNode **ret, char *err,
+                size_t errlen) {
         static const YTreeLimits default_limits = YTREE_LIMITS_DEFAULT;
         Builder b = { .limits = limits ? limits : &default_limits, .err = err, .errlen = errlen };
         _cleanup_(ytree_freep) YNode *root = NULL;

@@ -25,7 +25,7 @@ struct YNode {
         unsigned column; /* 1-based */
         char *scalar;    /* YNODE_SCALAR: value (NUL-terminated) */
         size_t scalar_len;
-        int quoted;      /* scalar was quoted ('...' or "...") */
+        int quoted; /* scalar was quoted ('...' or "...") */
         /* YNODE_MAPPING: keys[i] -> values[i]; YNODE_SEQUENCE: values[i] */
         YNode **keys;
         YNode **values;
@@ -38,15 +38,16 @@ typedef struct YTreeLimits {
         size_t max_scalar;
 } YTreeLimits;
 
-#define YTREE_LIMITS_DEFAULT { .max_depth = 16, .max_nodes = 10000, .max_scalar = 65536 }
+#define YTREE_LIMITS_DEFAULT                                                                       \
+        { .max_depth = 16, .max_nodes = 10000, .max_scalar = 65536 }
 
 /*
  * Parses `len` bytes. On success *ret is the root node (NULL for an empty
  * document). On failure returns -EINVAL (syntax, or an unsupported feature),
  * -E2BIG (a limit) or -ENOMEM, with a message "line L column C: ..." in err.
  */
-int ytree_parse(const char *data, size_t len, const YTreeLimits *limits, YNode **ret,
-                char *err, size_t errlen);
+int ytree_parse(const char *data, size_t len, const YTreeLimits *limits, YNode **ret, char *err,
+                size_t errlen);
 YNode *ytree_free(YNode *n);
 static inline void ytree_freep(YNode **n) {
         ytree_free(*n);

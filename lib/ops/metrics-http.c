@@ -23,9 +23,9 @@
 #include "prom.h"
 #include "macro.h"
 
-#define CONNECTION_LIMIT 8
+#define CONNECTION_LIMIT       8
 #define CONNECTION_TIMEOUT_SEC 10
-#define THREAD_STACK_SIZE (256 * 1024)
+#define THREAD_STACK_SIZE      (256 * 1024)
 
 struct MetricsHttp {
         struct MHD_Daemon *daemon;
@@ -45,8 +45,8 @@ static _printf_(3, 4) int set_err(char *err, size_t errlen, const char *fmt, ...
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *text,
                              const char *allow) {
-        struct MHD_Response *resp = MHD_create_response_from_buffer(
-                strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+        struct MHD_Response *resp =
+                MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
         enum MHD_Result r;
 
         if (!resp)
@@ -61,9 +61,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls) {
         MetricsHttp *h = cls;
         struct MHD_Response *resp;
         char *text = NULL;
@@ -96,9 +95,10 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
 }
 
 /* A listening socket on host:port, of the given family (AF_UNSPEC: any). -errno. */
-static int listen_family(const char *host, uint16_t port, int family, int *ret_family,
-                         char *err, size_t errlen) {
-        struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_STREAM,
+static int listen_family(const char *host, uint16_t port, int family, int *ret_family, char *err,
+                         size_t errlen) {
+        struct addrinfo hints = { .ai_family = family,
+                                  .ai_socktype = SOCK_STREAM,
                                   .ai_flags = AI_NUMERICSERV | AI_PASSIVE };
         struct addrinfo *res = NULL;
         char service[8];
@@ -141,8 +141,7 @@ static int listen_family(const char *host, uint16_t port, int family, int *ret_f
 
 /* An empty host means every address: IPv6 and IPv4 on one socket when the
  * node has IPv6, else IPv4 only. */
-static int listen_on(const char *host, uint16_t port, int *ret_family, char *err,
-                     size_t errlen) {
+static int listen_on(const char *host, uint16_t port, int *ret_family, char *err, size_t errlen) {
         if (isempty(host)) {
                 int fd = listen_family(host, port, AF_INET6, ret_family, err, errlen);
                 if (fd >= 0 || fd == -EADDRINUSE)
@@ -165,8 +164,8 @@ static uint16_t bound_port(int fd) {
         return 0;
 }
 
-int metrics_http_start(MetricsHttp **ret, const char *address, const ScrapeSources *src,
-                       char *err, size_t errlen) {
+int metrics_http_start(MetricsHttp **ret, const char *address, const ScrapeSources *src, char *err,
+                       size_t errlen) {
         _cleanup_(metrics_http_freep) MetricsHttp *h = NULL;
         char host[256];
         uint16_t port;
@@ -189,12 +188,12 @@ int metrics_http_start(MetricsHttp **ret, const char *address, const ScrapeSourc
         if (family == AF_INET6)
                 flags |= MHD_USE_IPv6;
         h->port = bound_port(fd);
-        h->daemon = MHD_start_daemon(
-                flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
-                MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
-                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_SEC,
-                MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK_SIZE,
-                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+        h->daemon =
+                MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_SEC,
+                                 MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK_SIZE,
+                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
         if (!h->daemon) {
                 close(fd);
                 set_err(err, errlen, "starting the HTTP server on '%s' failed", address);

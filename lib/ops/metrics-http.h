@@ -22,8 +22,8 @@ typedef struct MetricsHttp MetricsHttp;
  * one) and serves in a thread of its own. `src` is copied; what it points
  * to must outlive the endpoint. 0, or -errno with a message in err.
  */
-int metrics_http_start(MetricsHttp **ret, const char *address, const ScrapeSources *src,
-                       char *err, size_t errlen);
+int metrics_http_start(MetricsHttp **ret, const char *address, const ScrapeSources *src, char *err,
+                       size_t errlen);
 /* The port listened on. */
 uint16_t metrics_http_port(const MetricsHttp *h);
 /* Stops serving (waits for a scrape in progress) and frees. NULL-safe. */

@@ -78,8 +78,7 @@ static void render_csi(FILE *f, const Metrics *m) {
                                 fprintf(f,
                                         "vaultmount_csi_requests_total{method=\"%s\",code=\"%s\"} "
                                         "%" PRIu64 "\n",
-                                        metrics_csi_method_name(i), metrics_csi_code_name(c),
-                                        v);
+                                        metrics_csi_method_name(i), metrics_csi_code_name(c), v);
                 }
         family(f, "vaultmount_csi_request_duration_seconds", "histogram",
                "Time from a CSI call's arrival to its answer, by method.");
@@ -87,8 +86,7 @@ static void render_csi(FILE *f, const Metrics *m) {
                 char labels[96];
                 if (!histogram_count(&m->csi_duration[i]))
                         continue;
-                (void)snprintf(labels, sizeof(labels), "method=\"%s\"",
-                               metrics_csi_method_name(i));
+                (void)snprintf(labels, sizeof(labels), "method=\"%s\"", metrics_csi_method_name(i));
                 histogram(f, "vaultmount_csi_request_duration_seconds", labels,
                           &m->csi_duration[i]);
         }
@@ -154,8 +152,7 @@ static int render_vault(FILE *f, const Metrics *m, const int *paused, const int 
                                 fprintf(f,
                                         "vaultmount_refresh_total{%s,kind=\"%s\",result=\"%s\"} "
                                         "%" PRIu64 "\n",
-                                        labels[s],
-                                        metrics_refresh_kind_name((MetricsRefreshKind)k),
+                                        labels[s], metrics_refresh_kind_name((MetricsRefreshKind)k),
                                         metrics_refresh_result_name((MetricsRefreshResult)x),
                                         load(&m->servers[s].refreshes[k][x]));
         family(f, "vaultmount_vault_server_paused", "gauge",
@@ -206,8 +203,7 @@ static void render_volumes(FILE *f, const PromInput *in) {
                "Unix time.");
         for (size_t i = 0; i < in->n_volumes; i++)
                 if (in->volumes[i].last_success_usec)
-                        volume_series(f,
-                                      "vaultmount_volume_last_refresh_success_timestamp_seconds",
+                        volume_series(f, "vaultmount_volume_last_refresh_success_timestamp_seconds",
                                       &in->volumes[i], in->volumes[i].last_success_usec);
 }
 

@@ -43,13 +43,13 @@ typedef struct PromProcess {
 typedef struct PromInput {
         const char *version;
         const char *commit;
-        const Metrics *metrics;              /* may be NULL: no counters */
-        const int *server_paused;            /* per metrics->servers[]: 0/1; NULL: all 0 */
-        const int *budget_exhausted;         /* the same: the refresh budget falls short */
+        const Metrics *metrics;      /* may be NULL: no counters */
+        const int *server_paused;    /* per metrics->servers[]: 0/1; NULL: all 0 */
+        const int *budget_exhausted; /* the same: the refresh budget falls short */
         uint64_t volumes_by_state[_VOLUME_STATE_MAX];
         const PromVolume *volumes;
         size_t n_volumes;
-        const PromProcess *process;          /* NULL or !valid: no process_* series */
+        const PromProcess *process; /* NULL or !valid: no process_* series */
 } PromInput;
 
 /* The `state` label of vaultmount_volumes: ok, failing, stale, waiting_for_token. */

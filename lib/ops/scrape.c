@@ -47,9 +47,8 @@ static int gather_volumes(const ScrapeSources *src, PromInput *in, VolumeRow **r
                                         .volume_id = rows[k].volume_id,
                                         .ns = rows[k].id.ns,
                                         .pod = rows[k].id.pod,
-                                        .expiry_usec = h.stale_after_usec
-                                                               ? h.stale_after_usec
-                                                               : h.earliest_expiry_usec,
+                                        .expiry_usec = h.stale_after_usec ? h.stale_after_usec
+                                                                          : h.earliest_expiry_usec,
                                         .last_success_usec = h.last_success_usec,
                                 };
                                 k++;
@@ -89,8 +88,7 @@ int scrape_render(const ScrapeSources *src, char **ret, size_t *ret_len) {
                 return -ENOMEM;
         for (size_t i = 0; i < n_servers; i++) {
                 paused[i] = src->refresher ? refresher_server_paused(src->refresher, i) : 0;
-                exhausted[i] =
-                        src->refresher ? refresher_budget_exhausted(src->refresher, i) : 0;
+                exhausted[i] = src->refresher ? refresher_budget_exhausted(src->refresher, i) : 0;
         }
         in.server_paused = paused;
         in.budget_exhausted = exhausted;

@@ -18,7 +18,7 @@
 #include "fsutil.h"
 #include "macro.h"
 
-#define FILE_MAX (1024 * 1024)
+#define FILE_MAX   (1024 * 1024)
 #define JSON_DEPTH 8
 
 static void entry_done(StatusEntry *e) {
@@ -79,7 +79,8 @@ static int format_usec(uint64_t usec, char **dst) {
         time_t t = (time_t)(usec / 1000000);
         struct tm tm;
 
-        if (!usec || !gmtime_r(&t, &tm) || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        if (!usec || !gmtime_r(&t, &tm) ||
+            strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
                 return 0;
         free(*dst);
         *dst = strdup(buf);
@@ -154,8 +155,8 @@ static int entry_from_status(const JsonValue *o, StatusEntry *e) {
 }
 
 static int load_entry(int volumes_fd, const char *key, StatusEntry *e) {
-        _cleanup_close_ int dfd = openat(volumes_fd, key, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-                                                             O_CLOEXEC);
+        _cleanup_close_ int dfd =
+                openat(volumes_fd, key, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         _cleanup_close_ int mfd = -1;
         JsonValue *o = NULL;
         int r;
@@ -192,8 +193,7 @@ static int entry_cmp(const void *a, const void *b) {
         return c ? c : strcmp(x->volume_id, y->volume_id);
 }
 
-int status_report_load(const char *state_dir, StatusEntry **ret, size_t *ret_n,
-                       size_t *ret_bad) {
+int status_report_load(const char *state_dir, StatusEntry **ret, size_t *ret_n, size_t *ret_bad) {
         _cleanup_free_ char *path = NULL;
         StatusEntry *list = NULL;
         size_t n = 0, bad = 0;
@@ -280,15 +280,14 @@ static void put_time(FILE *f, const char *t, int width) {
 }
 
 static void print_table(FILE *f, const StatusEntry *e, size_t n) {
-        fprintf(f, "%-36s %-24s %-17s %-21s %-21s %-21s %s\n", "NAMESPACE/POD", "VOLUME",
-                "STATE", "LAST-SUCCESS", "NEXT-REFRESH", "EARLIEST-EXPIRY", "LAST-ERROR");
+        fprintf(f, "%-36s %-24s %-17s %-21s %-21s %-21s %s\n", "NAMESPACE/POD", "VOLUME", "STATE",
+                "LAST-SUCCESS", "NEXT-REFRESH", "EARLIEST-EXPIRY", "LAST-ERROR");
         for (size_t i = 0; i < n; i++) {
                 char pod[512], id[24];
                 (void)snprintf(pod, sizeof(pod), "%s/%s", e[i].ns ? e[i].ns : "?",
                                e[i].pod ? e[i].pod : "?");
-                fprintf(f, "%-36s %-24s %-17s ", pod, status_short_id(e[i].volume_id, id,
-                                                                      sizeof(id)),
-                        e[i].state);
+                fprintf(f, "%-36s %-24s %-17s ", pod,
+                        status_short_id(e[i].volume_id, id, sizeof(id)), e[i].state);
                 put_time(f, e[i].last_success, 21);
                 fputc(' ', f);
                 put_time(f, e[i].next_refresh, 21);
@@ -326,11 +325,11 @@ static int print_json(FILE *f, const StatusEntry *e, size_t n) {
                         r = json_array_append_value(arr, o);
                 json_value_unref(o);
         }
-        if (r == 0 && (r = json_object_put_bool(doc, "healthy",
-                                                status_report_exit_code(e, n) == 0)) == 0 &&
+        if (r == 0 &&
+            (r = json_object_put_bool(doc, "healthy", status_report_exit_code(e, n) == 0)) == 0 &&
             (r = json_object_put_value(doc, "volumes", arr)) == 0 &&
-            (r = json_write_string(doc, JSON_WRITE_SORT_KEYS | JSON_WRITE_NEWLINE, &text,
-                                   &len)) == 0 &&
+            (r = json_write_string(doc, JSON_WRITE_SORT_KEYS | JSON_WRITE_NEWLINE, &text, &len)) ==
+                    0 &&
             fwrite(text, 1, len, f) != len)
                 r = -EIO;
 out:
@@ -366,14 +365,12 @@ int status_report_run(const char *state_dir, bool json, FILE *out, FILE *errf) {
                 return 2;
         }
         if (bad > 0)
-                fprintf(errf, "vaultmountd status: %zu volume record(s) could not be read\n",
-                        bad);
+                fprintf(errf, "vaultmountd status: %zu volume record(s) could not be read\n", bad);
         r = status_report_print(out, e, n, json);
         if (r >= 0 && fflush(out) != 0)
                 r = -EIO;
         if (r < 0) {
-                fprintf(errf, "vaultmountd status: writing the report failed: %s\n",
-                        strerror(-r));
+                fprintf(errf, "vaultmountd status: writing the report failed: %s\n", strerror(-r));
                 status_entries_free(e, n);
                 return 2;
         }

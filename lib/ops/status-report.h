@@ -20,10 +20,10 @@
 
 typedef struct StatusEntry {
         char *volume_id;
-        char *ns;              /* the pod's namespace, or NULL */
-        char *pod;             /* the pod's name, or NULL */
-        char *state;           /* ok, failing, stale, waiting-for-token, unknown */
-        char *last_success;    /* RFC 3339 UTC, or NULL */
+        char *ns;           /* the pod's namespace, or NULL */
+        char *pod;          /* the pod's name, or NULL */
+        char *state;        /* ok, failing, stale, waiting-for-token, unknown */
+        char *last_success; /* RFC 3339 UTC, or NULL */
         char *next_refresh;
         char *earliest_expiry;
         char *last_error;
@@ -34,8 +34,7 @@ void status_entries_free(StatusEntry *e, size_t n);
 /* Reads every volume of the state dir (sorted by namespace, pod, volume id).
  * 0 or -errno; a volume whose record does not parse is skipped and counted
  * in *ret_bad. A state dir without volumes gives none. */
-int status_report_load(const char *state_dir, StatusEntry **ret, size_t *ret_n,
-                       size_t *ret_bad);
+int status_report_load(const char *state_dir, StatusEntry **ret, size_t *ret_n, size_t *ret_bad);
 
 /* Replaces, in place, every '...' or "..." quoted text holding a '/' (a Vault
  * path, in the refresher's error texts) by '<path>' ('?' when shorter). */

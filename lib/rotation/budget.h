@@ -23,7 +23,7 @@ typedef struct RefreshBudget {
         pthread_mutex_t lock;
         bool inited;
         size_t n;
-        bool *exhausted;     /* per server */
+        bool *exhausted;      /* per server */
         uint64_t *last_short; /* per server: the last critical deferral (µs) */
         uint64_t *shorts;     /* per server: critical deferrals so far */
 } RefreshBudget;

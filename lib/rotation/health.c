@@ -53,9 +53,8 @@ static void health_name_group(VolumeHealth *h, const VolumeRecord *rec, size_t g
 
 static void apply_failure(VolumeRecord *rec, const RefreshOutcome *o, const HealthPolicy *pol,
                           uint64_t random, VolumeHealth *h) {
-        uint64_t retry = o->now + refresh_backoff_usec(pol->backoff_min_usec,
-                                                       pol->backoff_max_usec, h->failures + 1,
-                                                       random);
+        uint64_t retry = o->now + refresh_backoff_usec(pol->backoff_min_usec, pol->backoff_max_usec,
+                                                       h->failures + 1, random);
         h->failures++;
         copy_text(h->last_error, sizeof(h->last_error), o->error);
         health_name_group(h, rec, o->error_group);

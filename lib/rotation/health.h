@@ -18,22 +18,22 @@
 
 /* The status file at each volume's root (beside "..data"; object names
  * cannot start with '.', so it cannot collide with one). */
-#define REFRESH_STATUS_FILE "..vaultmount-status.json"
+#define REFRESH_STATUS_FILE   "..vaultmount-status.json"
 #define REFRESH_STATUS_SCHEMA 1
 
 /* What one refresh run did (the refresher fills it in). */
 typedef struct RefreshOutcome {
         uint64_t now;
-        bool requests;        /* at least one Vault request went */
+        bool requests; /* at least one Vault request went */
         bool failed;
-        bool token_failed;    /* the failure was the token's */
-        bool deferred;        /* postponed by the server's limits */
-        bool paused;          /* ... because the server is paused (429/503/no answer) */
+        bool token_failed; /* the failure was the token's */
+        bool deferred;     /* postponed by the server's limits */
+        bool paused;       /* ... because the server is paused (429/503/no answer) */
         uint64_t defer_until;
         bool cancelled;
-        bool need_jwt;        /* the token must be replaced and no pod JWT is at hand */
-        const char *error;    /* with failed */
-        size_t error_group;   /* SIZE_MAX: the token, or no group */
+        bool need_jwt;      /* the token must be replaced and no pod JWT is at hand */
+        const char *error;  /* with failed */
+        size_t error_group; /* SIZE_MAX: the token, or no group */
 } RefreshOutcome;
 
 typedef struct HealthPolicy {

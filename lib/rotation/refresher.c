@@ -56,8 +56,8 @@ int refresher_new(Refresher **ret, const Config *c, VolumeTable *volumes, VaultP
         R->volumes = volumes;
         R->pool = pool;
         R->metrics = metrics;
-        R->revoke_denied = calloc(c->n_vault_servers ? c->n_vault_servers : 1,
-                                  sizeof(*R->revoke_denied));
+        R->revoke_denied =
+                calloc(c->n_vault_servers ? c->n_vault_servers : 1, sizeof(*R->revoke_denied));
         if (!R->revoke_denied)
                 return -ENOMEM;
         for (size_t i = 0; i < c->n_vault_servers; i++)
@@ -128,12 +128,12 @@ typedef struct Run {
         VaultLimit *limit;
         VaultClient *client;
         uint64_t now;
-        bool requests;       /* at least one Vault request went */
-        unsigned calls;      /* Vault requests that went (refresh_total) */
+        bool requests;  /* at least one Vault request went */
+        unsigned calls; /* Vault requests that went (refresh_total) */
         bool failed;
         bool token_failed;
         bool deferred;
-        bool paused;         /* deferred by the server gate (429/503/no answer) */
+        bool paused; /* deferred by the server gate (429/503/no answer) */
         uint64_t defer_until;
         bool cancelled;
         bool need_jwt;       /* the token must be replaced and no pod JWT is at hand */
@@ -149,7 +149,7 @@ typedef struct Run {
         SecretGroup *saved;  /* per group: state before this run (for a failed swap) */
         char **revoke;       /* old lease ids, revoked after the swap */
         size_t n_revoke;
-        char **unused;       /* new lease ids not in the files (failed swap) */
+        char **unused; /* new lease ids not in the files (failed swap) */
         size_t n_unused;
 } Run;
 
@@ -182,15 +182,13 @@ static int call_enter(Run *run) {
                 return run->cancelled ? CALL_CANCELLED : CALL_DEFERRED;
         if (run->cls == VAULT_LIMIT_ROUTINE) {
                 RoutineWait rw = { .job = run->job, .sched = run->R->sched };
-                r = vault_limit_acquire_class(run->limit, run->cls, routine_gives_way, &rw,
-                                              &wait);
+                r = vault_limit_acquire_class(run->limit, run->cls, routine_gives_way, &rw, &wait);
                 if (r == -ECANCELED && !refresh_job_cancelled(run->job)) {
                         r = -EBUSY; /* gave way: back soon, in the routine lane */
                         wait = 50 * 1000;
                 }
         } else
-                r = vault_limit_acquire_class(run->limit, run->cls, job_cancelled, run->job,
-                                              &wait);
+                r = vault_limit_acquire_class(run->limit, run->cls, job_cancelled, run->job, &wait);
         if (r == -ECANCELED) {
                 run->cancelled = true;
                 return CALL_CANCELLED;
@@ -232,9 +230,8 @@ static const char *group_object(const Run *run, size_t gi) {
 /* Expired or revoked: its leases are gone from now on. */
 static void mark_token_dead(VolumeRecord *rec, uint64_t now) {
         if (!rec->rot->token_dead)
-                rec->rot->token_expires_usec = rec->rot->token_expires_usec
-                                                  ? MIN(rec->rot->token_expires_usec, now)
-                                                  : now;
+                rec->rot->token_expires_usec =
+                        rec->rot->token_expires_usec ? MIN(rec->rot->token_expires_usec, now) : now;
         rec->rot->token_dead = true;
         rec->rot->token_verify = false;
         rec->rot->state_gen++;
@@ -288,8 +285,8 @@ static int vault_login_with_jwt(Run *run) {
                 if (rec->rot->old_token) {
                         VaultError ve2 = { 0 };
                         if (call_enter(run) == 0) {
-                                int q = vault_client_token_revoke_self(run->client, rec->rot->old_token,
-                                                                       &ve2);
+                                int q = vault_client_token_revoke_self(run->client,
+                                                                       rec->rot->old_token, &ve2);
                                 call_leave(run, q, &ve2);
                         }
                         vault_token_free(rec->rot->old_token);
@@ -358,13 +355,15 @@ static bool token_verify(Run *run) {
 static bool token_needs_login(const VolumeRecord *rec, uint64_t now) {
         if (!refresh_token_usable(rec))
                 return true;
-        return rec->rot->token_expires_usec && (!rec->rot->token_renewable || rec->rot->token_final) &&
-               now >= refresh_replace_due(rec->rot->token_renewed_usec, rec->rot->token_expires_usec,
-                                          rec->rot->token_ttl_sec);
+        return rec->rot->token_expires_usec &&
+               (!rec->rot->token_renewable || rec->rot->token_final) &&
+               now >= refresh_replace_due(rec->rot->token_renewed_usec,
+                                          rec->rot->token_expires_usec, rec->rot->token_ttl_sec);
 }
 
 static bool token_renew_due(const VolumeRecord *rec, uint64_t now) {
-        return rec->rot->token_renewable && !rec->rot->token_final && rec->rot->token_expires_usec &&
+        return rec->rot->token_renewable && !rec->rot->token_final &&
+               rec->rot->token_expires_usec &&
                now >= refresh_renew_due(rec->rot->token_renewed_usec, rec->rot->token_expires_usec);
 }
 
@@ -548,8 +547,8 @@ static void group_step(Run *run, size_t gi) {
                 if (r == 0) {
                         metrics_inc(run->R->metrics, METRICS_LEASES_RENEWED);
                         g->renewed_usec = run->now;
-                        g->expires_usec = run->now + (uint64_t)MAX(lease.duration_sec, 0) *
-                                                             USEC_PER_SEC;
+                        g->expires_usec =
+                                run->now + (uint64_t)MAX(lease.duration_sec, 0) * USEC_PER_SEC;
                         g->renewable = lease.renewable;
                         /* Vault cannot extend it further (max TTL): replace it */
                         g->final = !lease.renewable || lease.capped ||
@@ -560,8 +559,8 @@ static void group_step(Run *run, size_t gi) {
                                 g->due_usec = refresh_renew_due(run->now, g->expires_usec);
                                 return;
                         }
-                        g->due_usec = refresh_replace_due(run->now, g->expires_usec,
-                                                          g->lease_ttl_sec);
+                        g->due_usec =
+                                refresh_replace_due(run->now, g->expires_usec, g->lease_ttl_sec);
                         if (g->due_usec > run->now)
                                 return;
                         /* too little left: fetch the replacement now */
@@ -894,8 +893,7 @@ static uint64_t finish_run(Run *run) {
                 rec->rot->budget_exhausted = refresh_budget_note(
                         &R->budget, (size_t)(rec->spec->server - R->config->vault_servers),
                         rec->spec->server->name, run->budget_short, monotonic_usec());
-        h.stale_after_usec = refresh_stale_after(rec,
-                                                       R->config->refresh_interval_default_usec);
+        h.stale_after_usec = refresh_stale_after(rec, R->config->refresh_interval_default_usec);
         if (h.state == VOLUME_STATE_STALE && old.state != VOLUME_STATE_STALE)
                 metrics_stale_add(R->metrics, +1);
         else if (h.state != VOLUME_STATE_STALE && old.state == VOLUME_STATE_STALE)
@@ -937,8 +935,8 @@ static int ensure_spec(Run *run) {
                 return r;
         r = volume_spec_parse(run->R->config, kv, n, &rec->spec, err, sizeof(err));
         if (r < 0) {
-                log_debug("volume '%s': its kept attributes no longer parse: %s",
-                          rec->volume_id, err);
+                log_debug("volume '%s': its kept attributes no longer parse: %s", rec->volume_id,
+                          err);
                 rec->spec = NULL;
                 return r;
         }
@@ -1041,16 +1039,15 @@ static void run_steps(Run *run, size_t server) {
                 if (pass == 1 && run->resumed)
                         break;
                 run->cls = pass == 0 ? VAULT_LIMIT_CRITICAL : VAULT_LIMIT_ROUTINE;
-                for (size_t i = 0; i < rec->rot->n_groups && refresh_token_usable(rec) &&
-                                   !run->cancelled;
-                     i++) {
+                for (size_t i = 0;
+                     i < rec->rot->n_groups && refresh_token_usable(rec) && !run->cancelled; i++) {
                         SecretGroup *g = &rec->rot->groups[i];
                         if ((!g->replace && g->due_usec > run->now) ||
                             group_critical(g) != (pass == 0))
                                 continue;
                         /* a lease or certificate that expired waiting for its turn */
-                        if (pass == 0 && !run->resumed && !run->saved[i].failing &&
-                            !g->replace && g->expires_usec && g->expires_usec <= run->now)
+                        if (pass == 0 && !run->resumed && !run->saved[i].failing && !g->replace &&
+                            g->expires_usec && g->expires_usec <= run->now)
                                 run->budget_short = true;
                         c0 = run->calls;
                         group_step(run, i);
@@ -1061,8 +1058,13 @@ static void run_steps(Run *run, size_t server) {
 }
 
 static uint64_t refresh_record(Refresher *R, VolumeRecord *rec, const RefreshJob *job) {
-        Run run = { .R = R, .rec = rec, .job = job, .now = realtime_usec(), .err_group = SIZE_MAX,
-                    .gen0 = rec->rot->state_gen, .cls = VAULT_LIMIT_CRITICAL,
+        Run run = { .R = R,
+                    .rec = rec,
+                    .job = job,
+                    .now = realtime_usec(),
+                    .err_group = SIZE_MAX,
+                    .gen0 = rec->rot->state_gen,
+                    .cls = VAULT_LIMIT_CRITICAL,
                     .resumed = rec->rot->token_verify };
         uint64_t next;
 
@@ -1082,9 +1084,8 @@ static uint64_t refresh_record(Refresher *R, VolumeRecord *rec, const RefreshJob
         }
         for (size_t i = 0; i < rec->rot->n_groups; i++) {
                 run.saved[i] = rec->rot->groups[i];
-                run.saved[i].lease_id = rec->rot->groups[i].lease_id
-                                                ? strdup(rec->rot->groups[i].lease_id)
-                                                : NULL;
+                run.saved[i].lease_id =
+                        rec->rot->groups[i].lease_id ? strdup(rec->rot->groups[i].lease_id) : NULL;
                 rec->rot->groups[i].failing = false;
         }
 
@@ -1155,8 +1156,7 @@ int refresher_volume_init(Refresher *R, VolumeRecord *rec, size_t *go, size_t n,
                         gs[k].due_usec = now;
                         continue;
                 }
-                refresh_group_observe(&gs[k], resp, now, spec->refresh_interval_usec,
-                                      random_u64());
+                refresh_group_observe(&gs[k], resp, now, spec->refresh_interval_usec, random_u64());
                 if (gs[k].kind == SECRET_KIND_LEASE)
                         metrics_inc(metrics, METRICS_LEASES_ISSUED);
                 else if (gs[k].kind == SECRET_KIND_PKI)
@@ -1179,8 +1179,7 @@ int refresher_volume_init(Refresher *R, VolumeRecord *rec, size_t *go, size_t n,
                 return 0;
         h.last_success_usec = h.last_attempt_usec = now;
         h.earliest_expiry_usec = refresh_earliest_expiry(rec, NULL);
-        h.stale_after_usec = refresh_stale_after(rec,
-                                                       R->config->refresh_interval_default_usec);
+        h.stale_after_usec = refresh_stale_after(rec, R->config->refresh_interval_default_usec);
         {
                 uint64_t next = refresh_next_due(rec, now, false, &h);
                 h.next_refresh_usec = next == REFRESH_PARK ? 0 : next;
@@ -1204,8 +1203,7 @@ void refresher_schedule(Refresher *R, VolumeRecord *rec) {
         next = refresh_next_due(rec, now, false, &h);
         if (refresh_scheduler_add_class(R->sched, rec->volume_id, next,
                                         refresh_next_critical_due(rec, now, false, next)) < 0)
-                log_warning("volume '%s': out of memory, it will not be refreshed",
-                            rec->volume_id);
+                log_warning("volume '%s': out of memory, it will not be refreshed", rec->volume_id);
 }
 
 size_t refresher_resume_all(Refresher *R) {
@@ -1269,8 +1267,7 @@ int refresher_cancel(Refresher *R, const char *volume_id) {
                 return 0;
         /* one request at most is in flight once it sees the flag */
         return refresh_scheduler_cancel(R->sched, volume_id,
-                                        R->config->refresh_request_timeout_usec +
-                                                2 * USEC_PER_SEC);
+                                        R->config->refresh_request_timeout_usec + 2 * USEC_PER_SEC);
 }
 
 void refresher_forget(Refresher *R, VolumeRecord *rec) {

@@ -114,7 +114,6 @@ void refresh_group_observe(SecretGroup *g, const VaultResponse *resp, uint64_t n
         g->due_usec = refresh_kv_due(now, interval_usec, random);
 }
 
-
 bool refresh_token_usable(const VolumeRecord *rec) {
         return rec->token && !rec->rot->token_dead;
 }
@@ -149,7 +148,8 @@ static uint64_t token_due(const VolumeRecord *rec, uint64_t now, bool need_jwt) 
         if (need_jwt)
                 return rec->rot->token_expires_usec; /* nothing to do before it dies */
         if (rec->rot->token_renewable && !rec->rot->token_final)
-                return refresh_renew_due(rec->rot->token_renewed_usec, rec->rot->token_expires_usec);
+                return refresh_renew_due(rec->rot->token_renewed_usec,
+                                         rec->rot->token_expires_usec);
         return refresh_replace_due(rec->rot->token_renewed_usec, rec->rot->token_expires_usec,
                                    rec->rot->token_ttl_sec);
 }
@@ -166,7 +166,9 @@ uint64_t refresh_next_due(const VolumeRecord *rec, uint64_t now, bool need_jwt,
                         next = MAX(rec->rot->token_retry_usec, now);
         } else {
                 for (size_t i = 0; i < rec->rot->n_groups; i++)
-                        next = MIN(next, rec->rot->groups[i].replace ? now : rec->rot->groups[i].due_usec);
+                        next = MIN(next, rec->rot->groups[i].replace
+                                                 ? now
+                                                 : rec->rot->groups[i].due_usec);
                 next = MIN(next, token_due(rec, now, need_jwt));
         }
         /* failing: wake up at the earliest expiry to report it stale in time */

@@ -103,25 +103,24 @@ void refresh_queue_done(RefreshQueue *q) {
 
 /* ---- the scheduler ---- */
 
-
 typedef struct Entry {
         char *volume_id;
         uint64_t due;
-        uint64_t gen;         /* finished refreshes */
-        uint64_t pending_due; /* added while running: the earliest asked for */
-        uint64_t crit_due;    /* its next expiry-critical step (REFRESH_PARK: none) */
+        uint64_t gen;              /* finished refreshes */
+        uint64_t pending_due;      /* added while running: the earliest asked for */
+        uint64_t crit_due;         /* its next expiry-critical step (REFRESH_PARK: none) */
         uint64_t pending_crit_due; /* added as critical while running (0: not) */
-        bool queued;          /* in the routine lane at `due` */
-        bool crit_queued;     /* in the critical lane at `crit_due` */
+        bool queued;               /* in the routine lane at `due` */
+        bool crit_queued;          /* in the critical lane at `crit_due` */
         bool running;
-        bool kicked;          /* made due while running: run again at once */
+        bool kicked; /* made due while running: run again at once */
         atomic_bool cancelled;
 } Entry;
 
 struct RefreshScheduler {
         pthread_mutex_t lock;
-        pthread_cond_t work; /* workers */
-        pthread_cond_t done; /* cancel() and wait() */
+        pthread_cond_t work;   /* workers */
+        pthread_cond_t done;   /* cancel() and wait() */
         RefreshQueue queue;    /* routine lane */
         RefreshQueue critical; /* critical lane: pops first once due */
         Entry **entries;

@@ -103,4 +103,3 @@ bool refresh_scheduler_critical_waiting(RefreshScheduler *s);
 /* Every worker started, not stopping, and the lock free within timeout_usec
  * (a worker stuck holding it makes this false): for the service watchdog. */
 bool refresh_scheduler_alive(RefreshScheduler *s, uint64_t timeout_usec);
-

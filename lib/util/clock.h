@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#define USEC_PER_SEC 1000000ULL
+#define USEC_PER_SEC  1000000ULL
 #define USEC_PER_MSEC 1000ULL
 
 uint64_t clock_usec(clockid_t id);

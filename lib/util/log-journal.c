@@ -35,8 +35,7 @@ static bool field_name_valid(const char *k) {
         if (isempty(k) || k[0] == '_' || (k[0] >= '0' && k[0] <= '9'))
                 return false;
         for (; k[n]; n++)
-                if (!((k[n] >= 'A' && k[n] <= 'Z') || (k[n] >= '0' && k[n] <= '9') ||
-                      k[n] == '_'))
+                if (!((k[n] >= 'A' && k[n] <= 'Z') || (k[n] >= '0' && k[n] <= '9') || k[n] == '_'))
                         return false;
         return n <= 64;
 }
@@ -44,8 +43,8 @@ static bool field_name_valid(const char *k) {
 /* Fields this sink fills itself; a record field of the same name is dropped. */
 static bool field_reserved(const char *k) {
         static const char *const reserved[] = {
-                "MESSAGE",   "PRIORITY",  "SYSLOG_IDENTIFIER", "CODE_FILE",
-                "CODE_LINE", "CODE_FUNC", "ERRNO",
+                "MESSAGE",   "PRIORITY", "SYSLOG_IDENTIFIER", "CODE_FILE", "CODE_LINE",
+                "CODE_FUNC", "ERRNO",
         };
         for (size_t i = 0; i < ELEMENTSOF(reserved); i++)
                 if (streq(k, reserved[i]))

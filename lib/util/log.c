@@ -30,7 +30,7 @@
 #include "macro.h"
 
 #define LOG_MESSAGE_MAX 4096
-#define LOG_LINE_MAX 16384
+#define LOG_LINE_MAX    16384
 
 static atomic_int max_level = LOG_LEVEL_INFO;
 static atomic_int log_format = LOG_FORMAT_LOGFMT;
@@ -42,9 +42,8 @@ static void *sink_userdata;
 static _Thread_local LogContext *current_ctx;
 
 static const char *const level_names[] = {
-        [LOG_LEVEL_ERR] = "error",   [LOG_LEVEL_WARNING] = "warning",
-        [LOG_LEVEL_NOTICE] = "notice", [LOG_LEVEL_INFO] = "info",
-        [LOG_LEVEL_DEBUG] = "debug",
+        [LOG_LEVEL_ERR] = "error", [LOG_LEVEL_WARNING] = "warning", [LOG_LEVEL_NOTICE] = "notice",
+        [LOG_LEVEL_INFO] = "info", [LOG_LEVEL_DEBUG] = "debug",
 };
 
 void log_set_max_level(int level) {
@@ -350,10 +349,10 @@ static size_t collect_context(LogField *out, size_t max) {
         const LogContext *c = current_ctx;
         if (!c)
                 return 0;
-#define ADD(k, v)                                                                          \
-        do {                                                                               \
-                if (!isempty(v) && n < max)                                                \
-                        out[n++] = (LogField){ k, v };                                     \
+#define ADD(k, v)                                                                                  \
+        do {                                                                                       \
+                if (!isempty(v) && n < max)                                                        \
+                        out[n++] = (LogField){ k, v };                                             \
         } while (0)
         ADD("CSI_METHOD", c->method);
         ADD("CSI_VOLUME_ID", c->volume_id);
@@ -579,8 +578,8 @@ size_t log_scrub_tokens(const char *in, char *out, size_t outlen) {
                 ShapeKind kind;
                 size_t n = shape_at(in, i, &kind);
                 if (n > 0) {
-                        const char *marker = kind == SHAPE_DUMP ? LOG_DUMP_MARKER
-                                                                : LOG_TOKEN_MARKER;
+                        const char *marker =
+                                kind == SHAPE_DUMP ? LOG_DUMP_MARKER : LOG_TOKEN_MARKER;
                         size_t m = strlen(marker);
                         if (o + m < outlen) {
                                 memcpy(out + o, marker, m);
@@ -672,8 +671,8 @@ static void report_from(RateReport *r, const RateKey *k) {
  * another key with a pending count had to make room.
  */
 static bool ratelimit_check(int level, const char *file, int line, const char *func,
-                            const char *message, unsigned *ret_reported,
-                            RateReport *ret_evicted, bool *ret_have_evicted) {
+                            const char *message, unsigned *ret_reported, RateReport *ret_evicted,
+                            bool *ret_have_evicted) {
         uint64_t h = rate_hash(message, file, line);
         RateKey *k = NULL, *victim = NULL;
         uint64_t now;
@@ -703,8 +702,14 @@ static bool ratelimit_check(int level, const char *file, int line, const char *f
                         report_from(ret_evicted, k);
                         *ret_have_evicted = true;
                 }
-                *k = (RateKey){ .used = true, .hash = h, .file = file, .line = line,
-                                .func = func, .level = level, .window_start = now, .count = 1 };
+                *k = (RateKey){ .used = true,
+                                .hash = h,
+                                .file = file,
+                                .line = line,
+                                .func = func,
+                                .level = level,
+                                .window_start = now,
+                                .count = 1 };
                 copy_cut(k->message, sizeof(k->message), message);
         } else if (now - k->window_start >= rate_interval) {
                 /* a new window: report what the last one suppressed */
@@ -736,8 +741,8 @@ static void emit_report(const RateReport *r) {
         LogField f[] = { { "SUPPRESSED", num } };
 
         (void)snprintf(num, sizeof(num), "%u", r->suppressed);
-        (void)snprintf(message, sizeof(message), "%s (%u similar messages suppressed)",
-                       r->message, r->suppressed);
+        (void)snprintf(message, sizeof(message), "%s (%u similar messages suppressed)", r->message,
+                       r->suppressed);
         LogRecord rec = {
                 .level = r->level,
                 .file = r->file,

@@ -119,35 +119,34 @@ int log_internalv(int level, int error, const char *file, int line, const char *
                   const LogField *fields, size_t n_fields, const char *format, va_list ap)
         __attribute__((format(printf, 8, 0)));
 
-#define log_full_errno(level, error, ...)                                                  \
-        ({                                                                                 \
-                int _lvl_ = (level), _err_ = (error);                                      \
-                log_level_enabled(_lvl_)                                                   \
-                        ? log_internal(_lvl_, _err_, __FILE__, __LINE__, __func__, NULL,   \
-                                       0, __VA_ARGS__)                                     \
-                        : (_err_ > 0 ? -_err_ : _err_);                                    \
+#define log_full_errno(level, error, ...)                                                          \
+        ({                                                                                         \
+                int _lvl_ = (level), _err_ = (error);                                              \
+                log_level_enabled(_lvl_) ? log_internal(_lvl_, _err_, __FILE__, __LINE__,          \
+                                                        __func__, NULL, 0, __VA_ARGS__)            \
+                                         : (_err_ > 0 ? -_err_ : _err_);                           \
         })
-#define log_full(level, ...) ((void)log_full_errno((level), 0, __VA_ARGS__))
+#define log_full(level, ...)      ((void)log_full_errno((level), 0, __VA_ARGS__))
 
-#define log_debug(...) log_full(LOG_LEVEL_DEBUG, __VA_ARGS__)
-#define log_info(...) log_full(LOG_LEVEL_INFO, __VA_ARGS__)
-#define log_notice(...) log_full(LOG_LEVEL_NOTICE, __VA_ARGS__)
-#define log_warning(...) log_full(LOG_LEVEL_WARNING, __VA_ARGS__)
-#define log_error(...) log_full(LOG_LEVEL_ERR, __VA_ARGS__)
+#define log_debug(...)            log_full(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_info(...)             log_full(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_notice(...)           log_full(LOG_LEVEL_NOTICE, __VA_ARGS__)
+#define log_warning(...)          log_full(LOG_LEVEL_WARNING, __VA_ARGS__)
+#define log_error(...)            log_full(LOG_LEVEL_ERR, __VA_ARGS__)
 
-#define log_debug_errno(e, ...) log_full_errno(LOG_LEVEL_DEBUG, (e), __VA_ARGS__)
-#define log_info_errno(e, ...) log_full_errno(LOG_LEVEL_INFO, (e), __VA_ARGS__)
+#define log_debug_errno(e, ...)   log_full_errno(LOG_LEVEL_DEBUG, (e), __VA_ARGS__)
+#define log_info_errno(e, ...)    log_full_errno(LOG_LEVEL_INFO, (e), __VA_ARGS__)
 #define log_warning_errno(e, ...) log_full_errno(LOG_LEVEL_WARNING, (e), __VA_ARGS__)
-#define log_error_errno(e, ...) log_full_errno(LOG_LEVEL_ERR, (e), __VA_ARGS__)
+#define log_error_errno(e, ...)   log_full_errno(LOG_LEVEL_ERR, (e), __VA_ARGS__)
 
 /* A record with explicit structured fields: log_struct(LOG_LEVEL_INFO, 0, f, n, "..."). */
-#define log_struct(level, error, fields, n_fields, ...)                                    \
-        ({                                                                                 \
-                int _lvl_ = (level), _err_ = (error);                                      \
-                log_level_enabled(_lvl_)                                                   \
-                        ? log_internal(_lvl_, _err_, __FILE__, __LINE__, __func__,         \
-                                       (fields), (n_fields), __VA_ARGS__)                  \
-                        : (_err_ > 0 ? -_err_ : _err_);                                    \
+#define log_struct(level, error, fields, n_fields, ...)                                            \
+        ({                                                                                         \
+                int _lvl_ = (level), _err_ = (error);                                              \
+                log_level_enabled(_lvl_)                                                           \
+                        ? log_internal(_lvl_, _err_, __FILE__, __LINE__, __func__, (fields),       \
+                                       (n_fields), __VA_ARGS__)                                    \
+                        : (_err_ > 0 ? -_err_ : _err_);                                            \
         })
 
 /* ---- targets and journald ---- */
@@ -189,7 +188,7 @@ void log_sink_journal(const LogRecord *record, void *userdata);
 /* ---- rate limiting ---- */
 
 #define LOG_RATELIMIT_INTERVAL_USEC (30ULL * 1000000)
-#define LOG_RATELIMIT_BURST 10U
+#define LOG_RATELIMIT_BURST         10U
 /* Distinct (message, call site) keys tracked at once; the oldest is evicted (and reported). */
 #define LOG_RATELIMIT_KEYS 64
 /* How often main() calls log_ratelimit_flush(). */
@@ -215,7 +214,7 @@ unsigned log_ratelimit_flush(bool all);
 /* ---- token-shape scrubbing (defence in depth) ---- */
 
 #define LOG_TOKEN_MARKER "***token-stripped***"
-#define LOG_DUMP_MARKER "***bytes-stripped***"
+#define LOG_DUMP_MARKER  "***bytes-stripped***"
 
 /*
  * Length of the token-shaped string starting at s[i] (0 when none):

@@ -17,33 +17,33 @@
 #include <string.h>
 #include <unistd.h>
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _unused_ __attribute__((unused))
+#define _cleanup_(f)   __attribute__((cleanup(f)))
+#define _unused_       __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
-#define _must_check_ __attribute__((warn_unused_result))
-#define _noreturn_ __attribute__((noreturn))
-#define _fallthrough_ __attribute__((fallthrough))
-#define _likely_(x) __builtin_expect(!!(x), 1)
-#define _unlikely_(x) __builtin_expect(!!(x), 0)
+#define _must_check_   __attribute__((warn_unused_result))
+#define _noreturn_     __attribute__((noreturn))
+#define _fallthrough_  __attribute__((fallthrough))
+#define _likely_(x)    __builtin_expect(!!(x), 1)
+#define _unlikely_(x)  __builtin_expect(!!(x), 0)
 
 /* Number of elements of a true array (fails to compile on a pointer). */
-#define ELEMENTSOF(x)                                                                      \
-        (__extension__(__builtin_choose_expr(                                              \
-                !__builtin_types_compatible_p(__typeof__(x), __typeof__(&*(x))),            \
+#define ELEMENTSOF(x)                                                                              \
+        (__extension__(__builtin_choose_expr(                                                      \
+                !__builtin_types_compatible_p(__typeof__(x), __typeof__(&*(x))),                   \
                 sizeof(x) / sizeof((x)[0]), (void)0)))
 
 /* Hand ownership out of a cleanup-managed variable. */
-#define TAKE_PTR(p)                                                                        \
-        ({                                                                                 \
-                __typeof__(p) _take_tmp_ = (p);                                            \
-                (p) = NULL;                                                                \
-                _take_tmp_;                                                                \
+#define TAKE_PTR(p)                                                                                \
+        ({                                                                                         \
+                __typeof__(p) _take_tmp_ = (p);                                                    \
+                (p) = NULL;                                                                        \
+                _take_tmp_;                                                                        \
         })
-#define TAKE_FD(fd)                                                                        \
-        ({                                                                                 \
-                int _take_fd_ = (fd);                                                      \
-                (fd) = -1;                                                                 \
-                _take_fd_;                                                                 \
+#define TAKE_FD(fd)                                                                                \
+        ({                                                                                         \
+                int _take_fd_ = (fd);                                                              \
+                (fd) = -1;                                                                         \
+                _take_fd_;                                                                         \
         })
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -105,4 +105,5 @@ static inline bool isempty(const char *s) {
  * come after every system header, which is why this header is included last.
  */
 #undef alloca
-#pragma GCC poison strcpy strcat sprintf vsprintf gets strtok atoi atol atoll system popen tmpnam alloca
+#pragma GCC poison strcpy strcat sprintf vsprintf gets strtok atoi atol atoll system popen tmpnam  \
+        alloca

@@ -124,8 +124,8 @@ void metrics_snapshot(const Metrics *m, MetricsSnapshot *ret) {
         if (!m)
                 return;
         for (size_t i = 0; i < _METRICS_COUNTER_MAX; i++)
-                ret->counters[i] = atomic_load_explicit(
-                        (atomic_uint_fast64_t *)&m->counters[i], memory_order_relaxed);
+                ret->counters[i] = atomic_load_explicit((atomic_uint_fast64_t *)&m->counters[i],
+                                                        memory_order_relaxed);
         for (size_t i = 0; i < _METRICS_VAULT_CLASS_MAX; i++) {
                 ret->vault_calls[i] = atomic_load_explicit(
                         (atomic_uint_fast64_t *)&m->vault_calls[i], memory_order_relaxed);
@@ -142,12 +142,12 @@ const char *metrics_format(const MetricsSnapshot *s, char *buf, size_t len) {
         if (len == 0)
                 return buf;
         buf[0] = '\0';
-#define APPEND(...)                                                                        \
-        do {                                                                               \
-                k = snprintf(buf + n, len - n, __VA_ARGS__);                               \
-                if (k < 0 || (size_t)k >= len - n)                                         \
-                        return buf;                                                        \
-                n += (size_t)k;                                                            \
+#define APPEND(...)                                                                                \
+        do {                                                                                       \
+                k = snprintf(buf + n, len - n, __VA_ARGS__);                                       \
+                if (k < 0 || (size_t)k >= len - n)                                                 \
+                        return buf;                                                                \
+                n += (size_t)k;                                                                    \
         } while (0)
         for (size_t i = 0; i < _METRICS_COUNTER_MAX; i++)
                 APPEND("%s%s=%llu", n ? " " : "", counter_names[i],
@@ -166,25 +166,33 @@ static const struct {
         const char *label;
         uint64_t usec;
 } buckets[METRICS_BUCKETS] = {
-        { "0.001", 1000 },      { "0.0025", 2500 },     { "0.005", 5000 },
-        { "0.01", 10000 },      { "0.025", 25000 },     { "0.05", 50000 },
-        { "0.1", 100000 },      { "0.25", 250000 },     { "0.5", 500000 },
-        { "1", 1000000 },       { "2.5", 2500000 },     { "5", 5000000 },
-        { "10", 10000000 },     { "30", 30000000 },
+        { "0.001", 1000 },  { "0.0025", 2500 }, { "0.005", 5000 },  { "0.01", 10000 },
+        { "0.025", 25000 }, { "0.05", 50000 },  { "0.1", 100000 },  { "0.25", 250000 },
+        { "0.5", 500000 },  { "1", 1000000 },   { "2.5", 2500000 }, { "5", 5000000 },
+        { "10", 10000000 }, { "30", 30000000 },
 };
 
 /* CSI v1.12 Identity and Node methods, and kubelet's registration service. */
 static const char *const csi_methods[METRICS_CSI_METHODS] = {
-        "GetPluginInfo",     "GetPluginCapabilities", "Probe",
-        "NodeStageVolume",   "NodeUnstageVolume",     "NodePublishVolume",
-        "NodeUnpublishVolume", "NodeGetVolumeStats",  "NodeExpandVolume",
-        "NodeGetCapabilities", "NodeGetInfo",         "GetInfo",
-        "NotifyRegistrationStatus", "unknown",
+        "GetPluginInfo",
+        "GetPluginCapabilities",
+        "Probe",
+        "NodeStageVolume",
+        "NodeUnstageVolume",
+        "NodePublishVolume",
+        "NodeUnpublishVolume",
+        "NodeGetVolumeStats",
+        "NodeExpandVolume",
+        "NodeGetCapabilities",
+        "NodeGetInfo",
+        "GetInfo",
+        "NotifyRegistrationStatus",
+        "unknown",
 };
 
 static const char *const op_names[_METRICS_OP_MAX] = {
-        [METRICS_OP_LOGIN] = "login",       [METRICS_OP_READ] = "read",
-        [METRICS_OP_WRITE] = "write",       [METRICS_OP_RENEW] = "renew",
+        [METRICS_OP_LOGIN] = "login",           [METRICS_OP_READ] = "read",
+        [METRICS_OP_WRITE] = "write",           [METRICS_OP_RENEW] = "renew",
         [METRICS_OP_RENEW_SELF] = "renew_self", [METRICS_OP_REVOKE] = "revoke",
         [METRICS_OP_LOOKUP] = "lookup",
 };
@@ -274,10 +282,22 @@ const char *metrics_csi_method_name(size_t i) {
 
 /* gRPC's status code names (the `code` label; grpc/status.h, in order). */
 static const char *const csi_codes[METRICS_CSI_CODES] = {
-        "OK",                "CANCELLED",         "UNKNOWN",       "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED", "NOT_FOUND",         "ALREADY_EXISTS", "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",     "OUT_OF_RANGE",
-        "UNIMPLEMENTED",     "INTERNAL",          "UNAVAILABLE",   "DATA_LOSS",
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
         "UNAUTHENTICATED",
 };
 
@@ -309,15 +329,14 @@ const char *metrics_refresh_kind_name(MetricsRefreshKind k) {
 }
 
 const char *metrics_refresh_result_name(MetricsRefreshResult r) {
-        return (int)r >= 0 && r < _METRICS_REFRESH_RESULT_MAX ? refresh_result_names[r]
-                                                               : "unknown";
+        return (int)r >= 0 && r < _METRICS_REFRESH_RESULT_MAX ? refresh_result_names[r] : "unknown";
 }
 
 void metrics_vault_request(Metrics *m, size_t server, MetricsVaultOp op, MetricsVaultResult res,
                            uint64_t usec) {
         MetricsServer *s;
-        if (!m || server >= m->n_servers || (int)op < 0 || op >= _METRICS_OP_MAX ||
-            (int)res < 0 || res >= _METRICS_RESULT_MAX)
+        if (!m || server >= m->n_servers || (int)op < 0 || op >= _METRICS_OP_MAX || (int)res < 0 ||
+            res >= _METRICS_RESULT_MAX)
                 return;
         s = &m->servers[server];
         atomic_fetch_add_explicit(&s->requests[op][res], 1, memory_order_relaxed);

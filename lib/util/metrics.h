@@ -31,28 +31,28 @@
 typedef enum MetricsVaultClass {
         METRICS_VAULT_2XX,
         METRICS_VAULT_3XX,
-        METRICS_VAULT_4XX,       /* 4xx but 429 */
+        METRICS_VAULT_4XX, /* 4xx but 429 */
         METRICS_VAULT_429,
-        METRICS_VAULT_5XX,       /* 5xx but 503 */
+        METRICS_VAULT_5XX, /* 5xx but 503 */
         METRICS_VAULT_503,
         METRICS_VAULT_TRANSPORT, /* no HTTP answer: refused, reset, timeout, TLS */
         _METRICS_VAULT_CLASS_MAX,
 } MetricsVaultClass;
 
 typedef enum MetricsCounter {
-        METRICS_REFRESH_OK,        /* refreshes of a volume that succeeded */
-        METRICS_REFRESH_FAILED,    /* ... that failed (the files were kept) */
-        METRICS_REFRESH_DEFERRED,  /* postponed by the server-wide limits, no request made */
-        METRICS_FILES_SWAPPED,     /* payload swaps by refreshes (changed content) */
-        METRICS_UNCHANGED,         /* refreshed responses that changed nothing */
-        METRICS_LEASES_ISSUED,     /* new leases (dynamic secrets fetched) */
+        METRICS_REFRESH_OK,       /* refreshes of a volume that succeeded */
+        METRICS_REFRESH_FAILED,   /* ... that failed (the files were kept) */
+        METRICS_REFRESH_DEFERRED, /* postponed by the server-wide limits, no request made */
+        METRICS_FILES_SWAPPED,    /* payload swaps by refreshes (changed content) */
+        METRICS_UNCHANGED,        /* refreshed responses that changed nothing */
+        METRICS_LEASES_ISSUED,    /* new leases (dynamic secrets fetched) */
         METRICS_LEASES_RENEWED,
-        METRICS_LEASES_REVOKED,    /* explicitly, or with their token */
+        METRICS_LEASES_REVOKED, /* explicitly, or with their token */
         METRICS_CERTS_ISSUED,
-        METRICS_TOKENS_LOGIN,      /* Vault logins (publish and re-login) */
+        METRICS_TOKENS_LOGIN, /* Vault logins (publish and re-login) */
         METRICS_TOKENS_RENEWED,
         METRICS_TOKENS_REVOKED,
-        METRICS_RETRIES,           /* extra HTTP attempts inside one call */
+        METRICS_RETRIES, /* extra HTTP attempts inside one call */
         _METRICS_COUNTER_MAX,
 } MetricsCounter;
 
@@ -70,7 +70,7 @@ typedef struct MetricsHistogram {
 
 /* The CSI methods we serve (Identity, Node, kubelet registration); anything
  * else counts as "unknown", so the label stays a small fixed set. */
-#define METRICS_CSI_METHODS 14
+#define METRICS_CSI_METHODS        14
 #define METRICS_CSI_METHOD_UNKNOWN (METRICS_CSI_METHODS - 1)
 
 typedef enum MetricsVaultOp {
@@ -136,7 +136,6 @@ typedef struct Metrics {
         atomic_uint_fast64_t vault_calls[_METRICS_VAULT_CLASS_MAX];
         atomic_int_fast64_t volumes_stale; /* gauge */
 
-       
         atomic_uint_fast64_t csi_requests[METRICS_CSI_METHODS][METRICS_CSI_CODES];
         MetricsHistogram csi_duration[METRICS_CSI_METHODS];
         MetricsServer *servers; /* set once at start-up (metrics_set_servers) */

@@ -99,8 +99,8 @@ int parse_duration_usec(const char *s, uint64_t max_usec, uint64_t *ret_usec) {
                 uint64_t usec;
         } units[] = {
                 /* longest suffix first so "ms" is not read as "m" */
-                { "ms", 1000ULL },       { "us", 1ULL },       { "h", 3600000000ULL },
-                { "m", 60000000ULL },    { "s", 1000000ULL },
+                { "ms", 1000ULL },    { "us", 1ULL },      { "h", 3600000000ULL },
+                { "m", 60000000ULL }, { "s", 1000000ULL },
         };
         uint64_t total = 0;
 
@@ -157,10 +157,11 @@ int parse_size(const char *s, uint64_t max, uint64_t *ret) {
                 const char *suffix;
                 uint64_t factor;
         } units[] = {
-                { "Ki", 1ULL << 10 }, { "Mi", 1ULL << 20 }, { "Gi", 1ULL << 30 },
-                { "Ti", 1ULL << 40 }, { "k", 1000ULL },     { "K", 1000ULL },
-                { "M", 1000000ULL },  { "G", 1000000000ULL }, { "T", 1000000000000ULL },
-                { "", 1 },
+                { "Ki", 1ULL << 10 },      { "Mi", 1ULL << 20 },
+                { "Gi", 1ULL << 30 },      { "Ti", 1ULL << 40 },
+                { "k", 1000ULL },          { "K", 1000ULL },
+                { "M", 1000000ULL },       { "G", 1000000000ULL },
+                { "T", 1000000000000ULL }, { "", 1 },
         };
         uint64_t v;
         int n;
@@ -208,11 +209,11 @@ const char *format_duration(uint64_t usec, char *buf, size_t len) {
                 (void)snprintf(buf, len, "0s");
                 return buf;
         }
-#define PART(v, unit)                                                                      \
-        if ((v) > 0 && off < len) {                                                        \
-                n = snprintf(buf + off, len - off, "%llu" unit, (unsigned long long)(v));  \
-                if (n > 0)                                                                 \
-                        off += (size_t)n;                                                  \
+#define PART(v, unit)                                                                              \
+        if ((v) > 0 && off < len) {                                                                \
+                n = snprintf(buf + off, len - off, "%llu" unit, (unsigned long long)(v));          \
+                if (n > 0)                                                                         \
+                        off += (size_t)n;                                                          \
         }
         PART(h, "h")
         PART(m, "m")
@@ -247,8 +248,8 @@ int parse_host_port(const char *s, char *host, size_t hostlen, uint16_t *ret_por
         if (n >= hostlen)
                 return -EINVAL;
         for (size_t i = 0; i < n; i++)
-                if (!(isalnum((unsigned char)h[i]) || h[i] == '.' || h[i] == '-' ||
-                      h[i] == '_' || (s[0] == '[' && (h[i] == ':' || h[i] == '%'))))
+                if (!(isalnum((unsigned char)h[i]) || h[i] == '.' || h[i] == '-' || h[i] == '_' ||
+                      (s[0] == '[' && (h[i] == ':' || h[i] == '%'))))
                         return -EINVAL;
         if (parse_unsigned(colon + 1, 0, 65535, &port) < 0)
                 return -EINVAL;

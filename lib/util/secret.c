@@ -61,17 +61,17 @@
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
-#define POOL_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define POOL_POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
 #define POOL_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
 #elif defined(__has_include)
 #if __has_include(<valgrind/memcheck.h>)
 #include <valgrind/memcheck.h>
-#define POOL_POISON(p, n) ((void)VALGRIND_MAKE_MEM_NOACCESS((p), (n)))
+#define POOL_POISON(p, n)   ((void)VALGRIND_MAKE_MEM_NOACCESS((p), (n)))
 #define POOL_UNPOISON(p, n) ((void)VALGRIND_MAKE_MEM_DEFINED((p), (n)))
 #endif
 #endif
 #ifndef POOL_POISON
-#define POOL_POISON(p, n) ((void)(p), (void)(n))
+#define POOL_POISON(p, n)   ((void)(p), (void)(n))
 #define POOL_UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
@@ -95,7 +95,7 @@ struct PoolPage {
         unsigned cls;
         unsigned nslots, nused;
         bool locked, listed;
-        uint64_t used[];       /* bit i set: slot i is live */
+        uint64_t used[]; /* bit i set: slot i is live */
 };
 
 typedef struct PoolClass {
@@ -113,7 +113,7 @@ static struct {
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 struct Secret {
-        uint8_t *data;  /* NULL while the capacity is 0 */
+        uint8_t *data; /* NULL while the capacity is 0 */
         size_t size;
         size_t cap;     /* usable bytes (slot minus canary, or the mapping minus the guard page) */
         size_t max;     /* bound on size */
@@ -189,8 +189,7 @@ static int pages_alloc(size_t need, uint8_t **ret, size_t *ret_cap, bool *ret_lo
 
         *ret_locked = mlock(p, cap) == 0;
         if (!*ret_locked && !atomic_exchange(&mlock_failed_flag, true))
-                log_debug("secret: mlock() refused (%s); secrets may be swapped",
-                          strerror(errno));
+                log_debug("secret: mlock() refused (%s); secrets may be swapped", strerror(errno));
 
         *ret = p;
         *ret_cap = cap;

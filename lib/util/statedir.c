@@ -19,8 +19,7 @@ int state_dir_lock(const char *path, char *err, size_t errlen) {
 
         r = mkdir_p(path, 0700);
         if (r < 0) {
-                (void)snprintf(err, errlen, "cannot create state dir '%s': %s", path,
-                               strerror(-r));
+                (void)snprintf(err, errlen, "cannot create state dir '%s': %s", path, strerror(-r));
                 return r;
         }
         if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {

@@ -38,12 +38,12 @@
 #include "parse.h"
 #include "macro.h"
 
-#define CA_FILE_MAX ((size_t)1024 * 1024)
+#define CA_FILE_MAX      ((size_t)1024 * 1024)
 #define CA_DIR_FILES_MAX 1000
 #define CA_DIR_DEPTH_MAX 8
 
 struct HttpShared {
-        char *address;     /* normalised */
+        char *address; /* normalised */
         bool https;
         bool allow_plain_http;
         bool insecure;
@@ -69,8 +69,7 @@ struct HttpClient {
         bool body_too_large;
 };
 
-static void error_set(HttpError *e, int code, bool retryable, const char *fmt, ...)
-        _printf_(4, 5);
+static void error_set(HttpError *e, int code, bool retryable, const char *fmt, ...) _printf_(4, 5);
 static void error_set(HttpError *e, int code, bool retryable, const char *fmt, ...) {
         va_list ap;
 
@@ -247,8 +246,8 @@ static int load_pem_dir(const char *dir, unsigned depth, unsigned *n_files, X509
                         error_set(err, HTTP_E_CONFIG, false, "CA path too long in '%s'", dir);
                         r = HTTP_E_CONFIG;
                 } else if (stat(path, &st) < 0) {
-                        error_set(err, HTTP_E_CONFIG, false, "cannot stat CA file '%s': %s",
-                                  path, strerror(errno));
+                        error_set(err, HTTP_E_CONFIG, false, "cannot stat CA file '%s': %s", path,
+                                  strerror(errno));
                         r = HTTP_E_CONFIG;
                 } else if (S_ISDIR(st.st_mode))
                         r = load_pem_dir(path, depth + 1, n_files, out, err);
@@ -335,8 +334,8 @@ static bool server_name_valid(const char *s) {
  * prefix; no credentials, query or fragment. */
 static int parse_address(HttpShared *s, const char *address, HttpError *err) {
         CURLU *u = curl_url();
-        char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *user = NULL,
-             *query = NULL, *frag = NULL;
+        char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *user = NULL, *query = NULL,
+             *frag = NULL;
         int r = HTTP_E_CONFIG;
 
         if (!u)
@@ -375,8 +374,8 @@ static int parse_address(HttpShared *s, const char *address, HttpError *err) {
                         goto finish;
                 }
         } else {
-                error_set(err, HTTP_E_CONFIG, false,
-                          "Vault address '%s': scheme must be https", address);
+                error_set(err, HTTP_E_CONFIG, false, "Vault address '%s': scheme must be https",
+                          address);
                 goto finish;
         }
         {
@@ -450,10 +449,10 @@ int http_shared_new(HttpShared **ret, const HttpConfig *cfg, HttpError *err) {
                 return -ENOMEM;
         s->allow_plain_http = cfg->allow_plain_http;
         s->insecure = cfg->tls.insecure_skip_verify;
-        s->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms
-                                                        : HTTP_CONNECT_TIMEOUT_DEFAULT_MS;
-        s->max_response_size = cfg->max_response_size ? cfg->max_response_size
-                                                      : HTTP_RESPONSE_MAX_DEFAULT;
+        s->connect_timeout_ms =
+                cfg->connect_timeout_ms ? cfg->connect_timeout_ms : HTTP_CONNECT_TIMEOUT_DEFAULT_MS;
+        s->max_response_size =
+                cfg->max_response_size ? cfg->max_response_size : HTTP_RESPONSE_MAX_DEFAULT;
         if (s->max_response_size > SECRET_SIZE_MAX)
                 s->max_response_size = SECRET_SIZE_MAX;
         s->policy = cfg->connection_policy;
@@ -488,8 +487,7 @@ int http_shared_new(HttpShared **ret, const HttpConfig *cfg, HttpError *err) {
             curl_share_setopt(s->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
             curl_share_setopt(s->share, CURLSHOPT_USERDATA, s) != CURLSHE_OK ||
             curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
-            curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) !=
-                    CURLSHE_OK)
+            curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
                 return -ENOMEM;
 
         *ret = TAKE_PTR(s);
@@ -645,10 +643,10 @@ int http_client_new(HttpClient **ret, HttpShared *s) {
         if (!c->easy)
                 return -ENOMEM;
 
-#define SET(opt, val)                                                                      \
-        do {                                                                               \
-                if (cc == CURLE_OK)                                                        \
-                        cc = curl_easy_setopt(c->easy, opt, val);                          \
+#define SET(opt, val)                                                                              \
+        do {                                                                                       \
+                if (cc == CURLE_OK)                                                                \
+                        cc = curl_easy_setopt(c->easy, opt, val);                                  \
         } while (0)
         /* Options that never change for this handle. */
         SET(CURLOPT_SHARE, s->share);
@@ -875,10 +873,10 @@ static int set_request_options(HttpClient *c, const HttpRequest *req, const char
 
         if (send_body)
                 body = secret_get(req->body, &body_len);
-#define SET(opt, val)                                                                      \
-        do {                                                                               \
-                if (cc == CURLE_OK)                                                        \
-                        cc = curl_easy_setopt(c->easy, opt, val);                          \
+#define SET(opt, val)                                                                              \
+        do {                                                                                       \
+                if (cc == CURLE_OK)                                                                \
+                        cc = curl_easy_setopt(c->easy, opt, val);                                  \
         } while (0)
         SET(CURLOPT_URL, url);
         SET(CURLOPT_CONNECT_TO, connect_to);

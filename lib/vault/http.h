@@ -38,9 +38,9 @@
 
 #include "secret.h"
 
-#define HTTP_RESPONSE_MAX_DEFAULT ((size_t)4 * 1024 * 1024)
+#define HTTP_RESPONSE_MAX_DEFAULT       ((size_t)4 * 1024 * 1024)
 #define HTTP_CONNECT_TIMEOUT_DEFAULT_MS 10000U
-#define HTTP_MESSAGE_MAX 256
+#define HTTP_MESSAGE_MAX                256
 
 typedef struct HttpShared HttpShared;
 typedef struct HttpClient HttpClient;
@@ -56,17 +56,17 @@ typedef struct HttpTlsConfig {
 
 /* How connections are used; anything but REUSE exists for the benchmark. */
 typedef enum HttpConnectionPolicy {
-        HTTP_CONNECTION_REUSE,            /* keep-alive per client (default) */
-        HTTP_CONNECTION_FRESH,            /* a new TCP+TLS connection per request, TLS session resumed */
+        HTTP_CONNECTION_REUSE, /* keep-alive per client (default) */
+        HTTP_CONNECTION_FRESH, /* a new TCP+TLS connection per request, TLS session resumed */
         HTTP_CONNECTION_FRESH_NO_SESSION, /* ... and a full TLS handshake every time */
 } HttpConnectionPolicy;
 
 typedef struct HttpConfig {
-        const char *address;          /* "https://host[:port][/prefix]" */
-        bool allow_plain_http;        /* accept "http://" addresses (node-admin opt-in) */
+        const char *address;   /* "https://host[:port][/prefix]" */
+        bool allow_plain_http; /* accept "http://" addresses (node-admin opt-in) */
         HttpTlsConfig tls;
-        uint64_t connect_timeout_ms;  /* 0 → HTTP_CONNECT_TIMEOUT_DEFAULT_MS */
-        size_t max_response_size;     /* 0 → HTTP_RESPONSE_MAX_DEFAULT */
+        uint64_t connect_timeout_ms; /* 0 → HTTP_CONNECT_TIMEOUT_DEFAULT_MS */
+        size_t max_response_size;    /* 0 → HTTP_RESPONSE_MAX_DEFAULT */
         HttpConnectionPolicy connection_policy;
 } HttpConfig;
 
@@ -84,8 +84,8 @@ enum {
 };
 
 typedef struct HttpError {
-        int code;        /* HTTP_E_* or -errno */
-        bool retryable;  /* transient: worth another attempt */
+        int code;       /* HTTP_E_* or -errno */
+        bool retryable; /* transient: worth another attempt */
         char message[HTTP_MESSAGE_MAX];
 } HttpError;
 
@@ -99,13 +99,13 @@ typedef enum HttpMethod {
 
 typedef struct HttpRequest {
         HttpMethod method;
-        const char *url;                 /* absolute */
-        const char *const *headers;      /* n_headers "Name: value" lines, not secret */
+        const char *url;            /* absolute */
+        const char *const *headers; /* n_headers "Name: value" lines, not secret */
         size_t n_headers;
-        const Secret *secret_header;     /* one "Name: value" line, or NULL */
-        const Secret *body;              /* request body or NULL (never sent with GET) */
-        const char *content_type;        /* for the body; NULL → application/json */
-        uint64_t timeout_ms;             /* the whole exchange; 0 → none */
+        const Secret *secret_header; /* one "Name: value" line, or NULL */
+        const Secret *body;          /* request body or NULL (never sent with GET) */
+        const char *content_type;    /* for the body; NULL → application/json */
+        uint64_t timeout_ms;         /* the whole exchange; 0 → none */
 } HttpRequest;
 
 typedef struct HttpResponse {
@@ -114,10 +114,11 @@ typedef struct HttpResponse {
         int64_t retry_after_sec; /* Retry-After in seconds; -1 when absent or bad */
         char *location;          /* absolute redirect target (3xx), or NULL */
         uint64_t duration_usec;
-        bool new_connection;     /* a connection was opened for this exchange */
+        bool new_connection; /* a connection was opened for this exchange */
 } HttpResponse;
 
-#define HTTP_RESPONSE_INIT { .status = 0, .body = NULL, .retry_after_sec = -1 }
+#define HTTP_RESPONSE_INIT                                                                         \
+        { .status = 0, .body = NULL, .retry_after_sec = -1 }
 void http_response_done(HttpResponse *r);
 
 /* curl_global_init()/cleanup(); call from main() before threads start. */

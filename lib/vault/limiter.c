@@ -85,7 +85,6 @@ void server_gate_report(ServerGate *g, uint64_t now, GateOutcome o, int64_t retr
         g->probing = true;
 }
 
-
 GateOutcome gate_outcome(int r, const VaultError *ve) {
         if (r == 0)
                 return GATE_OK;
@@ -150,8 +149,7 @@ int vault_limit_acquire_class(VaultLimit *L, VaultLimitClass cls, VaultLimitCanc
                 /* routine requests leave the reserve and a token per waiting
                  * critical request (not counting this one) */
                 w = token_bucket_take_keep(&L->bucket, now,
-                                           critical ? 0
-                                                    : L->reserve + L->critical_waiting);
+                                           critical ? 0 : L->reserve + L->critical_waiting);
                 if (w > 0) {
                         if (w > L->defer_after_usec) {
                                 *ret_wait = w;
@@ -187,9 +185,8 @@ void vault_limit_release(VaultLimit *L, int r, const VaultError *ve, bool report
                 L->rate_limited++;
         if (o != GATE_OK || report_ok)
                 server_gate_report(&L->gate, monotonic_usec(), o,
-                                   o == GATE_THROTTLED && ve->has_retry_after
-                                           ? ve->retry_after_sec
-                                           : -1);
+                                   o == GATE_THROTTLED && ve->has_retry_after ? ve->retry_after_sec
+                                                                              : -1);
         pthread_cond_broadcast(&L->cond);
         pthread_mutex_unlock(&L->lock);
 }

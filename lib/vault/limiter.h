@@ -25,7 +25,7 @@
  * arithmetic in millionths of a token, so no rounding drift. */
 typedef struct TokenBucket {
         uint64_t micro_tokens;
-        uint64_t rate;  /* tokens per second = millionths per µs */
+        uint64_t rate; /* tokens per second = millionths per µs */
         uint64_t burst;
         uint64_t last_usec;
 } TokenBucket;
@@ -46,11 +46,11 @@ typedef enum GateOutcome {
 /* The server-wide brake (one per Vault server). */
 typedef struct ServerGate {
         uint64_t min_usec, max_usec;
-        uint64_t step_usec;        /* length of the next pause */
+        uint64_t step_usec; /* length of the next pause */
         uint64_t pause_until_usec;
-        bool probing;              /* after a pause: one request at a time until an answer */
+        bool probing; /* after a pause: one request at a time until an answer */
         bool probe_in_flight;
-        unsigned pauses;           /* pauses so far */
+        unsigned pauses; /* pauses so far */
 } ServerGate;
 #define SERVER_GATE_PROBE_WAIT_USEC (250ULL * 1000)
 void server_gate_init(ServerGate *g, uint64_t min_usec, uint64_t max_usec);
@@ -67,10 +67,10 @@ GateOutcome gate_outcome(int r, const VaultError *ve);
 /* ---- one server's limiter ---- */
 
 typedef struct VaultLimitConfig {
-        uint64_t rate, burst;           /* refresh requests per second, burst */
+        uint64_t rate, burst;                        /* refresh requests per second, burst */
         uint64_t backoff_min_usec, backoff_max_usec; /* the gate's pauses */
-        unsigned max_concurrency;       /* Vault calls in flight, publish and refresh */
-        uint64_t defer_after_usec;      /* a longer bucket wait defers instead */
+        unsigned max_concurrency;  /* Vault calls in flight, publish and refresh */
+        uint64_t defer_after_usec; /* a longer bucket wait defers instead */
 } VaultLimitConfig;
 
 typedef struct VaultLimit {
@@ -81,9 +81,9 @@ typedef struct VaultLimit {
         unsigned in_flight;
         unsigned max;
         uint64_t defer_after_usec;
-        uint64_t rate_limited;          /* 429 answers seen (monotonic count) */
-        uint64_t reserve;               /* bucket tokens routine requests leave to critical ones */
-        unsigned critical_waiting;      /* critical requests waiting for a bucket token */
+        uint64_t rate_limited;     /* 429 answers seen (monotonic count) */
+        uint64_t reserve;          /* bucket tokens routine requests leave to critical ones */
+        unsigned critical_waiting; /* critical requests waiting for a bucket token */
 } VaultLimit;
 
 /*

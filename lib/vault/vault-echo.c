@@ -98,9 +98,10 @@ static int collect_query_value(VaultEchoes *e, const char *p, size_t n) {
                 return -ENOMEM;
         r = vault_echoes_add(e, p, n);
         for (size_t i = 0; r == 0 && i < n; i++) {
-                if (p[i] == '%' && i + 2 < n &&
-                    hex_digit_value(p[i + 1]) >= 0 && hex_digit_value(p[i + 2]) >= 0) {
-                        dec[o++] = (char)(hex_digit_value(p[i + 1]) << 4 | hex_digit_value(p[i + 2]));
+                if (p[i] == '%' && i + 2 < n && hex_digit_value(p[i + 1]) >= 0 &&
+                    hex_digit_value(p[i + 2]) >= 0) {
+                        dec[o++] =
+                                (char)(hex_digit_value(p[i + 1]) << 4 | hex_digit_value(p[i + 2]));
                         i += 2;
                 } else
                         dec[o++] = p[i] == '+' ? ' ' : p[i];
@@ -168,8 +169,7 @@ static size_t match_at(const VaultEchoes *e, const char *s, size_t n, size_t i) 
         return best;
 }
 
-int vault_text_redact(const VaultEchoes *e, const char *s, size_t n, char **ret,
-                      size_t *ret_len) {
+int vault_text_redact(const VaultEchoes *e, const char *s, size_t n, char **ret, size_t *ret_len) {
         const size_t mark = strlen(VAULT_ECHO_MARK);
         size_t cap, o = 0;
         char *out;

@@ -30,8 +30,8 @@
 #include "vault-json.h"
 
 #define VAULT_ECHO_NEEDLES_MAX 256
-#define VAULT_ECHO_SHORT 4
-#define VAULT_ECHO_MARK "***"
+#define VAULT_ECHO_SHORT       4
+#define VAULT_ECHO_MARK        "***"
 
 typedef struct VaultEchoes {
         Secret **needles;
@@ -39,7 +39,8 @@ typedef struct VaultEchoes {
         bool too_many; /* more than VAULT_ECHO_NEEDLES_MAX: withhold the text */
 } VaultEchoes;
 
-#define VAULT_ECHOES_INIT { .needles = NULL, .n = 0, .too_many = false }
+#define VAULT_ECHOES_INIT                                                                          \
+        { .needles = NULL, .n = 0, .too_many = false }
 
 /* Collects the values of a request: its URL path (query) and JSON body
  * (may be NULL; a body that is not JSON is one needle). 0 or -ENOMEM. */
@@ -55,8 +56,7 @@ void vault_echoes_done(VaultEchoes *e);
  * are kept (the caller caps the text far below that anyway). 0 or -ENOMEM.
  */
 #define VAULT_ECHO_SCAN_MAX ((size_t)64 * 1024)
-int vault_text_redact(const VaultEchoes *e, const char *s, size_t n, char **ret,
-                      size_t *ret_len);
+int vault_text_redact(const VaultEchoes *e, const char *s, size_t n, char **ret, size_t *ret_len);
 
 /*
  * Rebuilds r's errors_text and warnings[] with what the request sent cut

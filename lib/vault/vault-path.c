@@ -125,8 +125,7 @@ int vault_path_normalize(const char *path, char **ret, VaultError *err) {
         if (r != 0)
                 return r;
         if (components == 0)
-                return vault_error_set(err, VAULT_E_BAD_REQUEST, 0,
-                                       "Vault path names no secret");
+                return vault_error_set(err, VAULT_E_BAD_REQUEST, 0, "Vault path names no secret");
         if (q && q[1]) {
                 *o++ = '?';
                 if (put_encoded(&o, q + 1, strlen(q + 1), true) < 0)

@@ -66,8 +66,8 @@ static void config_to_vault(const Config *c, const VaultServerConfig *s, VaultPo
         v->total_timeout_ms = v->request_timeout_ms;
 }
 
-static int shared_new(const VaultPool *p, size_t i, VaultPoolUse use, VaultShared **ret,
-                      char *err, size_t errlen) {
+static int shared_new(const VaultPool *p, size_t i, VaultPoolUse use, VaultShared **ret, char *err,
+                      size_t errlen) {
         const Config *c = p->config;
         VaultConfig vc;
         VaultError ve = { 0 };
@@ -82,8 +82,7 @@ static int shared_new(const VaultPool *p, size_t i, VaultPoolUse use, VaultShare
         return r;
 }
 
-int vault_pool_new(VaultPool **ret, const Config *c, Metrics *metrics, char *err,
-                   size_t errlen) {
+int vault_pool_new(VaultPool **ret, const Config *c, Metrics *metrics, char *err, size_t errlen) {
         _cleanup_(vault_pool_freep) VaultPool *p = calloc(1, sizeof(*p));
         VaultLimitConfig lc = {
                 .rate = c->refresh_rate,
@@ -188,7 +187,8 @@ static VaultShared *shared_for(VaultPool *p, size_t i, VaultPoolUse use) {
         return s;
 }
 
-VaultClient *vault_pool_client_for(VaultPool *p, const VaultServerConfig *server, VaultPoolUse use) {
+VaultClient *vault_pool_client_for(VaultPool *p, const VaultServerConfig *server,
+                                   VaultPoolUse use) {
         ssize_t i = server_index(p, server);
         ThreadClients *tc;
         VaultShared *s;

@@ -39,8 +39,7 @@ typedef enum VaultPoolUse {
 /* VAULT_E_CONFIG with err naming the server and the problem (a CA file that
  * does not load, ...), or -errno. Every Vault call is counted in `metrics`
  * (may be NULL), as server i of the Config. */
-int vault_pool_new(VaultPool **ret, const Config *c, Metrics *metrics, char *err,
-                   size_t errlen);
+int vault_pool_new(VaultPool **ret, const Config *c, Metrics *metrics, char *err, size_t errlen);
 VaultPool *vault_pool_free(VaultPool *p);
 static inline void vault_pool_freep(VaultPool **p) {
         if (*p)

@@ -42,9 +42,9 @@
 #include "macro.h"
 
 #define TOKEN_HEADER "X-Vault-Token: "
-#define HEADERS_MAX 2
+#define HEADERS_MAX  2
 #define LEASE_ID_MAX 1024
-#define MOUNT_MAX 256
+#define MOUNT_MAX    256
 
 struct VaultShared {
         HttpShared *http;
@@ -55,7 +55,7 @@ struct VaultShared {
         uint64_t backoff_max_ms;
         uint64_t retry_after_max_ms;
         bool disable_redirects;
-        Metrics *metrics;     
+        Metrics *metrics;
         size_t metrics_server;
 };
 
@@ -378,9 +378,8 @@ static bool want_retry(const Call *call, const VaultResponse *resp) {
  * Decides the wait before the next retry. Returns false when retrying would
  * not fit: no retries left, Retry-After too long, or no time left.
  */
-static bool plan_retry(VaultClient *c, unsigned retries_used,
-                       int64_t retry_after_sec, uint64_t deadline_usec, uint64_t *ret_wait_ms,
-                       char *why, size_t whylen) {
+static bool plan_retry(VaultClient *c, unsigned retries_used, int64_t retry_after_sec,
+                       uint64_t deadline_usec, uint64_t *ret_wait_ms, char *why, size_t whylen) {
         const VaultShared *s = c->shared;
         uint64_t now = monotonic_usec(), wait;
 
@@ -389,8 +388,7 @@ static bool plan_retry(VaultClient *c, unsigned retries_used,
         if (retry_after_sec >= 0) {
                 uint64_t ra = (uint64_t)retry_after_sec;
                 if (ra > s->retry_after_max_ms / 1000) {
-                        (void)snprintf(why, whylen, "Vault asked to retry after %" PRIu64 " s",
-                                       ra);
+                        (void)snprintf(why, whylen, "Vault asked to retry after %" PRIu64 " s", ra);
                         return false;
                 }
                 wait = ra * 1000;
@@ -399,7 +397,8 @@ static bool plan_retry(VaultClient *c, unsigned retries_used,
                                         client_random(c));
         if (retry_after_sec < 0 && wait >= s->total_timeout_ms) {
                 /* a client that never retries (the refresh one): no budget was spent */
-                (void)snprintf(why, whylen, "refresh requests are retried by the refresh "
+                (void)snprintf(why, whylen,
+                               "refresh requests are retried by the refresh "
                                "schedule, not by the client");
                 return false;
         }
@@ -492,8 +491,7 @@ static int transport_failed(Attempts *a, int code, const HttpError *herr, VaultE
         vault_error_set(err, http_to_vault_code(code), 0, "%s", herr->message);
         if (herr->retryable &&
             plan_retry(a->c, a->retries, -1, a->deadline, &wait_ms, a->why, sizeof(a->why))) {
-                log_debug("vault: retrying %s %s in %" PRIu64 " ms", a->method, a->path,
-                          wait_ms);
+                log_debug("vault: retrying %s %s in %" PRIu64 " ms", a->method, a->path, wait_ms);
                 retry_wait(a, wait_ms);
                 *again = true;
                 return 0;
@@ -510,8 +508,7 @@ static int follow_redirect(Attempts *a, HttpResponse *hresp, VaultError *err, bo
 
         if (a->redirected) {
                 http_response_done(hresp);
-                return vault_error_set(err, VAULT_E_PROTOCOL, 0,
-                                       "Vault redirected more than once");
+                return vault_error_set(err, VAULT_E_PROTOCOL, 0, "Vault redirected more than once");
         }
         r = http_shared_check_redirect(a->c->shared->http, a->url, hresp->location, &herr);
         if (r != 0) {
@@ -531,8 +528,8 @@ static int follow_redirect(Attempts *a, HttpResponse *hresp, VaultError *err, bo
 }
 
 /* A response arrived: parsed, then retried, refused or handed out. */
-static int response_arrived(Attempts *a, HttpResponse *hresp, VaultResponse **ret,
-                            VaultError *err, bool *again) {
+static int response_arrived(Attempts *a, HttpResponse *hresp, VaultResponse **ret, VaultError *err,
+                            bool *again) {
         const VaultShared *s = a->c->shared;
         _cleanup_(vault_response_freep) VaultResponse *resp = NULL;
         uint64_t wait_ms = 0;
@@ -553,7 +550,7 @@ static int response_arrived(Attempts *a, HttpResponse *hresp, VaultResponse **re
                 return r;
 
         if (want_retry(a->call, resp) && plan_retry(a->c, a->retries, retry_after, a->deadline,
-                                                     &wait_ms, a->why, sizeof(a->why))) {
+                                                    &wait_ms, a->why, sizeof(a->why))) {
                 log_debug("vault: retrying %s %s in %" PRIu64 " ms (HTTP %ld%s)", a->method,
                           a->path, wait_ms, resp->status,
                           retry_after >= 0 ? ", as Retry-After asked" : "");
@@ -595,8 +592,7 @@ static int attempt(Attempts *a, VaultResponse **ret, VaultError *err, bool *agai
         *again = false;
         if (now >= a->deadline) {
                 vault_error_set(err, VAULT_E_UNAVAILABLE, 0,
-                                "Vault call timed out after %" PRIu64 " ms",
-                                s->total_timeout_ms);
+                                "Vault call timed out after %" PRIu64 " ms", s->total_timeout_ms);
                 return err ? err->code : VAULT_E_UNAVAILABLE;
         }
         hreq.timeout_ms = MIN(s->request_timeout_ms, (a->deadline - now + 999) / 1000);
@@ -614,8 +610,7 @@ static int attempt(Attempts *a, VaultResponse **ret, VaultError *err, bool *agai
                   hresp.status, a->attempts, hresp.duration_usec / 1000,
                   hresp.new_connection ? ", new connection" : "");
 
-        if (hresp.status >= 300 && hresp.status < 400 && hresp.location &&
-            !s->disable_redirects)
+        if (hresp.status >= 300 && hresp.status < 400 && hresp.location && !s->disable_redirects)
                 return follow_redirect(a, &hresp, err, again);
         return response_arrived(a, &hresp, ret, err, again);
 }
@@ -867,9 +862,8 @@ static int token_call(VaultClient *c, const VaultToken *t, VaultOp op, VaultMeth
         return vault_call(c, &call, ret, err);
 }
 
-static int read_prepared(VaultClient *c, const VaultToken *t, VaultMethod m,
-                         const char *url_path, const Secret *body, VaultResponse **ret,
-                         VaultError *err) {
+static int read_prepared(VaultClient *c, const VaultToken *t, VaultMethod m, const char *url_path,
+                         const Secret *body, VaultResponse **ret, VaultError *err) {
         return token_call(c, t, VAULT_OP_READ, m, url_path, m == VAULT_METHOD_GET ? NULL : body,
                           ret, err);
 }
@@ -1143,8 +1137,7 @@ static bool entry_matches(const CacheEntry *e, VaultMethod m, const char *path,
  * Locking: a cache belongs to one volume operation (one thread).
  */
 int vault_request_cache_read(VaultRequestCache *cache, VaultClient *c, const VaultToken *t,
-                             const VaultRequest *req, const VaultResponse **ret,
-                             VaultError *err) {
+                             const VaultRequest *req, const VaultResponse **ret, VaultError *err) {
         _cleanup_free_ char *url_path = NULL;
         _cleanup_(secret_freep) Secret *body = NULL;
         VaultResponse *resp = NULL;

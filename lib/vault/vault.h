@@ -59,49 +59,49 @@
 #include "vault-json.h"
 
 #define VAULT_REQUEST_TIMEOUT_DEFAULT_MS 30000U
-#define VAULT_TOTAL_TIMEOUT_DEFAULT_MS 60000U
-#define VAULT_BACKOFF_BASE_DEFAULT_MS 1000U
-#define VAULT_BACKOFF_MAX_DEFAULT_MS 15000U
+#define VAULT_TOTAL_TIMEOUT_DEFAULT_MS   60000U
+#define VAULT_BACKOFF_BASE_DEFAULT_MS    1000U
+#define VAULT_BACKOFF_MAX_DEFAULT_MS     15000U
 #define VAULT_RETRY_AFTER_MAX_DEFAULT_MS 30000U
-#define VAULT_MAX_RETRIES_DEFAULT 2U
-#define VAULT_PATH_MAX 4096
-#define VAULT_NAMESPACE_MAX 256
-#define VAULT_REQUEST_CACHE_MAX 256
+#define VAULT_MAX_RETRIES_DEFAULT        2U
+#define VAULT_PATH_MAX                   4096
+#define VAULT_NAMESPACE_MAX              256
+#define VAULT_REQUEST_CACHE_MAX          256
 
 typedef struct VaultConfig {
-        const char *address;          /* https://host:port[/prefix] */
-        bool allow_plain_http;        /* node-admin opt-in for http:// */
+        const char *address;   /* https://host:port[/prefix] */
+        bool allow_plain_http; /* node-admin opt-in for http:// */
         const char *ca_file;
         const char *ca_dir;
         const char *client_cert;
         const char *client_key;
         const char *tls_server_name;
-        bool tls_skip_verify;         /* node-admin flag; the caller warns at every start */
-        uint64_t connect_timeout_ms;  /* per connection */
-        uint64_t request_timeout_ms;  /* per attempt */
-        uint64_t total_timeout_ms;    /* one call: every attempt and every wait */
-        unsigned max_retries;         /* attempts = 1 + max_retries */
-        uint64_t backoff_base_ms;     /* first retry waits base/2..base, then doubling */
-        uint64_t backoff_max_ms;      /* cap of one wait */
-        uint64_t retry_after_max_ms;  /* a longer Retry-After ends the retries */
-        size_t max_response_size;     /* body cap (bytes) */
-        bool disable_redirects;       /* do not follow the one standby redirect */
+        bool tls_skip_verify;        /* node-admin flag; the caller warns at every start */
+        uint64_t connect_timeout_ms; /* per connection */
+        uint64_t request_timeout_ms; /* per attempt */
+        uint64_t total_timeout_ms;   /* one call: every attempt and every wait */
+        unsigned max_retries;        /* attempts = 1 + max_retries */
+        uint64_t backoff_base_ms;    /* first retry waits base/2..base, then doubling */
+        uint64_t backoff_max_ms;     /* cap of one wait */
+        uint64_t retry_after_max_ms; /* a longer Retry-After ends the retries */
+        size_t max_response_size;    /* body cap (bytes) */
+        bool disable_redirects;      /* do not follow the one standby redirect */
         HttpConnectionPolicy connection_policy; /* REUSE but for the benchmark */
-        Metrics *metrics;             /* every call counted here (NULL: not) */
-        size_t metrics_server;        /* ... as this server (index in Config order) */
+        Metrics *metrics;                       /* every call counted here (NULL: not) */
+        size_t metrics_server;                  /* ... as this server (index in Config order) */
 } VaultConfig;
 
 /* Start from this; zero timeouts/sizes also mean "default". */
-#define VAULT_CONFIG_INIT                                                                  \
-        {                                                                                  \
-                .connect_timeout_ms = HTTP_CONNECT_TIMEOUT_DEFAULT_MS,                     \
-                .request_timeout_ms = VAULT_REQUEST_TIMEOUT_DEFAULT_MS,                    \
-                .total_timeout_ms = VAULT_TOTAL_TIMEOUT_DEFAULT_MS,                        \
-                .max_retries = VAULT_MAX_RETRIES_DEFAULT,                                  \
-                .backoff_base_ms = VAULT_BACKOFF_BASE_DEFAULT_MS,                          \
-                .backoff_max_ms = VAULT_BACKOFF_MAX_DEFAULT_MS,                            \
-                .retry_after_max_ms = VAULT_RETRY_AFTER_MAX_DEFAULT_MS,                    \
-                .max_response_size = HTTP_RESPONSE_MAX_DEFAULT,                            \
+#define VAULT_CONFIG_INIT                                                                          \
+        {                                                                                          \
+                .connect_timeout_ms = HTTP_CONNECT_TIMEOUT_DEFAULT_MS,                             \
+                .request_timeout_ms = VAULT_REQUEST_TIMEOUT_DEFAULT_MS,                            \
+                .total_timeout_ms = VAULT_TOTAL_TIMEOUT_DEFAULT_MS,                                \
+                .max_retries = VAULT_MAX_RETRIES_DEFAULT,                                          \
+                .backoff_base_ms = VAULT_BACKOFF_BASE_DEFAULT_MS,                                  \
+                .backoff_max_ms = VAULT_BACKOFF_MAX_DEFAULT_MS,                                    \
+                .retry_after_max_ms = VAULT_RETRY_AFTER_MAX_DEFAULT_MS,                            \
+                .max_response_size = HTTP_RESPONSE_MAX_DEFAULT,                                    \
         }
 
 typedef struct VaultShared VaultShared;
@@ -117,11 +117,11 @@ typedef enum VaultAuthMethod {
 
 typedef struct VaultLoginParams {
         VaultAuthMethod method;
-        const char *mount;    /* auth mount path; NULL → "kubernetes" / "jwt" */
-        const char *role;     /* required for kubernetes; jwt may use default_role */
-        const uint8_t *jwt;   /* the service-account token (secret) */
+        const char *mount;  /* auth mount path; NULL → "kubernetes" / "jwt" */
+        const char *role;   /* required for kubernetes; jwt may use default_role */
+        const uint8_t *jwt; /* the service-account token (secret) */
         size_t jwt_len;
-        const char *ns;       /* Vault namespace or NULL; the token remembers it */
+        const char *ns; /* Vault namespace or NULL; the token remembers it */
 } VaultLoginParams;
 
 typedef enum VaultMethod {
@@ -138,12 +138,12 @@ typedef struct VaultRequest {
         /* "secret/data/app?version=2"; a leading "/", "v1/" or "/v1/" is
          * accepted (vault-csi-provider's secretPath). */
         const char *path;
-        const uint8_t *body;  /* JSON object (secretArgs) or NULL; not sent with GET */
+        const uint8_t *body; /* JSON object (secretArgs) or NULL; not sent with GET */
         size_t body_len;
 } VaultRequest;
 
 typedef struct VaultTokenInfo {
-        int64_t ttl_sec;          /* remaining */
+        int64_t ttl_sec; /* remaining */
         int64_t creation_ttl_sec;
         int64_t num_uses;
         bool renewable;
@@ -155,7 +155,7 @@ typedef struct VaultTokenInfo {
 typedef struct VaultLease {
         int64_t duration_sec;
         bool renewable;
-        bool capped;  /* Vault warned (e.g. TTL capped by max_ttl) */
+        bool capped; /* Vault warned (e.g. TTL capped by max_ttl) */
 } VaultLease;
 
 /* --- shared state and per-thread clients ---------------------------------- */
@@ -190,7 +190,7 @@ static inline void vault_token_freep(VaultToken **t) {
 const Secret *vault_token_secret(const VaultToken *t);
 const char *vault_token_accessor(const VaultToken *t); /* NULL if unknown */
 const char *vault_token_namespace(const VaultToken *t);
-int64_t vault_token_ttl_sec(const VaultToken *t);      /* as of the last login/renewal */
+int64_t vault_token_ttl_sec(const VaultToken *t); /* as of the last login/renewal */
 bool vault_token_renewable(const VaultToken *t);
 /* CLOCK_REALTIME µs of the last login/renewal, and of the expiry then (0 = no TTL). */
 uint64_t vault_token_issued_usec(const VaultToken *t);
@@ -225,8 +225,7 @@ static inline void vault_request_cache_freep(VaultRequestCache **c) {
 /* Like vault_client_read(), but answers a repeated (method, path, body) from
  * the cache. *ret is owned by the cache. Failures are not cached. */
 int vault_request_cache_read(VaultRequestCache *cache, VaultClient *c, const VaultToken *t,
-                             const VaultRequest *req, const VaultResponse **ret,
-                             VaultError *err);
+                             const VaultRequest *req, const VaultResponse **ret, VaultError *err);
 size_t vault_request_cache_size(const VaultRequestCache *cache);
 size_t vault_request_cache_hits(const VaultRequestCache *cache);
 

@@ -56,9 +56,9 @@
 #include "fsutil.h"
 #include "macro.h"
 
-#define DATA_LINK "..data"
-#define DATA_TMP "..data_tmp"
-#define LINK_TMP "..link_tmp"
+#define DATA_LINK   "..data"
+#define DATA_TMP    "..data_tmp"
+#define LINK_TMP    "..link_tmp"
 #define DATA_PREFIX "..data/"
 
 /* "..YYYY_MM_DD_HH_MM_SS." plus up to 9 digits of nanoseconds. */
@@ -168,8 +168,7 @@ static int validate(const PayloadFile *files, size_t n, const char ***ret_sorted
                 qsort(sorted, n, sizeof(*sorted), cmp_names);
                 for (size_t i = 1; i < n; i++)
                         if (streq(sorted[i - 1], sorted[i])) {
-                                err_set(err, errlen, "payload file '%s' appears twice",
-                                        sorted[i]);
+                                err_set(err, errlen, "payload file '%s' appears twice", sorted[i]);
                                 return -EINVAL;
                         }
         }
@@ -195,8 +194,7 @@ static void tops_done(Tops *t) {
         *t = (Tops){ 0 };
 }
 
-static int tops_build(const char *const *sorted, size_t n, Tops *ret, char *err,
-                      size_t errlen) {
+static int tops_build(const char *const *sorted, size_t n, Tops *ret, char *err, size_t errlen) {
         Tops t = { .names = calloc(n ? n : 1, sizeof(char *)) };
 
         if (!t.names)
@@ -293,7 +291,7 @@ static int remove_dir(int parent_fd, const char *name, unsigned depth) {
                         if (q == -EISDIR)
                                 q = depth > 0 ? remove_dir(dirfd(d), de->d_name, depth - 1)
                                     : unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) == 0 ? 0
-                                                                                      : -errno;
+                                                                                        : -errno;
                         if (q < 0 && q != -ENOENT && r == 0)
                                 r = q;
                 }
@@ -632,8 +630,7 @@ static int file_equal(int fd, const PayloadFile *f) {
                                 r = 0;
                         break;
                 }
-                if ((size_t)k > f->len - off ||
-                    CRYPTO_memcmp(buf, f->data + off, (size_t)k) != 0) {
+                if ((size_t)k > f->len - off || CRYPTO_memcmp(buf, f->data + off, (size_t)k) != 0) {
                         r = 0;
                         break;
                 }

@@ -34,7 +34,7 @@ typedef struct PayloadFile {
         const char *name;
         const uint8_t *data;
         size_t len;
-        unsigned mode;        /* e.g. 0444, 0440; at most 0777 */
+        unsigned mode; /* e.g. 0444, 0440; at most 0777 */
 } PayloadFile;
 
 /*

@@ -432,8 +432,8 @@ int mount_id_of(const char *path, uint64_t *ret_mnt_id, bool *ret_root) {
                 return -EINVAL;
         if (use_new_api()) {
                 if (statx(AT_FDCWD, path,
-                          AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC,
-                          STATX_MNT_ID, &sx) < 0)
+                          AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC, STATX_MNT_ID,
+                          &sx) < 0)
                         return -errno;
                 if (!(sx.stx_mask & STATX_MNT_ID))
                         return -EOPNOTSUPP;
@@ -534,8 +534,8 @@ int mount_tmpfs_id(const char *path, const TmpfsOptions *opts, uint64_t *ret_mnt
                 r = tmpfs_new_api(path, opts, ret_mnt_id);
         else {
                 r = do_mount("tmpfs", path, "tmpfs", options);
-                if (r == 0 && ret_mnt_id &&
-                    (r = mount_id_of(path, ret_mnt_id, &root)) == 0 && !root)
+                if (r == 0 && ret_mnt_id && (r = mount_id_of(path, ret_mnt_id, &root)) == 0 &&
+                    !root)
                         r = -EIO; /* cannot happen: the mount we just made is not there */
                 if (r < 0 && r != -ENOENT && mount_is_mountpoint(path, &root) == 0 && root)
                         (void)undo_classic(path);
@@ -586,8 +586,7 @@ static int bind_classic(const char *source, const char *target, uint64_t *ret_id
                         "remounting '%s' read-only failed: %s; undoing the bind failed too: %s",
                         target, strerror(-r), strerror(-q));
         else
-                set_err(err, errlen, "remounting '%s' read-only failed: %s", target,
-                        strerror(-r));
+                set_err(err, errlen, "remounting '%s' read-only failed: %s", target, strerror(-r));
         return r;
 }
 
@@ -606,8 +605,8 @@ static int bind_classic(const char *source, const char *target, uint64_t *ret_id
  * fails the bind is unmounted again (detached if busy). Either way, on any
  * failure nothing new stays mounted at @target. Returns 0 or -errno.
  */
-int mount_bind_readonly_id(const char *source, const char *target, uint64_t *ret_mnt_id,
-                           char *err, size_t errlen) {
+int mount_bind_readonly_id(const char *source, const char *target, uint64_t *ret_mnt_id, char *err,
+                           size_t errlen) {
         int r;
 
         if (isempty(source) || isempty(target)) {
@@ -621,8 +620,8 @@ int mount_bind_readonly_id(const char *source, const char *target, uint64_t *ret
         } else {
                 r = bind_new_api(source, target, ret_mnt_id);
                 if (r < 0) {
-                        set_err(err, errlen, "binding '%s' read-only at '%s' failed: %s",
-                                source, target, strerror(-r));
+                        set_err(err, errlen, "binding '%s' read-only at '%s' failed: %s", source,
+                                target, strerror(-r));
                         return r;
                 }
         }
@@ -653,8 +652,7 @@ static int umount_one(const char *path, bool detach, bool nofollow) {
 }
 
 /* Plain umount first, MNT_DETACH only as the fallback for EBUSY. */
-static int umount_busy_aware(const char *path, bool lazy, bool nofollow, char *err,
-                             size_t errlen) {
+static int umount_busy_aware(const char *path, bool lazy, bool nofollow, char *err, size_t errlen) {
         int r = umount_one(path, false, nofollow);
 
         if (r == -EBUSY) {
@@ -725,8 +723,7 @@ int mount_umount_if(const char *path, uint64_t expected_mnt_id, bool lazy, char 
         if (r == -ENOENT || r == -ENOTDIR)
                 return 0;
         if (r < 0) {
-                set_err(err, errlen, "looking up the mount at '%s' failed: %s", path,
-                        strerror(-r));
+                set_err(err, errlen, "looking up the mount at '%s' failed: %s", path, strerror(-r));
                 return r;
         }
         if (!root)

@@ -89,8 +89,8 @@ int mount_tmpfs_id(const char *path, const TmpfsOptions *opts, uint64_t *ret_mnt
 
 /* mount_bind_readonly(), and the id of the bind in *ret_mnt_id (may be NULL).
  * With the new API the bind is read-only before it appears at `target`. */
-int mount_bind_readonly_id(const char *source, const char *target, uint64_t *ret_mnt_id,
-                           char *err, size_t errlen);
+int mount_bind_readonly_id(const char *source, const char *target, uint64_t *ret_mnt_id, char *err,
+                           size_t errlen);
 
 /* The id of the mount `path` is on (a trailing symlink is not followed) and
  * whether `path` is that mount's root (ret_root may be NULL). -ENOENT,

@@ -94,8 +94,8 @@ static void values_free(ObjectValue *v, size_t n) {
 }
 
 int secret_set_render_group(const VolumeSpec *spec, const size_t *group_of, size_t gi,
-                            const VaultResponse *resp, uint64_t max_file_bytes,
-                            ObjectValue *values, char *err, size_t errlen) {
+                            const VaultResponse *resp, uint64_t max_file_bytes, ObjectValue *values,
+                            char *err, size_t errlen) {
         size_t n = spec->n_objects, first = secret_set_first_object(group_of, n, gi);
         _cleanup_free_ ObjectValue *fresh = calloc(n ? n : 1, sizeof(*fresh));
         const JsonValue *data;
@@ -119,8 +119,8 @@ int secret_set_render_group(const VolumeSpec *spec, const size_t *group_of, size
                 if (group_of[i] != gi)
                         continue;
                 /* the cap is enforced while rendering: a huge value stops early */
-                secret_object_render_spec(o, (size_t)MIN(max_file_bytes, (uint64_t)SIZE_MAX),
-                                          NULL, &rs);
+                secret_object_render_spec(o, (size_t)MIN(max_file_bytes, (uint64_t)SIZE_MAX), NULL,
+                                          &rs);
                 r = render_object(&rs, data, &fresh[i].files, &fresh[i].n, err, errlen);
                 fresh[i].set = r == 0;
         }
@@ -137,8 +137,8 @@ int secret_set_render_group(const VolumeSpec *spec, const size_t *group_of, size
 }
 
 int secret_set_files(const VolumeSpec *spec, const ObjectValue *values, gid_t gid,
-                     uint64_t max_volume_bytes, PayloadFile **ret_files, size_t *ret_n,
-                     char *err, size_t errlen) {
+                     uint64_t max_volume_bytes, PayloadFile **ret_files, size_t *ret_n, char *err,
+                     size_t errlen) {
         _cleanup_free_ PayloadFile *files = NULL;
         _cleanup_free_ const char **names = NULL;
         uint64_t total = 0;
@@ -168,8 +168,7 @@ int secret_set_files(const VolumeSpec *spec, const ObjectValue *values, gid_t gi
                         total += len;
                 }
         if (total > max_volume_bytes) {
-                err_set(err, errlen,
-                        "the volume's files exceed the node's max-volume-bytes (%llu)",
+                err_set(err, errlen, "the volume's files exceed the node's max-volume-bytes (%llu)",
                         (unsigned long long)max_volume_bytes);
                 return -E2BIG;
         }
@@ -185,7 +184,7 @@ VaultLoginParams volume_login_params(const VolumeSpec *spec, const Secret *jwt) 
         size_t len = 0;
         VaultLoginParams lp = {
                 .method = streq(spec->server->auth_method, "jwt") ? VAULT_AUTH_JWT
-                                                                   : VAULT_AUTH_KUBERNETES,
+                                                                  : VAULT_AUTH_KUBERNETES,
                 .mount = spec->auth_mount,
                 .role = spec->role,
                 .ns = spec->ns,

@@ -62,8 +62,8 @@ void object_value_done(ObjectValue *v);
  * not a PKI response...), -E2BIG (over max_file_bytes), -ENOMEM.
  */
 int secret_set_render_group(const VolumeSpec *spec, const size_t *group_of, size_t gi,
-                            const VaultResponse *resp, uint64_t max_file_bytes,
-                            ObjectValue *values, char *err, size_t errlen);
+                            const VaultResponse *resp, uint64_t max_file_bytes, ObjectValue *values,
+                            char *err, size_t errlen);
 
 /*
  * The payload of every object's files (values[i] for object i; the file data
@@ -72,8 +72,8 @@ int secret_set_render_group(const VolumeSpec *spec, const size_t *group_of, size
  * -EINVAL when a file name is produced twice (err says which), -ENOMEM.
  */
 int secret_set_files(const VolumeSpec *spec, const ObjectValue *values, gid_t gid,
-                     uint64_t max_volume_bytes, PayloadFile **ret_files, size_t *ret_n,
-                     char *err, size_t errlen);
+                     uint64_t max_volume_bytes, PayloadFile **ret_files, size_t *ret_n, char *err,
+                     size_t errlen);
 
 /* The Vault login of a volume: its server's auth method, mount, role and
  * namespace, with the pod's JWT (which stays the caller's). */

@@ -15,9 +15,9 @@
 #include "volumes.h"
 
 /* The kubelet volume attributes that name the pod (CSI podInfoOnMount). */
-#define VOLUME_POD_NAME_KEY "csi.storage.k8s.io/pod.name"
+#define VOLUME_POD_NAME_KEY      "csi.storage.k8s.io/pod.name"
 #define VOLUME_POD_NAMESPACE_KEY "csi.storage.k8s.io/pod.namespace"
-#define VOLUME_POD_UID_KEY "csi.storage.k8s.io/pod.uid"
+#define VOLUME_POD_UID_KEY       "csi.storage.k8s.io/pod.uid"
 
 /* The record's attribute `key`, or NULL. */
 const char *volume_record_attribute(const VolumeRecord *r, const char *key);
@@ -28,5 +28,3 @@ const char *volume_record_attribute(const VolumeRecord *r, const char *key);
  * long as the caller holds the record, and pop it before releasing it.
  */
 void volume_record_log_context(const VolumeRecord *r, LogContext *ret);
-
-

@@ -48,17 +48,17 @@
 #include "fsutil.h"
 #include "macro.h"
 
-#define ATTR_TEXT_MAX 1024U                      /* roleName, vaultServer, ... */
+#define ATTR_TEXT_MAX             1024U                         /* roleName, vaultServer, ... */
 #define REFRESH_INTERVAL_MAX_USEC (30ULL * 24 * 3600 * 1000000) /* 30 days */
-#define QUOTE_MAX 64U                            /* user text quoted in errors */
-#define JSON_WRITE_GO (JSON_WRITE_SORT_KEYS | JSON_WRITE_ESCAPE_HTML)
+#define QUOTE_MAX                 64U                           /* user text quoted in errors */
+#define JSON_WRITE_GO             (JSON_WRITE_SORT_KEYS | JSON_WRITE_ESCAPE_HTML)
 
-#define TLS_HINT "TLS settings belong to the node admin (vaultmount config `vault-servers`)"
-#define KNOWN_ATTRS                                                                        \
-        "roleName, objects, vaultServer, vaultAddress, vaultAuthMountPath, vaultNamespace, " \
+#define TLS_HINT                  "TLS settings belong to the node admin (vaultmount config `vault-servers`)"
+#define KNOWN_ATTRS                                                                                \
+        "roleName, objects, vaultServer, vaultAddress, vaultAuthMountPath, vaultNamespace, "       \
         "audience, refreshInterval"
-#define KNOWN_OBJECT_KEYS                                                                  \
-        "objectName, secretPath, secretKey, secretArgs, method, filePermission, encoding, "  \
+#define KNOWN_OBJECT_KEYS                                                                          \
+        "objectName, secretPath, secretKey, secretArgs, method, filePermission, encoding, "        \
         "format, expand, template, pkcs12Password"
 
 /* User text for an error message: no control characters, bounded. */
@@ -67,8 +67,7 @@ typedef struct Quoted {
 } Quoted;
 
 static const char *quote(Quoted *q, const char *s) {
-        (void)vault_text_sanitize(q->s, sizeof(q->s), strempty(s), strlen(strempty(s)),
-                                  QUOTE_MAX);
+        (void)vault_text_sanitize(q->s, sizeof(q->s), strempty(s), strlen(strempty(s)), QUOTE_MAX);
         return q->s;
 }
 
@@ -263,8 +262,8 @@ static bool go_parse_float(const char *s, double *ret) {
 static int plain_resolve(const char *s, size_t len, PlainKind *ret_kind, PlainValue *ret) {
         static const char *const trues[] = { "true", "True", "TRUE", NULL };
         static const char *const falses[] = { "false", "False", "FALSE", NULL };
-        static const char *const nonfinite[] = { ".nan", ".NaN", ".NAN", ".inf", ".Inf",
-                                                 ".INF", "+.inf", "+.Inf", "+.INF", "-.inf",
+        static const char *const nonfinite[] = { ".nan",  ".NaN",  ".NAN",  ".inf",  ".Inf",
+                                                 ".INF",  "+.inf", "+.Inf", "+.INF", "-.inf",
                                                  "-.Inf", "-.INF", NULL };
         _cleanup_free_ char *plain = NULL;
         PlainKind kind = PLAIN_STRING;
@@ -329,8 +328,7 @@ typedef struct ArgsCtx {
 
 static int yaml_to_json(const ArgsCtx *ctx, const YNode *n, const char *key, JsonValue **ret);
 
-static int scalar_to_json(const ArgsCtx *ctx, const YNode *n, const char *key,
-                          JsonValue **ret) {
+static int scalar_to_json(const ArgsCtx *ctx, const YNode *n, const char *key, JsonValue **ret) {
         char text[64];
         PlainKind kind;
         PlainValue pv;
@@ -349,8 +347,8 @@ static int scalar_to_json(const ArgsCtx *ctx, const YNode *n, const char *key,
                 r = json_string_new(n->scalar, n->scalar_len, ret);
                 if (r == -EINVAL)
                         return err_fail(ctx->err, ctx->errlen, -EINVAL,
-                                    "%s: secretArgs: the value of '%s' is not valid UTF-8",
-                                    ctx->label, quote(&qk, key));
+                                        "%s: secretArgs: the value of '%s' is not valid UTF-8",
+                                        ctx->label, quote(&qk, key));
                 return r;
         case PLAIN_NULL:
                 return json_from_text("null", ret);
@@ -358,9 +356,9 @@ static int scalar_to_json(const ArgsCtx *ctx, const YNode *n, const char *key,
                 return json_from_text(pv.b ? "true" : "false", ret);
         case PLAIN_NONFINITE:
                 return err_fail(ctx->err, ctx->errlen, -EINVAL,
-                            "%s: secretArgs: the value of '%s' is .inf or .nan, which JSON "
-                            "cannot carry: quote it to send a string",
-                            ctx->label, quote(&qk, key));
+                                "%s: secretArgs: the value of '%s' is .inf or .nan, which JSON "
+                                "cannot carry: quote it to send a string",
+                                ctx->label, quote(&qk, key));
         case PLAIN_INT:
                 (void)snprintf(text, sizeof(text), "%" PRId64, pv.i);
                 break;
@@ -400,8 +398,8 @@ static int yaml_to_json(const ArgsCtx *ctx, const YNode *n, const char *key, Jso
                         r = json_object_put_value(v, k, child);
                         if (r == -EINVAL)
                                 return err_fail(ctx->err, ctx->errlen, -EINVAL,
-                                            "%s: secretArgs: key '%s' is not valid UTF-8",
-                                            ctx->label, quote(&qk, k));
+                                                "%s: secretArgs: key '%s' is not valid UTF-8",
+                                                ctx->label, quote(&qk, k));
                         if (r < 0)
                                 return r;
                 }
@@ -463,8 +461,8 @@ static void secret_object_done(SecretObject *o) {
 static int object_string(const char *label, const YNode *v, const char *key, const char **ret,
                          char *err, size_t errlen) {
         if (v->type != YNODE_SCALAR)
-                return err_fail(err, errlen, -EINVAL, "%s: %s must be a string, got %s", label,
-                            key, ytree_type_name(v->type));
+                return err_fail(err, errlen, -EINVAL, "%s: %s must be a string, got %s", label, key,
+                                ytree_type_name(v->type));
         *ret = !v->quoted && plain_is_null(v->scalar) ? NULL : v->scalar;
         return 0;
 }
@@ -480,17 +478,19 @@ static int file_permission_parse(const char *label, const YNode *v, unsigned *re
         int r;
 
         if (v->type != YNODE_SCALAR)
-                return err_fail(err, errlen, -EINVAL, "%s: filePermission must be a file mode, got %s",
-                            label, ytree_type_name(v->type));
+                return err_fail(err, errlen, -EINVAL,
+                                "%s: filePermission must be a file mode, got %s", label,
+                                ytree_type_name(v->type));
         if (v->quoted) {
                 const char *s = v->scalar;
                 if (s[0] == '0' && (s[1] == 'o' || s[1] == 'O'))
                         s += 2;
                 if (parse_mode(s, &mode) < 0 || mode > 0777)
-                        return err_fail(err, errlen, -EINVAL,
-                                    "%s: filePermission '%s' is not an octal mode of at most 0777: "
-                                    "%s",
-                                    label, quote(&q, v->scalar), hint);
+                        return err_fail(
+                                err, errlen, -EINVAL,
+                                "%s: filePermission '%s' is not an octal mode of at most 0777: "
+                                "%s",
+                                label, quote(&q, v->scalar), hint);
                 *ret = mode;
                 return 0;
         }
@@ -498,14 +498,16 @@ static int file_permission_parse(const char *label, const YNode *v, unsigned *re
         if (r < 0)
                 return r;
         if (kind != PLAIN_INT || pv.i < 0)
-                return err_fail(err, errlen, -EINVAL, "%s: filePermission '%s' is not a file mode: %s",
-                            label, quote(&q, v->scalar), hint);
+                return err_fail(err, errlen, -EINVAL,
+                                "%s: filePermission '%s' is not a file mode: %s", label,
+                                quote(&q, v->scalar), hint);
         if (pv.i > 0777) {
                 bool decimal = v->scalar[0] != '0';
-                return err_fail(err, errlen, -EINVAL,
-                            "%s: filePermission '%s' is 0%" PRIo64 " in octal, above 0777%s: %s",
-                            label, quote(&q, v->scalar), (uint64_t)pv.i,
-                            decimal ? " (YAML and JSON read it as a decimal number)" : "", hint);
+                return err_fail(
+                        err, errlen, -EINVAL,
+                        "%s: filePermission '%s' is 0%" PRIo64 " in octal, above 0777%s: %s", label,
+                        quote(&q, v->scalar), (uint64_t)pv.i,
+                        decimal ? " (YAML and JSON read it as a decimal number)" : "", hint);
         }
         *ret = (unsigned)pv.i;
         return 0;
@@ -537,8 +539,8 @@ static bool shape_key(const char *k) {
                streq(k, "pkcs12Password");
 }
 
-static int shape_field(const char *label, const char *k, const YNode *v, ShapeFields *sf,
-                      char *err, size_t errlen) {
+static int shape_field(const char *label, const char *k, const YNode *v, ShapeFields *sf, char *err,
+                       size_t errlen) {
         bool null = v->type == YNODE_SCALAR && !v->quoted && plain_is_null(v->scalar);
 
         if (streq(k, "format"))
@@ -547,8 +549,8 @@ static int shape_field(const char *label, const char *k, const YNode *v, ShapeFi
                 return object_string(label, v, k, &sf->template_text, err, errlen);
         if (v->type != YNODE_SCALAR)
                 return err_fail(err, errlen, -EINVAL, "%s: %s must be a %s, got %s", label, k,
-                            streq(k, "expand") ? "boolean (true or false)" : "string",
-                            ytree_type_name(v->type));
+                                streq(k, "expand") ? "boolean (true or false)" : "string",
+                                ytree_type_name(v->type));
         if (streq(k, "expand"))
                 sf->expand = null ? NULL : v;
         else
@@ -557,8 +559,7 @@ static int shape_field(const char *label, const char *k, const YNode *v, ShapeFi
 }
 
 /* true or false, as YAML (plain or quoted) or JSON writes them. */
-static int expand_parse(const char *label, const YNode *v, bool *ret, char *err,
-                        size_t errlen) {
+static int expand_parse(const char *label, const YNode *v, bool *ret, char *err, size_t errlen) {
         PlainKind kind = PLAIN_STRING;
         PlainValue pv = { 0 };
         Quoted q;
@@ -566,7 +567,7 @@ static int expand_parse(const char *label, const YNode *v, bool *ret, char *err,
         *ret = false;
         if (v && (plain_resolve(v->scalar, v->scalar_len, &kind, &pv) < 0 || kind != PLAIN_BOOL))
                 return err_fail(err, errlen, -EINVAL, "%s: expand '%s' is not true or false", label,
-                            quote(&q, v->scalar));
+                                quote(&q, v->scalar));
         *ret = pv.b;
         return 0;
 }
@@ -600,17 +601,17 @@ static int shape_parse(const char *label, const ShapeFields *sf, SecretObject *o
         if (sf->format) {
                 RenderFormat f = render_format_from_string(sf->format);
                 if (f < 0)
-                        return err_fail(err, errlen, -EINVAL,
-                                    "%s: format '%s' is not one of json, yaml, env, pem, pkcs12",
-                                    label, quote(&q, sf->format));
+                        return err_fail(
+                                err, errlen, -EINVAL,
+                                "%s: format '%s' is not one of json, yaml, env, pem, pkcs12", label,
+                                quote(&q, sf->format));
                 o->format = f;
         }
         r = expand_parse(label, sf->expand, &o->expand, err, errlen);
         if (r < 0)
                 return r;
-        if (sf->password &&
-            (r = secret_new_from(&o->pkcs12_password, sf->password->scalar,
-                                 sf->password->scalar_len)) < 0)
+        if (sf->password && (r = secret_new_from(&o->pkcs12_password, sf->password->scalar,
+                                                 sf->password->scalar_len)) < 0)
                 return r;
         if (sf->template_text && !(o->template_text = strdup(sf->template_text)))
                 return -ENOMEM;
@@ -620,9 +621,9 @@ static int shape_parse(const char *label, const ShapeFields *sf, SecretObject *o
                 return r;
         if (o->format == RENDER_FORMAT_PKCS12 && !path_is_pki_issue(o->path))
                 return err_fail(err, errlen, -EINVAL,
-                            "%s: format pkcs12 needs a PKI issue response (secretPath "
-                            "<mount>/issue/<role>, the one that returns a private key)",
-                            label);
+                                "%s: format pkcs12 needs a PKI issue response (secretPath "
+                                "<mount>/issue/<role>, the one that returns a private key)",
+                                label);
         return 0;
 }
 
@@ -645,22 +646,21 @@ static int object_name_get(const YNode *m, char *label, size_t labellen, const c
 
         if (m->type != YNODE_MAPPING)
                 return err_fail(err, errlen, -EINVAL,
-                            "%s: must be a mapping with objectName and secretPath, got %s", label,
-                            ytree_type_name(m->type));
+                                "%s: must be a mapping with objectName and secretPath, got %s",
+                                label, ytree_type_name(m->type));
         for (size_t i = 0; i < m->n_children; i++)
                 if (streq(m->keys[i]->scalar, "objectName")) {
-                        r = object_string(label, m->values[i], "objectName", &name, err,
-                                          errlen);
+                        r = object_string(label, m->values[i], "objectName", &name, err, errlen);
                         if (r < 0)
                                 return r;
                 }
         if (!name)
                 return err_fail(err, errlen, -EINVAL,
-                            "%s: objectName is required (the file name in the volume)", label);
+                                "%s: objectName is required (the file name in the volume)", label);
         problem = object_name_problem(name);
         if (problem)
                 return err_fail(err, errlen, -EINVAL, "%s: objectName '%s' %s", label,
-                            quote(&q, name), problem);
+                                quote(&q, name), problem);
         (void)snprintf(label, labellen, "object '%s'", quote(&q, name));
         *ret = name;
         return 0;
@@ -692,40 +692,40 @@ static int object_field(const char *label, const char *k, const YNode *v, Object
         }
         if (!streq(k, "secretArgs"))
                 return err_fail(err, errlen, -EINVAL, "%s: unknown key '%s' (known: %s)", label,
-                            quote(&q, k), KNOWN_OBJECT_KEYS);
+                                quote(&q, k), KNOWN_OBJECT_KEYS);
         if (yaml_null(v))
                 f->args = NULL;
         else if (v->type != YNODE_MAPPING)
                 return err_fail(err, errlen, -EINVAL,
-                            "%s: secretArgs must be a mapping (the JSON body sent to Vault), "
-                            "got %s",
-                            label, ytree_type_name(v->type));
+                                "%s: secretArgs must be a mapping (the JSON body sent to Vault), "
+                                "got %s",
+                                label, ytree_type_name(v->type));
         else
                 f->args = v->n_children > 0 ? v : NULL;
         return 0;
 }
 
-static int object_path_check(const char *label, const ObjectFields *f, char *err,
-                             size_t errlen) {
+static int object_path_check(const char *label, const ObjectFields *f, char *err, size_t errlen) {
         VaultError verr = { 0 };
         char *normalized = NULL;
         int r;
 
         if (isempty(f->path))
                 return err_fail(err, errlen, -EINVAL,
-                            "%s: secretPath is required (e.g. secret/data/app for KV v2)", label);
+                                "%s: secretPath is required (e.g. secret/data/app for KV v2)",
+                                label);
         r = vault_path_normalize(f->path, &normalized, &verr);
         free(normalized);
         if (r == -ENOMEM)
                 return r;
         if (r != 0)
                 return err_fail(err, errlen, -EINVAL, "%s: secretPath: %s", label,
-                            verr.message[0] ? verr.message : "not a Vault path");
+                                verr.message[0] ? verr.message : "not a Vault path");
         if (f->key && !text_ok(f->key, ATTR_TEXT_MAX))
                 return err_fail(err, errlen, -EINVAL,
-                            "%s: secretKey contains a control character or is longer than %u "
-                            "bytes",
-                            label, ATTR_TEXT_MAX);
+                                "%s: secretKey contains a control character or is longer than %u "
+                                "bytes",
+                                label, ATTR_TEXT_MAX);
         return 0;
 }
 
@@ -738,37 +738,36 @@ static int object_method(const char *label, const ObjectFields *f, SecretObject 
                 VaultMethod vm = vault_method_from_string(f->method);
                 if (vm != VAULT_METHOD_GET && vm != VAULT_METHOD_POST && vm != VAULT_METHOD_PUT)
                         return err_fail(err, errlen, -EINVAL,
-                                    "%s: method '%s' is not one of GET, POST, PUT", label,
-                                    quote(&q, f->method));
+                                        "%s: method '%s' is not one of GET, POST, PUT", label,
+                                        quote(&q, f->method));
                 if (vm == VAULT_METHOD_GET && f->args)
                         return err_fail(err, errlen, -EINVAL,
-                                    "%s: method GET sends no body, so secretArgs would be "
-                                    "ignored: use POST or PUT (or drop secretArgs)",
-                                    label);
+                                        "%s: method GET sends no body, so secretArgs would be "
+                                        "ignored: use POST or PUT (or drop secretArgs)",
+                                        label);
                 o->method = vm;
         }
         if (o->format == RENDER_FORMAT_PKCS12 && o->method == VAULT_METHOD_GET)
                 return err_fail(err, errlen, -EINVAL,
-                            "%s: format pkcs12 needs a PKI issue, which is a POST: set "
-                            "secretArgs (e.g. common_name) or method POST",
-                            label);
+                                "%s: format pkcs12 needs a PKI issue, which is a POST: set "
+                                "secretArgs (e.g. common_name) or method POST",
+                                label);
         return 0;
 }
 
-static int object_encoding(const char *label, const ObjectFields *f, SecretObject *o,
-                           char *err, size_t errlen) {
+static int object_encoding(const char *label, const ObjectFields *f, SecretObject *o, char *err,
+                           size_t errlen) {
         Quoted q;
 
         o->encoding = SECRET_ENCODING_UTF8;
         if (f->encoding && encoding_parse(f->encoding, &o->encoding) < 0)
                 return err_fail(err, errlen, -EINVAL,
-                            "%s: encoding '%s' is not one of utf-8, base64, hex", label,
-                            quote(&q, f->encoding));
+                                "%s: encoding '%s' is not one of utf-8, base64, hex", label,
+                                quote(&q, f->encoding));
         return 0;
 }
 
-static int object_parse(const YNode *m, size_t index, SecretObject *o, char *err,
-                        size_t errlen) {
+static int object_parse(const YNode *m, size_t index, SecretObject *o, char *err, size_t errlen) {
         char label[QUOTE_MAX * 2 + 64];
         ObjectFields f = { 0 };
         int r;
@@ -818,8 +817,8 @@ static int objects_parse(const Config *c, const char *text, VolumeSpec *s, char 
         /* what publishes must reload after a restart (volumes.c) */
         if (strlen(text) > VOLUME_OBJECTS_ATTR_MAX)
                 return err_fail(err, errlen, -EINVAL,
-                            "objects: %zu bytes, more than the limit of %zu bytes (1 MiB)",
-                            strlen(text), VOLUME_OBJECTS_ATTR_MAX);
+                                "objects: %zu bytes, more than the limit of %zu bytes (1 MiB)",
+                                strlen(text), VOLUME_OBJECTS_ATTR_MAX);
         r = ytree_parse(text, strlen(text), NULL, &root, yerr, sizeof(yerr));
         if (r == -ENOMEM)
                 return r;
@@ -828,21 +827,22 @@ static int objects_parse(const Config *c, const char *text, VolumeSpec *s, char 
         if (r < 0)
                 return err_fail(err, errlen, r, "objects: not valid YAML or JSON: %s", yerr);
         if (!root || (root->type == YNODE_SCALAR && !root->quoted && plain_is_null(root->scalar)))
-                return err_fail(err, errlen, -EINVAL,
-                            "objects: empty: list at least one object (objectName, secretPath)");
+                return err_fail(
+                        err, errlen, -EINVAL,
+                        "objects: empty: list at least one object (objectName, secretPath)");
         if (root->type != YNODE_SEQUENCE)
                 return err_fail(err, errlen, -EINVAL,
-                            "objects: must be a list of objects (YAML '- objectName: ...' or "
-                            "JSON [{...}]), got %s",
-                            ytree_type_name(root->type));
+                                "objects: must be a list of objects (YAML '- objectName: ...' or "
+                                "JSON [{...}]), got %s",
+                                ytree_type_name(root->type));
         if (root->n_children == 0)
                 return err_fail(err, errlen, -EINVAL,
-                            "objects: the list is empty: list at least one object");
+                                "objects: the list is empty: list at least one object");
         if (c->max_objects > 0 && root->n_children > c->max_objects)
                 return err_fail(err, errlen, -E2BIG,
-                            "objects: %zu objects, more than this node's limit of %u "
-                            "(vaultmount config max-objects)",
-                            root->n_children, c->max_objects);
+                                "objects: %zu objects, more than this node's limit of %u "
+                                "(vaultmount config max-objects)",
+                                root->n_children, c->max_objects);
 
         s->objects = calloc(root->n_children, sizeof(*s->objects));
         if (!s->objects)
@@ -856,10 +856,11 @@ static int objects_parse(const Config *c, const char *text, VolumeSpec *s, char 
                 for (size_t j = 0; j < i; j++)
                         if (streq(s->objects[j].name, o->name)) {
                                 Quoted q;
-                                return err_fail(err, errlen, -EINVAL,
-                                            "object '%s': objectName is used twice (objects[%zu] "
-                                            "and objects[%zu]): each object is one file",
-                                            quote(&q, o->name), j, i);
+                                return err_fail(
+                                        err, errlen, -EINVAL,
+                                        "object '%s': objectName is used twice (objects[%zu] "
+                                        "and objects[%zu]): each object is one file",
+                                        quote(&q, o->name), j, i);
                         }
         }
         return 0;
@@ -907,8 +908,7 @@ static bool is_tls_attr(const char *k) {
                streq(k, "vaultSkipTLSVerify") || strncmp(k, "vaultTLS", 8) == 0;
 }
 
-static int attrs_collect(const KeyValue *context, size_t n, RawAttrs *a, char *err,
-                         size_t errlen) {
+static int attrs_collect(const KeyValue *context, size_t n, RawAttrs *a, char *err, size_t errlen) {
         for (size_t i = 0; i < n; i++) {
                 const char *k = context[i].key, *v = strempty(context[i].value);
                 const char **slot = NULL;
@@ -922,7 +922,7 @@ static int attrs_collect(const KeyValue *context, size_t n, RawAttrs *a, char *e
                 if (slot) {
                         if (*slot)
                                 return err_fail(err, errlen, -EINVAL,
-                                            "volume attribute '%s' is given twice", k);
+                                                "volume attribute '%s' is given twice", k);
                         *slot = v;
                         continue;
                 }
@@ -931,12 +931,13 @@ static int attrs_collect(const KeyValue *context, size_t n, RawAttrs *a, char *e
                 if (is_tls_attr(k))
                         return err_fail(err, errlen, -EINVAL, "%s: " TLS_HINT, quote(&q, k));
                 if (streq(k, "secretProviderClass"))
-                        return err_fail(err, errlen, -EINVAL,
-                                    "unknown volume attribute 'secretProviderClass': this driver "
-                                    "takes the parameters (roleName, objects, ...) directly in "
-                                    "volumeAttributes");
+                        return err_fail(
+                                err, errlen, -EINVAL,
+                                "unknown volume attribute 'secretProviderClass': this driver "
+                                "takes the parameters (roleName, objects, ...) directly in "
+                                "volumeAttributes");
                 return err_fail(err, errlen, -EINVAL, "unknown volume attribute '%s' (known: %s)",
-                            quote(&q, k), KNOWN_ATTRS);
+                                quote(&q, k), KNOWN_ATTRS);
         }
         return 0;
 }
@@ -984,25 +985,27 @@ static int server_choose(const Config *c, const RawAttrs *a, const VaultServerCo
 
         if (c->n_vault_servers == 0)
                 return err_fail(err, errlen, -EINVAL,
-                            "no Vault server is configured on this node (vaultmount config "
-                            "`vault-servers` or vault-address)");
+                                "no Vault server is configured on this node (vaultmount config "
+                                "`vault-servers` or vault-address)");
         if (!isempty(a->server)) {
                 s = config_vault_server(c, a->server);
                 if (!s) {
                         list_servers(c, false, names, sizeof(names));
-                        return err_fail(err, errlen, -EINVAL,
-                                    "vaultServer: '%s' is not a Vault server configured on this "
-                                    "node (configured: %s)",
-                                    quote(&q, a->server), names);
+                        return err_fail(
+                                err, errlen, -EINVAL,
+                                "vaultServer: '%s' is not a Vault server configured on this "
+                                "node (configured: %s)",
+                                quote(&q, a->server), names);
                 }
         }
         if (!isempty(a->address)) {
                 if (s) {
                         if (!address_equal(strempty(s->address), a->address))
-                                return err_fail(err, errlen, -EINVAL,
-                                            "vaultAddress: '%s' is not the address of vaultServer "
-                                            "'%s' (%s): drop vaultAddress",
-                                            quote(&q, a->address), s->name, strempty(s->address));
+                                return err_fail(
+                                        err, errlen, -EINVAL,
+                                        "vaultAddress: '%s' is not the address of vaultServer "
+                                        "'%s' (%s): drop vaultAddress",
+                                        quote(&q, a->address), s->name, strempty(s->address));
                 } else {
                         for (size_t i = 0; i < c->n_vault_servers && !s; i++)
                                 if (c->vault_servers[i].address &&
@@ -1011,11 +1014,11 @@ static int server_choose(const Config *c, const RawAttrs *a, const VaultServerCo
                         if (!s) {
                                 list_servers(c, true, names, sizeof(names));
                                 return err_fail(err, errlen, -EINVAL,
-                                            "vaultAddress: '%s' is not the address of a Vault "
-                                            "server configured on this node; the node admin "
-                                            "chooses Vault servers (vaultmount config "
-                                            "`vault-servers`): use vaultServer with one of %s",
-                                            quote(&q, a->address), names);
+                                                "vaultAddress: '%s' is not the address of a Vault "
+                                                "server configured on this node; the node admin "
+                                                "chooses Vault servers (vaultmount config "
+                                                "`vault-servers`): use vaultServer with one of %s",
+                                                quote(&q, a->address), names);
                         }
                 }
         }
@@ -1024,10 +1027,10 @@ static int server_choose(const Config *c, const RawAttrs *a, const VaultServerCo
                 if (!s) {
                         list_servers(c, false, names, sizeof(names));
                         return err_fail(err, errlen, -EINVAL,
-                                    "vaultServer: this node has no default Vault server "
-                                    "(vaultmount config default-vault-server): set vaultServer "
-                                    "to one of %s",
-                                    names);
+                                        "vaultServer: this node has no default Vault server "
+                                        "(vaultmount config default-vault-server): set vaultServer "
+                                        "to one of %s",
+                                        names);
                 }
         }
         *ret = s;
@@ -1063,11 +1066,12 @@ static int audience_choose(const VaultServerConfig *s, const char *want, const c
                 }
                 off += (size_t)k;
         }
-        return err_fail(err, errlen, -EINVAL,
-                    "audience: '%s' is not allowed for Vault server '%s': use one of %s (or ask "
-                    "the node admin to add it to allowed-audiences in vaultmount config "
-                    "`vault-servers`)",
-                    quote(&q, want), strempty(s->name), allowed);
+        return err_fail(
+                err, errlen, -EINVAL,
+                "audience: '%s' is not allowed for Vault server '%s': use one of %s (or ask "
+                "the node admin to add it to allowed-audiences in vaultmount config "
+                "`vault-servers`)",
+                quote(&q, want), strempty(s->name), allowed);
 }
 
 static int strdup_or_null(const char *s, char **ret) {
@@ -1087,17 +1091,17 @@ static int auth_mount_choose(const RawAttrs *a, const char **ret, char *err, siz
         if (!isempty(a->auth_mount) && !isempty(a->k8s_mount) &&
             !streq(a->auth_mount, a->k8s_mount))
                 return err_fail(err, errlen, -EINVAL,
-                            "vaultAuthMountPath and vaultKubernetesMountPath (its old name) "
-                            "disagree: set only vaultAuthMountPath");
-        mount = !isempty(a->auth_mount) ? a->auth_mount
+                                "vaultAuthMountPath and vaultKubernetesMountPath (its old name) "
+                                "disagree: set only vaultAuthMountPath");
+        mount = !isempty(a->auth_mount)  ? a->auth_mount
                 : !isempty(a->k8s_mount) ? a->k8s_mount
                                          : NULL;
         if (mount && (!text_ok(mount, ATTR_TEXT_MAX) || strchr(mount, '?') || strchr(mount, '#')))
                 return err_fail(err, errlen, -EINVAL,
-                            "%s: '%s' is not an auth mount path (e.g. kubernetes)",
-                            !isempty(a->auth_mount) ? "vaultAuthMountPath"
-                                                    : "vaultKubernetesMountPath",
-                            quote(&q, mount));
+                                "%s: '%s' is not an auth mount path (e.g. kubernetes)",
+                                !isempty(a->auth_mount) ? "vaultAuthMountPath"
+                                                        : "vaultKubernetesMountPath",
+                                quote(&q, mount));
         *ret = mount;
         return 0;
 }
@@ -1113,18 +1117,19 @@ static int refresh_interval_parse(const Config *c, const char *text, uint64_t *r
                 return 0;
         r = parse_duration_usec(text, REFRESH_INTERVAL_MAX_USEC, ret);
         if (r == -ERANGE)
-                return err_fail(err, errlen, -EINVAL, "refreshInterval: '%s' is longer than 30 days",
-                            quote(&q, text));
+                return err_fail(err, errlen, -EINVAL,
+                                "refreshInterval: '%s' is longer than 30 days", quote(&q, text));
         if (r < 0)
                 return err_fail(err, errlen, -EINVAL,
-                            "refreshInterval: '%s' is not a duration such as 90s, 5m or 1h30m",
-                            quote(&q, text));
+                                "refreshInterval: '%s' is not a duration such as 90s, 5m or 1h30m",
+                                quote(&q, text));
         if (*ret < c->refresh_interval_min_usec)
-                return err_fail(err, errlen, -EINVAL,
-                            "refreshInterval: '%s' is below this node's minimum of %s (vaultmount "
-                            "config refresh-interval-min)",
-                            quote(&q, text),
-                            format_duration(c->refresh_interval_min_usec, min, sizeof(min)));
+                return err_fail(
+                        err, errlen, -EINVAL,
+                        "refreshInterval: '%s' is below this node's minimum of %s (vaultmount "
+                        "config refresh-interval-min)",
+                        quote(&q, text),
+                        format_duration(c->refresh_interval_min_usec, min, sizeof(min)));
         return 0;
 }
 
@@ -1161,11 +1166,11 @@ int volume_spec_parse(const Config *c, const KeyValue *context, size_t n, Volume
 
         if (isempty(a.role))
                 return err_fail(err, errlen, -EINVAL,
-                            "roleName is required: the Vault role to log in as");
+                                "roleName is required: the Vault role to log in as");
         if (!text_ok(a.role, ATTR_TEXT_MAX))
                 return err_fail(err, errlen, -EINVAL,
-                            "roleName: contains a control character or is longer than %u bytes",
-                            ATTR_TEXT_MAX);
+                                "roleName: contains a control character or is longer than %u bytes",
+                                ATTR_TEXT_MAX);
 
         s = calloc(1, sizeof(*s));
         if (!s)
@@ -1183,18 +1188,20 @@ int volume_spec_parse(const Config *c, const KeyValue *context, size_t n, Volume
         if (r < 0)
                 return r;
         if (!isempty(a.ns) && !text_ok(a.ns, 255))
-                return err_fail(err, errlen, -EINVAL,
-                            "vaultNamespace: contains a control character or is longer than 255 "
-                            "bytes");
+                return err_fail(
+                        err, errlen, -EINVAL,
+                        "vaultNamespace: contains a control character or is longer than 255 "
+                        "bytes");
 
         r = refresh_interval_parse(c, a.refresh, &s->refresh_interval_usec, err, errlen);
         if (r < 0)
                 return r;
 
         if (isempty(a.objects))
-                return err_fail(err, errlen, -EINVAL,
-                            "objects is required: a YAML or JSON list of {objectName, secretPath, "
-                            "...}");
+                return err_fail(
+                        err, errlen, -EINVAL,
+                        "objects is required: a YAML or JSON list of {objectName, secretPath, "
+                        "...}");
         r = objects_parse(c, a.objects, s, err, errlen);
         if (r < 0)
                 return r;
@@ -1236,8 +1243,8 @@ VolumeSpec *volume_spec_free(VolumeSpec *s) {
  * @previous: the object's current file (pkcs12: kept when equivalent), or NULL.
  * @ret: filled with pointers into @o (valid while @o lives).
  */
-void secret_object_render_spec(const SecretObject *o, size_t max_file_bytes,
-                               const Secret *previous, RenderSpec *ret) {
+void secret_object_render_spec(const SecretObject *o, size_t max_file_bytes, const Secret *previous,
+                               RenderSpec *ret) {
         *ret = (RenderSpec){
                 .name = o->name,
                 .key = o->key,
@@ -1275,9 +1282,9 @@ int secret_object_render(const SecretObject *o, const JsonValue *data, Secret **
                 return -EINVAL;
         if (o->expand)
                 return err_fail(err, errlen, -EINVAL,
-                            "object '%s': expand gives several files: render it with "
-                            "render_object()",
-                            quote(&qn, o->name));
+                                "object '%s': expand gives several files: render it with "
+                                "render_object()",
+                                quote(&qn, o->name));
         secret_object_render_spec(o, 0, NULL, &spec);
         r = render_object(&spec, data, &files, &n, err, errlen);
         if (r < 0)

@@ -38,29 +38,29 @@
 #define VOLUME_OBJECTS_ATTR_MAX ((size_t)1024 * 1024)
 
 typedef struct SecretObject {
-        char *name;           /* objectName: the file name */
-        char *path;           /* secretPath */
-        char *key;            /* secretKey, or NULL: the whole data as JSON */
-        VaultMethod method;   /* method, else POST when args are set, else GET */
-        Secret *args;         /* secretArgs as a compact JSON object, or NULL */
-        unsigned mode;        /* filePermission, else the default */
+        char *name;         /* objectName: the file name */
+        char *path;         /* secretPath */
+        char *key;          /* secretKey, or NULL: the whole data as JSON */
+        VaultMethod method; /* method, else POST when args are set, else GET */
+        Secret *args;       /* secretArgs as a compact JSON object, or NULL */
+        unsigned mode;      /* filePermission, else the default */
         bool mode_set;
         SecretEncoding encoding;
         /* the output shape (render.h); at most one of key, template, expand
          * and a format other than json; checked at parse */
-        RenderFormat format;  /* format, else json */
-        bool expand;          /* expand: name is a directory, one file per key */
-        char *template_text;  /* template, or NULL */
+        RenderFormat format;     /* format, else json */
+        bool expand;             /* expand: name is a directory, one file per key */
+        char *template_text;     /* template, or NULL */
         Secret *pkcs12_password; /* pkcs12Password (format pkcs12 only), or NULL */
 } SecretObject;
 
 typedef struct VolumeSpec {
         const VaultServerConfig *server; /* chosen server (points into Config) */
         char *role;
-        char *auth_mount;                /* attribute, else the server's */
-        char *ns;                        /* attribute, else the server's, or NULL */
-        char *audience;                  /* attribute (allowed list), else the server's */
-        uint64_t refresh_interval_usec;  /* attribute (>= node minimum), else default */
+        char *auth_mount;               /* attribute, else the server's */
+        char *ns;                       /* attribute, else the server's, or NULL */
+        char *audience;                 /* attribute (allowed list), else the server's */
+        uint64_t refresh_interval_usec; /* attribute (>= node minimum), else default */
         SecretObject *objects;
         size_t n_objects;
         /* kubelet's pod info (podInfoOnMount), or NULL */
@@ -95,19 +95,18 @@ bool object_name_valid(const char *name);
  * render_object(): max_file_bytes is the node's cap (0: none); previous is
  * the object's current file for pkcs12 (kept when equivalent), or NULL.
  */
-void secret_object_render_spec(const SecretObject *o, size_t max_file_bytes,
-                               const Secret *previous, RenderSpec *ret);
+void secret_object_render_spec(const SecretObject *o, size_t max_file_bytes, const Secret *previous,
+                               RenderSpec *ret);
 
 /*
- * The bytes of one file, for an object that is one file (not expand): `data` is the Vault response's data object (for
- * KV v2, the caller passes the inner data). secretKey set: a string value
- * raw, any other JSON value compact, then `encoding` decodes it; unset: the
- * whole object in the object's format (json: compact, as Go's json.Marshal
- * writes it: sorted keys, <>& escaped), or its template (render.h). Returns
- * 0 and a Secret, -ENOENT when the key is absent or data is NULL/null (a
- * deleted KV v2 version; err names the object and key, never a value),
- * -EINVAL when decoding or shaping fails, data is not an object while
- * secretKey is set, or the object is an expand (use render_object()).
+ * The bytes of one file, for an object that is one file (not expand): `data` is the Vault
+ * response's data object (for KV v2, the caller passes the inner data). secretKey set: a string
+ * value raw, any other JSON value compact, then `encoding` decodes it; unset: the whole object in
+ * the object's format (json: compact, as Go's json.Marshal writes it: sorted keys, <>& escaped), or
+ * its template (render.h). Returns 0 and a Secret, -ENOENT when the key is absent or data is
+ * NULL/null (a deleted KV v2 version; err names the object and key, never a value), -EINVAL when
+ * decoding or shaping fails, data is not an object while secretKey is set, or the object is an
+ * expand (use render_object()).
  */
 int secret_object_render(const SecretObject *o, const JsonValue *data, Secret **ret, char *err,
                          size_t errlen);

@@ -25,11 +25,11 @@
 #include "volumes.h"
 #include "macro.h"
 
-#define RECORD_MAX (1024 * 1024)
+#define RECORD_MAX     (1024 * 1024)
 #define TOKEN_FILE_MAX 8192
 /* read_small() refuses a file of `max` bytes: one more than the publish limit */
 #define OBJECTS_FILE_MAX (VOLUME_OBJECTS_ATTR_MAX + 1)
-#define RECORD_DEPTH 8
+#define RECORD_DEPTH     8
 
 struct VolumeTable {
         char *state_dir;
@@ -270,8 +270,7 @@ int volume_table_acquire(VolumeTable *t, const char *volume_id, VolumeRecord **r
         if (!r) {
                 r = record_new();
                 if (!r || !(r->volume_id = strdup(volume_id)) ||
-                    !(r->key = table_new_key(t, volume_id)) ||
-                    table_add(t, r) < 0) {
+                    !(r->key = table_new_key(t, volume_id)) || table_add(t, r) < 0) {
                         record_free(r);
                         ret_code = -ENOMEM;
                         goto out;
@@ -426,8 +425,10 @@ char *volume_record_mount_dir(const VolumeTable *t, const VolumeRecord *r) {
  */
 static bool attr_ignored(const char *key) {
         static const char *const kept[] = {
-                "csi.storage.k8s.io/pod.name", "csi.storage.k8s.io/pod.namespace",
-                "csi.storage.k8s.io/pod.uid", "csi.storage.k8s.io/serviceAccount.name",
+                "csi.storage.k8s.io/pod.name",
+                "csi.storage.k8s.io/pod.namespace",
+                "csi.storage.k8s.io/pod.uid",
+                "csi.storage.k8s.io/serviceAccount.name",
         };
         if (strncmp(key, "csi.storage.k8s.io/", 19) != 0)
                 return false;
@@ -450,8 +451,8 @@ int volume_record_set_attributes(VolumeRecord *r, const KeyValue *context, size_
                 if (streq(context[i].key, "objects")) {
                         secret_free(objects);
                         objects = NULL;
-                        if (secret_new_from(&objects, context[i].value,
-                                            strlen(context[i].value)) < 0)
+                        if (secret_new_from(&objects, context[i].value, strlen(context[i].value)) <
+                            0)
                                 goto oom;
                         continue;
                 }
@@ -492,8 +493,7 @@ int volume_record_attributes(const VolumeRecord *r, KeyValue **ret, size_t *ret_
         if (r->objects_attr) {
                 /* secret_get() always NUL-terminates; the YAML parser copies
                  * secretArgs into Secrets of its own. */
-                kv[n++] = (KeyValue){ "objects",
-                                      (const char *)secret_get(r->objects_attr, NULL) };
+                kv[n++] = (KeyValue){ "objects", (const char *)secret_get(r->objects_attr, NULL) };
         }
         *ret = kv;
         *ret_n = n;
@@ -593,8 +593,7 @@ static int groups_to_json(const VolumeRecord *r, JsonValue **ret) {
                 if (rc < 0)
                         break;
                 if ((rc = put_str(o, "kind", secret_kind_to_string(g->kind))) < 0 ||
-                    (rc = json_object_put_int64(o, "first_object", (int64_t)g->first_object)) <
-                            0 ||
+                    (rc = json_object_put_int64(o, "first_object", (int64_t)g->first_object)) < 0 ||
                     (rc = json_object_put_int64(o, "version", g->version)) < 0 ||
                     (rc = put_str(o, "lease_id", g->lease_id)) < 0 ||
                     (rc = json_object_put_int64(o, "lease_ttl", g->lease_ttl_sec)) < 0 ||
@@ -645,8 +644,7 @@ static int health_to_json(const VolumeHealth *h, JsonValue **ret) {
              (rc = put_u64(o, "last_attempt_usec", h->last_attempt_usec)) < 0 ||
              (rc = json_object_put_int64(o, "failures", h->failures)) < 0 ||
              (rc = put_str(o, "last_error", h->last_error[0] ? h->last_error : NULL)) < 0 ||
-             (rc = put_str(o, "error_object", h->error_object[0] ? h->error_object : NULL)) <
-                     0 ||
+             (rc = put_str(o, "error_object", h->error_object[0] ? h->error_object : NULL)) < 0 ||
              (rc = put_str(o, "error_path", h->error_path[0] ? h->error_path : NULL)) < 0)) {
                 json_value_unref(o);
                 return rc;
@@ -680,8 +678,7 @@ static int facts_to_json(const VolumeRecord *r, JsonValue *o) {
             (rc = put_u64(o, "target_mnt_id", r->facts.target_mnt_id)) < 0 ||
             (r->facts.target_created &&
              (rc = json_object_put_bool(o, "target_created", true)) < 0) ||
-            (r->intent && !r->published &&
-             (rc = json_object_put_bool(o, "publishing", true)) < 0))
+            (r->intent && !r->published && (rc = json_object_put_bool(o, "publishing", true)) < 0))
                 return rc;
         return json_object_put_int64(o, "access_mode", r->facts.access_mode);
 }
@@ -936,7 +933,8 @@ static int load_one(VolumeTable *t, const char *key) {
         }
         r->key = strdup(key);
         if (json_member_strdup(o, "volume_id", &r->volume_id) < 0 || !r->volume_id ||
-            json_member_strdup(o, "target_path", &r->facts.target_path) < 0 || !r->facts.target_path) {
+            json_member_strdup(o, "target_path", &r->facts.target_path) < 0 ||
+            !r->facts.target_path) {
                 rc = -EBADMSG;
                 goto out;
         }
@@ -1030,8 +1028,8 @@ int volume_table_load(VolumeTable *t, size_t *ret_bad) {
 }
 
 int volume_record_remove(const VolumeTable *t, const VolumeRecord *r) {
-        static const char *const files[] = { "token", "objects", "record.json", ".token.tmp",
-                                             ".objects.tmp", ".record.json.tmp" };
+        static const char *const files[] = { "token",      "objects",      "record.json",
+                                             ".token.tmp", ".objects.tmp", ".record.json.tmp" };
         _cleanup_free_ char *dir = volume_record_dir(t, r);
         char path[PATH_MAX];
 
@@ -1050,7 +1048,8 @@ int volume_record_remove(const VolumeTable *t, const VolumeRecord *r) {
 
 gid_t volume_record_gid(const VolumeRecord *rec) {
         unsigned g;
-        if (rec->facts.mount_group && parse_unsigned(rec->facts.mount_group, 0, 0x7fffffff, &g) == 0)
+        if (rec->facts.mount_group &&
+            parse_unsigned(rec->facts.mount_group, 0, 0x7fffffff, &g) == 0)
                 return (gid_t)g;
         return (gid_t)-1;
 }

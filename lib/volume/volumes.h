@@ -70,18 +70,18 @@ SecretKind secret_kind_from_string(const char *s);
  */
 typedef struct SecretGroup {
         SecretKind kind;
-        size_t first_object;    /* index of its first object in the spec */
-        int64_t version;        /* KV v2 metadata.version */
-        char *lease_id;         /* LEASE */
-        int64_t lease_ttl_sec;  /* lease duration when issued: the renew increment */
+        size_t first_object;   /* index of its first object in the spec */
+        int64_t version;       /* KV v2 metadata.version */
+        char *lease_id;        /* LEASE */
+        int64_t lease_ttl_sec; /* lease duration when issued: the renew increment */
         bool renewable;
-        bool final;             /* cannot be extended any more: replace before expiry */
-        bool replace;           /* fetch a new one at the next refresh (new token...) */
-        uint64_t issued_usec;   /* fetched (PKI: max(notBefore, fetched)) */
-        uint64_t renewed_usec;  /* last fetch or renewal */
-        uint64_t expires_usec;  /* lease end or notAfter */
-        uint64_t due_usec;      /* next action */
-        bool failing;           /* the last attempt failed */
+        bool final;            /* cannot be extended any more: replace before expiry */
+        bool replace;          /* fetch a new one at the next refresh (new token...) */
+        uint64_t issued_usec;  /* fetched (PKI: max(notBefore, fetched)) */
+        uint64_t renewed_usec; /* last fetch or renewal */
+        uint64_t expires_usec; /* lease end or notAfter */
+        uint64_t due_usec;     /* next action */
+        bool failing;          /* the last attempt failed */
 } SecretGroup;
 
 typedef enum VolumeState {
@@ -103,11 +103,11 @@ typedef struct VolumeHealth {
         uint64_t last_attempt_usec;
         uint64_t next_refresh_usec;
         uint64_t earliest_expiry_usec;
-        uint64_t stale_after_usec;          /* see refresh_stale_after() */
-        unsigned failures;                  /* consecutive failed refreshes */
-        char last_error[VOLUME_ERROR_MAX];  /* no secrets: Vault's capped errors[] at most */
+        uint64_t stale_after_usec;              /* see refresh_stale_after() */
+        unsigned failures;                      /* consecutive failed refreshes */
+        char last_error[VOLUME_ERROR_MAX];      /* no secrets: Vault's capped errors[] at most */
         char error_object[OBJECT_NAME_MAX + 1]; /* the object the error or expiry is about */
-        char error_path[256];               /* its Vault path (may be cut) */
+        char error_path[256];                   /* its Vault path (may be cut) */
 } VolumeHealth;
 
 typedef enum VolumeBusy {
@@ -119,12 +119,12 @@ typedef enum VolumeBusy {
 /* What the first publish fixed; never changes afterwards. */
 typedef struct VolumeFacts {
         char *target_path;
-        char *server;       /* Vault server name */
-        char *ns;           /* Vault namespace or NULL */
+        char *server; /* Vault server name */
+        char *ns;     /* Vault namespace or NULL */
         bool readonly;
         int access_mode;
         char *fs_type;
-        char *mount_group;  /* volume_mount_group or NULL */
+        char *mount_group;      /* volume_mount_group or NULL */
         uint64_t tmpfs_mnt_id;  /* mount id of the private tmpfs (mount.h); 0: not known */
         uint64_t target_mnt_id; /* mount id of the read-only bind at target_path; 0: not known */
         bool target_created;    /* this daemon made the target directory */
@@ -136,31 +136,31 @@ typedef struct VolumeRotation VolumeRotation;
 
 /* What the table lock guards (volume_record_*_locked accessors). */
 typedef struct VolumeLocked {
-        Secret *jwt;        /* the newest pod JWT (memory only) */
+        Secret *jwt; /* the newest pod JWT (memory only) */
         int64_t jwt_expires;
-        uint64_t jwt_gen;   /* bumped by every new JWT */
+        uint64_t jwt_gen; /* bumped by every new JWT */
         VolumeHealth health;
 } VolumeLocked;
 
 typedef struct VolumeRecord {
         char *volume_id;
-        char *key;          /* directory name under <state-dir>/volumes */
+        char *key; /* directory name under <state-dir>/volumes */
         VolumeFacts facts;
-        VaultToken *token;  /* the pod's Vault token, or NULL */
+        VaultToken *token; /* the pod's Vault token, or NULL */
         char *token_accessor;
-        bool published;     /* fully published (false: placeholder while publishing) */
-        bool intent;        /* a publish in progress was recorded (write-ahead): after a
-                             * crash the next start undoes what it did */
+        bool published; /* fully published (false: placeholder while publishing) */
+        bool intent;    /* a publish in progress was recorded (write-ahead): after a
+                         * crash the next start undoes what it did */
         bool busy;
         VolumeBusy busy_by;
 
         /* What the pod asked for, kept to refresh it (and to rebuild it after a
          * restart): the volume attributes but the token key and `objects`,
          * which lives in a Secret because of secretArgs. */
-        KeyValue *attrs;    /* owned strings */
+        KeyValue *attrs; /* owned strings */
         size_t n_attrs;
         Secret *objects_attr; /* until saved and parsed (then the spec has it), else NULL */
-        VolumeSpec *spec;   /* parsed from the above; NULL until available */
+        VolumeSpec *spec;     /* parsed from the above; NULL until available */
 
         VolumeRotation *rot; /* never NULL */
         VolumeLocked locked; /* table lock */

@@ -96,7 +96,8 @@ static int free_port(void) {
 /* GET /metrics over HTTP/1.0; the bytes of the whole answer, or -1. */
 static long scrape(int port) {
         static const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+        struct sockaddr_in a = { .sin_family = AF_INET,
+                                 .sin_port = htons((uint16_t)port),
                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         char buf[65536];
         long total = 0;
@@ -119,7 +120,9 @@ static long scrape(int port) {
 /* Issue 11: the same daemon with the metrics endpoint on. */
 static int bench_metrics(const char *daemon, const char *sock, const char *ep, const char *sd) {
         Csi__V1__ProbeRequest probe = CSI__V1__PROBE_REQUEST__INIT;
-        enum { SCRAPES = 200 };
+        enum {
+                SCRAPES = 200
+        };
         static uint64_t lat[SCRAPES];
         char ma[64];
         int port = free_port(), wst;
@@ -172,9 +175,9 @@ static int bench_metrics(const char *daemon, const char *sock, const char *ep, c
         qsort(lat, SCRAPES, sizeof(lat[0]), cmp_u64);
         printf("metrics endpoint on, after %d scrapes (%ld bytes each, p50 %.2f ms, max %.2f "
                "ms): RSS %ld KiB, Private_Dirty %ld KiB, Anonymous %ld KiB (%+ld KiB)\n",
-               SCRAPES, bytes, (double)lat[SCRAPES / 2] / 1000.0,
-               (double)lat[SCRAPES - 1] / 1000.0, after.rss_kb, after.private_dirty_kb,
-               after.anonymous_kb, after.anonymous_kb - idle.anonymous_kb);
+               SCRAPES, bytes, (double)lat[SCRAPES / 2] / 1000.0, (double)lat[SCRAPES - 1] / 1000.0,
+               after.rss_kb, after.private_dirty_kb, after.anonymous_kb,
+               after.anonymous_kb - idle.anonymous_kb);
         kill(pid, SIGTERM);
         waitpid(pid, &wst, 0);
         return WIFEXITED(wst) && WEXITSTATUS(wst) == 0 ? 0 : 1;
@@ -184,7 +187,10 @@ int main(int argc, char **argv) {
         char dir[] = "/tmp/vm-bench-XXXXXX", sock[128], state[128], ep[160], sd[160];
         Csi__V1__ProbeRequest probe = CSI__V1__PROBE_REQUEST__INIT;
         Csi__V1__GetPluginInfoRequest info = CSI__V1__GET_PLUGIN_INFO_REQUEST__INIT;
-        enum { CONNS = 2000, CALLS = 5000 };
+        enum {
+                CONNS = 2000,
+                CALLS = 5000
+        };
         static uint64_t lat[CALLS];
         Mem idle, after;
         uint64_t t0, ready;
@@ -208,7 +214,9 @@ int main(int argc, char **argv) {
          * sample mostly measures what else the machine is doing.
          */
         {
-                enum { STARTS = 10 };
+                enum {
+                        STARTS = 10
+                };
                 uint64_t samples[STARTS];
                 for (int s = 0; s < STARTS; s++) {
                         int attempts = 0;
@@ -216,8 +224,7 @@ int main(int argc, char **argv) {
                         pid = fork();
                         if (pid == 0) {
                                 execl(argv[1], argv[1], ep, sd, "--config=/dev/null",
-                                      "--log-level=warning", "--registration-dir=",
-                                      (char *)NULL);
+                                      "--log-level=warning", "--registration-dir=", (char *)NULL);
                                 _exit(127);
                         }
                         for (;;) {
@@ -253,8 +260,8 @@ int main(int argc, char **argv) {
                 nanosleep(&ts, NULL);
         }
         read_mem(pid, &idle);
-        printf("memory idle: RSS %ld KiB, Private_Dirty %ld KiB, Anonymous %ld KiB\n",
-               idle.rss_kb, idle.private_dirty_kb, idle.anonymous_kb);
+        printf("memory idle: RSS %ld KiB, Private_Dirty %ld KiB, Anonymous %ld KiB\n", idle.rss_kb,
+               idle.private_dirty_kb, idle.anonymous_kb);
 
         /*
          * Two rounds: the first includes one-time growth (gRPC's lazily built
@@ -278,8 +285,8 @@ int main(int argc, char **argv) {
                 printf("round %d, %d sequential connections (new channel each, %.0f ms): RSS %ld "
                        "KiB, Private_Dirty %ld KiB, Anonymous %ld KiB; anonymous growth %+ld KiB "
                        "this round, %+ld KiB since idle\n",
-                       round, CONNS, ms, after.rss_kb, after.private_dirty_kb,
-                       after.anonymous_kb, after.anonymous_kb - prev.anonymous_kb,
+                       round, CONNS, ms, after.rss_kb, after.private_dirty_kb, after.anonymous_kb,
+                       after.anonymous_kb - prev.anonymous_kb,
                        after.anonymous_kb - idle.anonymous_kb);
                 prev = after;
         }

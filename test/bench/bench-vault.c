@@ -72,8 +72,10 @@ static VaultShared *make_shared(HttpConnectionPolicy policy) {
 
 static VaultToken *login(VaultClient *c) {
         char *jwt = vd_make_jwt(key, "bench", "app", "vault", 600);
-        VaultLoginParams lp = { .method = VAULT_AUTH_KUBERNETES, .role = "demo",
-                                .jwt = (const uint8_t *)jwt, .jwt_len = jwt ? strlen(jwt) : 0 };
+        VaultLoginParams lp = { .method = VAULT_AUTH_KUBERNETES,
+                                .role = "demo",
+                                .jwt = (const uint8_t *)jwt,
+                                .jwt_len = jwt ? strlen(jwt) : 0 };
         VaultToken *t = NULL;
         VaultError err = { 0 };
 
@@ -113,8 +115,7 @@ static double reads_per_second(HttpConnectionPolicy policy, unsigned n) {
         return (double)n / t0;
 }
 
-static void login_read_latency(HttpConnectionPolicy policy, unsigned n, double *p50,
-                               double *p99) {
+static void login_read_latency(HttpConnectionPolicy policy, unsigned n, double *p50, double *p99) {
         VaultShared *s = make_shared(policy);
         VaultClient *c = NULL;
         double *ms = calloc(n, sizeof(double));

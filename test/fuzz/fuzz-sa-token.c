@@ -25,7 +25,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define NOW 1700000000LL
+#define NOW    1700000000LL
 #define DRIVER "csi.vaultmount.io"
 
 /*
@@ -37,15 +37,23 @@ static char fixed_text[16384];
 
 static void gather_fixed(void) {
         static const char *const inputs[] = {
-                "x", "[]", "{\"a\":", "{\"vault\":1}", "{\"vault\":{}}",
-                "{\"vault\":{\"token\":1}}", "{\"vault\":{\"token\":\"\"}}",
+                "x",
+                "[]",
+                "{\"a\":",
+                "{\"vault\":1}",
+                "{\"vault\":{}}",
+                "{\"vault\":{\"token\":1}}",
+                "{\"vault\":{\"token\":\"\"}}",
                 "{\"vault\":{\"token\":\"a\"}}",
                 "{\"vault\":{\"token\":\"e30.e30.x\"}}",
                 "{\"vault\":{\"token\":\"e30.e30.x\",\"expirationTimestamp\":1}}",
                 "{\"vault\":{\"token\":\"e30.e30.x\",\"expirationTimestamp\":\"x\"}}",
                 "{\"vault\":{\"token\":\"e30.e30.x\",\"expirationTimestamp\":"
                 "\"2000-01-01T00:00:00Z\"}}",
-                "{\"a\":{\"b\":{\"c\":1}}}", "{}", "{\"o\":1}", "{\"o\":1,\"p\":2}",
+                "{\"a\":{\"b\":{\"c\":1}}}",
+                "{}",
+                "{\"o\":1}",
+                "{\"o\":1,\"p\":2}",
         };
         size_t o = 0;
         for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++)
@@ -59,8 +67,7 @@ static void gather_fixed(void) {
                                                       : TOKEN_SOURCE_SECRETS_OR_CONTEXT,
                                            "vault", NOW, DRIVER, &t, err, sizeof(err));
                         sa_token_done(&t);
-                        o += (size_t)snprintf(fixed_text + o, sizeof(fixed_text) - o, "%s\n",
-                                              err);
+                        o += (size_t)snprintf(fixed_text + o, sizeof(fixed_text) - o, "%s\n", err);
                         if (o >= sizeof(fixed_text))
                                 abort();
                 }
@@ -107,8 +114,8 @@ static void check_no_echo(const char *msg, const char *in, size_t n, const char 
         json_value_unref(root);
 }
 
-static void check(int r, const SaToken *t, const char *err, size_t errlen, const char *in,
-                  size_t n, const char *aud) {
+static void check(int r, const SaToken *t, const char *err, size_t errlen, const char *in, size_t n,
+                  const char *aud) {
         size_t len;
 
         if (r < 0 && r != -ENOMEM && r != -EINVAL)
@@ -156,10 +163,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                                  where ? kv : NULL, where ? 2 : 0,
                                                  pol ? TOKEN_SOURCE_SECRETS_ONLY
                                                      : TOKEN_SOURCE_SECRETS_OR_CONTEXT,
-                                                 audiences[a], NOW, DRIVER, &t, err,
-                                                 sizeof(err));
-                                check(r, &t, err, sizeof(err), value, strlen(value),
-                                      audiences[a]);
+                                                 audiences[a], NOW, DRIVER, &t, err, sizeof(err));
+                                check(r, &t, err, sizeof(err), value, strlen(value), audiences[a]);
                                 sa_token_done(&t);
                         }
         free(value);

@@ -51,8 +51,10 @@ static void render_all(const JsonValue *d) {
                                                SECRET_ENCODING_HEX };
         for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
                 for (size_t e = 0; e < sizeof(encs) / sizeof(encs[0]); e++) {
-                        SecretObject o = { .name = (char *)"f", .path = (char *)"p",
-                                           .key = (char *)keys[k], .encoding = encs[e] };
+                        SecretObject o = { .name = (char *)"f",
+                                           .path = (char *)"p",
+                                           .key = (char *)keys[k],
+                                           .encoding = encs[e] };
                         Secret *out = NULL;
                         char err[256] = "";
                         int r;

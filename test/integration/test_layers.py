@@ -114,3 +114,15 @@ def test_no_function_above_mccabe_30_and_no_long_file():
     long = ["%s: %d lines" % (p, n) for p in files
             for n in [sum(1 for _ in open(p))] if n > 1300]
     assert not long, "\n".join(long)
+
+
+def test_c_sources_follow_clang_format():
+    """lib/, cmd/ and test/ C files as .clang-format says (clang-format 14, Debian 12)."""
+    files = [os.path.join(SRC, p) for p in subprocess.run(
+        ["git", "-C", SRC, "ls-files", "lib/*.c", "lib/*.h", "cmd/*.c", "cmd/*.h", "test/*.c",
+         "test/*.h"], capture_output=True, text=True, check=True).stdout.split()]
+    if not files:  # not a git checkout (a release tarball): the tree itself
+        files = [p for _, _, p in sources()]
+    r = subprocess.run(["clang-format", "--dry-run", "--Werror", "--style=file"] + files,
+                       capture_output=True, text=True, cwd=SRC)
+    assert r.returncode == 0, r.stderr[-3000:]

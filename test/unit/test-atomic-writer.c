@@ -39,8 +39,8 @@
 /* snprintf that fails the test instead of truncating a path. */
 #define PATHF(buf, size, ...) ck_assert_int_lt(snprintf((buf), (size), __VA_ARGS__), (int)(size))
 
-#define TEST_GID ((gid_t)12345)
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define TEST_GID              ((gid_t)12345)
+#define MIN(a, b)             ((a) < (b) ? (a) : (b))
 
 static char base[PATH_MAX]; /* per TCase, made in the parent */
 static char dir[PATH_MAX];  /* per test */
@@ -127,7 +127,9 @@ static void root_on_tmpfs(const char *options) {
 
 /* ---- helpers ---- */
 
-#define PF(n, s, m) ((PayloadFile){.name = (n), .data = (const uint8_t *)(s), .len = sizeof(s) - 1, .mode = (m)})
+#define PF(n, s, m)                                                                                \
+        ((PayloadFile){                                                                            \
+                .name = (n), .data = (const uint8_t *)(s), .len = sizeof(s) - 1, .mode = (m) })
 
 /* Reads root/<rel> (following the per-file symlinks, as a pod would). */
 static ssize_t read_path(const char *rel, char *buf, size_t max) {
@@ -212,10 +214,10 @@ static void dump_dir(FILE *out, int dfd, const char *prefix) {
                         continue;
                 }
                 ck_assert_int_eq(fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW), 0);
-                fprintf(out, "%s%s mode=%o uid=%u gid=%u ino=%lu mtime=%ld.%09ld size=%lld",
-                        prefix, name, (unsigned)st.st_mode, (unsigned)st.st_uid,
-                        (unsigned)st.st_gid, (unsigned long)st.st_ino, (long)st.st_mtim.tv_sec,
-                        st.st_mtim.tv_nsec, (long long)st.st_size);
+                fprintf(out, "%s%s mode=%o uid=%u gid=%u ino=%lu mtime=%ld.%09ld size=%lld", prefix,
+                        name, (unsigned)st.st_mode, (unsigned)st.st_uid, (unsigned)st.st_gid,
+                        (unsigned long)st.st_ino, (long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+                        (long long)st.st_size);
                 if (S_ISLNK(st.st_mode)) {
                         char t[PATH_MAX];
                         ssize_t k = readlinkat(dfd, name, t, sizeof(t) - 1);
@@ -314,12 +316,13 @@ static void write_ok(const PayloadFile *files, size_t n, gid_t gid) {
 
 /* ---- layout ---- */
 
-START_TEST(test_first_write_layout) {
-        static const uint8_t bin[] = {'b', 0, 0xff, '\n'};
+START_TEST(test_first_write_layout)
+{
+        static const uint8_t bin[] = { 'b', 0, 0xff, '\n' };
         PayloadFile files[] = {
                 PF("alpha", "alpha-secret", 0444),
-                {.name = "bin", .data = bin, .len = sizeof(bin), .mode = 0440},
-                {.name = "empty", .data = NULL, .len = 0, .mode = 0400},
+                { .name = "bin", .data = bin, .len = sizeof(bin), .mode = 0440 },
+                { .name = "empty", .data = NULL, .len = 0, .mode = 0400 },
         };
         char target[PATH_MAX], path[PATH_MAX];
         struct stat st;
@@ -351,8 +354,9 @@ START_TEST(test_first_write_layout) {
 }
 END_TEST
 
-START_TEST(test_group_and_umask) {
-        PayloadFile files[] = {PF("token", "t0k3n", 0440), PF("ca.crt", "cert", 0444)};
+START_TEST(test_group_and_umask)
+{
+        PayloadFile files[] = { PF("token", "t0k3n", 0440), PF("ca.crt", "cert", 0444) };
         char target[PATH_MAX], path[PATH_MAX];
         struct stat st;
         mode_t old = umask(077); /* the daemon's umask */
@@ -376,9 +380,10 @@ START_TEST(test_group_and_umask) {
 }
 END_TEST
 
-START_TEST(test_second_write_swaps) {
-        PayloadFile a[] = {PF("keep", "one", 0444), PF("gone", "bye", 0444)};
-        PayloadFile b[] = {PF("keep", "two-longer", 0440), PF("new", "hi", 0444)};
+START_TEST(test_second_write_swaps)
+{
+        PayloadFile a[] = { PF("keep", "one", 0444), PF("gone", "bye", 0444) };
+        PayloadFile b[] = { PF("keep", "two-longer", 0440), PF("new", "hi", 0444) };
         char t1[PATH_MAX], t2[PATH_MAX];
         struct stat st;
 
@@ -409,11 +414,12 @@ START_TEST(test_second_write_swaps) {
 END_TEST
 
 /* An expanded object: "dir/name" files under one link per directory. */
-START_TEST(test_subdirectories) {
-        PayloadFile a[] = {PF("db/user", "admin", 0440), PF("plain", "p", 0444),
-                           PF("db/pass", "hunter2", 0400), PF("db-x", "dash", 0444)};
-        PayloadFile b[] = {PF("db/user", "admin", 0440), PF("db/token", "t0k", 0440),
-                           PF("plain", "p", 0444)};
+START_TEST(test_subdirectories)
+{
+        PayloadFile a[] = { PF("db/user", "admin", 0440), PF("plain", "p", 0444),
+                            PF("db/pass", "hunter2", 0400), PF("db-x", "dash", 0444) };
+        PayloadFile b[] = { PF("db/user", "admin", 0440), PF("db/token", "t0k", 0440),
+                            PF("plain", "p", 0444) };
         char target[PATH_MAX], path[PATH_MAX];
         struct stat st;
 
@@ -443,9 +449,9 @@ START_TEST(test_subdirectories) {
         ck_assert(!same(a, 3));
         ck_assert(!same(b, 3));
         {
-                PayloadFile c[] = {PF("db/user", "admin", 0440), PF("plain", "p", 0444),
-                                   PF("db/pass", "hunter2", 0400), PF("db-x", "dash", 0444),
-                                   PF("db/more", "m", 0444)};
+                PayloadFile c[] = { PF("db/user", "admin", 0440), PF("plain", "p", 0444),
+                                    PF("db/pass", "hunter2", 0400), PF("db-x", "dash", 0444),
+                                    PF("db/more", "m", 0444) };
                 ck_assert(!same(c, 5));
         }
 
@@ -462,7 +468,7 @@ START_TEST(test_subdirectories) {
 
         /* the directory becomes a file again, and goes */
         {
-                PayloadFile c[] = {PF("db", "now a file", 0444)};
+                PayloadFile c[] = { PF("db", "now a file", 0444) };
                 write_ok(c, 1, (gid_t)-1);
                 ck_assert(same(c, 1));
                 assert_content("db", "now a file", 10);
@@ -476,8 +482,9 @@ START_TEST(test_subdirectories) {
 }
 END_TEST
 
-START_TEST(test_same) {
-        PayloadFile a[] = {PF("user", "admin", 0440), PF("pass", "hunter2", 0440)};
+START_TEST(test_same)
+{
+        PayloadFile a[] = { PF("user", "admin", 0440), PF("pass", "hunter2", 0440) };
         PayloadFile v[2];
         bool r = true;
 
@@ -503,7 +510,7 @@ START_TEST(test_same) {
         ck_assert(!same(a, 1)); /* a name less */
         ck_assert(!same(NULL, 0));
 
-        ck_assert_int_eq(atomic_writer_same(root_fd, (PayloadFile[]){PF(".x", "y", 0444)}, 1, &r),
+        ck_assert_int_eq(atomic_writer_same(root_fd, (PayloadFile[]){ PF(".x", "y", 0444) }, 1, &r),
                          -EINVAL);
         ck_assert_int_eq(atomic_writer_same(-1, a, 2, &r), -EBADF);
 
@@ -518,20 +525,22 @@ END_TEST
 
 /* ---- failures leave the previous payload as it was ---- */
 
-START_TEST(test_invalid_input_untouched) {
-        PayloadFile a[] = {PF("a", "AAAA", 0444), PF("b", "BBBB", 0444)};
+START_TEST(test_invalid_input_untouched)
+{
+        PayloadFile a[] = { PF("a", "AAAA", 0444), PF("b", "BBBB", 0444) };
         /* one directory level ("x/y") is fine; more, or an empty or dot
          * component, is not */
-        static const char *const bad[] = {"", ".", "..", ".hidden", "..data", "x/y/z", "/abs",
-                                          "..data_tmp", "x/", "x//y", "x/.y", "../x", "..data/x"};
+        static const char *const bad[] = { "",      ".",    "..",         ".hidden", "..data",
+                                           "x/y/z", "/abs", "..data_tmp", "x/",      "x//y",
+                                           "x/.y",  "../x", "..data/x" };
         char *before, *after, err[256];
 
         write_ok(a, 2, (gid_t)-1);
         before = snapshot();
 
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-                PayloadFile v[] = {PF("a", "new-a", 0444), PF("b", "new-b", 0444),
-                                   PF("c", "new-c", 0444)};
+                PayloadFile v[] = { PF("a", "new-a", 0444), PF("b", "new-b", 0444),
+                                    PF("c", "new-c", 0444) };
                 v[1].name = bad[i]; /* in the middle of the list */
                 err[0] = '\0';
                 ck_assert_int_eq(atomic_writer_write(root_fd, v, 3, (gid_t)-1, err, sizeof(err)),
@@ -540,23 +549,23 @@ START_TEST(test_invalid_input_untouched) {
                 ck_assert_ptr_null(strstr(err, "new-"));
         }
         {
-                PayloadFile v[] = {PF("a", "x", 0444), {.name = NULL}, PF("c", "z", 0444)};
+                PayloadFile v[] = { PF("a", "x", 0444), { .name = NULL }, PF("c", "z", 0444) };
                 ck_assert_int_eq(atomic_writer_write(root_fd, v, 3, (gid_t)-1, NULL, 0), -EINVAL);
         }
         {
-                PayloadFile v[] = {PF("a", "x", 0444), PF("c", "y", 0444), PF("a", "z", 0444)};
+                PayloadFile v[] = { PF("a", "x", 0444), PF("c", "y", 0444), PF("a", "z", 0444) };
                 ck_assert_int_eq(atomic_writer_write(root_fd, v, 3, (gid_t)-1, err, sizeof(err)),
                                  -EINVAL);
         }
         {
                 /* a name that is also a directory */
-                PayloadFile v[] = {PF("a", "x", 0444), PF("c", "y", 0444), PF("c/d", "z", 0444)};
+                PayloadFile v[] = { PF("a", "x", 0444), PF("c", "y", 0444), PF("c/d", "z", 0444) };
                 ck_assert_int_eq(atomic_writer_write(root_fd, v, 3, (gid_t)-1, err, sizeof(err)),
                                  -EINVAL);
                 ck_assert_str_eq(err, "payload file 'c' is also a directory");
         }
         {
-                PayloadFile v[] = {PF("a", "x", 0444), PF("c", "y", 04755)};
+                PayloadFile v[] = { PF("a", "x", 0444), PF("c", "y", 04755) };
                 ck_assert_int_eq(atomic_writer_write(root_fd, v, 2, (gid_t)-1, err, sizeof(err)),
                                  -EINVAL);
         }
@@ -564,7 +573,7 @@ START_TEST(test_invalid_input_untouched) {
                 char longname[NAME_MAX + 2];
                 memset(longname, 'n', sizeof(longname) - 1);
                 longname[sizeof(longname) - 1] = '\0';
-                PayloadFile v[] = {PF("a", "x", 0444), {.name = longname, .mode = 0444}};
+                PayloadFile v[] = { PF("a", "x", 0444), { .name = longname, .mode = 0444 } };
                 ck_assert_int_eq(atomic_writer_write(root_fd, v, 2, (gid_t)-1, err, sizeof(err)),
                                  -EINVAL);
         }
@@ -579,12 +588,14 @@ START_TEST(test_invalid_input_untouched) {
 }
 END_TEST
 
-START_TEST(test_enospc_rolls_back) {
+START_TEST(test_enospc_rolls_back)
+{
         static uint8_t big[256 * 1024];
-        PayloadFile a[] = {PF("a", "AAAA", 0444), PF("b", "BBBB", 0444)};
-        PayloadFile v[] = {PF("a", "new-a", 0444), PF("c", "new-c", 0444),
-                           {.name = "big", .data = big, .len = sizeof(big), .mode = 0444},
-                           PF("d", "new-d", 0444)};
+        PayloadFile a[] = { PF("a", "AAAA", 0444), PF("b", "BBBB", 0444) };
+        PayloadFile v[] = { PF("a", "new-a", 0444),
+                            PF("c", "new-c", 0444),
+                            { .name = "big", .data = big, .len = sizeof(big), .mode = 0444 },
+                            PF("d", "new-d", 0444) };
         char *before, *after, err[256] = "";
         int r;
 
@@ -616,8 +627,9 @@ START_TEST(test_enospc_rolls_back) {
 }
 END_TEST
 
-START_TEST(test_inode_limit_rolls_back) {
-        PayloadFile a[] = {PF("a", "A", 0444)};
+START_TEST(test_inode_limit_rolls_back)
+{
+        PayloadFile a[] = { PF("a", "A", 0444) };
         PayloadFile v[8];
         char names[8][8], *before, *after, err[256] = "";
         int r;
@@ -628,8 +640,9 @@ START_TEST(test_inode_limit_rolls_back) {
         before = snapshot();
         for (size_t i = 0; i < 8; i++) {
                 (void)snprintf(names[i], sizeof(names[i]), "f%zu", i);
-                v[i] = (PayloadFile){.name = names[i], .data = (const uint8_t *)"v", .len = 1,
-                                     .mode = 0444};
+                v[i] = (PayloadFile){
+                        .name = names[i], .data = (const uint8_t *)"v", .len = 1, .mode = 0444
+                };
         }
         r = atomic_writer_write(root_fd, v, 8, (gid_t)-1, err, sizeof(err));
         ck_assert_msg(r == -ENOSPC, "r=%d err=%s", r, err);
@@ -642,9 +655,10 @@ START_TEST(test_inode_limit_rolls_back) {
 }
 END_TEST
 
-START_TEST(test_readonly_root_untouched) {
-        PayloadFile a[] = {PF("a", "AAAA", 0444), PF("b", "BBBB", 0444)};
-        PayloadFile v[] = {PF("a", "new-a", 0444), PF("c", "new-c", 0444)};
+START_TEST(test_readonly_root_untouched)
+{
+        PayloadFile a[] = { PF("a", "AAAA", 0444), PF("b", "BBBB", 0444) };
+        PayloadFile v[] = { PF("a", "new-a", 0444), PF("c", "new-c", 0444) };
         char *before, *after, err[256] = "";
         int r;
 
@@ -667,8 +681,9 @@ START_TEST(test_readonly_root_untouched) {
 }
 END_TEST
 
-START_TEST(test_orphans_removed) {
-        PayloadFile a[] = {PF("a", "A", 0444)};
+START_TEST(test_orphans_removed)
+{
+        PayloadFile a[] = { PF("a", "A", 0444) };
         const char *orphan = "..2020_01_01_00_00_00.000000001";
         int fd;
 
@@ -709,10 +724,10 @@ static atomic_bool writer_done;
  * name that only A has and one that only B has. */
 static void build_versions(void) {
         static const size_t sizes[2][N_FILES + 1] = {
-                {1, 4096, 40000, 7, 100},
-                {2, 4095, 12345, 4096, 33},
+                { 1, 4096, 40000, 7, 100 },
+                { 2, 4095, 12345, 4096, 33 },
         };
-        static const char *const names[N_FILES] = {"f0", "f1", "f2", "f3"};
+        static const char *const names[N_FILES] = { "f0", "f1", "f2", "f3" };
 
         for (int v = 0; v < 2; v++) {
                 for (size_t i = 0; i <= N_FILES; i++) {
@@ -765,7 +780,7 @@ static ssize_t read_at(int dfd, const char *name, uint8_t *buf, size_t max) {
  * then read every file relative to that directory.
  */
 static void read_set(ReaderStats *st, uint8_t *buf, size_t max) {
-        static const char *const all[] = {"f0", "f1", "f2", "f3", "onlyA", "onlyB"};
+        static const char *const all[] = { "f0", "f1", "f2", "f3", "onlyA", "onlyB" };
         int dfd = openat(root_fd, "..data", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         int version = -1;
         bool retry = false, mixed = false;
@@ -815,7 +830,7 @@ static void read_set(ReaderStats *st, uint8_t *buf, size_t max) {
 
 /* Per-file reads through the stable <name> links: never partial. */
 static void read_singles(ReaderStats *st, uint8_t *buf, size_t max) {
-        static const char *const names[] = {"f0", "f1", "f2", "f3"};
+        static const char *const names[] = { "f0", "f1", "f2", "f3" };
         for (size_t i = 0; i < 4; i++) {
                 ssize_t n = read_at(root_fd, names[i], buf, max);
                 if (n < 0)
@@ -840,8 +855,9 @@ static void *reader(void *arg) {
         return NULL;
 }
 
-START_TEST(test_concurrent_reader) {
-        ReaderStats st = {0};
+START_TEST(test_concurrent_reader)
+{
+        ReaderStats st = { 0 };
         pthread_t t;
 
         build_versions();
@@ -862,8 +878,8 @@ START_TEST(test_concurrent_reader) {
         ck_assert_int_eq(pthread_join(t, NULL), 0);
 
         ck_assert_msg(st.mixed == 0 && st.torn == 0,
-                      "mixed=%u torn=%u (consistent=%u retried=%u singles=%u)", st.mixed,
-                      st.torn, st.consistent, st.retried, st.singles);
+                      "mixed=%u torn=%u (consistent=%u retried=%u singles=%u)", st.mixed, st.torn,
+                      st.consistent, st.retried, st.singles);
         ck_assert_uint_gt(st.consistent, 0);
         ck_assert_uint_gt(st.singles, 0);
         /* N_SWAPS is even: A is current again, with nothing left of B. */
@@ -875,9 +891,10 @@ END_TEST
 
 /* ---- symlink attacks ---- */
 
-START_TEST(test_symlink_attacks) {
-        PayloadFile files[] = {PF("a", "payload-a", 0444), PF("b", "payload-b", 0444),
-                               PF("c", "payload-c", 0444)};
+START_TEST(test_symlink_attacks)
+{
+        PayloadFile files[] = { PF("a", "payload-a", 0444), PF("b", "payload-b", 0444),
+                                PF("c", "payload-c", 0444) };
         char outside[PATH_MAX], victim[PATH_MAX], *out_before, *out_after;
         struct stat st_before, st_after;
         int fd, out_fd;
@@ -945,15 +962,14 @@ START_TEST(test_symlink_attacks) {
         /* A non-empty directory squatting on a payload name fails the write
          * and leaves the published payload alone. */
         {
-                PayloadFile v[] = {PF("a", "x", 0444), PF("sq", "y", 0444)};
+                PayloadFile v[] = { PF("a", "x", 0444), PF("sq", "y", 0444) };
                 char *before = NULL, *after = NULL, err[256] = "";
                 ck_assert_int_eq(mkdirat(root_fd, "sq", 0755), 0);
                 fd = openat(root_fd, "sq/f", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
                 ck_assert_int_ge(fd, 0);
                 close(fd);
                 before = snapshot();
-                ck_assert_int_lt(atomic_writer_write(root_fd, v, 2, TEST_GID, err, sizeof(err)),
-                                 0);
+                ck_assert_int_lt(atomic_writer_write(root_fd, v, 2, TEST_GID, err, sizeof(err)), 0);
                 ck_assert_ptr_nonnull(strstr(err, "sq"));
                 after = snapshot();
                 assert_same_snapshot(before, after);
@@ -966,8 +982,9 @@ END_TEST
 
 /* ---- clear ---- */
 
-START_TEST(test_clear) {
-        PayloadFile a[] = {PF("a", "A", 0444), PF("b", "B", 0440)};
+START_TEST(test_clear)
+{
+        PayloadFile a[] = { PF("a", "A", 0444), PF("b", "B", 0440) };
 
         ck_assert_int_eq(atomic_writer_clear(root_fd), 0); /* nothing there */
         write_ok(a, 2, TEST_GID);
@@ -988,10 +1005,11 @@ END_TEST
 
 /* ---- secret hygiene ---- */
 
-START_TEST(test_no_secret_in_log) {
+START_TEST(test_no_secret_in_log)
+{
         static const char canary[] = "CANARY-5ecr3t-value";
-        PayloadFile a[] = {PF("secret", "CANARY-5ecr3t-value", 0440)};
-        PayloadFile bad[] = {PF("secret", "CANARY-5ecr3t-value", 0440), PF(".x", "y", 0444)};
+        PayloadFile a[] = { PF("secret", "CANARY-5ecr3t-value", 0440) };
+        PayloadFile bad[] = { PF("secret", "CANARY-5ecr3t-value", 0440), PF(".x", "y", 0444) };
         char err[256] = "", buf[8192];
         int cap, old_level = log_get_max_level();
         ssize_t n;
@@ -1006,8 +1024,7 @@ START_TEST(test_no_secret_in_log) {
         ck_assert_int_eq(atomic_writer_same(root_fd, a, 1, &r), 0);
         ck_assert(r);
         write_ok(a, 1, TEST_GID);
-        ck_assert_int_eq(atomic_writer_write(root_fd, bad, 2, TEST_GID, err, sizeof(err)),
-                         -EINVAL);
+        ck_assert_int_eq(atomic_writer_write(root_fd, bad, 2, TEST_GID, err, sizeof(err)), -EINVAL);
         ck_assert_int_eq(atomic_writer_clear(root_fd), 0);
 
         log_set_stderr_fd(-1);

@@ -105,14 +105,14 @@ static int load_into(Load *l, const char *const *args, const char *const *env) {
 }
 
 #define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
-#define ENV(...) ((const char *const[]){ __VA_ARGS__, NULL })
-#define NOENV ((const char *const[]){ NULL })
+#define ENV(...)  ((const char *const[]){ __VA_ARGS__, NULL })
+#define NOENV     ((const char *const[]){ NULL })
 
 /* Asserts success, with the error text in the failure message. */
-#define LOAD_OK(l, args, env)                                                              \
-        do {                                                                               \
-                int _r = load_into((l), (args), (env));                                    \
-                ck_assert_msg(_r == 0, "config_load: %d: %s", _r, (l)->err);               \
+#define LOAD_OK(l, args, env)                                                                      \
+        do {                                                                                       \
+                int _r = load_into((l), (args), (env));                                            \
+                ck_assert_msg(_r == 0, "config_load: %d: %s", _r, (l)->err);                       \
         } while (0)
 
 /* Asserts failure and that err contains every given string. */
@@ -122,8 +122,8 @@ static void expect_error(Load *l, const char *const *args, const char *const *en
         ck_assert_msg(r < 0, "config_load succeeded, expected an error");
         ck_assert_msg(l->err[0] != '\0' && l->err[0] != 'Z', "no error message");
         for (; needles && *needles; needles++)
-                ck_assert_msg(strstr(l->err, *needles) != NULL, "'%s' not in error '%s'",
-                              *needles, l->err);
+                ck_assert_msg(strstr(l->err, *needles) != NULL, "'%s' not in error '%s'", *needles,
+                              l->err);
         config_done(&l->c);
 }
 
@@ -153,7 +153,8 @@ static void expect_printed(const Config *c, const char *line) {
 
 /* ---- defaults ---- */
 
-START_TEST(test_defaults) {
+START_TEST(test_defaults)
+{
         Load l;
         LOAD_OK(&l, ARGS("--config=/dev/null"), ENV("NODE_NAME=node-a"));
         ck_assert_int_eq(l.c.mode, CONFIG_MODE_RUN);
@@ -187,15 +188,15 @@ START_TEST(test_defaults) {
 }
 END_TEST
 
-START_TEST(test_no_config_file) {
+START_TEST(test_no_config_file)
+{
         /* Without --config or VAULTMOUNT_CONFIG the default path is read only
          * when it exists. */
         Load l;
         int r = load_into(&l, NULL, ENV("NODE_NAME=n"));
         if (r < 0) {
                 /* only an installed default file can make this fail */
-                const char *def = l.c.config_path ? l.c.config_path
-                                                  : "/etc/vaultmount/config.yaml";
+                const char *def = l.c.config_path ? l.c.config_path : "/etc/vaultmount/config.yaml";
                 ck_assert_msg(access(def, F_OK) == 0, "%s", l.err);
                 config_done(&l.c);
                 return;
@@ -209,7 +210,8 @@ END_TEST
 
 /* ---- precedence ---- */
 
-START_TEST(test_precedence) {
+START_TEST(test_precedence)
+{
         const char *f = write_file("c.yaml", "workers: 2\n"
                                              "log-level: debug\n"
                                              "state-dir: /from-file\n"
@@ -256,7 +258,8 @@ START_TEST(test_precedence) {
 }
 END_TEST
 
-START_TEST(test_flag_repeated_last_wins) {
+START_TEST(test_flag_repeated_last_wins)
+{
         Load l;
         LOAD_OK(&l, ARGS("--config=/dev/null", "--workers=5", "--workers", "6"),
                 ENV("NODE_NAME=n"));
@@ -265,7 +268,8 @@ START_TEST(test_flag_repeated_last_wins) {
 }
 END_TEST
 
-START_TEST(test_endpoint_precedence) {
+START_TEST(test_endpoint_precedence)
+{
         const char *f = write_file("e.yaml", "endpoint: unix:///file.sock\n");
         char cfg[PATH_MAX + 16];
         Load l;
@@ -303,7 +307,8 @@ START_TEST(test_endpoint_precedence) {
 }
 END_TEST
 
-START_TEST(test_config_from_env) {
+START_TEST(test_config_from_env)
+{
         const char *f1 = write_file("env.yaml", "workers: 7\n");
         const char *f2 = write_file("flag.yaml", "workers: 8\n");
         char env[PATH_MAX + 32], flag[PATH_MAX + 16];
@@ -329,7 +334,8 @@ START_TEST(test_config_from_env) {
 }
 END_TEST
 
-START_TEST(test_value_types) {
+START_TEST(test_value_types)
+{
         Load l;
         LOAD_OK(&l,
                 ARGS("--config=/dev/null", "--shutdown-grace=1m30s", "--probe-timeout=1ms",
@@ -353,7 +359,8 @@ END_TEST
 
 /* ---- errors name their origin ---- */
 
-START_TEST(test_error_origin_file) {
+START_TEST(test_error_origin_file)
+{
         const char *f = write_file("bad.yaml", "# comment\n"
                                                "log-level: info\n"
                                                "workers: abc\n");
@@ -379,7 +386,8 @@ START_TEST(test_error_origin_file) {
 }
 END_TEST
 
-START_TEST(test_error_origin_env) {
+START_TEST(test_error_origin_env)
+{
         Load l;
         expect_error(&l, ARGS("--config=/dev/null"), ENV("NODE_NAME=n", "VAULTMOUNT_WORKERS=0"),
                      ARGS("VAULTMOUNT_WORKERS: '0'", "1 to 64"));
@@ -395,7 +403,8 @@ START_TEST(test_error_origin_env) {
 }
 END_TEST
 
-START_TEST(test_error_origin_flag) {
+START_TEST(test_error_origin_flag)
+{
         Load l;
         expect_error(&l, ARGS("--config=/dev/null", "--workers=65"), ENV("NODE_NAME=n"),
                      ARGS("--workers: '65'", "1 to 64"));
@@ -413,7 +422,8 @@ START_TEST(test_error_origin_flag) {
 }
 END_TEST
 
-START_TEST(test_validated_values_name_origin) {
+START_TEST(test_validated_values_name_origin)
+{
         /*
          * Values checked after all sources are merged (driver name, endpoint)
          * must still say where the bad value came from (config.h: errors
@@ -449,7 +459,8 @@ static void expect_file_error(const char *content, const char *line_tag,
                       l.err, where);
 }
 
-START_TEST(test_file_unknown_key) {
+START_TEST(test_file_unknown_key)
+{
         expect_file_error("workers: 2\nbogus: 1\n", ":2:", ARGS("unknown key 'bogus'"));
         /* `config` is flag/env only */
         expect_file_error("config: /etc/x.yaml\n", ":1:", ARGS("unknown key 'config'"));
@@ -459,28 +470,32 @@ START_TEST(test_file_unknown_key) {
 }
 END_TEST
 
-START_TEST(test_file_duplicate_key) {
+START_TEST(test_file_duplicate_key)
+{
         expect_file_error("workers: 2\nlog-level: info\nworkers: 3\n", ": line 3",
                           ARGS("duplicate key 'workers'"));
 }
 END_TEST
 
-START_TEST(test_file_non_scalar) {
-        expect_file_error("log-level: info\nworkers:\n  - 1\n  - 2\n", ":3:",
-                          ARGS("'workers' must be a single value, not a list"));
-        expect_file_error("state-dir: {a: b}\n", ":1:",
-                          ARGS("'state-dir' must be a single value, not a mapping"));
+START_TEST(test_file_non_scalar)
+{
+        expect_file_error("log-level: info\nworkers:\n  - 1\n  - 2\n",
+                          ":3:", ARGS("'workers' must be a single value, not a list"));
+        expect_file_error("state-dir: {a: b}\n",
+                          ":1:", ARGS("'state-dir' must be a single value, not a mapping"));
         expect_file_error("workers: [4]\n", ":1:", ARGS("'workers'", "a list"));
 }
 END_TEST
 
-START_TEST(test_file_not_mapping) {
+START_TEST(test_file_not_mapping)
+{
         expect_file_error("- workers\n- 2\n", ":1:", ARGS("must be a mapping"));
         expect_file_error("\n\njust a string\n", ":3:", ARGS("must be a mapping"));
 }
 END_TEST
 
-START_TEST(test_file_syntax_error) {
+START_TEST(test_file_syntax_error)
+{
         expect_file_error("workers: 2\nlog-level: [info\n", ": line ", ARGS("line"));
         expect_file_error("a: &x 1\nb: *x\n", ": line ", ARGS("not supported"));
         expect_file_error("workers: 2\n---\nworkers: 3\n", ": line 2", ARGS("one YAML document"));
@@ -488,7 +503,8 @@ START_TEST(test_file_syntax_error) {
 }
 END_TEST
 
-START_TEST(test_file_empty_or_comments) {
+START_TEST(test_file_empty_or_comments)
+{
         const char *f;
         char cfg[PATH_MAX + 16];
         Load l;
@@ -508,7 +524,8 @@ START_TEST(test_file_empty_or_comments) {
 }
 END_TEST
 
-START_TEST(test_file_unreadable) {
+START_TEST(test_file_unreadable)
+{
         char cfg[PATH_MAX + 16];
         Load l;
 
@@ -522,7 +539,8 @@ START_TEST(test_file_unreadable) {
 }
 END_TEST
 
-START_TEST(test_file_too_large) {
+START_TEST(test_file_too_large)
+{
         char path[PATH_MAX], cfg[PATH_MAX + 16];
         int fd;
         Load l;
@@ -539,7 +557,8 @@ END_TEST
 
 /* ---- endpoint ---- */
 
-START_TEST(test_endpoint_forms) {
+START_TEST(test_endpoint_forms)
+{
         static const struct {
                 const char *in, *path;
         } ok[] = {
@@ -559,7 +578,8 @@ START_TEST(test_endpoint_forms) {
 }
 END_TEST
 
-START_TEST(test_endpoint_bad) {
+START_TEST(test_endpoint_bad)
+{
         static const char *const bad[] = {
                 "tcp://127.0.0.1:10000",
                 "http://localhost/csi.sock",
@@ -589,7 +609,8 @@ START_TEST(test_endpoint_bad) {
 }
 END_TEST
 
-START_TEST(test_endpoint_length) {
+START_TEST(test_endpoint_length)
+{
         /* sun_path holds 108 bytes including the NUL: 107 characters fit */
         char ep[256], err[256], *p = NULL;
         memset(ep, 'a', sizeof(ep));
@@ -607,7 +628,8 @@ START_TEST(test_endpoint_length) {
 }
 END_TEST
 
-START_TEST(test_endpoint_via_load) {
+START_TEST(test_endpoint_via_load)
+{
         Load l;
         expect_error(&l, ARGS("--config=/dev/null", "--endpoint=tcp://0.0.0.0:1"),
                      ENV("NODE_NAME=n"), ARGS("tcp://0.0.0.0:1", "unix"));
@@ -618,17 +640,20 @@ END_TEST
 
 /* ---- driver name ---- */
 
-START_TEST(test_driver_name) {
+START_TEST(test_driver_name)
+{
         char n63[64], n64[65];
         memset(n63, 'a', 63);
         n63[63] = '\0';
         memset(n64, 'a', 64);
         n64[64] = '\0';
 
-        static const char *const ok[] = { "csi.vaultmount.io", "a", "1", "A-b.C", "a..b",
-                                          "vault.csi.example.com", "csi.example.io2", "a-b" };
-        static const char *const bad[] = { "", "-x", "x-", ".x", "x.", "x_y", "x y",
-                                           "x/y", "caf\xc3\xa9", "x\n", "-", "." };
+        static const char *const ok[] = {
+                "csi.vaultmount.io", "a",  "1", "A-b.C", "a..b", "vault.csi.example.com",
+                "csi.example.io2",   "a-b"
+        };
+        static const char *const bad[] = { "",    "-x",  "x-",          ".x",  "x.", "x_y",
+                                           "x y", "x/y", "caf\xc3\xa9", "x\n", "-",  "." };
         for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
                 ck_assert_msg(config_driver_name_valid(ok[i]), "'%s' rejected", ok[i]);
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -639,21 +664,22 @@ START_TEST(test_driver_name) {
 }
 END_TEST
 
-START_TEST(test_driver_name_via_load) {
+START_TEST(test_driver_name_via_load)
+{
         char n64[80];
         Load l;
         (void)snprintf(n64, sizeof(n64), "--driver-name=%064d", 7);
         expect_error(&l, ARGS("--config=/dev/null", n64), ENV("NODE_NAME=n"),
                      ARGS("driver-name", "not a valid CSI plugin name"));
         expect_error(&l, ARGS("--config=/dev/null"),
-                     ENV("NODE_NAME=n", "VAULTMOUNT_DRIVER_NAME=x_y"),
-                     ARGS("'x_y'"));
+                     ENV("NODE_NAME=n", "VAULTMOUNT_DRIVER_NAME=x_y"), ARGS("'x_y'"));
 }
 END_TEST
 
 /* ---- node id ---- */
 
-START_TEST(test_node_id_fallback) {
+START_TEST(test_node_id_fallback)
+{
         char host[256];
         Load l;
 
@@ -689,7 +715,8 @@ START_TEST(test_node_id_fallback) {
 }
 END_TEST
 
-START_TEST(test_node_id_length) {
+START_TEST(test_node_id_length)
+{
         char arg[300];
         Load l;
         (void)snprintf(arg, sizeof(arg), "--node-id=%0256d", 1);
@@ -703,7 +730,8 @@ END_TEST
 
 /* ---- socket group ---- */
 
-START_TEST(test_socket_group) {
+START_TEST(test_socket_group)
+{
         Load l;
         LOAD_OK(&l, ARGS("--config=/dev/null", "--socket-group=0"), ENV("NODE_NAME=n"));
         ck_assert_str_eq(l.c.socket_group, "0");
@@ -725,7 +753,8 @@ END_TEST
 
 /* ---- modes and argv ---- */
 
-START_TEST(test_mode_probe) {
+START_TEST(test_mode_probe)
+{
         Load l;
         LOAD_OK(&l, ARGS("probe", "--config=/dev/null", "--probe-timeout=2s"), ENV("NODE_NAME=n"));
         ck_assert_int_eq(l.c.mode, CONFIG_MODE_PROBE);
@@ -746,7 +775,8 @@ START_TEST(test_mode_probe) {
 END_TEST
 
 /* issue 11 */
-START_TEST(test_mode_status) {
+START_TEST(test_mode_status)
+{
         Load l;
         LOAD_OK(&l, ARGS("status", "--config=/dev/null", "--state-dir=/run/x"), ENV("NODE_NAME=n"));
         ck_assert_int_eq(l.c.mode, CONFIG_MODE_STATUS);
@@ -765,7 +795,8 @@ START_TEST(test_mode_status) {
 }
 END_TEST
 
-START_TEST(test_metrics_address) {
+START_TEST(test_metrics_address)
+{
         Load l;
         char *out;
         /* off by default */
@@ -797,7 +828,8 @@ START_TEST(test_metrics_address) {
 }
 END_TEST
 
-START_TEST(test_mode_check) {
+START_TEST(test_mode_check)
+{
         Load l;
         LOAD_OK(&l, ARGS("--check-config", "--config=/dev/null"), ENV("NODE_NAME=n"));
         ck_assert_int_eq(l.c.mode, CONFIG_MODE_CHECK);
@@ -808,7 +840,8 @@ START_TEST(test_mode_check) {
 }
 END_TEST
 
-START_TEST(test_mode_help_version) {
+START_TEST(test_mode_help_version)
+{
         Load l;
         /* help/version win before anything is read or validated */
         LOAD_OK(&l, ARGS("--workers=bad", "--help", "--config=/nonexistent"), NOENV);
@@ -829,7 +862,8 @@ START_TEST(test_mode_help_version) {
 }
 END_TEST
 
-START_TEST(test_bad_argv) {
+START_TEST(test_bad_argv)
+{
         Load l;
         expect_error(&l, ARGS("--config=/dev/null", "--bogus"), ENV("NODE_NAME=n"),
                      ARGS("unknown option '--bogus'"));
@@ -844,7 +878,8 @@ START_TEST(test_bad_argv) {
 }
 END_TEST
 
-START_TEST(test_dev_null) {
+START_TEST(test_dev_null)
+{
         /* --config=/dev/null: run on defaults, even with env and flags */
         Load l;
         LOAD_OK(&l, ARGS("--config=/dev/null", "--workers=2"), ENV("NODE_NAME=n"));
@@ -859,7 +894,8 @@ END_TEST
 
 /* ---- warnings ---- */
 
-START_TEST(test_unknown_env_warns) {
+START_TEST(test_unknown_env_warns)
+{
         Load l;
         LOAD_OK(&l, ARGS("--config=/dev/null"),
                 ENV("NODE_NAME=n", "VAULTMOUNT_WORKERS=3", "VAULTMOUNT_FOO=secret-value",
@@ -875,11 +911,21 @@ START_TEST(test_unknown_env_warns) {
 }
 END_TEST
 
-START_TEST(test_many_warnings_capped) {
-        const char *env[] = { "VAULTMOUNT_A=1", "VAULTMOUNT_B=1", "VAULTMOUNT_C=1",
-                              "VAULTMOUNT_D=1", "VAULTMOUNT_E=1", "VAULTMOUNT_F=1",
-                              "VAULTMOUNT_G=1", "VAULTMOUNT_H=1", "VAULTMOUNT_I=1",
-                              "VAULTMOUNT_J=1", "VAULTMOUNT_NOEQUALS", "NODE_NAME=n", NULL };
+START_TEST(test_many_warnings_capped)
+{
+        const char *env[] = { "VAULTMOUNT_A=1",
+                              "VAULTMOUNT_B=1",
+                              "VAULTMOUNT_C=1",
+                              "VAULTMOUNT_D=1",
+                              "VAULTMOUNT_E=1",
+                              "VAULTMOUNT_F=1",
+                              "VAULTMOUNT_G=1",
+                              "VAULTMOUNT_H=1",
+                              "VAULTMOUNT_I=1",
+                              "VAULTMOUNT_J=1",
+                              "VAULTMOUNT_NOEQUALS",
+                              "NODE_NAME=n",
+                              NULL };
         Load l;
         LOAD_OK(&l, ARGS("--config=/dev/null", "--test-publish-delay=1s"), env);
         ck_assert_uint_eq(l.c.n_warnings, CONFIG_WARNINGS_MAX);
@@ -889,7 +935,8 @@ START_TEST(test_many_warnings_capped) {
 }
 END_TEST
 
-START_TEST(test_publish_delay_warns) {
+START_TEST(test_publish_delay_warns)
+{
         Load l;
         LOAD_OK(&l, ARGS("--config=/dev/null", "--test-publish-delay=250ms"), ENV("NODE_NAME=n"));
         ck_assert_uint_eq(l.c.test_publish_delay_usec, 250000);
@@ -901,14 +948,29 @@ END_TEST
 
 /* ---- output ---- */
 
-START_TEST(test_help_text) {
+START_TEST(test_help_text)
+{
         static const char *const needles[] = {
-                "Usage: vaultmountd [OPTIONS]", "vaultmountd probe", "--config=PATH",
-                "--endpoint=ENDPOINT", "--socket-group=GROUP", "--driver-name=NAME",
-                "--node-id=ID", "--max-volumes-per-node=N", "--state-dir=DIR", "--workers=N",
-                "[default: 4]", "--shutdown-grace=DURATION", "--probe-timeout=DURATION",
-                "--log-level=LEVEL", "--log-format=FORMAT", "--check-config", "--help",
-                "--version", "Testing aids", "--test-publish-delay=DURATION",
+                "Usage: vaultmountd [OPTIONS]",
+                "vaultmountd probe",
+                "--config=PATH",
+                "--endpoint=ENDPOINT",
+                "--socket-group=GROUP",
+                "--driver-name=NAME",
+                "--node-id=ID",
+                "--max-volumes-per-node=N",
+                "--state-dir=DIR",
+                "--workers=N",
+                "[default: 4]",
+                "--shutdown-grace=DURATION",
+                "--probe-timeout=DURATION",
+                "--log-level=LEVEL",
+                "--log-format=FORMAT",
+                "--check-config",
+                "--help",
+                "--version",
+                "Testing aids",
+                "--test-publish-delay=DURATION",
         };
         char *buf = NULL;
         size_t len = 0;
@@ -923,7 +985,8 @@ START_TEST(test_help_text) {
 }
 END_TEST
 
-START_TEST(test_print_is_yaml) {
+START_TEST(test_print_is_yaml)
+{
         /* config_print's output reads back as YAML with the same values. */
         Load l;
         char *out, err[256];
@@ -934,8 +997,8 @@ START_TEST(test_print_is_yaml) {
                      "--node-id=n1"),
                 NOENV);
         out = print_config(&l.c);
-        ck_assert_msg(ytree_parse(out, strlen(out), NULL, &root, err, sizeof(err)) == 0,
-                      "%s\n%s", err, out);
+        ck_assert_msg(ytree_parse(out, strlen(out), NULL, &root, err, sizeof(err)) == 0, "%s\n%s",
+                      err, out);
         ck_assert_ptr_nonnull(root);
         ck_assert_str_eq(ytree_get(root, "workers")->scalar, "4");
         ck_assert_str_eq(ytree_get(root, "node-id")->scalar, "n1");
@@ -948,7 +1011,8 @@ END_TEST
 
 /* ---- config_done ---- */
 
-START_TEST(test_done_frees) {
+START_TEST(test_done_frees)
+{
         Load l;
         LOAD_OK(&l, ARGS("--config=/dev/null", "--socket-group=0", "--test-publish-delay=1s"),
                 ENV("NODE_NAME=n", "VAULTMOUNT_ZZZ=1"));
@@ -968,7 +1032,8 @@ START_TEST(test_done_frees) {
 }
 END_TEST
 
-START_TEST(test_done_after_errors) {
+START_TEST(test_done_after_errors)
+{
         /* Every failure path leaves a Config that config_done() cleans up
          * (valgrind reports definite leaks otherwise). */
         const char *f = write_file("late.yaml", "driver-name: ok.example\nworkers: nope\n");

@@ -58,8 +58,7 @@ static void expect_invalid(const Publish *p, const char *needle) {
         ck_assert(st.set);
         ck_assert_int_eq(st.code, CSI_INVALID_ARGUMENT);
         ck_assert_msg(strncmp(st.message, "NodePublishVolume: ", 19) == 0, "'%s'", st.message);
-        ck_assert_msg(strstr(st.message, needle) != NULL, "'%s' not in '%s'", needle,
-                      st.message);
+        ck_assert_msg(strstr(st.message, needle) != NULL, "'%s' not in '%s'", needle, st.message);
 }
 
 static void expect_valid(const Publish *p) {
@@ -71,7 +70,8 @@ static void expect_valid(const Publish *p) {
 
 /* ---- publish validation ---- */
 
-START_TEST(test_publish_valid) {
+START_TEST(test_publish_valid)
+{
         Publish p;
         publish_init(&p);
         expect_valid(&p);
@@ -87,7 +87,8 @@ START_TEST(test_publish_valid) {
 }
 END_TEST
 
-START_TEST(test_publish_volume_id) {
+START_TEST(test_publish_volume_id)
+{
         Publish p;
         publish_init(&p);
         p.req.volume_id = (char *)"";
@@ -97,7 +98,8 @@ START_TEST(test_publish_volume_id) {
 }
 END_TEST
 
-START_TEST(test_publish_target_path) {
+START_TEST(test_publish_target_path)
+{
         Publish p;
         publish_init(&p);
         p.req.target_path = (char *)"";
@@ -110,7 +112,8 @@ START_TEST(test_publish_target_path) {
 }
 END_TEST
 
-START_TEST(test_publish_capability_missing) {
+START_TEST(test_publish_capability_missing)
+{
         Publish p;
         publish_init(&p);
         p.req.volume_capability = NULL;
@@ -118,7 +121,8 @@ START_TEST(test_publish_capability_missing) {
 }
 END_TEST
 
-START_TEST(test_publish_block) {
+START_TEST(test_publish_block)
+{
         Publish p;
         publish_init(&p);
         p.cap.access_type_case = CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE_BLOCK;
@@ -127,7 +131,8 @@ START_TEST(test_publish_block) {
 }
 END_TEST
 
-START_TEST(test_publish_no_access_type) {
+START_TEST(test_publish_no_access_type)
+{
         Publish p;
         publish_init(&p);
         p.cap.access_type_case = CSI__V1__VOLUME_CAPABILITY__ACCESS_TYPE__NOT_SET;
@@ -137,7 +142,8 @@ START_TEST(test_publish_no_access_type) {
 }
 END_TEST
 
-START_TEST(test_publish_access_mode_missing) {
+START_TEST(test_publish_access_mode_missing)
+{
         Publish p;
         publish_init(&p);
         p.cap.access_mode = NULL;
@@ -145,7 +151,8 @@ START_TEST(test_publish_access_mode_missing) {
 }
 END_TEST
 
-START_TEST(test_publish_access_mode_unknown) {
+START_TEST(test_publish_access_mode_unknown)
+{
         Publish p;
         publish_init(&p);
         p.mode.mode = CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__MODE__UNKNOWN;
@@ -158,7 +165,8 @@ START_TEST(test_publish_access_mode_unknown) {
 }
 END_TEST
 
-START_TEST(test_publish_access_modes_1_to_5) {
+START_TEST(test_publish_access_modes_1_to_5)
+{
         Publish p;
         publish_init(&p);
         for (int m = 1; m <= 5; m++) {
@@ -168,7 +176,8 @@ START_TEST(test_publish_access_modes_1_to_5) {
 }
 END_TEST
 
-START_TEST(test_publish_access_modes_6_7) {
+START_TEST(test_publish_access_modes_6_7)
+{
         /* SINGLE_NODE_SINGLE_WRITER / SINGLE_NODE_MULTI_WRITER need a capability
          * that is not advertised */
         Publish p;
@@ -181,7 +190,8 @@ START_TEST(test_publish_access_modes_6_7) {
 }
 END_TEST
 
-START_TEST(test_publish_first_status_wins) {
+START_TEST(test_publish_first_status_wins)
+{
         /* a status already set by the caller is kept (first wins) */
         Publish p;
         CsiStatus st = CSI_STATUS_INIT;
@@ -196,7 +206,8 @@ END_TEST
 
 /* ---- unpublish validation ---- */
 
-START_TEST(test_unpublish) {
+START_TEST(test_unpublish)
+{
         Csi__V1__NodeUnpublishVolumeRequest req = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
         CsiStatus st = CSI_STATUS_INIT;
 
@@ -231,7 +242,8 @@ END_TEST
 
 /* ---- csi_node_context_get ---- */
 
-START_TEST(test_context_get) {
+START_TEST(test_context_get)
+{
         VolCtxEntry e[4] = {
                 CSI__V1__NODE_PUBLISH_VOLUME_REQUEST__VOLUME_CONTEXT_ENTRY__INIT,
                 CSI__V1__NODE_PUBLISH_VOLUME_REQUEST__VOLUME_CONTEXT_ENTRY__INIT,
@@ -263,7 +275,8 @@ END_TEST
 
 /* ---- handlers ---- */
 
-START_TEST(test_handler_publish_invalid) {
+START_TEST(test_handler_publish_invalid)
+{
         /* A request that fails validation is answered before the publish
          * path (Vault, mounts) is touched: no publisher is needed here. */
         Config cfg = { .node_id = (char *)"n" };
@@ -302,7 +315,8 @@ START_TEST(test_handler_publish_invalid) {
 }
 END_TEST
 
-START_TEST(test_handler_unpublish_invalid) {
+START_TEST(test_handler_unpublish_invalid)
+{
         Config cfg = { .node_id = (char *)"n" };
         CsiDriver d = { .config = &cfg, .publisher = NULL };
         Csi__V1__NodeUnpublishVolumeRequest req = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
@@ -320,7 +334,8 @@ START_TEST(test_handler_unpublish_invalid) {
 }
 END_TEST
 
-START_TEST(test_handler_get_info) {
+START_TEST(test_handler_get_info)
+{
         Config cfg = { .node_id = (char *)"worker-3", .max_volumes_per_node = 17 };
         CsiDriver d = { .config = &cfg };
         Csi__V1__NodeGetInfoRequest req = CSI__V1__NODE_GET_INFO_REQUEST__INIT;
@@ -337,7 +352,8 @@ START_TEST(test_handler_get_info) {
 }
 END_TEST
 
-START_TEST(test_handler_unsupported) {
+START_TEST(test_handler_unsupported)
+{
         static const struct {
                 const ProtobufCMessageDescriptor *d;
                 const char *name;

@@ -49,8 +49,7 @@ static void check_kv(const void *entry, const char *key, const char *value) {
 /* ------------------------------------------------------------------------ */
 /* BoolValue (stand-in for google.protobuf.BoolValue): value = 1 bool        */
 
-static const char hex_bool_value[] =
-        "08 01"; /* 1 value, varint: true */
+static const char hex_bool_value[] = "08 01"; /* 1 value, varint: true */
 
 static ProtobufCMessage *build_bool_value(void) {
         static Csi__V1__BoolValue m;
@@ -69,14 +68,14 @@ static void check_bool_value(const ProtobufCMessage *b) {
 /* manifest = 3 map<string,string>                                          */
 
 static const char hex_get_plugin_info_response[] =
-        "0a 05 63 73 69 2e 78"          /* 1 name, LD(5): "csi.x" */
-        "12 03 31 2e 32"                /* 2 vendor_version, LD(3): "1.2" */
-        "1a 06"                         /* 3 manifest entry, LD(6): */
-        "   0a 01 6b"                   /*   1 key, LD(1): "k" */
-        "   12 01 76"                   /*   2 value, LD(1): "v" */
-        "1a 08"                         /* 3 manifest entry, LD(8): */
-        "   0a 02 6b 32"                /*   1 key, LD(2): "k2" */
-        "   12 02 76 32";               /*   2 value, LD(2): "v2" */
+        "0a 05 63 73 69 2e 78" /* 1 name, LD(5): "csi.x" */
+        "12 03 31 2e 32"       /* 2 vendor_version, LD(3): "1.2" */
+        "1a 06"                /* 3 manifest entry, LD(6): */
+        "   0a 01 6b"          /*   1 key, LD(1): "k" */
+        "   12 01 76"          /*   2 value, LD(1): "v" */
+        "1a 08"                /* 3 manifest entry, LD(8): */
+        "   0a 02 6b 32"       /*   1 key, LD(2): "k2" */
+        "   12 02 76 32";      /*   2 value, LD(2): "v2" */
 
 static ProtobufCMessage *build_get_plugin_info_response(void) {
         static Csi__V1__GetPluginInfoResponse m;
@@ -116,18 +115,18 @@ static void check_get_plugin_info_response(const ProtobufCMessage *b) {
 /* VolumeExpansion.type = 1 enum (ONLINE 1, OFFLINE 2)                       */
 
 static const char hex_get_plugin_capabilities_response[] =
-        "0a 04"                         /* 1 capabilities[0], LD(4): PluginCapability */
-        "   0a 02"                      /*   1 service, LD(2): */
-        "      08 01"                   /*     1 type, varint: CONTROLLER_SERVICE */
-        "0a 04"                         /* 1 capabilities[1], LD(4): */
-        "   0a 02"                      /*   1 service, LD(2): */
-        "      08 02"                   /*     1 type, varint: VOLUME_ACCESSIBILITY_CONSTRAINTS */
-        "0a 04"                         /* 1 capabilities[2], LD(4): */
-        "   0a 02"                      /*   1 service, LD(2): */
-        "      08 04"                   /*     1 type, varint: SNAPSHOT_METADATA_SERVICE */
-        "0a 04"                         /* 1 capabilities[3], LD(4): */
-        "   12 02"                      /*   2 volume_expansion, LD(2): */
-        "      08 02";                  /*     1 type, varint: OFFLINE */
+        "0a 04"        /* 1 capabilities[0], LD(4): PluginCapability */
+        "   0a 02"     /*   1 service, LD(2): */
+        "      08 01"  /*     1 type, varint: CONTROLLER_SERVICE */
+        "0a 04"        /* 1 capabilities[1], LD(4): */
+        "   0a 02"     /*   1 service, LD(2): */
+        "      08 02"  /*     1 type, varint: VOLUME_ACCESSIBILITY_CONSTRAINTS */
+        "0a 04"        /* 1 capabilities[2], LD(4): */
+        "   0a 02"     /*   1 service, LD(2): */
+        "      08 04"  /*     1 type, varint: SNAPSHOT_METADATA_SERVICE */
+        "0a 04"        /* 1 capabilities[3], LD(4): */
+        "   12 02"     /*   2 volume_expansion, LD(2): */
+        "      08 02"; /*     1 type, varint: OFFLINE */
 
 static ProtobufCMessage *build_get_plugin_capabilities_response(void) {
         static Csi__V1__GetPluginCapabilitiesResponse m;
@@ -135,8 +134,7 @@ static ProtobufCMessage *build_get_plugin_capabilities_response(void) {
         static Csi__V1__PluginCapability__Service s[3];
         static Csi__V1__PluginCapability__VolumeExpansion ve;
         static const int types[3] = { 1, 2, 4 };
-        m = (Csi__V1__GetPluginCapabilitiesResponse)
-                CSI__V1__GET_PLUGIN_CAPABILITIES_RESPONSE__INIT;
+        m = (Csi__V1__GetPluginCapabilitiesResponse)CSI__V1__GET_PLUGIN_CAPABILITIES_RESPONSE__INIT;
         for (int i = 0; i < 3; i++) {
                 s[i] = (Csi__V1__PluginCapability__Service)
                         CSI__V1__PLUGIN_CAPABILITY__SERVICE__INIT;
@@ -177,9 +175,8 @@ static void check_get_plugin_capabilities_response(const ProtobufCMessage *b) {
 }
 
 /* PluginCapability on its own, the volume_expansion arm (field 2) */
-static const char hex_plugin_capability[] =
-        "12 02"                         /* 2 volume_expansion, LD(2): */
-        "   08 01";                     /*   1 type, varint: ONLINE */
+static const char hex_plugin_capability[] = "12 02"     /* 2 volume_expansion, LD(2): */
+                                            "   08 01"; /*   1 type, varint: ONLINE */
 
 static ProtobufCMessage *build_plugin_capability(void) {
         static Csi__V1__PluginCapability m;
@@ -201,7 +198,7 @@ static void check_plugin_capability(const ProtobufCMessage *b) {
 }
 
 static const char hex_plugin_capability_service[] =
-        "08 03";                        /* 1 type, varint: GROUP_CONTROLLER_SERVICE */
+        "08 03"; /* 1 type, varint: GROUP_CONTROLLER_SERVICE */
 
 static ProtobufCMessage *build_plugin_capability_service(void) {
         static Csi__V1__PluginCapability__Service m;
@@ -215,8 +212,7 @@ static void check_plugin_capability_service(const ProtobufCMessage *b) {
         ck_assert_int_eq(m->type, 3);
 }
 
-static const char hex_plugin_capability_volume_expansion[] =
-        "08 02";                        /* 1 type, varint: OFFLINE */
+static const char hex_plugin_capability_volume_expansion[] = "08 02"; /* 1 type, varint: OFFLINE */
 
 static ProtobufCMessage *build_plugin_capability_volume_expansion(void) {
         static Csi__V1__PluginCapability__VolumeExpansion m;
@@ -234,9 +230,8 @@ static void check_plugin_capability_volume_expansion(const ProtobufCMessage *b) 
 /* ------------------------------------------------------------------------ */
 /* ProbeResponse: ready = 1 BoolValue                                        */
 
-static const char hex_probe_response[] =
-        "0a 02"                         /* 1 ready, LD(2): BoolValue */
-        "   08 01";                     /*   1 value, varint: true */
+static const char hex_probe_response[] = "0a 02"     /* 1 ready, LD(2): BoolValue */
+                                         "   08 01"; /*   1 value, varint: true */
 
 static ProtobufCMessage *build_probe_response(void) {
         static Csi__V1__ProbeResponse m;
@@ -257,7 +252,7 @@ static void check_probe_response(const ProtobufCMessage *b) {
 /* ready = false must stay distinguishable from "absent" (csi-facts 1.2):
  * the wrapper message is present, its bool is not encoded */
 static const char hex_probe_response_not_ready[] =
-        "0a 00";                        /* 1 ready, LD(0): BoolValue{value=false} */
+        "0a 00"; /* 1 ready, LD(0): BoolValue{value=false} */
 
 static ProtobufCMessage *build_probe_response_not_ready(void) {
         static Csi__V1__ProbeResponse m;
@@ -281,10 +276,10 @@ static void check_probe_response_not_ready(const ProtobufCMessage *b) {
 /* AccessMode: mode = 1 enum (1..7).                                         */
 
 static const char hex_volume_capability_mount[] =
-        "12 05"                         /* 2 mount, LD(5): MountVolume */
-        "   0a 03 78 66 73"             /*   1 fs_type, LD(3): "xfs" */
-        "1a 02"                         /* 3 access_mode, LD(2): AccessMode */
-        "   08 02";                     /*   1 mode, varint: SINGLE_NODE_READER_ONLY */
+        "12 05"             /* 2 mount, LD(5): MountVolume */
+        "   0a 03 78 66 73" /*   1 fs_type, LD(3): "xfs" */
+        "1a 02"             /* 3 access_mode, LD(2): AccessMode */
+        "   08 02";         /*   1 mode, varint: SINGLE_NODE_READER_ONLY */
 
 static ProtobufCMessage *build_volume_capability_mount(void) {
         static Csi__V1__VolumeCapability m;
@@ -312,9 +307,9 @@ static void check_volume_capability_mount(const ProtobufCMessage *b) {
 }
 
 static const char hex_volume_capability_block[] =
-        "0a 00"                         /* 1 block, LD(0): BlockVolume{} */
-        "1a 02"                         /* 3 access_mode, LD(2): */
-        "   08 04";                     /*   1 mode, varint: MULTI_NODE_SINGLE_WRITER */
+        "0a 00"     /* 1 block, LD(0): BlockVolume{} */
+        "1a 02"     /* 3 access_mode, LD(2): */
+        "   08 04"; /*   1 mode, varint: MULTI_NODE_SINGLE_WRITER */
 
 static ProtobufCMessage *build_volume_capability_block(void) {
         static Csi__V1__VolumeCapability m;
@@ -339,10 +334,10 @@ static void check_volume_capability_block(const ProtobufCMessage *b) {
 }
 
 static const char hex_mount_volume[] =
-        "0a 04 65 78 74 34"             /* 1 fs_type, LD(4): "ext4" */
-        "12 02 72 6f"                   /* 2 mount_flags[0], LD(2): "ro" */
-        "12 06 6e 6f 65 78 65 63"       /* 2 mount_flags[1], LD(6): "noexec" */
-        "1a 04 32 30 30 30";            /* 3 volume_mount_group, LD(4): "2000" */
+        "0a 04 65 78 74 34"       /* 1 fs_type, LD(4): "ext4" */
+        "12 02 72 6f"             /* 2 mount_flags[0], LD(2): "ro" */
+        "12 06 6e 6f 65 78 65 63" /* 2 mount_flags[1], LD(6): "noexec" */
+        "1a 04 32 30 30 30";      /* 3 volume_mount_group, LD(4): "2000" */
 
 static ProtobufCMessage *build_mount_volume(void) {
         static Csi__V1__VolumeCapability__MountVolume m;
@@ -366,8 +361,7 @@ static void check_mount_volume(const ProtobufCMessage *b) {
         ck_assert_str_eq(m->volume_mount_group, "2000");
 }
 
-static const char hex_access_mode[] =
-        "08 07";                        /* 1 mode, varint: SINGLE_NODE_MULTI_WRITER */
+static const char hex_access_mode[] = "08 07"; /* 1 mode, varint: SINGLE_NODE_MULTI_WRITER */
 
 static ProtobufCMessage *build_access_mode(void) {
         static Csi__V1__VolumeCapability__AccessMode m;
@@ -384,10 +378,9 @@ static void check_access_mode(const ProtobufCMessage *b) {
 /* ------------------------------------------------------------------------ */
 /* Topology: segments = 1 map<string,string>                                 */
 
-static const char hex_topology[] =
-        "0a 0a"                         /* 1 segments entry, LD(10): */
-        "   0a 04 7a 6f 6e 65"          /*   1 key, LD(4): "zone" */
-        "   12 02 7a 31";               /*   2 value, LD(2): "z1" */
+static const char hex_topology[] = "0a 0a"                /* 1 segments entry, LD(10): */
+                                   "   0a 04 7a 6f 6e 65" /*   1 key, LD(4): "zone" */
+                                   "   12 02 7a 31";      /*   2 value, LD(2): "z1" */
 
 static ProtobufCMessage *build_topology(void) {
         static Csi__V1__Topology m;
@@ -414,7 +407,7 @@ static void check_topology(const ProtobufCMessage *b) {
 /* zig-zag it into 1 byte), which tells the two types apart.                 */
 
 static const char hex_capacity_range[] =
-        "08 80 80 80 80 80 20"          /* 1 required_bytes, varint: 2^40 */
+        "08 80 80 80 80 80 20"              /* 1 required_bytes, varint: 2^40 */
         "10 fe ff ff ff ff ff ff ff ff 01"; /* 2 limit_bytes, varint: -2 as int64 */
 
 static ProtobufCMessage *build_capacity_range(void) {
@@ -435,11 +428,10 @@ static void check_capacity_range(const ProtobufCMessage *b) {
 /* VolumeUsage: available = 1 int64, total = 2 int64, used = 3 int64,        */
 /* unit = 4 enum (BYTES 1, INODES 2)                                         */
 
-static const char hex_volume_usage[] =
-        "08 ac 02"                      /* 1 available, varint: 300 */
-        "10 c0 84 3d"                   /* 2 total, varint: 1000000 */
-        "18 96 01"                      /* 3 used, varint: 150 */
-        "20 02";                        /* 4 unit, varint: INODES */
+static const char hex_volume_usage[] = "08 ac 02"    /* 1 available, varint: 300 */
+                                       "10 c0 84 3d" /* 2 total, varint: 1000000 */
+                                       "18 96 01"    /* 3 used, varint: 150 */
+                                       "20 02";      /* 4 unit, varint: INODES */
 
 static ProtobufCMessage *build_volume_usage(void) {
         static Csi__V1__VolumeUsage m;
@@ -462,9 +454,8 @@ static void check_volume_usage(const ProtobufCMessage *b) {
 /* ------------------------------------------------------------------------ */
 /* VolumeCondition: abnormal = 1 bool, message = 2 string                    */
 
-static const char hex_volume_condition[] =
-        "08 01"                         /* 1 abnormal, varint: true */
-        "12 03 62 61 64";               /* 2 message, LD(3): "bad" */
+static const char hex_volume_condition[] = "08 01"           /* 1 abnormal, varint: true */
+                                           "12 03 62 61 64"; /* 2 message, LD(3): "bad" */
 
 static ProtobufCMessage *build_volume_condition(void) {
         static Csi__V1__VolumeCondition m;
@@ -486,21 +477,21 @@ static void check_volume_condition(const ProtobufCMessage *b) {
 /* volume_context = 6 map                                                    */
 
 static const char hex_node_stage_volume_request[] =
-        "0a 02 76 31"                   /* 1 volume_id, LD(2): "v1" */
-        "12 08"                         /* 2 publish_context entry, LD(8): */
-        "   0a 02 70 6b"                /*   1 key, LD(2): "pk" */
-        "   12 02 70 76"                /*   2 value, LD(2): "pv" */
-        "1a 04 2f 73 74 67"             /* 3 staging_target_path, LD(4): "/stg" */
-        "22 06"                         /* 4 volume_capability, LD(6): */
-        "   12 00"                      /*   2 mount, LD(0): MountVolume{} */
-        "   1a 02"                      /*   3 access_mode, LD(2): */
-        "      08 01"                   /*     1 mode, varint: SINGLE_NODE_WRITER */
-        "2a 08"                         /* 5 secrets entry, LD(8): */
-        "   0a 02 73 6b"                /*   1 key, LD(2): "sk" */
-        "   12 02 73 76"                /*   2 value, LD(2): "sv" */
-        "32 08"                         /* 6 volume_context entry, LD(8): */
-        "   0a 02 63 6b"                /*   1 key, LD(2): "ck" */
-        "   12 02 63 76";               /*   2 value, LD(2): "cv" */
+        "0a 02 76 31"       /* 1 volume_id, LD(2): "v1" */
+        "12 08"             /* 2 publish_context entry, LD(8): */
+        "   0a 02 70 6b"    /*   1 key, LD(2): "pk" */
+        "   12 02 70 76"    /*   2 value, LD(2): "pv" */
+        "1a 04 2f 73 74 67" /* 3 staging_target_path, LD(4): "/stg" */
+        "22 06"             /* 4 volume_capability, LD(6): */
+        "   12 00"          /*   2 mount, LD(0): MountVolume{} */
+        "   1a 02"          /*   3 access_mode, LD(2): */
+        "      08 01"       /*     1 mode, varint: SINGLE_NODE_WRITER */
+        "2a 08"             /* 5 secrets entry, LD(8): */
+        "   0a 02 73 6b"    /*   1 key, LD(2): "sk" */
+        "   12 02 73 76"    /*   2 value, LD(2): "sv" */
+        "32 08"             /* 6 volume_context entry, LD(8): */
+        "   0a 02 63 6b"    /*   1 key, LD(2): "ck" */
+        "   12 02 63 76";   /*   2 value, LD(2): "cv" */
 
 static ProtobufCMessage *build_node_stage_volume_request(void) {
         static Csi__V1__NodeStageVolumeRequest m;
@@ -568,8 +559,8 @@ static void check_node_stage_volume_request(const ProtobufCMessage *b) {
 /* NodeUnstageVolumeRequest: volume_id = 1, staging_target_path = 2          */
 
 static const char hex_node_unstage_volume_request[] =
-        "0a 02 76 32"                   /* 1 volume_id, LD(2): "v2" */
-        "12 03 2f 73 32";               /* 2 staging_target_path, LD(3): "/s2" */
+        "0a 02 76 32"     /* 1 volume_id, LD(2): "v2" */
+        "12 03 2f 73 32"; /* 2 staging_target_path, LD(3): "/s2" */
 
 static ProtobufCMessage *build_node_unstage_volume_request(void) {
         static Csi__V1__NodeUnstageVolumeRequest m;
@@ -591,27 +582,27 @@ static void check_node_unstage_volume_request(const ProtobufCMessage *b) {
 /* readonly = 6 bool, secrets = 7 map, volume_context = 8 map                */
 
 static const char hex_node_publish_volume_request[] =
-        "0a 02 76 33"                   /* 1 volume_id, LD(2): "v3" */
-        "12 08"                         /* 2 publish_context entry, LD(8): */
-        "   0a 02 70 6b"                /*   1 key, LD(2): "pk" */
-        "   12 02 70 76"                /*   2 value, LD(2): "pv" */
-        "1a 04 2f 73 74 67"             /* 3 staging_target_path, LD(4): "/stg" */
-        "22 04 2f 74 67 74"             /* 4 target_path, LD(4): "/tgt" */
-        "2a 0d"                         /* 5 volume_capability, LD(13): */
-        "   12 07"                      /*   2 mount, LD(7): */
-        "      0a 05 74 6d 70 66 73"    /*     1 fs_type, LD(5): "tmpfs" */
-        "   1a 02"                      /*   3 access_mode, LD(2): */
-        "      08 05"                   /*     1 mode, varint: MULTI_NODE_MULTI_WRITER */
-        "30 01"                         /* 6 readonly, varint: true */
-        "3a 08"                         /* 7 secrets entry, LD(8): */
-        "   0a 02 73 6b"                /*   1 key, LD(2): "sk" */
-        "   12 02 73 76"                /*   2 value, LD(2): "sv" */
-        "3a 07"                         /* 7 secrets entry, LD(7): */
-        "   0a 02 73 32"                /*   1 key, LD(2): "s2" */
-        "   12 01 78"                   /*   2 value, LD(1): "x" */
-        "42 08"                         /* 8 volume_context entry, LD(8): */
-        "   0a 02 63 6b"                /*   1 key, LD(2): "ck" */
-        "   12 02 63 76";               /*   2 value, LD(2): "cv" */
+        "0a 02 76 33"                /* 1 volume_id, LD(2): "v3" */
+        "12 08"                      /* 2 publish_context entry, LD(8): */
+        "   0a 02 70 6b"             /*   1 key, LD(2): "pk" */
+        "   12 02 70 76"             /*   2 value, LD(2): "pv" */
+        "1a 04 2f 73 74 67"          /* 3 staging_target_path, LD(4): "/stg" */
+        "22 04 2f 74 67 74"          /* 4 target_path, LD(4): "/tgt" */
+        "2a 0d"                      /* 5 volume_capability, LD(13): */
+        "   12 07"                   /*   2 mount, LD(7): */
+        "      0a 05 74 6d 70 66 73" /*     1 fs_type, LD(5): "tmpfs" */
+        "   1a 02"                   /*   3 access_mode, LD(2): */
+        "      08 05"                /*     1 mode, varint: MULTI_NODE_MULTI_WRITER */
+        "30 01"                      /* 6 readonly, varint: true */
+        "3a 08"                      /* 7 secrets entry, LD(8): */
+        "   0a 02 73 6b"             /*   1 key, LD(2): "sk" */
+        "   12 02 73 76"             /*   2 value, LD(2): "sv" */
+        "3a 07"                      /* 7 secrets entry, LD(7): */
+        "   0a 02 73 32"             /*   1 key, LD(2): "s2" */
+        "   12 01 78"                /*   2 value, LD(1): "x" */
+        "42 08"                      /* 8 volume_context entry, LD(8): */
+        "   0a 02 63 6b"             /*   1 key, LD(2): "ck" */
+        "   12 02 63 76";            /*   2 value, LD(2): "cv" */
 
 static ProtobufCMessage *build_node_publish_volume_request(void) {
         static Csi__V1__NodePublishVolumeRequest m;
@@ -689,8 +680,8 @@ static void check_node_publish_volume_request(const ProtobufCMessage *b) {
 /* NodeUnpublishVolumeRequest: volume_id = 1, target_path = 2                */
 
 static const char hex_node_unpublish_volume_request[] =
-        "0a 02 76 34"                   /* 1 volume_id, LD(2): "v4" */
-        "12 03 2f 74 34";               /* 2 target_path, LD(3): "/t4" */
+        "0a 02 76 34"     /* 1 volume_id, LD(2): "v4" */
+        "12 03 2f 74 34"; /* 2 target_path, LD(3): "/t4" */
 
 static ProtobufCMessage *build_node_unpublish_volume_request(void) {
         static Csi__V1__NodeUnpublishVolumeRequest m;
@@ -711,9 +702,9 @@ static void check_node_unpublish_volume_request(const ProtobufCMessage *b) {
 /* staging_target_path = 3                                                   */
 
 static const char hex_node_get_volume_stats_request[] =
-        "0a 02 76 35"                   /* 1 volume_id, LD(2): "v5" */
-        "12 03 2f 70 35"                /* 2 volume_path, LD(3): "/p5" */
-        "1a 03 2f 73 35";               /* 3 staging_target_path, LD(3): "/s5" */
+        "0a 02 76 35"     /* 1 volume_id, LD(2): "v5" */
+        "12 03 2f 70 35"  /* 2 volume_path, LD(3): "/p5" */
+        "1a 03 2f 73 35"; /* 3 staging_target_path, LD(3): "/s5" */
 
 static ProtobufCMessage *build_node_get_volume_stats_request(void) {
         static Csi__V1__NodeGetVolumeStatsRequest m;
@@ -736,17 +727,17 @@ static void check_node_get_volume_stats_request(const ProtobufCMessage *b) {
 /* volume_condition = 2 VolumeCondition                                      */
 
 static const char hex_node_get_volume_stats_response[] =
-        "0a 05"                         /* 1 usage[0], LD(5): VolumeUsage */
-        "   10 80 20"                   /*   2 total, varint: 4096 */
-        "   20 01"                      /*   4 unit, varint: BYTES */
-        "0a 08"                         /* 1 usage[1], LD(8): */
-        "   08 07"                      /*   1 available, varint: 7 */
-        "   10 09"                      /*   2 total, varint: 9 */
-        "   18 02"                      /*   3 used, varint: 2 */
-        "   20 02"                      /*   4 unit, varint: INODES */
-        "12 05"                         /* 2 volume_condition, LD(5): */
-        "   08 01"                      /*   1 abnormal, varint: true */
-        "   12 01 78";                  /*   2 message, LD(1): "x" */
+        "0a 05"        /* 1 usage[0], LD(5): VolumeUsage */
+        "   10 80 20"  /*   2 total, varint: 4096 */
+        "   20 01"     /*   4 unit, varint: BYTES */
+        "0a 08"        /* 1 usage[1], LD(8): */
+        "   08 07"     /*   1 available, varint: 7 */
+        "   10 09"     /*   2 total, varint: 9 */
+        "   18 02"     /*   3 used, varint: 2 */
+        "   20 02"     /*   4 unit, varint: INODES */
+        "12 05"        /* 2 volume_condition, LD(5): */
+        "   08 01"     /*   1 abnormal, varint: true */
+        "   12 01 78"; /*   2 message, LD(1): "x" */
 
 static ProtobufCMessage *build_node_get_volume_stats_response(void) {
         static Csi__V1__NodeGetVolumeStatsResponse m;
@@ -793,19 +784,19 @@ static void check_node_get_volume_stats_response(const ProtobufCMessage *b) {
 /* secrets = 6 map                                                           */
 
 static const char hex_node_expand_volume_request[] =
-        "0a 02 76 36"                   /* 1 volume_id, LD(2): "v6" */
-        "12 03 2f 70 36"                /* 2 volume_path, LD(3): "/p6" */
-        "1a 04"                         /* 3 capacity_range, LD(4): */
-        "   08 01"                      /*   1 required_bytes, varint: 1 */
-        "   10 02"                      /*   2 limit_bytes, varint: 2 */
-        "22 03 2f 73 36"                /* 4 staging_target_path, LD(3): "/s6" */
-        "2a 06"                         /* 5 volume_capability, LD(6): */
-        "   0a 00"                      /*   1 block, LD(0): BlockVolume{} */
-        "   1a 02"                      /*   3 access_mode, LD(2): */
-        "      08 03"                   /*     1 mode, varint: MULTI_NODE_READER_ONLY */
-        "32 08"                         /* 6 secrets entry, LD(8): */
-        "   0a 02 73 6b"                /*   1 key, LD(2): "sk" */
-        "   12 02 73 76";               /*   2 value, LD(2): "sv" */
+        "0a 02 76 36"     /* 1 volume_id, LD(2): "v6" */
+        "12 03 2f 70 36"  /* 2 volume_path, LD(3): "/p6" */
+        "1a 04"           /* 3 capacity_range, LD(4): */
+        "   08 01"        /*   1 required_bytes, varint: 1 */
+        "   10 02"        /*   2 limit_bytes, varint: 2 */
+        "22 03 2f 73 36"  /* 4 staging_target_path, LD(3): "/s6" */
+        "2a 06"           /* 5 volume_capability, LD(6): */
+        "   0a 00"        /*   1 block, LD(0): BlockVolume{} */
+        "   1a 02"        /*   3 access_mode, LD(2): */
+        "      08 03"     /*     1 mode, varint: MULTI_NODE_READER_ONLY */
+        "32 08"           /* 6 secrets entry, LD(8): */
+        "   0a 02 73 6b"  /*   1 key, LD(2): "sk" */
+        "   12 02 73 76"; /*   2 value, LD(2): "sv" */
 
 static ProtobufCMessage *build_node_expand_volume_request(void) {
         static Csi__V1__NodeExpandVolumeRequest m;
@@ -861,7 +852,7 @@ static void check_node_expand_volume_request(const ProtobufCMessage *b) {
 /* NodeExpandVolumeResponse: capacity_bytes = 1 int64                        */
 
 static const char hex_node_expand_volume_response[] =
-        "08 80 80 80 80 14";            /* 1 capacity_bytes, varint: 5 GiB = 5368709120 */
+        "08 80 80 80 80 14"; /* 1 capacity_bytes, varint: 5 GiB = 5368709120 */
 
 static ProtobufCMessage *build_node_expand_volume_response(void) {
         static Csi__V1__NodeExpandVolumeResponse m;
@@ -883,15 +874,15 @@ static void check_node_expand_volume_response(const ProtobufCMessage *b) {
 /* VOLUME_MOUNT_GROUP 6)                                                     */
 
 static const char hex_node_get_capabilities_response[] =
-        "0a 04"                         /* 1 capabilities[0], LD(4): */
-        "   0a 02"                      /*   1 rpc, LD(2): */
-        "      08 01"                   /*     1 type, varint: STAGE_UNSTAGE_VOLUME */
-        "0a 04"                         /* 1 capabilities[1], LD(4): */
-        "   0a 02"                      /*   1 rpc, LD(2): */
-        "      08 06"                   /*     1 type, varint: VOLUME_MOUNT_GROUP */
-        "0a 04"                         /* 1 capabilities[2], LD(4): */
-        "   0a 02"                      /*   1 rpc, LD(2): */
-        "      08 05";                  /*     1 type, varint: SINGLE_NODE_MULTI_WRITER */
+        "0a 04"        /* 1 capabilities[0], LD(4): */
+        "   0a 02"     /*   1 rpc, LD(2): */
+        "      08 01"  /*     1 type, varint: STAGE_UNSTAGE_VOLUME */
+        "0a 04"        /* 1 capabilities[1], LD(4): */
+        "   0a 02"     /*   1 rpc, LD(2): */
+        "      08 06"  /*     1 type, varint: VOLUME_MOUNT_GROUP */
+        "0a 04"        /* 1 capabilities[2], LD(4): */
+        "   0a 02"     /*   1 rpc, LD(2): */
+        "      08 05"; /*     1 type, varint: SINGLE_NODE_MULTI_WRITER */
 
 static ProtobufCMessage *build_node_get_capabilities_response(void) {
         static Csi__V1__NodeGetCapabilitiesResponse m;
@@ -928,8 +919,8 @@ static void check_node_get_capabilities_response(const ProtobufCMessage *b) {
 }
 
 static const char hex_node_service_capability[] =
-        "0a 02"                         /* 1 rpc, LD(2): */
-        "   08 02";                     /*   1 type, varint: GET_VOLUME_STATS */
+        "0a 02"     /* 1 rpc, LD(2): */
+        "   08 02"; /*   1 type, varint: GET_VOLUME_STATS */
 
 static ProtobufCMessage *build_node_service_capability(void) {
         static Csi__V1__NodeServiceCapability m;
@@ -949,7 +940,7 @@ static void check_node_service_capability(const ProtobufCMessage *b) {
 }
 
 static const char hex_node_service_capability_rpc[] =
-        "08 04";                        /* 1 type, varint: VOLUME_CONDITION */
+        "08 04"; /* 1 type, varint: VOLUME_CONDITION */
 
 static ProtobufCMessage *build_node_service_capability_rpc(void) {
         static Csi__V1__NodeServiceCapability__RPC m;
@@ -968,12 +959,12 @@ static void check_node_service_capability_rpc(const ProtobufCMessage *b) {
 /* accessible_topology = 3 Topology                                          */
 
 static const char hex_node_get_info_response[] =
-        "0a 06 6e 6f 64 65 2d 31"       /* 1 node_id, LD(6): "node-1" */
-        "10 ac 02"                      /* 2 max_volumes_per_node, varint: 300 */
-        "1a 0c"                         /* 3 accessible_topology, LD(12): Topology */
-        "   0a 0a"                      /*   1 segments entry, LD(10): */
-        "      0a 04 7a 6f 6e 65"       /*     1 key, LD(4): "zone" */
-        "      12 02 7a 31";            /*     2 value, LD(2): "z1" */
+        "0a 06 6e 6f 64 65 2d 31" /* 1 node_id, LD(6): "node-1" */
+        "10 ac 02"                /* 2 max_volumes_per_node, varint: 300 */
+        "1a 0c"                   /* 3 accessible_topology, LD(12): Topology */
+        "   0a 0a"                /*   1 segments entry, LD(10): */
+        "      0a 04 7a 6f 6e 65" /*     1 key, LD(4): "zone" */
+        "      12 02 7a 31";      /*     2 value, LD(2): "z1" */
 
 static ProtobufCMessage *build_node_get_info_response(void) {
         static Csi__V1__NodeGetInfoResponse m;
@@ -995,14 +986,14 @@ static void check_node_get_info_response(const ProtobufCMessage *b) {
 /* ------------------------------------------------------------------------ */
 /* Messages without fields: they pack to zero bytes.                         */
 
-#define EMPTY(fn, T, INIT)                                                                 \
-        static ProtobufCMessage *build_##fn(void) {                                        \
-                static T m;                                                                \
-                m = (T)INIT;                                                               \
-                return &m.base;                                                            \
-        }                                                                                  \
-        static void check_##fn(const ProtobufCMessage *b) {                                \
-                ck_assert_uint_eq(b->n_unknown_fields, 0);                                 \
+#define EMPTY(fn, T, INIT)                                                                         \
+        static ProtobufCMessage *build_##fn(void) {                                                \
+                static T m;                                                                        \
+                m = (T)INIT;                                                                       \
+                return &m.base;                                                                    \
+        }                                                                                          \
+        static void check_##fn(const ProtobufCMessage *b) {                                        \
+                ck_assert_uint_eq(b->n_unknown_fields, 0);                                         \
         }
 
 EMPTY(get_plugin_info_request, Csi__V1__GetPluginInfoRequest,
@@ -1035,8 +1026,10 @@ typedef struct Golden {
         unsigned n_fields; /* field count per csi-facts */
 } Golden;
 
-#define G(name, fn, desc, nf) { name, &desc, build_##fn, check_##fn, hex_##fn, nf }
-#define E(name, fn, desc) { name, &desc, build_##fn, check_##fn, "", 0 }
+#define G(name, fn, desc, nf)                                                                      \
+        { name, &desc, build_##fn, check_##fn, hex_##fn, nf }
+#define E(name, fn, desc)                                                                          \
+        { name, &desc, build_##fn, check_##fn, "", 0 }
 
 static const Golden golden[] = {
         /* Identity */
@@ -1055,8 +1048,7 @@ static const Golden golden[] = {
           csi__v1__plugin_capability__volume_expansion__descriptor, 1),
         E("csi.v1.ProbeRequest", probe_request, csi__v1__probe_request__descriptor),
         G("csi.v1.ProbeResponse", probe_response, csi__v1__probe_response__descriptor, 1),
-        G("csi.v1.ProbeResponse", probe_response_not_ready, csi__v1__probe_response__descriptor,
-          1),
+        G("csi.v1.ProbeResponse", probe_response_not_ready, csi__v1__probe_response__descriptor, 1),
         G("csi.v1.BoolValue", bool_value, csi__v1__bool_value__descriptor, 1),
         /* shared types */
         G("csi.v1.VolumeCapability", volume_capability_mount,
@@ -1120,7 +1112,8 @@ static size_t expected_bytes(const Golden *g, uint8_t *buf, size_t max) {
         return n;
 }
 
-START_TEST(test_pack) {
+START_TEST(test_pack)
+{
         const Golden *g = &golden[_i];
         uint8_t want[256], got[256];
         size_t nw = expected_bytes(g, want, sizeof(want));
@@ -1136,7 +1129,8 @@ START_TEST(test_pack) {
 }
 END_TEST
 
-START_TEST(test_unpack) {
+START_TEST(test_unpack)
+{
         const Golden *g = &golden[_i];
         uint8_t want[256], again[256];
         size_t nw = expected_bytes(g, want, sizeof(want));
@@ -1153,7 +1147,8 @@ START_TEST(test_unpack) {
 }
 END_TEST
 
-START_TEST(test_descriptor) {
+START_TEST(test_descriptor)
+{
         /* full names (part of the gRPC contract only through the method
          * table, but a renamed message is a sign of a wrong edit) and field
          * counts per csi-facts section 1 */
@@ -1164,7 +1159,8 @@ START_TEST(test_descriptor) {
 }
 END_TEST
 
-START_TEST(test_empty_messages_pack_to_nothing) {
+START_TEST(test_empty_messages_pack_to_nothing)
+{
         int empties = 0;
         for (int i = 0; i < N_GOLDEN; i++) {
                 if (golden[i].n_fields != 0)
@@ -1183,10 +1179,11 @@ START_TEST(test_empty_messages_pack_to_nothing) {
 }
 END_TEST
 
-#define FT(msg, id, name, type, rep)                                                       \
+#define FT(msg, id, name, type, rep)                                                               \
         { &csi__v1__##msg##__descriptor, id, name, PROTOBUF_C_TYPE_##type, rep }
 
-START_TEST(test_field_table) {
+START_TEST(test_field_table)
+{
         /* Field number, label and type of every field, from csi-facts 1.2-1.4,
          * checked on the descriptors (the other tests check them in bytes). */
         static const struct {
@@ -1273,7 +1270,8 @@ START_TEST(test_field_table) {
 }
 END_TEST
 
-START_TEST(test_map_entries) {
+START_TEST(test_map_entries)
+{
         /* every map<string,string> entry is {string key = 1; string value = 2} */
         static const ProtobufCMessageDescriptor *const entries[] = {
                 &csi__v1__get_plugin_info_response__manifest_entry__descriptor,
@@ -1305,7 +1303,8 @@ START_TEST(test_map_entries) {
 }
 END_TEST
 
-START_TEST(test_enum_values) {
+START_TEST(test_enum_values)
+{
         /* enum numbers are wire values too (csi-facts 1.2-1.4) */
         ck_assert_int_eq(CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__UNKNOWN, 0);
         ck_assert_int_eq(CSI__V1__PLUGIN_CAPABILITY__SERVICE__TYPE__CONTROLLER_SERVICE, 1);
@@ -1339,7 +1338,8 @@ START_TEST(test_enum_values) {
 }
 END_TEST
 
-START_TEST(test_method_paths) {
+START_TEST(test_method_paths)
+{
         /* gRPC C core matches these strings exactly (csi-facts 1.1) */
         static const struct {
                 const char *path;
@@ -1381,8 +1381,7 @@ START_TEST(test_method_paths) {
         ck_assert_uint_eq(n, sizeof(want) / sizeof(want[0]));
         for (size_t i = 0; i < n; i++) {
                 size_t k;
-                ck_assert_msg(strncmp(m[i].path, "/csi.v1.Controller/", 19) != 0, "%s",
-                              m[i].path);
+                ck_assert_msg(strncmp(m[i].path, "/csi.v1.Controller/", 19) != 0, "%s", m[i].path);
                 for (k = 0; k < n; k++)
                         if (strcmp(m[i].path, want[k].path) == 0)
                                 break;

@@ -96,7 +96,8 @@ static int shared_new(const HttpConfig *cfg, HttpShared **s, HttpError *err) {
 
 /* --- configuration -------------------------------------------------------- */
 
-START_TEST(test_address_rules) {
+START_TEST(test_address_rules)
+{
         HttpShared *s = NULL;
         HttpError err;
         HttpConfig cfg = { .address = "http://vault.example:8200" };
@@ -122,9 +123,13 @@ START_TEST(test_address_rules) {
         ck_assert(http_shared_tls_insecure(s));
         s = http_shared_free(s);
 
-        static const char *const bad[] = { "ftp://vault.example", "https://user:pw@vault.example",
-                                           "https://vault.example/?x=1", "https://vault.example/#f",
-                                           "not a url", "", "unix:///run/vault.sock" };
+        static const char *const bad[] = { "ftp://vault.example",
+                                           "https://user:pw@vault.example",
+                                           "https://vault.example/?x=1",
+                                           "https://vault.example/#f",
+                                           "not a url",
+                                           "",
+                                           "unix:///run/vault.sock" };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 cfg = (HttpConfig){ .address = bad[i], .allow_plain_http = true };
                 ck_assert_msg(shared_new(&cfg, &s, &err) == HTTP_E_CONFIG, "accepted %s", bad[i]);
@@ -135,10 +140,12 @@ START_TEST(test_address_rules) {
 }
 END_TEST
 
-START_TEST(test_ca_file) {
+START_TEST(test_ca_file)
+{
         HttpShared *s = NULL;
         HttpError err;
-        HttpConfig cfg = { .address = "https://vault.example", .tls.ca_file = tmp_path("nope.pem") };
+        HttpConfig cfg = { .address = "https://vault.example",
+                           .tls.ca_file = tmp_path("nope.pem") };
 
         ck_assert_int_eq(shared_new(&cfg, &s, &err), HTTP_E_CONFIG);
         ck_assert_ptr_nonnull(strstr(err.message, "nope.pem"));
@@ -155,7 +162,8 @@ START_TEST(test_ca_file) {
 }
 END_TEST
 
-START_TEST(test_ca_dir) {
+START_TEST(test_ca_dir)
+{
         HttpShared *s = NULL;
         HttpError err;
         HttpConfig cfg = { .address = "https://vault.example", .tls.ca_dir = tmp_path("cas") };
@@ -187,7 +195,8 @@ START_TEST(test_ca_dir) {
 }
 END_TEST
 
-START_TEST(test_client_cert) {
+START_TEST(test_client_cert)
+{
         HttpShared *s = NULL;
         HttpError err;
         HttpConfig cfg = { .address = "https://vault.example" };
@@ -208,15 +217,16 @@ START_TEST(test_client_cert) {
 }
 END_TEST
 
-START_TEST(test_redirect_rules) {
+START_TEST(test_redirect_rules)
+{
         HttpShared *s = NULL, *p = NULL;
         HttpError err;
         HttpConfig cfg = { .address = "https://vault.example" };
 
         ck_assert_int_eq(shared_new(&cfg, &s, &err), 0);
-        ck_assert_int_eq(http_shared_check_redirect(s, "https://a:8200/v1/x", "https://b:8200/v1/x",
-                                                    &err),
-                         0);
+        ck_assert_int_eq(
+                http_shared_check_redirect(s, "https://a:8200/v1/x", "https://b:8200/v1/x", &err),
+                0);
         ck_assert_int_eq(http_shared_check_redirect(s, "https://a/v1/x", "http://b/v1/x", &err),
                          HTTP_E_PROTOCOL);
         ck_assert_ptr_nonnull(strstr(err.message, "https to plain http"));
@@ -234,7 +244,8 @@ START_TEST(test_redirect_rules) {
 }
 END_TEST
 
-START_TEST(test_retry_after_parse) {
+START_TEST(test_retry_after_parse)
+{
         time_t now = 1700000000;
 
         ck_assert_int_eq(http_parse_retry_after("120", now), 120);
@@ -262,7 +273,8 @@ static void fixture_start(Fixture *f, const MiniAnswer *script, size_t n, size_t
                           const char *server_name) {
         HttpError err = { 0 };
         char addr[64];
-        HttpConfig cfg = { .allow_plain_http = true, .max_response_size = max_body,
+        HttpConfig cfg = { .allow_plain_http = true,
+                           .max_response_size = max_body,
                            .tls.server_name = server_name };
 
         memset(f, 0, sizeof(*f));
@@ -280,11 +292,12 @@ static void fixture_stop(Fixture *f) {
         mini_server_stop(&f->srv);
 }
 
-#define OK_JSON                                                                            \
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\n"     \
+#define OK_JSON                                                                                    \
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\n"              \
         "Connection: close\r\n\r\n{\"data\":{}}\n"
 
-START_TEST(test_get_wire_format) {
+START_TEST(test_get_wire_format)
+{
         static const MiniAnswer script[] = { { MINI_SEND, OK_JSON, 0, 0 } };
         static const char *const headers[] = { "X-Vault-Request: true",
                                                "X-Vault-Namespace: team-a/" };
@@ -298,8 +311,12 @@ START_TEST(test_get_wire_format) {
 
         fixture_start(&f, script, 1, 0, NULL);
         ck_assert_int_eq(secret_new_from(&tok, "X-Vault-Token: hvs.PLANTED", 26), 0);
-        req = (HttpRequest){ .method = HTTP_METHOD_GET, .url = f.url, .headers = headers,
-                             .n_headers = 2, .secret_header = tok, .timeout_ms = 5000 };
+        req = (HttpRequest){ .method = HTTP_METHOD_GET,
+                             .url = f.url,
+                             .headers = headers,
+                             .n_headers = 2,
+                             .secret_header = tok,
+                             .timeout_ms = 5000 };
         ck_assert_int_eq(http_client_perform(f.client, &req, &resp, &err), 0);
         ck_assert_int_eq(resp.status, 200);
         ck_assert_mem_eq(secret_get(resp.body, &n), "{\"data\":{}}\n", 12);
@@ -324,7 +341,8 @@ START_TEST(test_get_wire_format) {
 }
 END_TEST
 
-START_TEST(test_post_put_body) {
+START_TEST(test_post_put_body)
+{
         static const MiniAnswer script[] = { { MINI_SEND, OK_JSON, 0, 0 },
                                              { MINI_SEND, OK_JSON, 0, 0 },
                                              { MINI_SEND, OK_JSON, 0, 0 } };
@@ -339,8 +357,9 @@ START_TEST(test_post_put_body) {
 
         fixture_start(&f, script, 3, 0, NULL);
         ck_assert_int_eq(secret_new_from(&body, json, strlen(json)), 0);
-        req = (HttpRequest){ .method = HTTP_METHOD_PUT, .url = f.url, .body = body,
-                             .timeout_ms = 5000 };
+        req = (HttpRequest){
+                .method = HTTP_METHOD_PUT, .url = f.url, .body = body, .timeout_ms = 5000
+        };
         ck_assert_int_eq(http_client_perform(f.client, &req, &resp, &err), 0);
         http_response_done(&resp);
         raw = mini_server_request(&f.srv, 0);
@@ -381,7 +400,8 @@ START_TEST(test_post_put_body) {
 }
 END_TEST
 
-START_TEST(test_body_cap) {
+START_TEST(test_body_cap)
+{
         static char chunked[4096];
         static char withlen[4096];
         static MiniAnswer script[2];
@@ -415,7 +435,8 @@ START_TEST(test_body_cap) {
 }
 END_TEST
 
-START_TEST(test_broken_answers) {
+START_TEST(test_broken_answers)
+{
         static const MiniAnswer script[] = {
                 { MINI_SEND,
                   "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{\"data\":",
@@ -444,7 +465,8 @@ START_TEST(test_broken_answers) {
 }
 END_TEST
 
-START_TEST(test_connection_refused) {
+START_TEST(test_connection_refused)
+{
         MiniServer srv;
         HttpShared *s = NULL;
         HttpClient *c = NULL;
@@ -471,7 +493,8 @@ START_TEST(test_connection_refused) {
 }
 END_TEST
 
-START_TEST(test_retry_after_and_location) {
+START_TEST(test_retry_after_and_location)
+{
         static const MiniAnswer script[] = {
                 { MINI_SEND,
                   "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Length: 13\r\n"
@@ -511,7 +534,8 @@ START_TEST(test_retry_after_and_location) {
 }
 END_TEST
 
-START_TEST(test_server_name_rewrite) {
+START_TEST(test_server_name_rewrite)
+{
         static const MiniAnswer script[] = { { MINI_SEND, OK_JSON, 0, 0 } };
         Fixture f;
         HttpResponse resp = HTTP_RESPONSE_INIT;

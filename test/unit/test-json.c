@@ -38,7 +38,8 @@ static void assert_roundtrip(const char *in, unsigned flags, const char *want) {
         json_value_unref(v);
 }
 
-START_TEST(test_parse_basic) {
+START_TEST(test_parse_basic)
+{
         JsonValue *v = parse_ok("{\"a\":1,\"b\":[true,null,\"x\"],\"c\":{\"d\":2.5}}");
         const JsonValue *b, *c;
         int64_t i;
@@ -73,13 +74,14 @@ START_TEST(test_parse_basic) {
 }
 END_TEST
 
-START_TEST(test_parse_errors_do_not_quote_input) {
+START_TEST(test_parse_errors_do_not_quote_input)
+{
         static const char *const bad[] = {
-                "{\"password\":\"PLANTED-secret-value",      /* truncated string */
-                "{\"password\":PLANTEDbareword}",           /* bad token */
-                "{\"a\":1} PLANTEDtrailing",                 /* trailing junk */
-                "{\"a\":\"\xff\xfePLANTED\"}",               /* invalid UTF-8 */
-                "",                                          /* empty */
+                "{\"password\":\"PLANTED-secret-value", /* truncated string */
+                "{\"password\":PLANTEDbareword}",       /* bad token */
+                "{\"a\":1} PLANTEDtrailing",            /* trailing junk */
+                "{\"a\":\"\xff\xfePLANTED\"}",          /* invalid UTF-8 */
+                "",                                     /* empty */
                 "{\"a\":1,}",
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -94,7 +96,8 @@ START_TEST(test_parse_errors_do_not_quote_input) {
 }
 END_TEST
 
-START_TEST(test_parse_error_position) {
+START_TEST(test_parse_error_position)
+{
         const char *text = "{\n  \"a\": 1,\n  \"b\": ]\n}";
         JsonValue *v = NULL;
         JsonError e;
@@ -106,7 +109,8 @@ START_TEST(test_parse_error_position) {
 }
 END_TEST
 
-START_TEST(test_parse_caps) {
+START_TEST(test_parse_caps)
+{
         JsonValue *v = NULL;
         JsonError e;
         char deep[300];
@@ -134,7 +138,8 @@ START_TEST(test_parse_caps) {
 }
 END_TEST
 
-START_TEST(test_big_integers) {
+START_TEST(test_big_integers)
+{
         JsonValue *v = parse_ok("{\"big\":123456789012345678901234567890,\"small\":42,"
                                 "\"neg\":-98765432109876543210,\"r\":1.5}");
         int64_t i;
@@ -146,8 +151,9 @@ START_TEST(test_big_integers) {
         ck_assert_int_eq(json_member_int64(v, "big", &i), -ERANGE);
         ck_assert_int_eq(json_value_double(json_object_member(v, "big"), &d), 0);
         ck_assert(d == 123456789012345678901234567890.0);
-        assert_writes(v, 0, "{\"big\":1.2345678901234568e+29,\"small\":42,"
-                            "\"neg\":-98765432109876540000,\"r\":1.5}");
+        assert_writes(v, 0,
+                      "{\"big\":1.2345678901234568e+29,\"small\":42,"
+                      "\"neg\":-98765432109876540000,\"r\":1.5}");
         json_value_unref(v);
 
         /* Value-equal round trip: parsing the output gives the same numbers. */
@@ -160,7 +166,8 @@ START_TEST(test_big_integers) {
 }
 END_TEST
 
-START_TEST(test_reals_like_go) {
+START_TEST(test_reals_like_go)
+{
         assert_roundtrip("[1.5,0.1,100.0,-0.0,0.0,1e21,1e20,1e-7,0.000001,123.456,5e-324]", 0,
                          "[1.5,0.1,100,-0,0,1e+21,100000000000000000000,1e-7,0.000001,123.456,"
                          "5e-324]");
@@ -175,7 +182,8 @@ START_TEST(test_reals_like_go) {
 }
 END_TEST
 
-START_TEST(test_string_escapes) {
+START_TEST(test_string_escapes)
+{
         /* Control characters, quote, backslash, U+2028/2029, and raw UTF-8. */
         assert_roundtrip("[\"a\\\"b\\\\c\\n\\r\\t\\u0001\\u001f\\u007f<>&\\u2028\\u2029 é/\"]", 0,
                          "[\"a\\\"b\\\\c\\n\\r\\t\\u0001\\u001f\x7f<>&\\u2028\\u2029 é/\"]");
@@ -197,7 +205,8 @@ START_TEST(test_string_escapes) {
 }
 END_TEST
 
-START_TEST(test_key_order_and_newline) {
+START_TEST(test_key_order_and_newline)
+{
         JsonValue *v = parse_ok("{\"b\":1,\"a\":{\"z\":1,\"y\":2},\"ab\":[],\"\":null}");
 
         /* Document order by default, bytewise order on request. */
@@ -213,7 +222,8 @@ START_TEST(test_key_order_and_newline) {
 }
 END_TEST
 
-START_TEST(test_roundtrip_equal) {
+START_TEST(test_roundtrip_equal)
+{
         static const char *const docs[] = {
                 "{\"request_id\":\"x\",\"data\":{\"n\":[1,2.25,-3,true,false,null],\"s\":\"\\u00e9\"}}",
                 "[[[[]]],{\"a\":{\"b\":{}}}]",
@@ -232,7 +242,8 @@ START_TEST(test_roundtrip_equal) {
 }
 END_TEST
 
-START_TEST(test_getter_errors) {
+START_TEST(test_getter_errors)
+{
         JsonValue *v = parse_ok("{\"s\":\"x\",\"i\":7,\"r\":7.0,\"f\":7.5,\"n\":null,\"b\":false,"
                                 "\"huge\":1e19}");
         const char *s = "untouched";
@@ -261,7 +272,8 @@ START_TEST(test_getter_errors) {
 }
 END_TEST
 
-START_TEST(test_iteration_order) {
+START_TEST(test_iteration_order)
+{
         JsonValue *v = parse_ok("{\"z\":1,\"a\":2,\"m\":3}");
         JsonIter it = JSON_ITER_INIT;
         const char *k, *want[] = { "z", "a", "m" };
@@ -281,7 +293,8 @@ START_TEST(test_iteration_order) {
 }
 END_TEST
 
-START_TEST(test_builders) {
+START_TEST(test_builders)
+{
         JsonValue *o = NULL, *a = NULL, *s = NULL;
         char *out = NULL;
 
@@ -297,7 +310,8 @@ START_TEST(test_builders) {
         ck_assert_int_eq(json_object_put_string(o, "bad", "\xc3\x28", 2), -EINVAL);
         ck_assert_int_eq(json_object_put_string(o, "role", "other", 5), 0); /* replaces */
         ck_assert_int_eq(json_write_string(o, JSON_WRITE_SORT_KEYS, &out, NULL), 0);
-        ck_assert_str_eq(out, "{\"increment\":3600,\"list\":[\"x\"],\"role\":\"other\",\"sync\":true}");
+        ck_assert_str_eq(out,
+                         "{\"increment\":3600,\"list\":[\"x\"],\"role\":\"other\",\"sync\":true}");
         free(out);
         ck_assert_int_eq(json_object_remove(o, "list"), 0);
         ck_assert_int_eq(json_object_remove(o, "list"), -ENOENT);
@@ -308,14 +322,16 @@ START_TEST(test_builders) {
 }
 END_TEST
 
-START_TEST(test_write_secret_bounded) {
+START_TEST(test_write_secret_bounded)
+{
         JsonValue *v = parse_ok("{\"password\":\"PLANTED-0123456789\"}");
         Secret *out = NULL;
         size_t n;
 
         ck_assert_int_eq(secret_new(&out, 0), 0);
         ck_assert_int_eq(json_write_secret(v, 0, out), 0);
-        ck_assert_str_eq((const char *)secret_get(out, &n), "{\"password\":\"PLANTED-0123456789\"}");
+        ck_assert_str_eq((const char *)secret_get(out, &n),
+                         "{\"password\":\"PLANTED-0123456789\"}");
         secret_free(out);
 
         ck_assert_int_eq(secret_new(&out, 10), 0);

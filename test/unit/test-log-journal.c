@@ -154,7 +154,8 @@ static size_t count(const Entry *e, const char *key) {
         return c;
 }
 
-START_TEST(test_journal_fields) {
+START_TEST(test_journal_fields)
+{
         LogContext ctx = { .method = "NodePublishVolume",
                            .volume_id = "csi-vol-1",
                            .target_path = "/var/lib/kubelet/pods/u/volumes/x/mount",
@@ -162,13 +163,18 @@ START_TEST(test_journal_fields) {
                            .pod_name = "web-0",
                            .pod_uid = "uid-1" };
         const LogField f[] = {
-                { "VAULT_SERVER", "default" },   { "VAULT_PATH", "secret/data/app" },
-                { "GRPC_CODE", "14" },           { "DURATION_MS", "12.5" },
+                { "VAULT_SERVER", "default" },
+                { "VAULT_PATH", "secret/data/app" },
+                { "GRPC_CODE", "14" },
+                { "DURATION_MS", "12.5" },
                 { "MESSAGE_ID", LOG_MESSAGE_PUBLISH_FAILED },
                 { "MULTI", "line one\nline two" },
-                { "lower", "dropped" },          { "_TRUSTED", "dropped" },
-                { "9LIVES", "dropped" },         { "MESSAGE", "dropped" },
-                { "PRIORITY", "dropped" },       { "EMPTY", "" },
+                { "lower", "dropped" },
+                { "_TRUSTED", "dropped" },
+                { "9LIVES", "dropped" },
+                { "MESSAGE", "dropped" },
+                { "PRIORITY", "dropped" },
+                { "EMPTY", "" },
         };
         Entry e;
         int line;
@@ -232,7 +238,8 @@ START_TEST(test_journal_fields) {
 }
 END_TEST
 
-START_TEST(test_journal_scrubbed_and_multiline_message) {
+START_TEST(test_journal_scrubbed_and_multiline_message)
+{
         Entry e;
         log_set_target(LOG_TARGET_JOURNAL);
         log_warning("first\nsecond with hvs.CAESIJlWeFxZq3wYd0zJpS1dG2eB0r9gFv7yKqL4nA6m");
@@ -251,7 +258,8 @@ static char *read_fd(int fd) {
         return strdup(buf);
 }
 
-START_TEST(test_journal_unreachable_falls_back_to_stderr) {
+START_TEST(test_journal_unreachable_falls_back_to_stderr)
+{
         int cap = memfd_create("stderr", MFD_CLOEXEC);
         char *out;
 
@@ -283,7 +291,8 @@ END_TEST
 
 /* ---- targets ---- */
 
-START_TEST(test_target_names) {
+START_TEST(test_target_names)
+{
         ck_assert_int_eq(log_target_from_string("auto"), LOG_TARGET_AUTO);
         ck_assert_int_eq(log_target_from_string("stderr"), LOG_TARGET_STDERR);
         ck_assert_int_eq(log_target_from_string("journal"), LOG_TARGET_JOURNAL);
@@ -299,7 +308,8 @@ START_TEST(test_target_names) {
 }
 END_TEST
 
-START_TEST(test_journal_stream_matching) {
+START_TEST(test_journal_stream_matching)
+{
         int p[2];
         struct stat st;
         char good[64], other_ino[64], other_dev[64];
@@ -310,16 +320,19 @@ START_TEST(test_journal_stream_matching) {
                        (unsigned long long)st.st_ino);
         (void)snprintf(other_ino, sizeof(other_ino), "%llu:%llu", (unsigned long long)st.st_dev,
                        (unsigned long long)st.st_ino + 1);
-        (void)snprintf(other_dev, sizeof(other_dev), "%llu:%llu",
-                       (unsigned long long)st.st_dev + 1, (unsigned long long)st.st_ino);
+        (void)snprintf(other_dev, sizeof(other_dev), "%llu:%llu", (unsigned long long)st.st_dev + 1,
+                       (unsigned long long)st.st_ino);
 
         ck_assert(log_journal_stream_matches(good, p[1]));
         ck_assert(log_journal_stream_matches(good, p[0])); /* both ends: one pipe inode */
         ck_assert(!log_journal_stream_matches(other_ino, p[1]));
         ck_assert(!log_journal_stream_matches(other_dev, p[1]));
         ck_assert(!log_journal_stream_matches(good, -1));
-        static const char *const bad[] = { "", ":", "1:", ":1", "a:b", "1:2:3", "-1:5", " 1:2",
-                                           "1 :2", "99999999999999999999999:1", "12" };
+        static const char *const bad[] = {
+                "",      ":",    "1:",   ":1",   "a:b",
+                "1:2:3", "-1:5", " 1:2", "1 :2", "99999999999999999999999:1",
+                "12"
+        };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
                 ck_assert_msg(!log_journal_stream_matches(bad[i], p[1]), "'%s'", bad[i]);
         ck_assert(!log_journal_stream_matches(NULL, p[1]));
@@ -390,7 +403,8 @@ static void vault_down(const char *server) {
         log_warning("cannot reach Vault server '%s'", server);
 }
 
-START_TEST(test_burst_then_suppressed_then_reported) {
+START_TEST(test_burst_then_suppressed_then_reported)
+{
         for (int i = 0; i < 25; i++)
                 vault_down("a");
         ck_assert_uint_eq(n_recs, 10);
@@ -420,17 +434,19 @@ START_TEST(test_burst_then_suppressed_then_reported) {
 }
 END_TEST
 
-START_TEST(test_keys_are_message_and_call_site) {
+START_TEST(test_keys_are_message_and_call_site)
+{
         for (int i = 0; i < 15; i++) {
                 vault_down("a");
-                vault_down("b"); /* other text, same site */
+                vault_down("b");                              /* other text, same site */
                 log_warning("cannot reach Vault server 'a'"); /* same text, other site */
         }
         ck_assert_uint_eq(n_recs, 30);
 }
 END_TEST
 
-START_TEST(test_info_and_debug_never_limited) {
+START_TEST(test_info_and_debug_never_limited)
+{
         for (int i = 0; i < 100; i++) {
                 log_info("same info");
                 log_debug("same debug");
@@ -443,7 +459,8 @@ START_TEST(test_info_and_debug_never_limited) {
 }
 END_TEST
 
-START_TEST(test_flush) {
+START_TEST(test_flush)
+{
         for (int i = 0; i < 14; i++)
                 vault_down("a");
         ck_assert_uint_eq(n_recs, 10);
@@ -471,7 +488,8 @@ START_TEST(test_flush) {
 }
 END_TEST
 
-START_TEST(test_eviction_reports) {
+START_TEST(test_eviction_reports)
+{
         char server[32];
         for (int i = 0; i < 12; i++)
                 vault_down("first");
@@ -495,7 +513,8 @@ START_TEST(test_eviction_reports) {
 }
 END_TEST
 
-START_TEST(test_configure_reports_pending) {
+START_TEST(test_configure_reports_pending)
+{
         for (int i = 0; i < 13; i++)
                 vault_down("a");
         log_ratelimit_configure(30000000, 10, fake_clock);
@@ -514,7 +533,7 @@ START_TEST(test_configure_reports_pending) {
 }
 END_TEST
 
-#define N_THREADS 8
+#define N_THREADS  8
 #define PER_THREAD 2000
 
 static void *hammer(void *arg) {
@@ -524,7 +543,8 @@ static void *hammer(void *arg) {
         return NULL;
 }
 
-START_TEST(test_threads_lose_no_count) {
+START_TEST(test_threads_lose_no_count)
+{
         pthread_t th[N_THREADS];
         unsigned emitted = 0, suppressed = 0;
 

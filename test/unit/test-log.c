@@ -187,7 +187,8 @@ static char *take_one_line(void) {
 
 /* ---- levels ---- */
 
-START_TEST(test_level_filter) {
+START_TEST(test_level_filter)
+{
         char *out, *line, *save = NULL;
 
         log_set_max_level(LOG_LEVEL_WARNING);
@@ -227,7 +228,8 @@ START_TEST(test_level_filter) {
 }
 END_TEST
 
-START_TEST(test_level_clamp) {
+START_TEST(test_level_clamp)
+{
         log_set_max_level(100);
         ck_assert_int_eq(log_get_max_level(), LOG_LEVEL_DEBUG);
         log_set_max_level(-5);
@@ -240,7 +242,8 @@ START_TEST(test_level_clamp) {
 }
 END_TEST
 
-START_TEST(test_level_strings) {
+START_TEST(test_level_strings)
+{
         ck_assert_int_eq(log_level_from_string("error"), LOG_LEVEL_ERR);
         ck_assert_int_eq(log_level_from_string("err"), LOG_LEVEL_ERR);
         ck_assert_int_eq(log_level_from_string("warning"), LOG_LEVEL_WARNING);
@@ -252,8 +255,8 @@ START_TEST(test_level_strings) {
                 char s[2] = { (char)('0' + i), '\0' };
                 ck_assert_int_eq(log_level_from_string(s), i);
         }
-        static const char *const bad[] = { "", "2", "8", "0", "37", "INFO", "Debug", "info ",
-                                           "trace", "fatal", "-3" };
+        static const char *const bad[] = { "",      "2",     "8",     "0",     "37", "INFO",
+                                           "Debug", "info ", "trace", "fatal", "-3" };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
                 ck_assert_msg(log_level_from_string(bad[i]) == -EINVAL, "'%s'", bad[i]);
         ck_assert_int_eq(log_level_from_string(NULL), -EINVAL);
@@ -278,7 +281,8 @@ END_TEST
 
 /* ---- logfmt ---- */
 
-START_TEST(test_logfmt_shape) {
+START_TEST(test_logfmt_shape)
+{
         char *line;
         int y, mo, d, h, mi, s, ms, n = 0;
 
@@ -319,7 +323,8 @@ static const char *const tricky[] = {
         "x\nts=2020-01-01T00:00:00.000Z level=error msg=forged",
 };
 
-START_TEST(test_logfmt_escaping) {
+START_TEST(test_logfmt_escaping)
+{
         for (size_t i = 0; i < sizeof(tricky) / sizeof(tricky[0]); i++) {
                 char got[4096];
                 char *line;
@@ -327,8 +332,8 @@ START_TEST(test_logfmt_escaping) {
                 line = take_one_line();
                 ck_assert_msg(logfmt_parse(line, "msg", got, sizeof(got)) == 3,
                               "case %zu: not valid logfmt: %s", i, line);
-                ck_assert_msg(strcmp(got, tricky[i]) == 0, "case %zu: '%s' read back as '%s'",
-                              i, tricky[i], got);
+                ck_assert_msg(strcmp(got, tricky[i]) == 0, "case %zu: '%s' read back as '%s'", i,
+                              tricky[i], got);
                 /* the raw line never carries a control byte */
                 for (const char *p = line; *p; p++)
                         ck_assert_msg((unsigned char)*p >= 0x20 && *p != 0x7f,
@@ -338,7 +343,8 @@ START_TEST(test_logfmt_escaping) {
 }
 END_TEST
 
-START_TEST(test_logfmt_quoting_exact) {
+START_TEST(test_logfmt_quoting_exact)
+{
         static const struct {
                 const char *msg, *want;
         } cases[] = {
@@ -365,7 +371,8 @@ START_TEST(test_logfmt_quoting_exact) {
 }
 END_TEST
 
-START_TEST(test_logfmt_fields) {
+START_TEST(test_logfmt_fields)
+{
         const LogField f[] = {
                 { "VAULT_PATH", "secret/data/app" },
                 { "EMPTY", "" },
@@ -397,7 +404,8 @@ START_TEST(test_logfmt_fields) {
 }
 END_TEST
 
-START_TEST(test_code_location_at_debug) {
+START_TEST(test_code_location_at_debug)
+{
         char *line, file[256], func[64], lno[16];
 
         log_info("no location");
@@ -431,7 +439,8 @@ static json_t *take_json(void) {
         return j;
 }
 
-START_TEST(test_json_lines) {
+START_TEST(test_json_lines)
+{
         log_set_format(LOG_FORMAT_JSON);
         for (size_t i = 0; i < sizeof(tricky) / sizeof(tricky[0]); i++) {
                 const char *k;
@@ -450,7 +459,8 @@ START_TEST(test_json_lines) {
 }
 END_TEST
 
-START_TEST(test_json_fields_and_errno) {
+START_TEST(test_json_fields_and_errno)
+{
         LogContext ctx = { .method = "NodePublishVolume", .volume_id = "vol \"1\"" };
         const LogField f[] = { { "VAULT_PATH", "kv/data/a\nb" } };
         json_t *j;
@@ -464,8 +474,7 @@ START_TEST(test_json_fields_and_errno) {
         j = take_json();
         ck_assert_str_eq(json_string_value(json_object_get(j, "level")), "error");
         ck_assert_str_eq(json_string_value(json_object_get(j, "ERRNO")), "2");
-        ck_assert_str_eq(json_string_value(json_object_get(j, "CSI_METHOD")),
-                         "NodePublishVolume");
+        ck_assert_str_eq(json_string_value(json_object_get(j, "CSI_METHOD")), "NodePublishVolume");
         ck_assert_str_eq(json_string_value(json_object_get(j, "CSI_VOLUME_ID")), "vol \"1\"");
         ck_assert_str_eq(json_string_value(json_object_get(j, "VAULT_PATH")), "kv/data/a\nb");
         char want[128];
@@ -477,7 +486,8 @@ END_TEST
 
 /* ---- context ---- */
 
-START_TEST(test_context_push_pop) {
+START_TEST(test_context_push_pop)
+{
         LogContext outer = { .method = "NodePublishVolume",
                              .volume_id = "csi-abc",
                              .target_path = "/var/lib/kubelet/pods/u/volumes/x/mount",
@@ -542,7 +552,8 @@ static void *other_thread(void *arg) {
         return NULL;
 }
 
-START_TEST(test_context_thread_local) {
+START_TEST(test_context_thread_local)
+{
         LogContext ctx = { .method = "MainOnly" };
         pthread_t t;
         void *ret = (void *)2;
@@ -581,7 +592,8 @@ static void test_sink(const LogRecord *r, void *userdata) {
                                         r->fields[i].key, r->fields[i].value);
 }
 
-START_TEST(test_custom_sink) {
+START_TEST(test_custom_sink)
+{
         Seen seen = { 0 };
         LogContext ctx = { .method = "M", .request_id = "7" };
         const LogField f[] = { { "A", "1" }, { "B", "" }, { "C", "3" } };
@@ -616,7 +628,8 @@ END_TEST
 
 /* ---- errno ---- */
 
-START_TEST(test_errno_return) {
+START_TEST(test_errno_return)
+{
         char *out;
 
         ck_assert_int_eq(log_error_errno(EIO, "x"), -EIO);
@@ -640,7 +653,8 @@ START_TEST(test_errno_return) {
 }
 END_TEST
 
-START_TEST(test_percent_m) {
+START_TEST(test_percent_m)
+{
         char want[256], got[256], *line;
 
         errno = EBADF;
@@ -773,8 +787,7 @@ static void run_writers(int lines, size_t min_pad, size_t spread, int pipe_size,
         close(p[0]);
 
         ck_assert_uint_eq(count_lines(pc.buf), (size_t)N_THREADS * (size_t)lines);
-        for (char *line = strtok_r(pc.buf, "\n", &save); line;
-             line = strtok_r(NULL, "\n", &save)) {
+        for (char *line = strtok_r(pc.buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
                 json_error_t e;
                 json_t *j = json_loads(line, 0, &e);
                 int t, seq, n = 0;
@@ -816,13 +829,15 @@ static int scaled(int n) {
         return getenv("VAULTMOUNT_UNDER_VALGRIND") ? n / 10 : n;
 }
 
-START_TEST(test_threads_no_interleave) {
+START_TEST(test_threads_no_interleave)
+{
         /* 8 threads x 500 records of up to ~1.1 KiB */
         run_writers(scaled(500), 0, 1100, 0, 65536);
 }
 END_TEST
 
-START_TEST(test_threads_no_interleave_big_records) {
+START_TEST(test_threads_no_interleave_big_records)
+{
         /*
          * Records of 5-9 KiB, larger than PIPE_BUF, into a small pipe that a
          * reader drains in small reads: the kernel only keeps writes up to
@@ -836,7 +851,8 @@ END_TEST
 
 #define LOG_LINE_MAX_EXPECTED 16384
 
-START_TEST(test_long_message_truncated) {
+START_TEST(test_long_message_truncated)
+{
         size_t big = 20000;
         char *msg = malloc(big + 1), *line, got[8192];
 
@@ -872,7 +888,8 @@ static void log_overlong_record(void) {
         free(val);
 }
 
-START_TEST(test_overlong_logfmt_stays_well_formed) {
+START_TEST(test_overlong_logfmt_stays_well_formed)
+{
         char *line;
         log_overlong_record();
         line = take_one_line();
@@ -885,7 +902,8 @@ START_TEST(test_overlong_logfmt_stays_well_formed) {
 }
 END_TEST
 
-START_TEST(test_overlong_json_stays_valid) {
+START_TEST(test_overlong_json_stays_valid)
+{
         json_t *j;
         log_set_format(LOG_FORMAT_JSON);
         log_overlong_record();

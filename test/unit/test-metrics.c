@@ -19,7 +19,8 @@
 
 #include "testutil.h"
 
-START_TEST(test_classes) {
+START_TEST(test_classes)
+{
         ck_assert_int_eq(metrics_vault_class(200), METRICS_VAULT_2XX);
         ck_assert_int_eq(metrics_vault_class(204), METRICS_VAULT_2XX);
         ck_assert_int_eq(metrics_vault_class(307), METRICS_VAULT_3XX);
@@ -36,7 +37,8 @@ START_TEST(test_classes) {
 }
 END_TEST
 
-START_TEST(test_counts_and_snapshot) {
+START_TEST(test_counts_and_snapshot)
+{
         Metrics m;
         MetricsSnapshot s;
         char buf[1024];
@@ -91,7 +93,8 @@ static void *bump(void *p) {
         return NULL;
 }
 
-START_TEST(test_concurrent) {
+START_TEST(test_concurrent)
+{
         pthread_t t[4];
         MetricsSnapshot s;
         metrics_init(&shared);
@@ -111,7 +114,8 @@ static uint64_t ld(const atomic_uint_fast64_t *v) {
         return atomic_load((atomic_uint_fast64_t *)v);
 }
 
-START_TEST(test_histogram_buckets) {
+START_TEST(test_histogram_buckets)
+{
         MetricsHistogram *h = calloc(1, sizeof(*h));
         ck_assert_str_eq(metrics_bucket_label(0), "0.001");
         ck_assert_str_eq(metrics_bucket_label(METRICS_BUCKETS - 1), "30");
@@ -133,7 +137,8 @@ START_TEST(test_histogram_buckets) {
 }
 END_TEST
 
-START_TEST(test_csi_requests) {
+START_TEST(test_csi_requests)
+{
         Metrics *m = calloc(1, sizeof(*m));
         size_t pub = metrics_csi_method_index("NodePublishVolume");
 
@@ -147,13 +152,12 @@ START_TEST(test_csi_requests) {
         metrics_csi_request(m, "NodePublishVolume", CSI_OK, 2500000);
         metrics_csi_request(m, "NodePublishVolume", CSI_UNAVAILABLE, 10);
         metrics_csi_request(m, "Nonsense", CSI_UNIMPLEMENTED, 10);
-        metrics_csi_request(m, "Probe", 99, 10); /* out of range: UNKNOWN */
-        metrics_csi_request(NULL, "Probe", CSI_OK, 10);  /* no metrics: nothing */
+        metrics_csi_request(m, "Probe", 99, 10);        /* out of range: UNKNOWN */
+        metrics_csi_request(NULL, "Probe", CSI_OK, 10); /* no metrics: nothing */
         ck_assert_uint_eq(ld(&m->csi_requests[pub][CSI_OK]), 2);
         ck_assert_uint_eq(ld(&m->csi_requests[pub][CSI_UNAVAILABLE]), 1);
         ck_assert_uint_eq(ld(&m->csi_requests[METRICS_CSI_METHOD_UNKNOWN][CSI_UNIMPLEMENTED]), 1);
-        ck_assert_uint_eq(ld(&m->csi_requests[metrics_csi_method_index("Probe")][CSI_UNKNOWN]),
-                          1);
+        ck_assert_uint_eq(ld(&m->csi_requests[metrics_csi_method_index("Probe")][CSI_UNKNOWN]), 1);
         ck_assert_uint_eq(ld(&m->csi_duration[pub].sum_usec), 1500 + 2500000 + 10);
         /* the label names match the codes' numbers (grpc/status.h) */
         ck_assert_str_eq(metrics_csi_code_name(0), "OK");
@@ -168,7 +172,8 @@ START_TEST(test_csi_requests) {
 }
 END_TEST
 
-START_TEST(test_servers) {
+START_TEST(test_servers)
+{
         Metrics *m = calloc(1, sizeof(*m));
         const char *names[] = { "default", "eu" };
 
@@ -179,8 +184,8 @@ START_TEST(test_servers) {
         ck_assert_str_eq(m->servers[1].name, "eu");
         metrics_vault_request(m, 1, METRICS_OP_READ, METRICS_RESULT_OK, 10);
         metrics_vault_request(m, 1, METRICS_OP_LOGIN, METRICS_RESULT_RATE_LIMITED, 20);
-        metrics_vault_request(m, 2, METRICS_OP_READ, METRICS_RESULT_OK, 10);   /* no such server */
-        metrics_vault_request(m, 0, _METRICS_OP_MAX, METRICS_RESULT_OK, 10);  /* no such op */
+        metrics_vault_request(m, 2, METRICS_OP_READ, METRICS_RESULT_OK, 10); /* no such server */
+        metrics_vault_request(m, 0, _METRICS_OP_MAX, METRICS_RESULT_OK, 10); /* no such op */
         metrics_vault_rate_limited(m, 1);
         metrics_vault_rate_limited(m, 7);
         metrics_refresh(m, 0, METRICS_KIND_LEASE, METRICS_REFRESH_RESULT_FAILED);
@@ -197,15 +202,15 @@ START_TEST(test_servers) {
         ck_assert_str_eq(metrics_vault_op_name(METRICS_OP_RENEW_SELF), "renew_self");
         ck_assert_str_eq(metrics_vault_result_name(METRICS_RESULT_NOT_FOUND), "not_found");
         ck_assert_str_eq(metrics_refresh_kind_name(METRICS_KIND_PKI), "pki");
-        ck_assert_str_eq(metrics_refresh_result_name(METRICS_REFRESH_RESULT_DEFERRED),
-                         "deferred");
+        ck_assert_str_eq(metrics_refresh_result_name(METRICS_REFRESH_RESULT_DEFERRED), "deferred");
         metrics_done(m);
         ck_assert_uint_eq(m->n_servers, 0);
         free(m);
 }
 END_TEST
 
-START_TEST(test_volume_identities) {
+START_TEST(test_volume_identities)
+{
         Metrics *m = calloc(1, sizeof(*m));
         MetricsVolumeIdentity id;
         char longname[400];

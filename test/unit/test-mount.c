@@ -45,8 +45,8 @@
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #endif
 
-static char base[PATH_MAX]; /* per TCase, made in the parent */
-static char dir[PATH_MAX];  /* per test */
+static char base[PATH_MAX];     /* per TCase, made in the parent */
+static char dir[PATH_MAX];      /* per test */
 static MountApi api_under_test; /* set by main() before each run */
 static bool new_api_reachable(void);
 
@@ -54,7 +54,7 @@ static bool new_api_reachable(void);
 
 typedef struct MountLine {
         char target[PATH_MAX];
-        char mnt_opts[512];   /* per-mount options (field 6) */
+        char mnt_opts[512]; /* per-mount options (field 6) */
         char fstype[64];
         char super_opts[512]; /* superblock options (after the fstype and source) */
 } MountLine;
@@ -155,7 +155,7 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 /* Detaches every mount at or below `path` (innermost first), then removes
  * the tree without crossing into anything still mounted. */
 static void sweep(const char *path) {
-        char (*mnts)[PATH_MAX];
+        char(*mnts)[PATH_MAX];
         size_t n;
 
         if (!path[0])
@@ -231,7 +231,8 @@ static const TmpfsOptions small = {
 
 /* ---- tmpfs ---- */
 
-START_TEST(test_tmpfs_options) {
+START_TEST(test_tmpfs_options)
+{
         const char *vol = sub("vol", true);
         char err[256] = "", *fstype = NULL, *opts = NULL;
         MountLine ml;
@@ -256,11 +257,10 @@ START_TEST(test_tmpfs_options) {
         ck_assert_msg(has_opt(ml.mnt_opts, "rw") && has_opt(ml.mnt_opts, "nosuid") &&
                               has_opt(ml.mnt_opts, "nodev") && has_opt(ml.mnt_opts, "noexec"),
                       "per-mount options: %s", ml.mnt_opts);
-        ck_assert_msg(has_opt(ml.super_opts, "size=1024k") &&
-                              has_opt(ml.super_opts, "nr_inodes=64") &&
-                              has_opt(ml.super_opts, "mode=750") &&
-                              has_opt(ml.super_opts, "gid=12345"),
-                      "superblock options: %s", ml.super_opts);
+        ck_assert_msg(
+                has_opt(ml.super_opts, "size=1024k") && has_opt(ml.super_opts, "nr_inodes=64") &&
+                        has_opt(ml.super_opts, "mode=750") && has_opt(ml.super_opts, "gid=12345"),
+                "superblock options: %s", ml.super_opts);
 
         ck_assert_int_eq(stat(vol, &st), 0);
         ck_assert_uint_eq(st.st_mode & 07777, 0750);
@@ -272,9 +272,10 @@ START_TEST(test_tmpfs_options) {
 }
 END_TEST
 
-START_TEST(test_tmpfs_defaults) {
+START_TEST(test_tmpfs_defaults)
+{
         const char *vol = sub("vol", true);
-        TmpfsOptions o = {.size_bytes = 65536, .nr_inodes = 0, .gid = (gid_t)-1, .mode = 0755};
+        TmpfsOptions o = { .size_bytes = 65536, .nr_inodes = 0, .gid = (gid_t)-1, .mode = 0755 };
         char err[256] = "";
         MountLine ml;
         struct stat st;
@@ -293,7 +294,8 @@ START_TEST(test_tmpfs_defaults) {
 }
 END_TEST
 
-START_TEST(test_tmpfs_invalid) {
+START_TEST(test_tmpfs_invalid)
+{
         const char *vol = sub("vol", true);
         TmpfsOptions o = small;
         char err[256] = "";
@@ -318,7 +320,8 @@ END_TEST
 
 /* ---- read-only bind ---- */
 
-START_TEST(test_bind_readonly) {
+START_TEST(test_bind_readonly)
+{
         const char *priv = sub("priv", true), *tgt = sub("target", true);
         char err[256] = "", path[PATH_MAX], buf[64] = "", *fstype = NULL, *opts = NULL;
         MountLine ml;
@@ -375,7 +378,8 @@ START_TEST(test_bind_readonly) {
 }
 END_TEST
 
-START_TEST(test_bind_missing_target) {
+START_TEST(test_bind_missing_target)
+{
         const char *priv = sub("priv", true), *tgt = sub("missing", false);
         char err[256] = "";
 
@@ -391,9 +395,9 @@ START_TEST(test_bind_missing_target) {
 
         /* A missing source fails the same way. */
         err[0] = '\0';
-        ck_assert_int_eq(mount_bind_readonly(sub("nosrc", false), sub("t2", true), err,
-                                             sizeof(err)),
-                         -ENOENT);
+        ck_assert_int_eq(
+                mount_bind_readonly(sub("nosrc", false), sub("t2", true), err, sizeof(err)),
+                -ENOENT);
         ck_assert_ptr_nonnull(strstr(err, "nosrc"));
         ck_assert_uint_eq(mounts_under(dir, NULL, 0), 1);
 
@@ -404,7 +408,8 @@ END_TEST
 
 /* ---- queries ---- */
 
-START_TEST(test_is_mountpoint) {
+START_TEST(test_is_mountpoint)
+{
         const char *vol = sub("vol", true);
         char err[256] = "", *fstype = NULL, *opts = NULL, path[PATH_MAX];
         bool r = true;
@@ -434,7 +439,8 @@ END_TEST
 
 /* ---- umount ---- */
 
-START_TEST(test_umount_idempotent) {
+START_TEST(test_umount_idempotent)
+{
         const char *vol = sub("vol", true);
         char err[256] = "";
 
@@ -492,7 +498,8 @@ static pid_t hold_busy(const char *path, int *hold_fd) {
         return pid;
 }
 
-START_TEST(test_umount_busy) {
+START_TEST(test_umount_busy)
+{
         const char *vol = sub("vol", true);
         char err[256] = "";
         int hold_fd = -1, status = 0;
@@ -518,7 +525,8 @@ END_TEST
 
 /* ---- identity: recorded ids and mount_umount_if ---- */
 
-START_TEST(test_tmpfs_id_recorded) {
+START_TEST(test_tmpfs_id_recorded)
+{
         const char *vol = sub("vol", true);
         char err[256] = "", inner[PATH_MAX];
         uint64_t id = 0, got = 0;
@@ -549,7 +557,8 @@ START_TEST(test_tmpfs_id_recorded) {
 }
 END_TEST
 
-START_TEST(test_bind_id_recorded) {
+START_TEST(test_bind_id_recorded)
+{
         const char *priv = sub("priv", true), *tgt = sub("target", true);
         char err[256] = "", path[PATH_MAX];
         uint64_t tid = 0, bid = 0, got = 0;
@@ -586,7 +595,8 @@ START_TEST(test_bind_id_recorded) {
 }
 END_TEST
 
-START_TEST(test_umount_if_refuses_others) {
+START_TEST(test_umount_if_refuses_others)
+{
         const char *vol = sub("vol", true), *plain = sub("plain", true);
         char err[256] = "";
         uint64_t id = 0, foreign = 0, got = 0;
@@ -599,8 +609,7 @@ START_TEST(test_umount_if_refuses_others) {
                          MOUNT_E_NOT_OURS);
         ck_assert_msg(strstr(err, vol) && strstr(err, "not unmounting"), "err: %s", err);
         ck_assert_uint_eq(mountinfo_id(vol), id);
-        ck_assert_int_eq(mount_umount_if(vol, id + 1000, true, err, sizeof(err)),
-                         MOUNT_E_NOT_OURS);
+        ck_assert_int_eq(mount_umount_if(vol, id + 1000, true, err, sizeof(err)), MOUNT_E_NOT_OURS);
         ck_assert_uint_eq(mountinfo_id(vol), id);
 
         /* someone else's mount on top of ours: neither is touched */
@@ -618,15 +627,15 @@ START_TEST(test_umount_if_refuses_others) {
         ck_assert_int_eq(mount_umount_if(vol, id, false, err, sizeof(err)), 0);
         /* a directory that is no mount, a missing path, bad arguments */
         ck_assert_int_eq(mount_umount_if(plain, id, false, err, sizeof(err)), 0);
-        ck_assert_int_eq(mount_umount_if(sub("missing", false), id, false, err, sizeof(err)),
-                         0);
+        ck_assert_int_eq(mount_umount_if(sub("missing", false), id, false, err, sizeof(err)), 0);
         ck_assert_int_eq(mount_umount_if(vol, 0, false, NULL, 0), -EINVAL);
         ck_assert_int_eq(mount_umount_if(NULL, id, false, NULL, 0), -EINVAL);
         ck_assert_int_eq(mount_id_of(NULL, &got, &root), -EINVAL);
 }
 END_TEST
 
-START_TEST(test_umount_if_symlink_not_followed) {
+START_TEST(test_umount_if_symlink_not_followed)
+{
         const char *vol = sub("vol", true), *link = sub("link", false);
         char err[256] = "";
         uint64_t id = 0, got = 0;
@@ -645,7 +654,8 @@ START_TEST(test_umount_if_symlink_not_followed) {
 }
 END_TEST
 
-START_TEST(test_umount_if_busy) {
+START_TEST(test_umount_if_busy)
+{
         const char *vol = sub("vol", true);
         char err[256] = "";
         uint64_t id = 0;
@@ -666,7 +676,8 @@ START_TEST(test_umount_if_busy) {
 }
 END_TEST
 
-START_TEST(test_id_failures_leave_nothing) {
+START_TEST(test_id_failures_leave_nothing)
+{
         const char *priv = sub("priv", true);
         char err[256] = "";
         uint64_t id = 7, bid = 7;
@@ -676,8 +687,7 @@ START_TEST(test_id_failures_leave_nothing) {
         ck_assert_uint_eq(id, 7); /* untouched on failure */
         ck_assert_int_eq(mount_tmpfs_id(priv, &small, &id, err, sizeof(err)), 0);
         err[0] = '\0';
-        ck_assert_int_eq(mount_bind_readonly_id(priv, sub("nodir", false), &bid, err,
-                                                sizeof(err)),
+        ck_assert_int_eq(mount_bind_readonly_id(priv, sub("nodir", false), &bid, err, sizeof(err)),
                          -ENOENT);
         ck_assert_msg(strstr(err, "nodir") && strstr(err, strerror(ENOENT)), "err: %s", err);
         ck_assert_uint_eq(bid, 7);
@@ -688,7 +698,8 @@ START_TEST(test_id_failures_leave_nothing) {
 END_TEST
 
 /* Ids survive a change of back-end (a record written by one, read by the other). */
-START_TEST(test_ids_across_backends) {
+START_TEST(test_ids_across_backends)
+{
         const char *a = sub("a", true), *b = sub("b", true);
         MountApi other = api_under_test == MOUNT_API_NEW ? MOUNT_API_CLASSIC : MOUNT_API_NEW;
         char err[256] = "";
@@ -719,7 +730,8 @@ START_TEST(test_ids_across_backends) {
 }
 END_TEST
 
-START_TEST(test_api_names) {
+START_TEST(test_api_names)
+{
         ck_assert_int_eq(mount_api_from_string("auto"), MOUNT_API_AUTO);
         ck_assert_int_eq(mount_api_from_string("new"), MOUNT_API_NEW);
         ck_assert_int_eq(mount_api_from_string("classic"), MOUNT_API_CLASSIC);

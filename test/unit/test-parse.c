@@ -17,13 +17,14 @@
 #include "testutil.h"
 
 #define SENTINEL 0xdeadbeefcafef00dULL
-#define SEC 1000000ULL
-#define MIN_ (60 * SEC)
-#define HOUR (3600 * SEC)
+#define SEC      1000000ULL
+#define MIN_     (60 * SEC)
+#define HOUR     (3600 * SEC)
 
 /* ---- parse_uint64 ---- */
 
-START_TEST(test_uint64_ok) {
+START_TEST(test_uint64_ok)
+{
         static const struct {
                 const char *s;
                 uint64_t v;
@@ -44,15 +45,15 @@ START_TEST(test_uint64_ok) {
 }
 END_TEST
 
-START_TEST(test_uint64_syntax) {
+START_TEST(test_uint64_syntax)
+{
         static const char *const bad[] = {
-                "", " 1", "1 ", "+1", "-1", "-0", "0x10", "1e3", "1.0", "1,000", "one",
-                "1\n", "\t1", "12a", "a12", "1_000",
+                "",    " 1",    "1 ",  "+1",  "-1",  "-0",  "0x10", "1e3",
+                "1.0", "1,000", "one", "1\n", "\t1", "12a", "a12",  "1_000",
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 uint64_t v = SENTINEL;
-                ck_assert_msg(parse_uint64(bad[i], 0, UINT64_MAX, &v) == -EINVAL, "'%s'",
-                              bad[i]);
+                ck_assert_msg(parse_uint64(bad[i], 0, UINT64_MAX, &v) == -EINVAL, "'%s'", bad[i]);
                 ck_assert_uint_eq(v, SENTINEL);
         }
         uint64_t v = SENTINEL;
@@ -61,12 +62,12 @@ START_TEST(test_uint64_syntax) {
 }
 END_TEST
 
-START_TEST(test_uint64_overflow) {
+START_TEST(test_uint64_overflow)
+{
         static const char *const big[] = {
-                "18446744073709551616",  /* UINT64_MAX + 1 */
-                "18446744073709551620",  /* overflows in the last addition */
-                "18446744073709551699",
-                "99999999999999999999",
+                "18446744073709551616", /* UINT64_MAX + 1 */
+                "18446744073709551620", /* overflows in the last addition */
+                "18446744073709551699",           "99999999999999999999",
                 "184467440737095516150", /* overflows in the multiplication */
                 "100000000000000000000000000000",
         };
@@ -78,7 +79,8 @@ START_TEST(test_uint64_overflow) {
 }
 END_TEST
 
-START_TEST(test_uint64_range) {
+START_TEST(test_uint64_range)
+{
         uint64_t v = SENTINEL;
         ck_assert_int_eq(parse_uint64("9", 10, 20, &v), -ERANGE);
         ck_assert_int_eq(parse_uint64("21", 10, 20, &v), -ERANGE);
@@ -97,7 +99,8 @@ END_TEST
 
 /* ---- parse_int64 ---- */
 
-START_TEST(test_int64_ok) {
+START_TEST(test_int64_ok)
+{
         int64_t v = 0;
         ck_assert_int_eq(parse_int64("0", INT64_MIN, INT64_MAX, &v), 0);
         ck_assert_int_eq(v, 0);
@@ -114,7 +117,8 @@ START_TEST(test_int64_ok) {
 }
 END_TEST
 
-START_TEST(test_int64_bad) {
+START_TEST(test_int64_bad)
+{
         static const struct {
                 const char *s;
                 int r;
@@ -143,7 +147,8 @@ START_TEST(test_int64_bad) {
 }
 END_TEST
 
-START_TEST(test_int64_range) {
+START_TEST(test_int64_range)
+{
         int64_t v = 77;
         ck_assert_int_eq(parse_int64("-1", 0, INT64_MAX, &v), -ERANGE);
         ck_assert_int_eq(parse_int64("-11", -10, 10, &v), -ERANGE);
@@ -158,7 +163,8 @@ END_TEST
 
 /* ---- parse_unsigned ---- */
 
-START_TEST(test_unsigned) {
+START_TEST(test_unsigned)
+{
         unsigned v = 77;
         ck_assert_int_eq(parse_unsigned("4294967295", 0, UINT_MAX, &v), 0);
         ck_assert_uint_eq(v, UINT_MAX);
@@ -180,11 +186,12 @@ END_TEST
 
 /* ---- parse_bool ---- */
 
-START_TEST(test_bool) {
+START_TEST(test_bool)
+{
         static const char *const yes[] = { "true", "yes", "on", "1" };
         static const char *const no[] = { "false", "no", "off", "0" };
-        static const char *const bad[] = { "", "TRUE", "True", "Yes", "y", "n", "2",
-                                           "true ", " true", "01", "truee", "of" };
+        static const char *const bad[] = { "",  "TRUE",  "True",  "Yes", "y",     "n",
+                                           "2", "true ", " true", "01",  "truee", "of" };
         for (size_t i = 0; i < 4; i++) {
                 bool b = false;
                 ck_assert_int_eq(parse_bool(yes[i], &b), 0);
@@ -206,7 +213,8 @@ END_TEST
 
 /* ---- parse_duration_usec ---- */
 
-START_TEST(test_duration_ok) {
+START_TEST(test_duration_ok)
+{
         static const struct {
                 const char *s;
                 uint64_t usec;
@@ -216,7 +224,7 @@ START_TEST(test_duration_ok) {
                 { "1h30m", HOUR + 30 * MIN_ },
                 { "250ms", 250000 },
                 { "1.5s", 1500000 },
-                { "30", 30 * SEC },  /* bare integer = seconds */
+                { "30", 30 * SEC }, /* bare integer = seconds */
                 { "0", 0 },
                 { "0s", 0 },
                 { "1us", 1 },
@@ -226,9 +234,9 @@ START_TEST(test_duration_ok) {
                 { "0.5m", 30 * SEC },
                 { "0.001s", 1000 },
                 { "0.000001s", 1 },
-                { "1.0000009s", SEC },   /* only 6 fractional digits count */
+                { "1.0000009s", SEC }, /* only 6 fractional digits count */
                 { "1.25ms", 1250 },
-                { "2s2s", 4 * SEC },     /* Go accepts repeated units too */
+                { "2s2s", 4 * SEC }, /* Go accepts repeated units too */
                 { "90m", 90 * MIN_ },
                 { "007s", 7 * SEC },
         };
@@ -242,11 +250,12 @@ START_TEST(test_duration_ok) {
 }
 END_TEST
 
-START_TEST(test_duration_junk) {
+START_TEST(test_duration_junk)
+{
         static const char *const bad[] = {
-                "", "s", "ms", "1x", "1S", "1M", "1H", "1sec", "1 s", " 1s", "1s ", "-1s", "+1s",
-                "1.s", ".5s", "1..5s", "1.5", "1h30", "1m1", "1sms", "h1", "1d", "1w", "1ns",
-                "1e3s", "1,5s", "1s\n", "0x10s", "1µs",
+                "",    "s",   "ms",  "1x",  "1S",   "1M",    "1H",   "1sec",  "1 s", " 1s",
+                "1s ", "-1s", "+1s", "1.s", ".5s",  "1..5s", "1.5",  "1h30",  "1m1", "1sms",
+                "h1",  "1d",  "1w",  "1ns", "1e3s", "1,5s",  "1s\n", "0x10s", "1µs",
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 uint64_t v = SENTINEL;
@@ -259,10 +268,11 @@ START_TEST(test_duration_junk) {
 }
 END_TEST
 
-START_TEST(test_duration_overflow) {
+START_TEST(test_duration_overflow)
+{
         static const char *const big[] = {
-                "18446744073709551615",   /* bare seconds: * 10^6 overflows */
-                "18446744073709551616",   /* does not even fit as a number */
+                "18446744073709551615", /* bare seconds: * 10^6 overflows */
+                "18446744073709551616", /* does not even fit as a number */
                 "18446744073709551616s",
                 "18446744073709551616us",
                 "5124095577h",            /* 5124095577 * 3.6e9 > UINT64_MAX */
@@ -291,7 +301,8 @@ START_TEST(test_duration_overflow) {
 }
 END_TEST
 
-START_TEST(test_duration_max) {
+START_TEST(test_duration_max)
+{
         uint64_t v = SENTINEL;
         ck_assert_int_eq(parse_duration_usec("10s", 10 * SEC - 1, &v), -ERANGE);
         ck_assert_int_eq(parse_duration_usec("10", 10 * SEC - 1, &v), -ERANGE);
@@ -309,7 +320,8 @@ END_TEST
 
 /* ---- parse_size ---- */
 
-START_TEST(test_size_ok) {
+START_TEST(test_size_ok)
+{
         static const struct {
                 const char *s;
                 uint64_t v;
@@ -338,17 +350,30 @@ START_TEST(test_size_ok) {
 }
 END_TEST
 
-START_TEST(test_size_bad) {
+START_TEST(test_size_bad)
+{
         static const struct {
                 const char *s;
                 int r;
         } bad[] = {
-                { "", -EINVAL },          { "Ki", -EINVAL },      { "1KiB", -EINVAL },
-                { "1 Ki", -EINVAL },      { "1ki", -EINVAL },     { "1KI", -EINVAL },
-                { "1m", -EINVAL },        { "1g", -EINVAL },      { "1.5Gi", -EINVAL },
-                { "-1", -EINVAL },        { "+1", -EINVAL },      { " 1", -EINVAL },
-                { "1 ", -EINVAL },        { "1B", -EINVAL },      { "1Kii", -EINVAL },
-                { "1E", -EINVAL },        { "1Pi", -EINVAL },     { "0x10", -EINVAL },
+                { "", -EINVAL },
+                { "Ki", -EINVAL },
+                { "1KiB", -EINVAL },
+                { "1 Ki", -EINVAL },
+                { "1ki", -EINVAL },
+                { "1KI", -EINVAL },
+                { "1m", -EINVAL },
+                { "1g", -EINVAL },
+                { "1.5Gi", -EINVAL },
+                { "-1", -EINVAL },
+                { "+1", -EINVAL },
+                { " 1", -EINVAL },
+                { "1 ", -EINVAL },
+                { "1B", -EINVAL },
+                { "1Kii", -EINVAL },
+                { "1E", -EINVAL },
+                { "1Pi", -EINVAL },
+                { "0x10", -EINVAL },
                 { "16777216Ti", -ERANGE }, /* exactly 2^64 */
                 { "17179869184Gi", -ERANGE },
                 { "18446744073709551616", -ERANGE },
@@ -366,7 +391,8 @@ START_TEST(test_size_bad) {
 }
 END_TEST
 
-START_TEST(test_size_max) {
+START_TEST(test_size_max)
+{
         uint64_t v = SENTINEL;
         ck_assert_int_eq(parse_size("1Ki", 1023, &v), -ERANGE);
         ck_assert_int_eq(parse_size("1025", 1024, &v), -ERANGE);
@@ -380,23 +406,24 @@ END_TEST
 
 /* ---- parse_mode ---- */
 
-START_TEST(test_mode) {
+START_TEST(test_mode)
+{
         static const struct {
                 const char *s;
                 unsigned v;
         } ok[] = {
-                { "0440", 0440 }, { "440", 0440 }, { "0", 0 },         { "7777", 07777 },
+                { "0440", 0440 },   { "440", 0440 },  { "0", 0 },     { "7777", 07777 },
                 { "07777", 07777 }, { "0600", 0600 }, { "00000", 0 }, { "644", 0644 },
         };
         static const struct {
                 const char *s;
                 int r;
         } bad[] = {
-                { "", -EINVAL },      { "8", -EINVAL },     { "0448", -EINVAL }, { "-1", -EINVAL },
-                { "+644", -EINVAL },  { "0o644", -EINVAL }, { "0x1a", -EINVAL },
-                { "644 ", -EINVAL },
-                { " 644", -EINVAL },  { "077777", -EINVAL }, /* more than 5 digits */
-                { "17777", -ERANGE }, { "77777", -ERANGE }, { "10000", -ERANGE },
+                { "", -EINVAL },          { "8", -EINVAL },     { "0448", -EINVAL },
+                { "-1", -EINVAL },        { "+644", -EINVAL },  { "0o644", -EINVAL },
+                { "0x1a", -EINVAL },      { "644 ", -EINVAL },  { " 644", -EINVAL },
+                { "077777", -EINVAL }, /* more than 5 digits */
+                { "17777", -ERANGE },     { "77777", -ERANGE }, { "10000", -ERANGE },
                 { "rw-r--r--", -EINVAL },
         };
         for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -417,7 +444,8 @@ END_TEST
 
 /* ---- format_duration ---- */
 
-START_TEST(test_format_duration) {
+START_TEST(test_format_duration)
+{
         static const struct {
                 uint64_t usec;
                 const char *s;
@@ -452,7 +480,8 @@ static void check_round_trip(uint64_t usec) {
         ck_assert_msg(back == usec, "%" PRIu64 " -> '%s' -> %" PRIu64, usec, s, back);
 }
 
-START_TEST(test_format_round_trip) {
+START_TEST(test_format_round_trip)
+{
         /* Every whole-millisecond value and every value below 1ms round-trips. */
         uint64_t x = 88172645463325252ULL;
         for (uint64_t u = 0; u < 1000; u++)
@@ -470,7 +499,8 @@ START_TEST(test_format_round_trip) {
 }
 END_TEST
 
-START_TEST(test_format_largest) {
+START_TEST(test_format_largest)
+{
         char buf[32];
         /* UINT64_MAX usec = 5124095576h 1m 49s 551ms 615us: fits the documented
          * 32-byte buffer (the microseconds are dropped next to larger units). */
@@ -479,7 +509,8 @@ START_TEST(test_format_largest) {
 }
 END_TEST
 
-START_TEST(test_format_small_buffer) {
+START_TEST(test_format_small_buffer)
+{
         char buf[16];
         for (size_t len = 0; len < 8; len++) {
                 memset(buf, 'Z', sizeof(buf));
@@ -497,7 +528,8 @@ START_TEST(test_format_small_buffer) {
 END_TEST
 
 /* issue 11: metrics-address */
-START_TEST(test_host_port) {
+START_TEST(test_host_port)
+{
         char host[64];
         uint16_t port = 0;
 

@@ -15,9 +15,11 @@
 #include "testutil.h"
 
 /* proc(5): pid (comm) state ppid ... utime(14) stime(15) ... starttime(22) vsize(23) rss(24) */
-#define STAT_TAIL "S 1 2 3 4 5 6 7 8 9 10 250 50 13 14 15 16 17 0 4242 8388608 300 18446744073709551615\n"
+#define STAT_TAIL                                                                                  \
+        "S 1 2 3 4 5 6 7 8 9 10 250 50 13 14 15 16 17 0 4242 8388608 300 18446744073709551615\n"
 
-START_TEST(test_parse_stat) {
+START_TEST(test_parse_stat)
+{
         ProcStat s;
         ck_assert_int_eq(procstat_parse_stat("1234 (vaultmountd) " STAT_TAIL, &s), 0);
         ck_assert_uint_eq(s.utime_ticks, 250);
@@ -31,7 +33,8 @@ START_TEST(test_parse_stat) {
 }
 END_TEST
 
-START_TEST(test_parse_bad) {
+START_TEST(test_parse_bad)
+{
         ProcStat s = { .utime_ticks = 77 };
         uint64_t b = 5;
         ck_assert_int_eq(procstat_parse_stat("", &s), -EINVAL);
@@ -48,7 +51,8 @@ START_TEST(test_parse_bad) {
 }
 END_TEST
 
-START_TEST(test_parse_btime) {
+START_TEST(test_parse_btime)
+{
         uint64_t b = 0;
         ck_assert_int_eq(procstat_parse_btime("cpu  1 2 3\nintr 1 2 3\nctxt 9\nbtime 1700000000\n"
                                               "processes 5\n",
@@ -58,7 +62,8 @@ START_TEST(test_parse_btime) {
 }
 END_TEST
 
-START_TEST(test_read_self) {
+START_TEST(test_read_self)
+{
         PromProcess p;
         double now = (double)time(NULL);
         procstat_read(&p);

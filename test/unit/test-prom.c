@@ -51,7 +51,8 @@ static void lacks(const char *text, const char *fragment) {
         ck_assert_msg(strstr(text, fragment) == NULL, "unexpected '%s' in:\n%s", fragment, text);
 }
 
-START_TEST(test_empty_has_every_family) {
+START_TEST(test_empty_has_every_family)
+{
         PromInput in = { .version = "1.2.3", .commit = "abc" };
         char *t = render(&in);
 
@@ -74,7 +75,8 @@ START_TEST(test_empty_has_every_family) {
 }
 END_TEST
 
-START_TEST(test_counters_histograms_escaping) {
+START_TEST(test_counters_histograms_escaping)
+{
         Metrics *m = calloc(1, sizeof(*m));
         const char *names[] = { "default", "we\"ird\\name" };
         int paused[] = { 0, 1 };
@@ -109,7 +111,8 @@ START_TEST(test_counters_histograms_escaping) {
                     "le=\"+Inf\"} 2");
         has_line(t, "vaultmount_csi_request_duration_seconds_sum{method=\"NodePublishVolume\"} "
                     "2.501500");
-        has_line(t, "vaultmount_csi_request_duration_seconds_count{method=\"NodePublishVolume\"} 2");
+        has_line(t,
+                 "vaultmount_csi_request_duration_seconds_count{method=\"NodePublishVolume\"} 2");
         /* fixed label sets with their zeros; server names escaped */
         has_line(t, "vaultmount_vault_requests_total{server=\"default\",operation=\"read\","
                     "result=\"ok\"} 1");
@@ -132,17 +135,26 @@ START_TEST(test_counters_histograms_escaping) {
 }
 END_TEST
 
-START_TEST(test_volumes_and_process) {
+START_TEST(test_volumes_and_process)
+{
         PromVolume v[] = {
-                { .volume_id = "csi-1", .ns = "default", .pod = "app-0",
-                  .expiry_usec = 1700000000250000ULL, .last_success_usec = 1699999999000000ULL },
+                { .volume_id = "csi-1",
+                  .ns = "default",
+                  .pod = "app-0",
+                  .expiry_usec = 1700000000250000ULL,
+                  .last_success_usec = 1699999999000000ULL },
                 { .volume_id = "csi-2", .ns = "prod", .pod = "db-1" }, /* nothing known yet */
         };
-        PromProcess p = { .valid = true, .cpu_seconds = 1.5, .resident_bytes = 4096,
-                          .virtual_bytes = 8192, .open_fds = 12, .max_fds = 1024,
+        PromProcess p = { .valid = true,
+                          .cpu_seconds = 1.5,
+                          .resident_bytes = 4096,
+                          .virtual_bytes = 8192,
+                          .open_fds = 12,
+                          .max_fds = 1024,
                           .start_time_seconds = 1700000000.5 };
-        PromInput in = { .version = "1", .commit = "c", .volumes = v, .n_volumes = 2,
-                         .process = &p };
+        PromInput in = {
+                .version = "1", .commit = "c", .volumes = v, .n_volumes = 2, .process = &p
+        };
         char *t;
 
         in.volumes_by_state[VOLUME_STATE_OK] = 1;

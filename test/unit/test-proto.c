@@ -66,7 +66,8 @@ typedef Csi__V1__NodePublishVolumeRequest__PublishContextEntry PubCtxEntry;
 
 /* ---- proto_wipe_strings ---- */
 
-START_TEST(test_wipe_publish_request) {
+START_TEST(test_wipe_publish_request)
+{
         Csi__V1__VolumeCapability__MountVolume mount =
                 CSI__V1__VOLUME_CAPABILITY__MOUNT_VOLUME__INIT;
         Csi__V1__VolumeCapability__AccessMode mode = CSI__V1__VOLUME_CAPABILITY__ACCESS_MODE__INIT;
@@ -138,7 +139,8 @@ START_TEST(test_wipe_publish_request) {
 }
 END_TEST
 
-START_TEST(test_wipe_other_requests) {
+START_TEST(test_wipe_other_requests)
+{
         /* NodeStage and NodeExpand also carry secrets maps */
         Csi__V1__NodeStageVolumeRequest__SecretsEntry se =
                 CSI__V1__NODE_STAGE_VOLUME_REQUEST__SECRETS_ENTRY__INIT;
@@ -178,7 +180,8 @@ START_TEST(test_wipe_other_requests) {
 }
 END_TEST
 
-START_TEST(test_wipe_nested_responses) {
+START_TEST(test_wipe_nested_responses)
+{
         Csi__V1__Topology__SegmentsEntry seg = CSI__V1__TOPOLOGY__SEGMENTS_ENTRY__INIT;
         Csi__V1__Topology__SegmentsEntry *segs[] = { &seg };
         Csi__V1__Topology topo = CSI__V1__TOPOLOGY__INIT;
@@ -222,7 +225,8 @@ START_TEST(test_wipe_nested_responses) {
 }
 END_TEST
 
-START_TEST(test_wipe_oneof_and_defaults) {
+START_TEST(test_wipe_oneof_and_defaults)
+{
         /* The block arm of the oneof is set: the walker must not read the
          * union as a MountVolume (valgrind/ASan would see it). */
         Csi__V1__VolumeCapability__BlockVolume *block = malloc(sizeof(*block));
@@ -251,7 +255,8 @@ START_TEST(test_wipe_oneof_and_defaults) {
 }
 END_TEST
 
-START_TEST(test_wipe_identity) {
+START_TEST(test_wipe_identity)
+{
         Csi__V1__GetPluginInfoResponse__ManifestEntry me =
                 CSI__V1__GET_PLUGIN_INFO_RESPONSE__MANIFEST_ENTRY__INIT;
         Csi__V1__GetPluginInfoResponse__ManifestEntry *mev[] = { &me };
@@ -278,7 +283,8 @@ END_TEST
 
 /* ---- utf8_valid ---- */
 
-START_TEST(test_utf8_valid) {
+START_TEST(test_utf8_valid)
+{
         static const struct {
                 const char *s;
                 size_t n;
@@ -286,18 +292,18 @@ START_TEST(test_utf8_valid) {
                 { "", 0 },
                 { "plain ascii", 11 },
                 { "\x7f", 1 },
-                { "a\0b", 3 },                 /* U+0000 is valid UTF-8 */
-                { "\xc2\x80", 2 },             /* U+0080, smallest 2-byte */
-                { "\xc3\xa9", 2 },             /* é */
-                { "\xdf\xbf", 2 },             /* U+07FF */
-                { "\xe0\xa0\x80", 3 },         /* U+0800, smallest 3-byte */
-                { "\xe2\x82\xac", 3 },         /* € */
-                { "\xed\x9f\xbf", 3 },         /* U+D7FF, just below the surrogates */
-                { "\xee\x80\x80", 3 },         /* U+E000, just above them */
-                { "\xef\xbf\xbf", 3 },         /* U+FFFF */
-                { "\xf0\x90\x80\x80", 4 },     /* U+10000, smallest 4-byte */
-                { "\xf0\x9d\x84\x9e", 4 },     /* 𝄞 */
-                { "\xf4\x8f\xbf\xbf", 4 },     /* U+10FFFF, the last code point */
+                { "a\0b", 3 },             /* U+0000 is valid UTF-8 */
+                { "\xc2\x80", 2 },         /* U+0080, smallest 2-byte */
+                { "\xc3\xa9", 2 },         /* é */
+                { "\xdf\xbf", 2 },         /* U+07FF */
+                { "\xe0\xa0\x80", 3 },     /* U+0800, smallest 3-byte */
+                { "\xe2\x82\xac", 3 },     /* € */
+                { "\xed\x9f\xbf", 3 },     /* U+D7FF, just below the surrogates */
+                { "\xee\x80\x80", 3 },     /* U+E000, just above them */
+                { "\xef\xbf\xbf", 3 },     /* U+FFFF */
+                { "\xf0\x90\x80\x80", 4 }, /* U+10000, smallest 4-byte */
+                { "\xf0\x9d\x84\x9e", 4 }, /* 𝄞 */
+                { "\xf4\x8f\xbf\xbf", 4 }, /* U+10FFFF, the last code point */
                 { "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91", 14 },
         };
         static const struct {
@@ -406,7 +412,8 @@ static void expect_bad_field(const ProtobufCMessage *m, const char *field) {
         ck_assert_str_eq(got, field);
 }
 
-START_TEST(test_check_utf8_valid) {
+START_TEST(test_check_utf8_valid)
+{
         PublishFixture f;
         const char *got = NULL;
         publish_fixture(&f);
@@ -415,10 +422,12 @@ START_TEST(test_check_utf8_valid) {
 }
 END_TEST
 
-START_TEST(test_check_utf8_top_level) {
+START_TEST(test_check_utf8_top_level)
+{
         PublishFixture f;
         publish_fixture(&f);
-        f.req.target_path = (char *)"/t/\xc0\xaf" "etc";
+        f.req.target_path = (char *)"/t/\xc0\xaf"
+                                    "etc";
         expect_bad_field(&f.req.base, "target_path");
         /* the first offending field in field order is named */
         f.req.volume_id = (char *)"\xed\xa0\x80";
@@ -429,7 +438,8 @@ START_TEST(test_check_utf8_top_level) {
 }
 END_TEST
 
-START_TEST(test_check_utf8_nested) {
+START_TEST(test_check_utf8_nested)
+{
         PublishFixture f;
         publish_fixture(&f);
         f.mount.fs_type = (char *)"ext4\xf4\x90\x80\x80";
@@ -443,7 +453,8 @@ START_TEST(test_check_utf8_nested) {
 }
 END_TEST
 
-START_TEST(test_check_utf8_map_entries) {
+START_TEST(test_check_utf8_map_entries)
+{
         /* map entries are nested messages: the path names the map and the entry's field */
         PublishFixture f;
         publish_fixture(&f);
@@ -471,7 +482,8 @@ START_TEST(test_check_utf8_map_entries) {
 }
 END_TEST
 
-START_TEST(test_check_utf8_oneof_block) {
+START_TEST(test_check_utf8_oneof_block)
+{
         Csi__V1__VolumeCapability__BlockVolume block =
                 CSI__V1__VOLUME_CAPABILITY__BLOCK_VOLUME__INIT;
         PublishFixture f;
@@ -484,9 +496,10 @@ START_TEST(test_check_utf8_oneof_block) {
 }
 END_TEST
 
-START_TEST(test_check_utf8_unpacked) {
+START_TEST(test_check_utf8_unpacked)
+{
         /* The server's path: bytes off the wire with an invalid string. */
-        static const char hex[] = "0a 02 76 31"    /* 1: volume_id "v1" */
+        static const char hex[] = "0a 02 76 31" /* 1: volume_id "v1" */
                                   "22 03 2f 74 ff" /* 4: target_path "/t\xff" */;
         uint8_t buf[16];
         size_t n = testutil_hex(hex, buf, sizeof(buf));
@@ -500,7 +513,8 @@ END_TEST
 
 /* ---- the generated csi_secret table ---- */
 
-START_TEST(test_secret_table_exact) {
+START_TEST(test_secret_table_exact)
+{
         static const struct {
                 const char *message;
                 unsigned number;
@@ -523,15 +537,15 @@ START_TEST(test_secret_table_exact) {
                                               f->number);
                                 seen[k] = found = true;
                         }
-                ck_assert_msg(found, "unexpected entry %s/%u %s", f->message, f->number,
-                              f->field);
+                ck_assert_msg(found, "unexpected entry %s/%u %s", f->message, f->number, f->field);
         }
         for (size_t k = 0; k < 3; k++)
                 ck_assert_msg(seen[k], "%s/%u missing", want[k].message, want[k].number);
 }
 END_TEST
 
-START_TEST(test_secret_table_matches_descriptors) {
+START_TEST(test_secret_table_matches_descriptors)
+{
         /* Every entry names a real map field of that number and name. */
         static const ProtobufCMessageDescriptor *const all[] = {
                 &csi__v1__node_stage_volume_request__descriptor,
@@ -584,7 +598,8 @@ START_TEST(test_secret_table_matches_descriptors) {
 }
 END_TEST
 
-START_TEST(test_secret_field_in) {
+START_TEST(test_secret_field_in)
+{
         const CsiSecretField *t = csi_secret_fields;
         size_t n = csi_secret_fields_count;
         ck_assert(csi_secret_field_in(t, n, "csi.v1.NodePublishVolumeRequest", 7));
@@ -625,15 +640,16 @@ static int wire_with(const char *needle, size_t at, uint8_t b, const char **ret_
         for (size_t i = 0; i + strlen(needle) <= n; i++)
                 if (memcmp(buf + i, needle, strlen(needle)) == 0) {
                         buf[i + at] = b;
-                        r = proto_check_wire(&csi__v1__node_publish_volume_request__descriptor,
-                                             buf, n, ret_field);
+                        r = proto_check_wire(&csi__v1__node_publish_volume_request__descriptor, buf,
+                                             n, ret_field);
                         break;
                 }
         free(buf);
         return r;
 }
 
-START_TEST(test_check_wire) {
+START_TEST(test_check_wire)
+{
         const char *got = NULL;
         /* volume_id "a\0b": unpack would hand out "a" */
         const uint8_t unpub[] = { 0x0a, 0x03, 'a', 0, 'b', 0x12, 0x02, '/', 't' };

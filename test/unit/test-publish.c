@@ -26,41 +26,52 @@
 #include "status.h"
 #include "testutil.h"
 
-#define streq(a, b) (strcmp((a), (b)) == 0)
+#define streq(a, b)   (strcmp((a), (b)) == 0)
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
-#define SEC 1000000ULL
-#define NOW_SEC 1700000000ULL
+#define SEC           1000000ULL
+#define NOW_SEC       1700000000ULL
 /* header.payload.signature; the payload says exp 2030-01-01 */
 #define JWT "eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjE4OTM0NTYwMDB9.c2lnQ0FOQVJZ"
-#define TOKENS "{\"vault\":{\"token\":\"" JWT "\",\"expirationTimestamp\":\"2030-01-01T00:00:00Z\"}}"
-#define OBJECTS                                                                            \
-        "- objectName: user\n  secretPath: secret/data/app/db\n  secretKey: username\n"  \
-        "- objectName: pass\n  secretPath: /v1/secret/data/app/db\n  secretKey: password\n" \
+#define TOKENS                                                                                     \
+        "{\"vault\":{\"token\":\"" JWT "\",\"expirationTimestamp\":\"2030-01-01T00:00:00Z\"}}"
+#define OBJECTS                                                                                    \
+        "- objectName: user\n  secretPath: secret/data/app/db\n  secretKey: username\n"            \
+        "- objectName: pass\n  secretPath: /v1/secret/data/app/db\n  secretKey: password\n"        \
         "- objectName: other\n  secretPath: secret/data/app/other\n  secretKey: k\n"
 
 /* ---- fake side effects ---- */
 
 typedef enum Op {
-        OP_ENTER, OP_LOGIN, OP_READ, OP_REVOKE, OP_MKDIR, OP_TMPFS, OP_BIND, OP_UMOUNT,
-        OP_ISMNT, OP_WRITE, OP_SAVE, _OP_MAX,
+        OP_ENTER,
+        OP_LOGIN,
+        OP_READ,
+        OP_REVOKE,
+        OP_MKDIR,
+        OP_TMPFS,
+        OP_BIND,
+        OP_UMOUNT,
+        OP_ISMNT,
+        OP_WRITE,
+        OP_SAVE,
+        _OP_MAX,
 } Op;
 
 static const char *const op_names[_OP_MAX] = {
-        "enter", "login", "read", "revoke", "mkdir", "tmpfs", "bind", "umount",
-        "ismnt", "write", "save",
+        "enter", "login",  "read",  "revoke", "mkdir", "tmpfs",
+        "bind",  "umount", "ismnt", "write",  "save",
 };
 
 static struct {
-        unsigned calls;       /* side effects so far */
-        unsigned fail_at;     /* fail the call with this number (1-based); 0: none */
-        int fail_every;       /* 1 + an Op: fail every call of it; 0: none */
+        unsigned calls;   /* side effects so far */
+        unsigned fail_at; /* fail the call with this number (1-based); 0: none */
+        int fail_every;   /* 1 + an Op: fail every call of it; 0: none */
         Op failed_op;
         bool failed;
-        int mounts;           /* live fake mounts */
-        int tokens;           /* live fake Vault tokens */
+        int mounts; /* live fake mounts */
+        int tokens; /* live fake Vault tokens */
         unsigned reads, logins;
-        int slots;            /* concurrency slots held */
+        int slots; /* concurrency slots held */
         char mounted[4][PATH_MAX];
 } fk;
 
@@ -96,8 +107,8 @@ static int f_login(Publisher *p, const VolumeSpec *spec, const Secret *jwt, Vaul
         return 0;
 }
 
-static int f_read(Publisher *p, const VolumeSpec *spec, const VaultToken *t,
-                  const VaultRequest *rq, VaultResponse **ret, VaultError *ve) {
+static int f_read(Publisher *p, const VolumeSpec *spec, const VaultToken *t, const VaultRequest *rq,
+                  VaultResponse **ret, VaultError *ve) {
         static const char body[] = "{\"data\":{\"data\":{\"username\":\"u\",\"password\":\"p\","
                                    "\"k\":\"v\"},\"metadata\":{\"version\":3}}}";
         ck_assert_ptr_nonnull(t); /* reads go with the token the login gave */
@@ -107,8 +118,7 @@ static int f_read(Publisher *p, const VolumeSpec *spec, const VaultToken *t,
         return vault_response_parse(200, (const uint8_t *)body, strlen(body), ret, ve);
 }
 
-static int f_revoke(Publisher *p, const VaultServerConfig *s, const VaultToken *t,
-                    VaultError *ve) {
+static int f_revoke(Publisher *p, const VaultServerConfig *s, const VaultToken *t, VaultError *ve) {
         if (fail_now(OP_REVOKE))
                 return vault_error_set(ve, VAULT_E_UNAVAILABLE, 0, "connection refused");
         fk.tokens--;
@@ -198,18 +208,27 @@ static uint64_t f_now(Publisher *p) {
 }
 
 static const PublishOps fake_ops = {
-        .vault_enter = f_enter, .vault_leave = f_leave, .login = f_login, .read = f_read,
-        .revoke = f_revoke,     .mkdirat = f_mkdirat,   .mount_tmpfs = f_tmpfs,
-        .bind = f_bind,         .umount = f_umount,     .umount_if = f_umount_if,
+        .vault_enter = f_enter,
+        .vault_leave = f_leave,
+        .login = f_login,
+        .read = f_read,
+        .revoke = f_revoke,
+        .mkdirat = f_mkdirat,
+        .mount_tmpfs = f_tmpfs,
+        .bind = f_bind,
+        .umount = f_umount,
+        .umount_if = f_umount_if,
         .is_mountpoint = f_ismnt,
-        .write_files = f_write, .save = f_save,         .now = f_now,
+        .write_files = f_write,
+        .save = f_save,
+        .now = f_now,
 };
 
 /* ---- fixture ---- */
 
 static char tmp[64], state_dir[PATH_MAX], root[PATH_MAX], target[PATH_MAX];
-static char s_name[] = "default", s_addr[] = "https://vault.example:8200", s_method[] = "kubernetes",
-            s_aud[] = "vault", drv[] = "csi.vaultmount.io";
+static char s_name[] = "default", s_addr[] = "https://vault.example:8200",
+            s_method[] = "kubernetes", s_aud[] = "vault", drv[] = "csi.vaultmount.io";
 static char *roots[1];
 static VaultServerConfig server;
 static Config cfg;
@@ -225,12 +244,19 @@ static void setup(void) {
         ck_assert_int_eq(mkdir(state_dir, 0700), 0);
         ck_assert_int_eq(mkdir(root, 0755), 0);
         roots[0] = root;
-        server = (VaultServerConfig){ .name = s_name, .address = s_addr, .auth_method = s_method,
-                                      .audience = s_aud };
-        cfg = (Config){ .driver_name = drv, .state_dir = state_dir, .vault_servers = &server,
-                        .n_vault_servers = 1, .target_roots = roots, .n_target_roots = 1,
-                        .tmpfs_size_default = 1 << 20, .max_objects = 8,
-                        .max_file_bytes = 1 << 16, .max_volume_bytes = 1 << 20,
+        server = (VaultServerConfig){
+                .name = s_name, .address = s_addr, .auth_method = s_method, .audience = s_aud
+        };
+        cfg = (Config){ .driver_name = drv,
+                        .state_dir = state_dir,
+                        .vault_servers = &server,
+                        .n_vault_servers = 1,
+                        .target_roots = roots,
+                        .n_target_roots = 1,
+                        .tmpfs_size_default = 1 << 20,
+                        .max_objects = 8,
+                        .max_file_bytes = 1 << 16,
+                        .max_volume_bytes = 1 << 20,
                         .refresh_interval_default_usec = 120 * SEC,
                         .refresh_interval_min_usec = 30 * SEC };
         ck_assert_int_eq(volume_table_new(&volumes, state_dir), 0);
@@ -364,7 +390,8 @@ static const char *words_for(Op op) {
         }
 }
 
-START_TEST(test_publish_then_unpublish) {
+START_TEST(test_publish_then_unpublish)
+{
         Csi__V1__NodeUnpublishVolumeRequest u = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
         CsiStatus st = CSI_STATUS_INIT;
         Req q;
@@ -388,7 +415,8 @@ START_TEST(test_publish_then_unpublish) {
 END_TEST
 
 /* Fails the n-th side effect of a publish, for every n a publish makes. */
-START_TEST(test_publish_fails_at_every_step) {
+START_TEST(test_publish_fails_at_every_step)
+{
         unsigned total, n_failed = 0, seen[_OP_MAX] = { 0 };
         Req q;
 
@@ -421,13 +449,13 @@ START_TEST(test_publish_fails_at_every_step) {
                 seen[fk.failed_op]++;
                 ck_assert_msg(st.set, "step %u (%s) failed but publish answered OK", n,
                               op_names[fk.failed_op]);
-                ck_assert_msg(st.code == code_for(fk.failed_op), "step %u (%s): %s, want %s: %s",
-                              n, op_names[fk.failed_op], csi_code_to_string(st.code),
+                ck_assert_msg(st.code == code_for(fk.failed_op), "step %u (%s): %s, want %s: %s", n,
+                              op_names[fk.failed_op], csi_code_to_string(st.code),
                               csi_code_to_string(code_for(fk.failed_op)), st.message);
                 ck_assert_msg(strncmp(st.message, "NodePublishVolume: ", 19) == 0 &&
                                       strstr(st.message, words_for(fk.failed_op)),
-                              "step %u (%s): message '%s' lacks '%s'", n,
-                              op_names[fk.failed_op], st.message, words_for(fk.failed_op));
+                              "step %u (%s): message '%s' lacks '%s'", n, op_names[fk.failed_op],
+                              st.message, words_for(fk.failed_op));
                 ck_assert_msg(!strstr(st.message, "CANARY") && !strstr(st.message, "hvs."),
                               "secret in message: %s", st.message);
                 assert_nothing_left(op_names[fk.failed_op]);
@@ -442,7 +470,8 @@ END_TEST
 
 /* A rollback whose revoke fails still leaves no mount and no state (the
  * token then expires with its TTL). */
-START_TEST(test_rollback_survives_failed_cleanup) {
+START_TEST(test_rollback_survives_failed_cleanup)
+{
         CsiStatus st = CSI_STATUS_INIT;
         Req q;
 
@@ -468,7 +497,8 @@ START_TEST(test_rollback_survives_failed_cleanup) {
 }
 END_TEST
 
-START_TEST(test_unpublish_umount_fails_then_retries) {
+START_TEST(test_unpublish_umount_fails_then_retries)
+{
         Csi__V1__NodeUnpublishVolumeRequest u = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
         CsiStatus st = CSI_STATUS_INIT, st2 = CSI_STATUS_INIT, st3 = CSI_STATUS_INIT;
         Req q;
@@ -493,7 +523,8 @@ START_TEST(test_unpublish_umount_fails_then_retries) {
 END_TEST
 
 /* A bad request leaves nothing and makes no Vault call. */
-START_TEST(test_bad_requests) {
+START_TEST(test_bad_requests)
+{
         static const struct {
                 const char *objects;
                 const char *fs;
@@ -523,7 +554,8 @@ END_TEST
 
 /* Bug: target_path_check returned -EMFILE without writing err, so stack
  * bytes could reach the status message (and a pod Event). */
-START_TEST(test_target_check_emfile_writes_err) {
+START_TEST(test_target_check_emfile_writes_err)
+{
         struct rlimit old, low;
         char err[256];
         const char *name = NULL;
@@ -546,7 +578,8 @@ START_TEST(test_target_check_emfile_writes_err) {
 END_TEST
 
 /* The same at the RPC: a clear RESOURCE_EXHAUSTED, not stack bytes. */
-START_TEST(test_publish_emfile_message) {
+START_TEST(test_publish_emfile_message)
+{
         struct rlimit old, low;
         CsiStatus st = CSI_STATUS_INIT;
         Req q;

@@ -38,15 +38,15 @@ extern const CsiSecretField redact_test_secret_fields[];
 extern const size_t redact_test_secret_fields_count;
 
 #define S(x) ((char *)(x))
-#define M "***stripped***"
+#define M    "***stripped***"
 
 /* Fake secrets; a leak is reported by name. */
 #define SECRET_A "canary-secret-value-A-5b1f"
 #define SECRET_B "canary-secret-value-B-93c0"
-#define FAKE_JWT                                                                           \
-        "eyJhbGciOiJSUzI1NiIsImtpZCI6ImZha2UifQ.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6"   \
+#define FAKE_JWT                                                                                   \
+        "eyJhbGciOiJSUzI1NiIsImtpZCI6ImZha2UifQ.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6"          \
         "ZmFrZTpmYWtlIn0.ZmFrZS1zaWduYXR1cmUtbm90LXJlYWw"
-#define TOKENS_JSON                                                                        \
+#define TOKENS_JSON                                                                                \
         "{\"vault\":{\"token\":\"" FAKE_JWT "\",\"expirationTimestamp\":\"2026-01-01T00:00:00Z\"}}"
 
 static const struct {
@@ -152,42 +152,56 @@ static Csi__V1__VolumeCapability *mount_cap(const char *const *flags, size_t n_f
 static const char *const mount_flags[] = { "ro", "password=" SECRET_A };
 
 static const char *const publish_secrets[] = {
-        "csi.storage.k8s.io/serviceAccount.tokens", TOKENS_JSON,
-        "db-password", SECRET_A,
-        "api-key", SECRET_B,
+        "csi.storage.k8s.io/serviceAccount.tokens",
+        TOKENS_JSON,
+        "db-password",
+        SECRET_A,
+        "api-key",
+        SECRET_B,
 };
 
-#define OBJECTS_YAML                                                                       \
-        "- objectName: db-creds\n"                                                         \
-        "  secretPath: database/creds/app\n"                                               \
-        "  secretKey: password\n"                                                          \
-        "- objectName: cert.pem\n"                                                         \
-        "  secretPath: pki/issue/web\n"                                                    \
-        "  method: PUT\n"                                                                  \
-        "  secretArgs:\n"                                                                  \
-        "    common_name: " SECRET_B "\n"                                                  \
-        "    ttl: 24h\n"                                                                   \
-        "  template: " SECRET_A "\n"                                                  \
-        "  format: pkcs12\n"                                                              \
-        "  expand: false\n"                                                               \
+#define OBJECTS_YAML                                                                               \
+        "- objectName: db-creds\n"                                                                 \
+        "  secretPath: database/creds/app\n"                                                       \
+        "  secretKey: password\n"                                                                  \
+        "- objectName: cert.pem\n"                                                                 \
+        "  secretPath: pki/issue/web\n"                                                            \
+        "  method: PUT\n"                                                                          \
+        "  secretArgs:\n"                                                                          \
+        "    common_name: " SECRET_B "\n"                                                          \
+        "    ttl: 24h\n"                                                                           \
+        "  template: " SECRET_A "\n"                                                               \
+        "  format: pkcs12\n"                                                                       \
+        "  expand: false\n"                                                                        \
         "  pkcs12Password: " SECRET_B "\n"
 
 static const char *const publish_context_kv[] = {
-        "csi.storage.k8s.io/pod.name", "web-0",
-        "csi.storage.k8s.io/pod.namespace", "shop",
-        "csi.storage.k8s.io/pod.uid", "5f0c3e1a-0000-4000-8000-000000000001",
-        "csi.storage.k8s.io/serviceAccount.name", "web",
-        "csi.storage.k8s.io/ephemeral", "true",
-        "csi.storage.k8s.io/serviceAccount.tokens", TOKENS_JSON,
-        "roleName", "web-role",
-        "objects", OBJECTS_YAML,
-        "myCustomAttribute", SECRET_A,
-        "emptyValue", "",
+        "csi.storage.k8s.io/pod.name",
+        "web-0",
+        "csi.storage.k8s.io/pod.namespace",
+        "shop",
+        "csi.storage.k8s.io/pod.uid",
+        "5f0c3e1a-0000-4000-8000-000000000001",
+        "csi.storage.k8s.io/serviceAccount.name",
+        "web",
+        "csi.storage.k8s.io/ephemeral",
+        "true",
+        "csi.storage.k8s.io/serviceAccount.tokens",
+        TOKENS_JSON,
+        "roleName",
+        "web-role",
+        "objects",
+        OBJECTS_YAML,
+        "myCustomAttribute",
+        SECRET_A,
+        "emptyValue",
+        "",
 };
 
 /* ---- CSI requests ---- */
 
-START_TEST(test_publish_request) {
+START_TEST(test_publish_request)
+{
         Csi__V1__NodePublishVolumeRequest r = CSI__V1__NODE_PUBLISH_VOLUME_REQUEST__INIT;
         static const char *const pc[] = { "controller-key", "controller-value" };
         const char *want =
@@ -230,7 +244,8 @@ START_TEST(test_publish_request) {
 }
 END_TEST
 
-START_TEST(test_stage_unstage_requests) {
+START_TEST(test_stage_unstage_requests)
+{
         Csi__V1__NodeStageVolumeRequest st = CSI__V1__NODE_STAGE_VOLUME_REQUEST__INIT;
         Csi__V1__NodeUnstageVolumeRequest un = CSI__V1__NODE_UNSTAGE_VOLUME_REQUEST__INIT;
         static const char *const ctx[] = { "roleName", "r", "password", SECRET_B };
@@ -252,7 +267,8 @@ START_TEST(test_stage_unstage_requests) {
 }
 END_TEST
 
-START_TEST(test_unpublish_stats_expand_requests) {
+START_TEST(test_unpublish_stats_expand_requests)
+{
         Csi__V1__NodeUnpublishVolumeRequest up = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
         Csi__V1__NodeGetVolumeStatsRequest vs = CSI__V1__NODE_GET_VOLUME_STATS_REQUEST__INIT;
         Csi__V1__NodeExpandVolumeRequest ex = CSI__V1__NODE_EXPAND_VOLUME_REQUEST__INIT;
@@ -278,7 +294,8 @@ START_TEST(test_unpublish_stats_expand_requests) {
 }
 END_TEST
 
-START_TEST(test_empty_requests) {
+START_TEST(test_empty_requests)
+{
         Csi__V1__GetPluginInfoRequest a = CSI__V1__GET_PLUGIN_INFO_REQUEST__INIT;
         Csi__V1__GetPluginCapabilitiesRequest b = CSI__V1__GET_PLUGIN_CAPABILITIES_REQUEST__INIT;
         Csi__V1__ProbeRequest c = CSI__V1__PROBE_REQUEST__INIT;
@@ -300,7 +317,8 @@ END_TEST
 
 /* ---- CSI responses ---- */
 
-START_TEST(test_responses) {
+START_TEST(test_responses)
+{
         Csi__V1__GetPluginInfoResponse pi = CSI__V1__GET_PLUGIN_INFO_RESPONSE__INIT;
         static const char *const manifest[] = { "url", "https://example.invalid",
                                                 "csi.storage.k8s.io/serviceAccount.tokens",
@@ -370,7 +388,8 @@ START_TEST(test_responses) {
 }
 END_TEST
 
-START_TEST(test_generated_table) {
+START_TEST(test_generated_table)
+{
         /* the table comes from the [(csi_secret) = true] marks in csi.proto */
         ck_assert_uint_eq(csi_secret_fields_count, 3);
         ck_assert(csi_secret_field_in(csi_secret_fields, csi_secret_fields_count,
@@ -386,7 +405,8 @@ START_TEST(test_generated_table) {
 }
 END_TEST
 
-START_TEST(test_builtin_rules_without_table) {
+START_TEST(test_builtin_rules_without_table)
+{
         Csi__V1__NodePublishVolumeRequest r = CSI__V1__NODE_PUBLISH_VOLUME_REQUEST__INIT;
 
         /* mount_flags and the attribute policy apply whatever the table is */
@@ -401,7 +421,8 @@ END_TEST
 
 /* ---- volume attributes ---- */
 
-START_TEST(test_attribute_policy) {
+START_TEST(test_attribute_policy)
+{
         ck_assert(redact_volume_attribute_shown("roleName"));
         ck_assert(redact_volume_attribute_shown("csi.storage.k8s.io/pod.uid"));
         ck_assert(!redact_volume_attribute_shown(REDACT_TOKENS_KEY));
@@ -420,20 +441,19 @@ static const char *publish_with_context(const char *const *kv, size_t n) {
         return text(&r->base);
 }
 
-START_TEST(test_objects_attribute) {
+START_TEST(test_objects_attribute)
+{
         static const char *const json_form[] = {
                 "objects",
                 "[{\"objectName\": \"a\", \"secretPath\": \"kv/data/a\", \"secretArgs\": "
                 "{\"x\": \"" SECRET_A "\"}}]",
         };
-        static const char *const bad_yaml[] = { "objects", "- objectName: a\n  secretArgs: {"
-                                                            SECRET_A };
+        static const char *const bad_yaml[] = { "objects",
+                                                "- objectName: a\n  secretArgs: {" SECRET_A };
         static const char *const not_list[] = { "objects", "objectName: " SECRET_A };
-        static const char *const scalar_args[] = { "objects",
-                                                   "- secretArgs: " SECRET_A "\n"
-                                                   "- " SECRET_B "\n" };
-        static const char *const case_args[] = { "objects",
-                                                 "- SECRETARGS: {k: " SECRET_A "}\n" };
+        static const char *const scalar_args[] = { "objects", "- secretArgs: " SECRET_A "\n"
+                                                              "- " SECRET_B "\n" };
+        static const char *const case_args[] = { "objects", "- SECRETARGS: {k: " SECRET_A "}\n" };
 
         ck_assert_str_eq(publish_with_context(json_form, 1),
                          "{volume_context: {\"objects\": [{\"objectName\": \"a\", "
@@ -449,10 +469,13 @@ START_TEST(test_objects_attribute) {
 }
 END_TEST
 
-START_TEST(test_token_key_variants) {
+START_TEST(test_token_key_variants)
+{
         static const char *const kv[] = {
-                "CSI.storage.k8s.io/serviceAccount.TOKENS", TOKENS_JSON,
-                "csi.storage.k8s.io/serviceAccount.tokens", TOKENS_JSON,
+                "CSI.storage.k8s.io/serviceAccount.TOKENS",
+                TOKENS_JSON,
+                "csi.storage.k8s.io/serviceAccount.tokens",
+                TOKENS_JSON,
         };
         Csi__V1__NodePublishVolumeRequest r = CSI__V1__NODE_PUBLISH_VOLUME_REQUEST__INIT;
 
@@ -469,8 +492,11 @@ END_TEST
 
 /* ---- maps ---- */
 
-START_TEST(test_many_keys) {
-        enum { N = 600 };
+START_TEST(test_many_keys)
+{
+        enum {
+                N = 600
+        };
         const char **kv = tzalloc(2 * N * sizeof(char *));
         Csi__V1__NodePublishVolumeRequest r = CSI__V1__NODE_PUBLISH_VOLUME_REQUEST__INIT;
         size_t n;
@@ -488,8 +514,7 @@ START_TEST(test_many_keys) {
         /* a big volume_context: bounded, cut with "...", no value leaks */
         r.n_secrets = 0;
         set_map(&r.base, "volume_context", kv, N);
-        n = redact_message(&r.base, csi_secret_fields, csi_secret_fields_count, out,
-                           sizeof(out));
+        n = redact_message(&r.base, csi_secret_fields, csi_secret_fields_count, out, sizeof(out));
         assert_no_planted(out);
         ck_assert_uint_eq(n, strlen(out));
         ck_assert_uint_lt(n, sizeof(out));
@@ -515,7 +540,8 @@ END_TEST
 
 /* ---- malformed ---- */
 
-START_TEST(test_unknown_fields) {
+START_TEST(test_unknown_fields)
+{
         Csi__V1__NodeUnpublishVolumeRequest up = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
         uint8_t buf[256];
         size_t len;
@@ -543,16 +569,17 @@ START_TEST(test_unknown_fields) {
         protobuf_c_message_free_unpacked(u, NULL);
 
         /* an otherwise empty message with an unknown field */
-        u = protobuf_c_message_unpack(&csi__v1__probe_request__descriptor, NULL, 3,
-                                      (const uint8_t[]){ ((100 << 3) & 0x7f) | 0x80,
-                                                         (100 << 3) >> 7, 1 });
+        u = protobuf_c_message_unpack(
+                &csi__v1__probe_request__descriptor, NULL, 3,
+                (const uint8_t[]){ ((100 << 3) & 0x7f) | 0x80, (100 << 3) >> 7, 1 });
         ck_assert_ptr_nonnull(u);
         ck_assert_str_eq(text(u), "{unknown_fields: [#100]}");
         protobuf_c_message_free_unpacked(u, NULL);
 }
 END_TEST
 
-START_TEST(test_absent_submessages) {
+START_TEST(test_absent_submessages)
+{
         Csi__V1__NodePublishVolumeRequest r = CSI__V1__NODE_PUBLISH_VOLUME_REQUEST__INIT;
         Csi__V1__VolumeCapability cap = CSI__V1__VOLUME_CAPABILITY__INIT;
         Csi__V1__VolumeCapability__MountVolume mv = CSI__V1__VOLUME_CAPABILITY__MOUNT_VOLUME__INIT;
@@ -577,7 +604,8 @@ START_TEST(test_absent_submessages) {
 }
 END_TEST
 
-START_TEST(test_string_escaping) {
+START_TEST(test_string_escaping)
+{
         Csi__V1__NodeUnpublishVolumeRequest up = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
 
         up.volume_id = S("a\"b\\c\nd\te\rf\x01g\x7fh");
@@ -593,8 +621,11 @@ START_TEST(test_string_escaping) {
 }
 END_TEST
 
-START_TEST(test_deep_nesting) {
-        enum { DEPTH = 40 };
+START_TEST(test_deep_nesting)
+{
+        enum {
+                DEPTH = 40
+        };
         Vaultmount__Test__RedactProbe *p = tzalloc(DEPTH * sizeof(*p));
         for (int i = 0; i < DEPTH; i++) {
                 vaultmount__test__redact_probe__init(&p[i]);
@@ -618,7 +649,8 @@ END_TEST
 
 /* ---- the test-only .proto ---- */
 
-START_TEST(test_new_secret_field_is_stripped) {
+START_TEST(test_new_secret_field_is_stripped)
+{
         Vaultmount__Test__RedactProbe p = VAULTMOUNT__TEST__REDACT_PROBE__INIT;
         Vaultmount__Test__RedactProbe__Inner in = VAULTMOUNT__TEST__REDACT_PROBE__INNER__INIT;
         Vaultmount__Test__RedactProbe__Inner *items[] = { &in };
@@ -629,8 +661,7 @@ START_TEST(test_new_secret_field_is_stripped) {
         const char *want =
                 "{name: \"probe\", api_key: " M ", inner: {note: \"n\", password: " M "}, "
                 "labels: {\"team\": \"payments\"}, credentials: " M ", tags: [\"a\", \"b\"], "
-                "passwords: " M ", items: [{note: \"n\", password: " M "}], secret_choice: " M
-                "}";
+                "passwords: " M ", items: [{note: \"n\", password: " M "}], secret_choice: " M "}";
 
         p.name = S("probe");
         p.api_key = S(SECRET_A);
@@ -658,8 +689,7 @@ START_TEST(test_new_secret_field_is_stripped) {
         ck_assert_ptr_null(strstr(out, "user")); /* keys of a secret map are hidden */
 
         /* the table is a parameter: with the CSI table the same fields show */
-        (void)redact_message(&p.base, csi_secret_fields, csi_secret_fields_count, out,
-                             sizeof(out));
+        (void)redact_message(&p.base, csi_secret_fields, csi_secret_fields_count, out, sizeof(out));
         ck_assert_msg(strstr(out, SECRET_A) != NULL, "the test table is what strips");
 
         /* unpacked from the wire: same result */
@@ -672,7 +702,8 @@ START_TEST(test_new_secret_field_is_stripped) {
 }
 END_TEST
 
-START_TEST(test_scalar_types) {
+START_TEST(test_scalar_types)
+{
         Vaultmount__Test__RedactProbe p = VAULTMOUNT__TEST__REDACT_PROBE__INIT;
         static const uint8_t blob[] = { 1, 2, 3, 4 };
         static const char *const bynum[] = { "x", "y" };
@@ -708,7 +739,8 @@ END_TEST
 
 /* ---- bounds ---- */
 
-START_TEST(test_bounded_output) {
+START_TEST(test_bounded_output)
+{
         Csi__V1__NodeUnpublishVolumeRequest up = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
         char small[128];
 
@@ -756,47 +788,49 @@ static const struct {
         { "recovery", "r.AbCdEfGhIjKlMnOpQrStUvWx12" },
 };
 
-START_TEST(test_scrub_shapes) {
+START_TEST(test_scrub_shapes)
+{
         static const char *const contexts[][2] = {
-                { "", "" },          { "token=", " end" }, { "{\"token\":\"", "\"}" },
-                { "'", "'" },        { "X-Vault-Token: ", "\n" }, { "(", ")" },
+                { "", "" },   { "token=", " end" },        { "{\"token\":\"", "\"}" },
+                { "'", "'" }, { "X-Vault-Token: ", "\n" }, { "(", ")" },
         };
         for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
                 for (size_t c = 0; c < sizeof(contexts) / sizeof(contexts[0]); c++) {
                         char in[512], o[512];
                         size_t n;
-                        (void)snprintf(in, sizeof(in), "%s%s%s", contexts[c][0],
-                                       shapes[i].value, contexts[c][1]);
+                        (void)snprintf(in, sizeof(in), "%s%s%s", contexts[c][0], shapes[i].value,
+                                       contexts[c][1]);
                         n = log_scrub_tokens(in, o, sizeof(o));
-                        ck_assert_msg(n == 1, "%s in context %zu: %zu replacements",
-                                      shapes[i].name, c, n);
+                        ck_assert_msg(n == 1, "%s in context %zu: %zu replacements", shapes[i].name,
+                                      c, n);
                         ck_assert_msg(strstr(o, shapes[i].value) == NULL, "%s leaked",
                                       shapes[i].name);
                         ck_assert_msg(strstr(o, LOG_TOKEN_MARKER) != NULL, "%s: no marker",
                                       shapes[i].name);
                 }
         char o[256];
-        ck_assert_uint_eq(log_scrub_tokens("a " FAKE_JWT " b hvr.AbCdEfGhIjKlMnOpQrStUvWx c", o,
-                                           sizeof(o)),
-                          2);
+        ck_assert_uint_eq(
+                log_scrub_tokens("a " FAKE_JWT " b hvr.AbCdEfGhIjKlMnOpQrStUvWx c", o, sizeof(o)),
+                2);
         ck_assert_str_eq(o, "a " LOG_TOKEN_MARKER " b " LOG_TOKEN_MARKER " c");
         /* a record cut inside a token: the visible part still goes */
-        ck_assert_uint_eq(log_scrub_tokens("cut eyJhbGciOiJSUzI1NiIsImtpZCI6ImZha2UifQ.eyJzdW", o,
-                                           sizeof(o)),
-                          1);
+        ck_assert_uint_eq(
+                log_scrub_tokens("cut eyJhbGciOiJSUzI1NiIsImtpZCI6ImZha2UifQ.eyJzdW", o, sizeof(o)),
+                1);
         ck_assert_str_eq(o, "cut " LOG_TOKEN_MARKER);
         ck_assert_uint_eq(log_scrub_tokens("cut hvs.CAESIJ", o, sizeof(o)), 1);
         ck_assert_str_eq(o, "cut " LOG_TOKEN_MARKER);
 }
 END_TEST
 
-START_TEST(test_scrub_near_misses) {
+START_TEST(test_scrub_near_misses)
+{
         static const char *const keep[] = {
                 "",
                 "plain text",
                 "s.short",
                 "s.AbCdEfGhIjKlMnOpQrStUv and more", /* 22: too short for s. */
-                "pods.AbCdEfGhIjKlMnOpQrStUvWxYz", /* not at a word start */
+                "pods.AbCdEfGhIjKlMnOpQrStUvWxYz",   /* not at a word start */
                 "hvs.short and more",
                 ("/var/lib/kubelet/pods/5f0c3e1a-0000-4000-8000-000000000001/volumes/"
                  "kubernetes.io~csi/pvc-1/mount"),
@@ -818,7 +852,8 @@ START_TEST(test_scrub_near_misses) {
 }
 END_TEST
 
-START_TEST(test_scrub_hex_dumps) {
+START_TEST(test_scrub_hex_dumps)
+{
         /* gRPC core's tracer: hex bytes, then one character per byte in quotes */
         const char *dump = "READ DATA: 00 00 0b 00 01 0a 03 6b 65 79 12 41 27 42 "
                            "'.....\n.key.A'B' tail";
@@ -834,7 +869,8 @@ START_TEST(test_scrub_hex_dumps) {
 }
 END_TEST
 
-START_TEST(test_scrub_bounds) {
+START_TEST(test_scrub_bounds)
+{
         char o[8];
         memset(o, 'Z', sizeof(o));
         ck_assert_uint_eq(log_scrub_tokens("abc " FAKE_JWT, o, 5), 1);
@@ -864,7 +900,8 @@ static void seen_sink(const LogRecord *r, void *userdata) {
                                         r->fields[i].key, r->fields[i].value);
 }
 
-START_TEST(test_scrub_in_log_core) {
+START_TEST(test_scrub_in_log_core)
+{
         Seen seen = { 0 };
         LogContext ctx = { .method = "NodePublishVolume", .volume_id = FAKE_JWT };
         const LogField f[] = { { "VAULT_PATH", "secret/data/app" },
@@ -879,10 +916,10 @@ START_TEST(test_scrub_in_log_core) {
         ck_assert_int_eq(seen.calls, 1);
         assert_no_planted(seen.all);
         ck_assert_ptr_null(strstr(seen.all, "hvs.CAES"));
-        ck_assert_str_eq(seen.all, "login with " LOG_TOKEN_MARKER " failed|"
-                                   "CSI_METHOD=NodePublishVolume|CSI_VOLUME_ID=" LOG_TOKEN_MARKER
-                                   "|VAULT_PATH=secret/data/app|DETAIL=token " LOG_TOKEN_MARKER
-                                   "|");
+        ck_assert_str_eq(seen.all,
+                         "login with " LOG_TOKEN_MARKER " failed|"
+                         "CSI_METHOD=NodePublishVolume|CSI_VOLUME_ID=" LOG_TOKEN_MARKER
+                         "|VAULT_PATH=secret/data/app|DETAIL=token " LOG_TOKEN_MARKER "|");
 }
 END_TEST
 

@@ -34,11 +34,12 @@
 #include "testutil.h"
 
 #define SEC 1000000ULL
-#define MS 1000ULL
+#define MS  1000ULL
 
 /* ---- schedule rules ---- */
 
-START_TEST(test_kv_due_jitter) {
+START_TEST(test_kv_due_jitter)
+{
         uint64_t now = 1000 * SEC, iv = 120 * SEC;
         uint64_t lo = UINT64_MAX, hi = 0;
         for (uint64_t r = 0; r < 5000; r++) {
@@ -54,7 +55,8 @@ START_TEST(test_kv_due_jitter) {
 }
 END_TEST
 
-START_TEST(test_renew_replace_pki_due) {
+START_TEST(test_renew_replace_pki_due)
+{
         /* a 1 h lease renewed at 2/3 */
         ck_assert_uint_eq(refresh_renew_due(0, 3600 * SEC), 2400 * SEC);
         ck_assert_uint_eq(refresh_renew_due(100 * SEC, 100 * SEC), 100 * SEC);
@@ -69,7 +71,8 @@ START_TEST(test_renew_replace_pki_due) {
 }
 END_TEST
 
-START_TEST(test_backoff) {
+START_TEST(test_backoff)
+{
         ck_assert_uint_eq(refresh_backoff_usec(5 * SEC, 300 * SEC, 0, 123), 0);
         for (unsigned f = 1; f <= 20; f++) {
                 uint64_t d = 5 * SEC;
@@ -92,7 +95,8 @@ END_TEST
 
 /* ---- token bucket ---- */
 
-START_TEST(test_token_bucket) {
+START_TEST(test_token_bucket)
+{
         TokenBucket b;
         token_bucket_init(&b, 2, 3, 0);
         /* the burst goes at once */
@@ -121,9 +125,13 @@ START_TEST(test_token_bucket) {
 END_TEST
 
 /* Routine requests leave a quarter of the burst to critical ones. */
-START_TEST(test_limit_reserve_for_critical) {
-        VaultLimitConfig cfg = { .rate = 1, .burst = 8, .backoff_min_usec = SEC,
-                                 .backoff_max_usec = 60 * SEC, .max_concurrency = 100,
+START_TEST(test_limit_reserve_for_critical)
+{
+        VaultLimitConfig cfg = { .rate = 1,
+                                 .burst = 8,
+                                 .backoff_min_usec = SEC,
+                                 .backoff_max_usec = 60 * SEC,
+                                 .max_concurrency = 100,
                                  .defer_after_usec = 100 * MS };
         VaultError ok = { 0 };
         VaultLimit L;
@@ -146,8 +154,8 @@ START_TEST(test_limit_reserve_for_critical) {
         vault_limit_init(&L, &cfg);
         ck_assert_uint_eq(L.reserve, 2);
         for (int i = 0; i < 6; i++) {
-                ck_assert_int_eq(vault_limit_acquire_class(&L, VAULT_LIMIT_ROUTINE, NULL, NULL,
-                                                           &wait), 0);
+                ck_assert_int_eq(
+                        vault_limit_acquire_class(&L, VAULT_LIMIT_ROUTINE, NULL, NULL, &wait), 0);
                 vault_limit_release(&L, 0, &ok, true);
         }
         /* the routine request is deferred (1/s: seconds away) ... */
@@ -156,8 +164,8 @@ START_TEST(test_limit_reserve_for_critical) {
         ck_assert_uint_gt(wait, 100 * MS);
         /* ... the critical ones still go */
         for (int i = 0; i < 2; i++) {
-                ck_assert_int_eq(vault_limit_acquire_class(&L, VAULT_LIMIT_CRITICAL, NULL, NULL,
-                                                           &wait), 0);
+                ck_assert_int_eq(
+                        vault_limit_acquire_class(&L, VAULT_LIMIT_CRITICAL, NULL, NULL, &wait), 0);
                 vault_limit_release(&L, 0, &ok, true);
         }
         ck_assert_int_eq(vault_limit_acquire(&L, NULL, NULL, &wait), -EBUSY);
@@ -166,7 +174,8 @@ START_TEST(test_limit_reserve_for_critical) {
 END_TEST
 
 /* A server's budget: exhausted from a critical deferral until 30 s without one. */
-START_TEST(test_budget_exhausted_and_back) {
+START_TEST(test_budget_exhausted_and_back)
+{
         RefreshBudget b;
 
         ck_assert_int_eq(refresh_budget_init(&b, 2), 0);
@@ -189,7 +198,8 @@ END_TEST
 
 /* ---- server gate ---- */
 
-START_TEST(test_server_gate) {
+START_TEST(test_server_gate)
+{
         ServerGate g;
         server_gate_init(&g, SEC, 8 * SEC);
         ck_assert_uint_eq(server_gate_wait(&g, 0), 0);
@@ -238,7 +248,8 @@ END_TEST
 
 /* ---- heap ---- */
 
-START_TEST(test_queue_order) {
+START_TEST(test_queue_order)
+{
         RefreshQueue q = { 0 };
         static int tags[64];
         uint64_t last = 0, due;
@@ -300,7 +311,8 @@ static char *make_cert(long not_before_offset, long not_after_offset, time_t bas
         return out;
 }
 
-START_TEST(test_cert_times) {
+START_TEST(test_cert_times)
+{
         time_t base = 1800000000;
         char *pem = make_cert(-30, 24 * 3600, base);
         int64_t nb = 0, na = 0;
@@ -315,12 +327,18 @@ END_TEST
 
 /* A 429's Retry-After travels in the VaultError (not in its text) and
  * pauses the server at least that long. */
-START_TEST(test_retry_after_structured) {
-        VaultLimitConfig cfg = { .rate = 10, .burst = 10, .backoff_min_usec = 1 * SEC,
-                                 .backoff_max_usec = 60 * SEC, .max_concurrency = 2,
+START_TEST(test_retry_after_structured)
+{
+        VaultLimitConfig cfg = { .rate = 10,
+                                 .burst = 10,
+                                 .backoff_min_usec = 1 * SEC,
+                                 .backoff_max_usec = 60 * SEC,
+                                 .max_concurrency = 2,
                                  .defer_after_usec = 2 * SEC };
-        VaultError ve = { .code = VAULT_E_RATE_LIMITED, .http_status = 429,
-                          .has_retry_after = true, .retry_after_sec = 7 };
+        VaultError ve = { .code = VAULT_E_RATE_LIMITED,
+                          .http_status = 429,
+                          .has_retry_after = true,
+                          .retry_after_sec = 7 };
         VaultLimit L;
         uint64_t wait = 0, now;
 
@@ -348,7 +366,8 @@ END_TEST
 
 /* ---- groups and responses ---- */
 
-START_TEST(test_groups_build) {
+START_TEST(test_groups_build)
+{
         Secret *a1 = NULL, *a2 = NULL, *b = NULL;
         ck_assert_int_eq(secret_new_from(&a1, "{\"ttl\":\"1h\"}", 12), 0);
         ck_assert_int_eq(secret_new_from(&a2, "{\"ttl\":\"1h\"}", 12), 0);
@@ -383,7 +402,8 @@ END_TEST
 
 /* Bug: three spellings of one path were one request at publish but three
  * at rotation. One grouping rule now serves both. */
-START_TEST(test_groups_normalised_paths) {
+START_TEST(test_groups_normalised_paths)
+{
         char n_a[] = "a", n_b[] = "b", n_c[] = "c", n_d[] = "d", p1[] = "/v1/secret/data/app/db",
              p2[] = "v1/secret/data/app/db", p3[] = "secret/data/app/db",
              p4[] = "secret/data/app/other";
@@ -414,7 +434,8 @@ static VaultResponse *parse(const char *json) {
         return r;
 }
 
-START_TEST(test_observe) {
+START_TEST(test_observe)
+{
         SecretGroup g = { 0 };
         uint64_t now = 1000 * SEC;
         VaultResponse *r;
@@ -560,7 +581,8 @@ static void sched_setup(void) {
         atomic_store(&slow_ignores_cancel, 0);
 }
 
-START_TEST(test_scheduler_order_and_clock) {
+START_TEST(test_scheduler_order_and_clock)
+{
         RefreshScheduler *s = NULL;
         ck_assert_int_eq(refresh_scheduler_new(&s, 1, fake_clock, fake_refresh, NULL), 0);
         ck_assert_int_eq(refresh_scheduler_add(s, "a", 300 * SEC), 0);
@@ -597,7 +619,8 @@ START_TEST(test_scheduler_order_and_clock) {
 }
 END_TEST
 
-START_TEST(test_scheduler_kick_park_forget_wait) {
+START_TEST(test_scheduler_kick_park_forget_wait)
+{
         RefreshScheduler *s = NULL;
         uint64_t gen = 99;
         ck_assert_int_eq(refresh_scheduler_new(&s, 2, fake_clock, fake_refresh, NULL), 0);
@@ -639,7 +662,8 @@ START_TEST(test_scheduler_kick_park_forget_wait) {
 }
 END_TEST
 
-START_TEST(test_scheduler_cancel_in_flight) {
+START_TEST(test_scheduler_cancel_in_flight)
+{
         RefreshScheduler *s = NULL;
         struct timespec t0, t1;
         ck_assert_int_eq(refresh_scheduler_new(&s, 1, fake_clock, fake_refresh, NULL), 0);
@@ -662,7 +686,8 @@ START_TEST(test_scheduler_cancel_in_flight) {
 }
 END_TEST
 
-START_TEST(test_scheduler_cancel_times_out) {
+START_TEST(test_scheduler_cancel_times_out)
+{
         RefreshScheduler *s = NULL;
         ck_assert_int_eq(refresh_scheduler_new(&s, 1, fake_clock, fake_refresh, NULL), 0);
         atomic_store(&slow_ignores_cancel, 1);
@@ -683,7 +708,8 @@ START_TEST(test_scheduler_cancel_times_out) {
 }
 END_TEST
 
-START_TEST(test_scheduler_readd_while_running) {
+START_TEST(test_scheduler_readd_while_running)
+{
         RefreshScheduler *s = NULL;
         ck_assert_int_eq(refresh_scheduler_new(&s, 1, fake_clock, fake_refresh, NULL), 0);
         ck_assert_int_eq(refresh_scheduler_start(s), 0);
@@ -701,7 +727,8 @@ START_TEST(test_scheduler_readd_while_running) {
 }
 END_TEST
 
-START_TEST(test_scheduler_many_volumes_two_workers) {
+START_TEST(test_scheduler_many_volumes_two_workers)
+{
         RefreshScheduler *s = NULL;
         char id[16];
         ck_assert_int_eq(refresh_scheduler_new(&s, 2, fake_clock, fake_refresh, NULL), 0);
@@ -754,7 +781,8 @@ static uint64_t lane_refresh(void *ud, const RefreshJob *job) {
         return now + 1000 * SEC;
 }
 
-START_TEST(test_scheduler_critical_lane_first) {
+START_TEST(test_scheduler_critical_lane_first)
+{
         RefreshScheduler *s = NULL;
         char id[16];
 
@@ -805,7 +833,8 @@ END_TEST
 
 /* A volume whose KV re-read is due early and its token renewal later waits
  * in both lanes: behind the overdue re-reads it would miss the renewal. */
-START_TEST(test_scheduler_critical_due_later_overtakes) {
+START_TEST(test_scheduler_critical_due_later_overtakes)
+{
         RefreshScheduler *s = NULL;
         char id[16];
 

@@ -145,50 +145,52 @@ static void roundtrip(const Out *o, const char *json, const char *script) {
 }
 
 /* Expected text per key: strings as they are, anything else as compact JSON. */
-#define PY_EXPECTED                                                                         \
-        "import json, sys\n"                                                                \
-        "data = json.load(open(sys.argv[2], encoding='utf-8'))\n"                           \
-        "def text(v):\n"                                                                    \
-        "    return v if isinstance(v, str) else json.dumps(v, separators=(',', ':'),\n"    \
-        "                                              sort_keys=True, ensure_ascii=False)\n" \
+#define PY_EXPECTED                                                                                \
+        "import json, sys\n"                                                                       \
+        "data = json.load(open(sys.argv[2], encoding='utf-8'))\n"                                  \
+        "def text(v):\n"                                                                           \
+        "    return v if isinstance(v, str) else json.dumps(v, separators=(',', ':'),\n"           \
+        "                                              sort_keys=True, ensure_ascii=False)\n"      \
         "want = {k: text(v) for k, v in data.items()}\n"
 
-#define PY_YAML                                                                             \
-        "import json, sys, yaml\n"                                                          \
-        "data = json.load(open(sys.argv[2], encoding='utf-8'))\n"                           \
-        "got = yaml.safe_load(open(sys.argv[1], encoding='utf-8'))\n"                       \
-        "if got != data:\n"                                                                 \
+#define PY_YAML                                                                                    \
+        "import json, sys, yaml\n"                                                                 \
+        "data = json.load(open(sys.argv[2], encoding='utf-8'))\n"                                  \
+        "got = yaml.safe_load(open(sys.argv[1], encoding='utf-8'))\n"                              \
+        "if got != data:\n"                                                                        \
         "    print('yaml:', repr(got), '\\njson:', repr(data)); sys.exit(1)\n"
 
-#define PY_DOTENV                                                                           \
-        PY_EXPECTED                                                                         \
-        "from dotenv import dotenv_values\n"                                                \
-        "got = dict(dotenv_values(sys.argv[1]))\n"                                          \
-        "if got != want:\n"                                                                 \
+#define PY_DOTENV                                                                                  \
+        PY_EXPECTED                                                                                \
+        "from dotenv import dotenv_values\n"                                                       \
+        "got = dict(dotenv_values(sys.argv[1]))\n"                                                 \
+        "if got != want:\n"                                                                        \
         "    print('dotenv:', repr(got), '\\nwant:', repr(want)); sys.exit(1)\n"
 
 /* `set -a; . file` in a POSIX shell, then the exported environment (NUL
  * separated) compared key by key. */
-#define PY_SHELL                                                                            \
-        PY_EXPECTED                                                                         \
-        "import subprocess\n"                                                               \
+#define PY_SHELL                                                                                     \
+        PY_EXPECTED                                                                                  \
+        "import subprocess\n"                                                                        \
         "env = subprocess.run(['/bin/sh', '-c', 'set -a; . \"$1\" && exec /usr/bin/env -0', 'sh',\n" \
-        "                      sys.argv[1]], env={}, check=True, capture_output=True).stdout\n" \
-        "got = {}\n"                                                                        \
-        "for item in env.split(b'\\0'):\n"                                                  \
-        "    if b'=' in item:\n"                                                            \
-        "        k, v = item.split(b'=', 1)\n"                                              \
-        "        got[k.decode()] = v.decode('utf-8')\n"                                     \
-        "for k, v in want.items():\n"                                                       \
-        "    if got.get(k) != v:\n"                                                         \
+        "                      sys.argv[1]], env={}, check=True, capture_output=True).stdout\n"      \
+        "got = {}\n"                                                                                 \
+        "for item in env.split(b'\\0'):\n"                                                           \
+        "    if b'=' in item:\n"                                                                     \
+        "        k, v = item.split(b'=', 1)\n"                                                       \
+        "        got[k.decode()] = v.decode('utf-8')\n"                                              \
+        "for k, v in want.items():\n"                                                                \
+        "    if got.get(k) != v:\n"                                                                  \
         "        print('sh:', k, repr(got.get(k)), 'want', repr(v)); sys.exit(1)\n"
 
 /* --- json: the output before issue 12 ------------------------------------------------ */
 
-START_TEST(test_json_default) {
+START_TEST(test_json_default)
+{
         RenderSpec spec = { .name = "db" };
         /* sorted keys, <>& escaped as Go does, numbers as written, NUL kept */
-        expect_one(&spec, "{\"z\":1,\"a\":\"<b>&\",\"n\":null,\"o\":{\"y\":[1.5,true],\"x\":\"\\u0000\"}}",
+        expect_one(&spec,
+                   "{\"z\":1,\"a\":\"<b>&\",\"n\":null,\"o\":{\"y\":[1.5,true],\"x\":\"\\u0000\"}}",
                    "{\"a\":\"\\u003cb\\u003e\\u0026\",\"n\":null,\"o\":{\"x\":\"\\u0000\",\"y\":"
                    "[1.5,true]},\"z\":1}");
         spec.format = RENDER_FORMAT_JSON;
@@ -196,7 +198,8 @@ START_TEST(test_json_default) {
 }
 END_TEST
 
-START_TEST(test_json_matches_json_writer) {
+START_TEST(test_json_matches_json_writer)
+{
         /* the very bytes json_write_secret() gives with Go's flags */
         const char *doc = "{\"b\":\"line\\nnext\",\"a\":\"quote\\\"\",\"u\":\"\\u2028\",\"big\":"
                           "123456789012345678901234567890}";
@@ -219,16 +222,19 @@ START_TEST(test_json_matches_json_writer) {
 }
 END_TEST
 
-START_TEST(test_no_data) {
+START_TEST(test_no_data)
+{
         RenderSpec spec = { .name = "gone" };
-        expect_fail(&spec, NULL, -ENOENT, "object 'gone': the secret at its secretPath has no data");
+        expect_fail(&spec, NULL, -ENOENT,
+                    "object 'gone': the secret at its secretPath has no data");
         expect_fail(&spec, "null", -ENOENT, "has no data");
 }
 END_TEST
 
 /* --- secretKey ------------------------------------------------------------------------ */
 
-START_TEST(test_key_values) {
+START_TEST(test_key_values)
+{
         RenderSpec spec = { .name = "f", .key = "s" };
         expect_one(&spec, "{\"s\":\"raw \\\"text\\\"\\n\"}", "raw \"text\"\n");
         spec.key = "n";
@@ -243,7 +249,8 @@ START_TEST(test_key_values) {
 }
 END_TEST
 
-START_TEST(test_key_encodings) {
+START_TEST(test_key_encodings)
+{
         RenderSpec spec = { .name = "bin", .key = "k", .encoding = SECRET_ENCODING_BASE64 };
         Out o;
 
@@ -263,7 +270,8 @@ END_TEST
 
 /* --- yaml ----------------------------------------------------------------------------- */
 
-START_TEST(test_yaml_exact) {
+START_TEST(test_yaml_exact)
+{
         RenderSpec spec = { .name = "cfg", .format = RENDER_FORMAT_YAML };
         expect_one(&spec,
                    "{\"b\":\"two\\nlines\",\"a\":5,\"c\":{\"d\":[1,\"x\",{}],\"e\":[]},\"f\":1e21,"
@@ -283,7 +291,8 @@ START_TEST(test_yaml_exact) {
 }
 END_TEST
 
-START_TEST(test_yaml_escapes) {
+START_TEST(test_yaml_escapes)
+{
         RenderSpec spec = { .name = "cfg", .format = RENDER_FORMAT_YAML };
         /* NUL, bell, ESC, DEL, C1 NEL, U+2028, BOM, quote and backslash escaped;
          * é and the emoji kept as UTF-8 */
@@ -304,7 +313,8 @@ static const char *hostile_doc =
         "\"num\":-12,\"real\":0.5,\"exp\":1e-7,\"nested\":{\"list\":[null,false,\"~\"]},"
         "\"unicode\":\"\\u00e9\\u4e2d\\ud83d\\ude00\\ufeff\"}";
 
-START_TEST(test_yaml_python_reads_back) {
+START_TEST(test_yaml_python_reads_back)
+{
         RenderSpec spec = { .name = "cfg", .format = RENDER_FORMAT_YAML };
         Out o;
 
@@ -314,14 +324,16 @@ START_TEST(test_yaml_python_reads_back) {
 }
 END_TEST
 
-START_TEST(test_yaml_non_utf8_never_reaches) {
+START_TEST(test_yaml_non_utf8_never_reaches)
+{
         /* jansson refuses bytes that are not UTF-8, and NUL in keys, so the
          * writers (which would refuse them too) never see any */
         const char *nul_key = "{\"a\\u0000b\":\"v\"}";
         JsonValue *v = NULL;
 
         ck_assert_int_eq(json_parse(nul_key, strlen(nul_key), 0, 0, &v, NULL), JSON_E_SYNTAX);
-        ck_assert_str_eq(render_file_name_problem("a\0b", 3), "contains a control character or NUL");
+        ck_assert_str_eq(render_file_name_problem("a\0b", 3),
+                         "contains a control character or NUL");
         const char *bad = "{\"k\":\"\xff\"}";
         ck_assert_int_eq(json_parse(bad, strlen(bad), 0, 0, &v, NULL), JSON_E_SYNTAX);
         ck_assert_int_eq(json_string_new("\xc3\x28", 2, &v), -EINVAL);
@@ -338,15 +350,18 @@ static const char *env_doc =
         "\"PORT\":5432,\"FLAG\":true,\"OBJ\":{\"b\":[1,2],\"a\":\"x\"},\"NULLV\":null,"
         "\"eq\":\"a=b==\"}";
 
-START_TEST(test_env_exact) {
+START_TEST(test_env_exact)
+{
         RenderSpec spec = { .name = "app.env", .format = RENDER_FORMAT_ENV };
-        expect_one(&spec, "{\"B\":\"two\\nlines\",\"A\":\"$x \\\"q\\\"\",\"N\":1,\"O\":{\"k\":\"v\"}}",
+        expect_one(&spec,
+                   "{\"B\":\"two\\nlines\",\"A\":\"$x \\\"q\\\"\",\"N\":1,\"O\":{\"k\":\"v\"}}",
                    "A='$x \"q\"'\nB='two\nlines'\nN='1'\nO='{\"k\":\"v\"}'\n");
         expect_one(&spec, "{}", "");
 }
 END_TEST
 
-START_TEST(test_env_shell_reads_back) {
+START_TEST(test_env_shell_reads_back)
+{
         RenderSpec spec = { .name = "app.env", .format = RENDER_FORMAT_ENV };
         Out o;
 
@@ -356,7 +371,8 @@ START_TEST(test_env_shell_reads_back) {
 }
 END_TEST
 
-START_TEST(test_env_dotenv_reads_back) {
+START_TEST(test_env_dotenv_reads_back)
+{
         RenderSpec spec = { .name = "app.env", .format = RENDER_FORMAT_ENV };
         Out o;
 
@@ -366,16 +382,20 @@ START_TEST(test_env_dotenv_reads_back) {
 }
 END_TEST
 
-START_TEST(test_env_bad_keys) {
+START_TEST(test_env_bad_keys)
+{
         RenderSpec spec = { .name = "e", .format = RENDER_FORMAT_ENV };
         static const struct {
                 const char *json_key;
                 const char *shown;
         } bad[] = {
-                { "1A", "'1A'" },          { "A-B", "'A-B'" },
-                { "A B", "'A B'" },        { "A\\nB", "'A\\x0aB'" },
+                { "1A", "'1A'" },
+                { "A-B", "'A-B'" },
+                { "A B", "'A B'" },
+                { "A\\nB", "'A\\x0aB'" },
                 { "", "''" },
-                { "A'B", "'A\\x27B'" },    { "\\u00e9", "'\\xc3\\xa9'" },
+                { "A'B", "'A\\x27B'" },
+                { "\\u00e9", "'\\xc3\\xa9'" },
                 { "A$", "'A$'" },
         };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -390,18 +410,16 @@ START_TEST(test_env_bad_keys) {
 }
 END_TEST
 
-START_TEST(test_env_unrepresentable_values) {
+START_TEST(test_env_unrepresentable_values)
+{
         RenderSpec spec = { .name = "e", .format = RENDER_FORMAT_ENV };
         static const struct {
                 const char *value;
                 const char *why;
         } bad[] = {
-                { "it's", "single quote" },
-                { "a\\u0000b", "NUL" },
-                { "a\\rb", "carriage return" },
-                { "${HOME}", "'${'" },
-                { "a\\\\\\\\b", "two backslashes" },
-                { "end\\\\", "ends with a backslash" },
+                { "it's", "single quote" },          { "a\\u0000b", "NUL" },
+                { "a\\rb", "carriage return" },      { "${HOME}", "'${'" },
+                { "a\\\\\\\\b", "two backslashes" }, { "end\\\\", "ends with a backslash" },
         };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 char doc[256];
@@ -416,7 +434,8 @@ END_TEST
 
 /* --- template ---------------------------------------------------------------------------- */
 
-START_TEST(test_template) {
+START_TEST(test_template)
+{
         RenderSpec spec = { .name = "url",
                             .template_text = "postgres://{{ username }}:{{password}}@db:5432/"
                                              "app?{{\tport }}" };
@@ -437,7 +456,8 @@ START_TEST(test_template) {
 }
 END_TEST
 
-START_TEST(test_template_errors) {
+START_TEST(test_template_errors)
+{
         RenderSpec spec = { .name = "t", .template_text = "a {{ nope }}" };
         expect_fail(&spec, "{\"yes\":\"" CANARY "\"}", -EINVAL,
                     "object 't': template: key 'nope' does not exist");
@@ -459,7 +479,8 @@ END_TEST
 
 /* --- expand ------------------------------------------------------------------------------ */
 
-START_TEST(test_expand) {
+START_TEST(test_expand)
+{
         RenderSpec spec = { .name = "db", .expand = true };
         Out o;
 
@@ -491,7 +512,8 @@ START_TEST(test_expand) {
 }
 END_TEST
 
-START_TEST(test_expand_bad_names) {
+START_TEST(test_expand_bad_names)
+{
         RenderSpec spec = { .name = "db", .expand = true };
         static const struct {
                 const char *json_key;
@@ -540,13 +562,15 @@ static char *huge_doc(size_t value_len) {
         return doc;
 }
 
-START_TEST(test_caps) {
+START_TEST(test_caps)
+{
         _cleanup_free_ char *doc = huge_doc(1 << 20);
         RenderSpec spec = { .name = "big", .max_file_bytes = 4096 };
         Out o;
 
-        expect_fail(&spec, doc, -E2BIG, "object 'big': file 'big' would be more than the node's "
-                                        "max-file-bytes (4096)");
+        expect_fail(&spec, doc, -E2BIG,
+                    "object 'big': file 'big' would be more than the node's "
+                    "max-file-bytes (4096)");
         spec.format = RENDER_FORMAT_YAML;
         expect_fail(&spec, doc, -E2BIG, "max-file-bytes");
         spec.format = RENDER_FORMAT_ENV;
@@ -575,7 +599,8 @@ END_TEST
 
 /* --- names and combinations ------------------------------------------------------------------ */
 
-START_TEST(test_names_check) {
+START_TEST(test_names_check)
+{
         const char *ok[] = { "a", "db/user", "db/pass", "dbx", "db-x/y" };
         const char *dup[] = { "a", "db/user", "a" };
         const char *dir[] = { "db/user", "x", "db" };
@@ -597,7 +622,8 @@ static void spec_fails(const RenderSpec *spec, bool format_set, const char *need
         ck_assert_msg(strstr(err, needle), "want '%s' in: %s", needle, err);
 }
 
-START_TEST(test_spec_check) {
+START_TEST(test_spec_check)
+{
         _cleanup_(secret_freep) Secret *pw = NULL;
         RenderSpec s = { .name = "o", .key = "k" };
 
@@ -630,7 +656,8 @@ START_TEST(test_spec_check) {
 }
 END_TEST
 
-START_TEST(test_format_names) {
+START_TEST(test_format_names)
+{
         ck_assert_int_eq(render_format_from_string("json"), RENDER_FORMAT_JSON);
         ck_assert_int_eq(render_format_from_string("YAML"), RENDER_FORMAT_YAML);
         ck_assert_int_eq(render_format_from_string("env"), RENDER_FORMAT_ENV);

@@ -14,16 +14,17 @@
 #include "sa-token.h"
 #include "testutil.h"
 
-#define DRIVER "csi.vaultmount.io"
-#define CANARY "CANARYb64payload"
-#define JWT_A "eyJhbGciOiJSUzI1NiJ9.A" CANARY ".sigA"
-#define JWT_B "eyJhbGciOiJSUzI1NiJ9.B" CANARY ".sigB"
-#define JWT_C "eyJhbGciOiJSUzI1NiJ9.C" CANARY ".sigC"
+#define DRIVER   "csi.vaultmount.io"
+#define CANARY   "CANARYb64payload"
+#define JWT_A    "eyJhbGciOiJSUzI1NiJ9.A" CANARY ".sigA"
+#define JWT_B    "eyJhbGciOiJSUzI1NiJ9.B" CANARY ".sigB"
+#define JWT_C    "eyJhbGciOiJSUzI1NiJ9.C" CANARY ".sigC"
 #define EXP_2030 "2030-01-01T00:00:00Z"
-#define T_2030 1893456000LL
-#define NOW 1700000000LL /* 2023-11-14T22:13:20Z */
+#define T_2030   1893456000LL
+#define NOW      1700000000LL /* 2023-11-14T22:13:20Z */
 
-#define ENTRY(aud, jwt, exp) "\"" aud "\":{\"token\":\"" jwt "\",\"expirationTimestamp\":\"" exp "\"}"
+#define ENTRY(aud, jwt, exp)                                                                       \
+        "\"" aud "\":{\"token\":\"" jwt "\",\"expirationTimestamp\":\"" exp "\"}"
 #define TOKENS(jwt) "{" ENTRY("vault", jwt, EXP_2030) "}"
 
 static char err[512];
@@ -48,13 +49,13 @@ static void assert_jwt(const SaToken *t, const char *jwt) {
         ck_assert(secret_equal_bytes(t->jwt, jwt, strlen(jwt)));
 }
 
-START_TEST(test_secrets_first) {
+START_TEST(test_secrets_first)
+{
         KeyValue sec[] = { { "username", "u" }, { SA_TOKENS_KEY, TOKENS(JWT_A) } };
         KeyValue ctx[] = { { "roleName", "app" }, { SA_TOKENS_KEY, TOKENS(JWT_B) } };
         SaToken t = { 0 };
 
-        ck_assert_int_eq(get(sec, 2, ctx, 2, TOKEN_SOURCE_SECRETS_OR_CONTEXT, "vault", NOW, &t),
-                         0);
+        ck_assert_int_eq(get(sec, 2, ctx, 2, TOKEN_SOURCE_SECRETS_OR_CONTEXT, "vault", NOW, &t), 0);
         assert_jwt(&t, JWT_A);
         ck_assert_int_eq(t.origin, SA_TOKEN_FROM_SECRETS);
         ck_assert_str_eq(t.audience, "vault");
@@ -71,14 +72,14 @@ START_TEST(test_secrets_first) {
 }
 END_TEST
 
-START_TEST(test_context_fallback) {
+START_TEST(test_context_fallback)
+{
         KeyValue sec[] = { { "username", "u" } };
         KeyValue ctx[] = { { "csi.storage.k8s.io/pod.name", "p" },
                            { SA_TOKENS_KEY, TOKENS(JWT_B) } };
         SaToken t = { 0 };
 
-        ck_assert_int_eq(get(sec, 1, ctx, 2, TOKEN_SOURCE_SECRETS_OR_CONTEXT, "vault", NOW, &t),
-                         0);
+        ck_assert_int_eq(get(sec, 1, ctx, 2, TOKEN_SOURCE_SECRETS_OR_CONTEXT, "vault", NOW, &t), 0);
         assert_jwt(&t, JWT_B);
         ck_assert_int_eq(t.origin, SA_TOKEN_FROM_VOLUME_CONTEXT);
         sa_token_done(&t);
@@ -91,7 +92,8 @@ START_TEST(test_context_fallback) {
 }
 END_TEST
 
-START_TEST(test_secrets_only_policy) {
+START_TEST(test_secrets_only_policy)
+{
         KeyValue ctx[] = { { SA_TOKENS_KEY, TOKENS(JWT_B) } };
         SaToken t = { 0 };
 
@@ -104,7 +106,8 @@ START_TEST(test_secrets_only_policy) {
 }
 END_TEST
 
-START_TEST(test_missing) {
+START_TEST(test_missing)
+{
         KeyValue sec[] = { { "username", "u" } };
         KeyValue ctx[] = { { "roleName", "app" } };
         SaToken t = { 0 };
@@ -112,8 +115,9 @@ START_TEST(test_missing) {
         ck_assert_int_eq(get(sec, 1, ctx, 1, TOKEN_SOURCE_SECRETS_OR_CONTEXT, "vault", NOW, &t),
                          SA_TOKEN_E_MISSING);
         assert_clean_err();
-        ck_assert_msg(strstr(err, "set tokenRequests with audience 'vault' in the CSIDriver '" DRIVER
-                                  "'"),
+        ck_assert_msg(strstr(err,
+                             "set tokenRequests with audience 'vault' in the CSIDriver '" DRIVER
+                             "'"),
                       "%s", err);
         ck_assert_msg(!strstr(err, "serviceAccountTokenInSecrets"), "%s", err);
 
@@ -136,7 +140,8 @@ static void expect_malformed(const char *value, const char *needle) {
         ck_assert_ptr_null(t.jwt);
 }
 
-START_TEST(test_malformed) {
+START_TEST(test_malformed)
+{
         expect_malformed("", "not valid JSON");
         expect_malformed("not json " JWT_A, "not valid JSON");
         expect_malformed("{\"vault\":{\"token\":\"" JWT_A "\"", "not valid JSON");
@@ -174,7 +179,8 @@ START_TEST(test_malformed) {
 }
 END_TEST
 
-START_TEST(test_malformed_oversized) {
+START_TEST(test_malformed_oversized)
+{
         size_t n = 300 * 1024;
         char *big = malloc(n + 1);
         ck_assert_ptr_nonnull(big);
@@ -187,9 +193,10 @@ START_TEST(test_malformed_oversized) {
 }
 END_TEST
 
-START_TEST(test_audience_selection) {
-        const char *v = "{" ENTRY("", JWT_A, EXP_2030) "," ENTRY("other", JWT_C, EXP_2030) ","
-                        ENTRY("vault", JWT_B, EXP_2030) "}";
+START_TEST(test_audience_selection)
+{
+        const char *v = "{" ENTRY("", JWT_A, EXP_2030) "," ENTRY(
+                "other", JWT_C, EXP_2030) "," ENTRY("vault", JWT_B, EXP_2030) "}";
         KeyValue sec[] = { { SA_TOKENS_KEY, v } };
         SaToken t = { 0 };
 
@@ -216,9 +223,9 @@ START_TEST(test_audience_selection) {
         /* issue 14: keys of the tokens JSON are the request's, never echoed */
         ck_assert_msg(!strstr(err, "'other'") && !strstr(err, "'vault'"), "%s", err);
         ck_assert_msg(strstr(err, "(the request has tokens for 3 other audiences)"), "%s", err);
-        ck_assert_msg(strstr(err, "set tokenRequests with audience 'nope' in the CSIDriver '" DRIVER
-                                  "'"),
-                      "%s", err);
+        ck_assert_msg(
+                strstr(err, "set tokenRequests with audience 'nope' in the CSIDriver '" DRIVER "'"),
+                "%s", err);
         ck_assert_ptr_null(t.jwt);
 
         /* an empty map */
@@ -244,7 +251,8 @@ START_TEST(test_audience_selection) {
 END_TEST
 
 /* issue 14: a token that is not a JWT never goes to Vault (README: INVALID_ARGUMENT) */
-START_TEST(test_not_a_jwt) {
+START_TEST(test_not_a_jwt)
+{
         static const char *const bad[] = {
                 "not-a-jwt",
                 "eyJhbGciOiJSUzI1NiJ9.onlytwo",
@@ -253,8 +261,8 @@ START_TEST(test_not_a_jwt) {
                 "eyJhbGciOiJSUzI1NiJ9.e30.sig.extra", /* four parts */
                 "eyJhbGciOiJSUzI1NiJ9.e3 0.sig",      /* not base64url */
                 "eyJhbGciOiJSUzI1NiJ9.e30+.sig",
-                "eyJhbGciOiJSUzI1NiJ9.e30=.sig",      /* JWTs carry no padding */
-                "YWJj.e30.sig",                       /* header is not a JSON object */
+                "eyJhbGciOiJSUzI1NiJ9.e30=.sig", /* JWTs carry no padding */
+                "YWJj.e30.sig",                  /* header is not a JSON object */
         };
         char value[512];
         KeyValue sec[] = { { SA_TOKENS_KEY, value } };
@@ -279,14 +287,15 @@ START_TEST(test_not_a_jwt) {
 }
 END_TEST
 
-START_TEST(test_expiry) {
+START_TEST(test_expiry)
+{
         KeyValue sec[] = { { SA_TOKENS_KEY, TOKENS(JWT_A) } };
         SaToken t = { 0 };
 
         /* past */
-        ck_assert_int_eq(get(sec, 1, NULL, 0, TOKEN_SOURCE_SECRETS_OR_CONTEXT, "vault",
-                             T_2030 + 3600, &t),
-                         SA_TOKEN_E_EXPIRED);
+        ck_assert_int_eq(
+                get(sec, 1, NULL, 0, TOKEN_SOURCE_SECRETS_OR_CONTEXT, "vault", T_2030 + 3600, &t),
+                SA_TOKEN_E_EXPIRED);
         assert_clean_err();
         ck_assert_msg(strstr(err, "expired at 2030-01-01T00:00:00Z (now 2030-01-01T01:00:00Z)"),
                       "%s", err);
@@ -295,33 +304,30 @@ START_TEST(test_expiry) {
         ck_assert_ptr_null(t.jwt);
 
         /* exactly now counts as expired */
-        ck_assert_int_eq(get(sec, 1, NULL, 0, TOKEN_SOURCE_SECRETS_OR_CONTEXT, "vault", T_2030,
-                             &t),
+        ck_assert_int_eq(get(sec, 1, NULL, 0, TOKEN_SOURCE_SECRETS_OR_CONTEXT, "vault", T_2030, &t),
                          SA_TOKEN_E_EXPIRED);
         assert_clean_err();
 
         /* one second left */
-        ck_assert_int_eq(get(sec, 1, NULL, 0, TOKEN_SOURCE_SECRETS_OR_CONTEXT, "vault",
-                             T_2030 - 1, &t),
-                         0);
+        ck_assert_int_eq(
+                get(sec, 1, NULL, 0, TOKEN_SOURCE_SECRETS_OR_CONTEXT, "vault", T_2030 - 1, &t), 0);
         ck_assert_int_eq(t.expires_unix, T_2030);
         assert_jwt(&t, JWT_A);
         sa_token_done(&t);
 
         /* an offset timestamp is compared in UTC */
         sec[0].value = "{" ENTRY("vault", JWT_A, "2030-01-01T01:00:00+01:00") "}";
-        ck_assert_int_eq(get(sec, 1, NULL, 0, TOKEN_SOURCE_SECRETS_OR_CONTEXT, "vault", T_2030,
-                             &t),
+        ck_assert_int_eq(get(sec, 1, NULL, 0, TOKEN_SOURCE_SECRETS_OR_CONTEXT, "vault", T_2030, &t),
                          SA_TOKEN_E_EXPIRED);
-        ck_assert_int_eq(get(sec, 1, NULL, 0, TOKEN_SOURCE_SECRETS_OR_CONTEXT, "vault",
-                             T_2030 - 1, &t),
-                         0);
+        ck_assert_int_eq(
+                get(sec, 1, NULL, 0, TOKEN_SOURCE_SECRETS_OR_CONTEXT, "vault", T_2030 - 1, &t), 0);
         ck_assert_int_eq(t.expires_unix, T_2030);
         sa_token_done(&t);
 }
 END_TEST
 
-START_TEST(test_bad_arguments) {
+START_TEST(test_bad_arguments)
+{
         KeyValue sec[] = { { SA_TOKENS_KEY, TOKENS(JWT_A) } };
         char aud[300];
         SaToken t = { 0 };
@@ -357,7 +363,8 @@ static void rfc_bad(const char *s) {
         ck_assert_int_eq(v, -42);
 }
 
-START_TEST(test_rfc3339) {
+START_TEST(test_rfc3339)
+{
         rfc_ok("2026-01-01T00:00:00Z", 1767225600);
         rfc_ok("1970-01-01T00:00:00Z", 0);
         rfc_ok("1969-12-31T23:59:59Z", -1);

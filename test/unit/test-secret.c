@@ -46,7 +46,7 @@
 /* The pool's classes, and the canary at the end of every slot. */
 static const size_t classes[] = { 64, 128, 256, 512, 1024, 2048 };
 #define NCLASSES (sizeof(classes) / sizeof(classes[0]))
-#define CANARY 8
+#define CANARY   8
 
 static bool under_valgrind(void) {
         return getenv("VAULTMOUNT_UNDER_VALGRIND") != NULL;
@@ -113,7 +113,8 @@ static void free_spares(Secret **spares) {
                 spares[k] = secret_free(spares[k]);
 }
 
-START_TEST(test_new_append_get) {
+START_TEST(test_new_append_get)
+{
         Secret *s = NULL;
         const uint8_t *p;
         size_t n = 99;
@@ -138,7 +139,8 @@ START_TEST(test_new_append_get) {
 }
 END_TEST
 
-START_TEST(test_bound) {
+START_TEST(test_bound)
+{
         Secret *s = NULL;
         char big[100];
         size_t n;
@@ -158,7 +160,8 @@ START_TEST(test_bound) {
 }
 END_TEST
 
-START_TEST(test_growth_keeps_content) {
+START_TEST(test_growth_keeps_content)
+{
         Secret *s = NULL;
         size_t total = 0, n;
         const uint8_t *p;
@@ -183,7 +186,8 @@ START_TEST(test_growth_keeps_content) {
 }
 END_TEST
 
-START_TEST(test_new_from_dup_equal) {
+START_TEST(test_new_from_dup_equal)
+{
         Secret *a = NULL, *b = NULL, *c = NULL, *e = NULL;
 
         ck_assert_int_eq(secret_new_from(&a, "hvs.token", 9), 0);
@@ -205,7 +209,8 @@ START_TEST(test_new_from_dup_equal) {
 }
 END_TEST
 
-START_TEST(test_clear_wipes) {
+START_TEST(test_clear_wipes)
+{
         Secret *s = NULL;
         const uint8_t *p;
         size_t n;
@@ -222,7 +227,8 @@ START_TEST(test_clear_wipes) {
 }
 END_TEST
 
-START_TEST(test_wipe_helpers) {
+START_TEST(test_wipe_helpers)
+{
         char buf[16];
         char *heap;
 
@@ -263,7 +269,8 @@ static int vm_flags(const void *p, char *flags, size_t len) {
         return found;
 }
 
-START_TEST(test_dontdump_and_mlock) {
+START_TEST(test_dontdump_and_mlock)
+{
         Secret *s = NULL;
         char flags[256];
         const uint8_t *p;
@@ -283,7 +290,8 @@ END_TEST
 
 #if !defined(__SANITIZE_ADDRESS__)
 /* Dedicated pages (secrets too big for a slot) keep their own guard page. */
-START_TEST(test_guard_page) {
+START_TEST(test_guard_page)
+{
         Secret *s = filled(SLOT_CAP_MAX + 1, 'x');
         volatile uint8_t *p;
         long ps = sysconf(_SC_PAGESIZE);
@@ -299,7 +307,8 @@ END_TEST
 
 /* A pool page is followed by a guard page too: running off its last slot
  * faults instead of reaching another mapping. */
-START_TEST(test_pool_page_guard) {
+START_TEST(test_pool_page_guard)
+{
         long ps = sysconf(_SC_PAGESIZE);
         Secret *s[64] = { NULL };
         volatile uint8_t *p = NULL;
@@ -316,13 +325,14 @@ START_TEST(test_pool_page_guard) {
 END_TEST
 
 /* Running past a slot's capacity overwrites its canary: released → abort. */
-START_TEST(test_canary_abort) {
+START_TEST(test_canary_abort)
+{
         Secret *s = filled(10, 'z');
         uint8_t *p = (uint8_t *)secret_get(s, NULL);
 
         ck_assert(secret_pooled(s));
         p[secret_capacity(s)] ^= 0x5a; /* a deliberate overrun */
-        secret_free(s);                 /* must abort */
+        secret_free(s);                /* must abort */
 }
 END_TEST
 
@@ -330,7 +340,8 @@ END_TEST
  * is handed out again. A page of class 2048 holds two slots: fill one page
  * with an anchor and a victim, so that the victim's slot is the one free
  * slot of the page the pool prefers. */
-START_TEST(test_write_after_free_abort) {
+START_TEST(test_write_after_free_abort)
+{
         Secret *spares[SPARES] = { NULL }, *anchor = NULL, *victim = NULL, *again = NULL;
         uint8_t *stale;
 
@@ -348,7 +359,8 @@ END_TEST
 
 /* Dedicated pages are DONTDUMP and locked too (test_dontdump_and_mlock
  * above sees a pooled secret). */
-START_TEST(test_dontdump_and_mlock_dedicated) {
+START_TEST(test_dontdump_and_mlock_dedicated)
+{
         Secret *s = filled(3000, 'd');
         char flags[256];
 
@@ -366,7 +378,8 @@ END_TEST
 /* Every class: fill slots with a pattern up to their capacity, free them,
  * allocate again from the same class: the bytes past the new content are
  * zero, and at least one slot really was reused. */
-START_TEST(test_slot_reuse_wiped) {
+START_TEST(test_slot_reuse_wiped)
+{
         long ps = sysconf(_SC_PAGESIZE);
         uint8_t buf[SLOT_CAP_MAX];
 
@@ -417,7 +430,8 @@ END_TEST
 
 /* A freed slot is wiped at once, whole (content, NUL, slack and canary),
  * even while its page stays mapped for the neighbours. */
-START_TEST(test_free_wipes_slot) {
+START_TEST(test_free_wipes_slot)
+{
         for (size_t c = 0; c < NCLASSES; c++) {
                 Secret *spares[SPARES] = { NULL }, *anchor = NULL, *victim = NULL;
                 const uint8_t *p;
@@ -437,7 +451,8 @@ END_TEST
 
 /* Growth out of a slot into dedicated pages keeps the content and wipes the
  * old slot; growth through every class keeps it too. */
-START_TEST(test_growth_slot_to_pages) {
+START_TEST(test_growth_slot_to_pages)
+{
         Secret *spares[SPARES] = { NULL }, *anchor = NULL, *s = NULL;
         const uint8_t *old, *p;
         uint8_t big[3000];
@@ -514,7 +529,8 @@ static size_t next_pow2(size_t n) {
 /* 10,000 small secrets of every class: contents intact, pool pages packed
  * (no more than the slots need, plus what was mapped before), and given back
  * when they are freed (at most one empty page per class stays). */
-START_TEST(test_many_small) {
+START_TEST(test_many_small)
+{
         Secret **v = calloc(MANY, sizeof(*v));
         SecretPoolStats st0, st1, st2;
         size_t per_class[NCLASSES] = { 0 }, need_pages = 0;
@@ -567,8 +583,8 @@ START_TEST(test_many_small) {
 END_TEST
 
 #define THREADS 8
-#define CYCLES 5000
-#define WINDOW 8
+#define CYCLES  5000
+#define WINDOW  8
 
 typedef struct Worker {
         pthread_t tid;
@@ -637,7 +653,8 @@ static void *worker_run(void *arg) {
         return NULL;
 }
 
-START_TEST(test_threads) {
+START_TEST(test_threads)
+{
         Worker w[THREADS];
         SecretPoolStats st0, st1;
 
@@ -710,7 +727,8 @@ static int mlock_refused_child(void) {
         return 0;
 }
 
-START_TEST(test_mlock_refused) {
+START_TEST(test_mlock_refused)
+{
         int status = 0;
         pid_t pid = fork();
 

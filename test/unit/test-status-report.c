@@ -87,7 +87,8 @@ static char *capture(const StatusEntry *e, size_t n, bool json) {
         return text;
 }
 
-START_TEST(test_load) {
+START_TEST(test_load)
+{
         StatusEntry *e = NULL;
         size_t n = 0, bad = 0;
 
@@ -110,7 +111,8 @@ START_TEST(test_load) {
 }
 END_TEST
 
-START_TEST(test_print) {
+START_TEST(test_print)
+{
         StatusEntry *e = NULL;
         size_t n = 0;
         char *t;
@@ -135,7 +137,8 @@ START_TEST(test_print) {
 }
 END_TEST
 
-START_TEST(test_run_exit_codes) {
+START_TEST(test_run_exit_codes)
+{
         char *out = NULL, *err = NULL, missing[128];
         size_t ol = 0, el = 0;
         FILE *o = open_memstream(&out, &ol), *f = open_memstream(&err, &el);
@@ -163,7 +166,8 @@ START_TEST(test_run_exit_codes) {
 }
 END_TEST
 
-START_TEST(test_redact_paths) {
+START_TEST(test_redact_paths)
+{
         char a[] = "reading 'secret/data/app' for object 'config': 1 error: "
                    "request path \"kv/x\": rate limit; 'a/b' 'no path' \"unterminated/";
         char b[] = "";
@@ -176,7 +180,8 @@ START_TEST(test_redact_paths) {
 }
 END_TEST
 
-START_TEST(test_short_id) {
+START_TEST(test_short_id)
+{
         char buf[24];
         ck_assert_str_eq(status_short_id("csi-1", buf, sizeof(buf)), "csi-1");
         ck_assert_str_eq(status_short_id("0123456789012345678901234", buf, sizeof(buf)),

@@ -37,7 +37,8 @@ static const char *const expected_names[] = {
 
 /* ---- names ---- */
 
-START_TEST(test_code_values) {
+START_TEST(test_code_values)
+{
         /* The enum must equal grpc_status_code numerically (csi-facts 1.6). */
         ck_assert_int_eq(CSI_OK, 0);
         ck_assert_int_eq(CSI_CANCELLED, 1);
@@ -60,13 +61,15 @@ START_TEST(test_code_values) {
 }
 END_TEST
 
-START_TEST(test_code_names) {
+START_TEST(test_code_names)
+{
         for (int c = 0; c < _CSI_CODE_MAX; c++)
                 ck_assert_str_eq(csi_code_to_string((CsiCode)c), expected_names[c]);
 }
 END_TEST
 
-START_TEST(test_code_names_unknown) {
+START_TEST(test_code_names_unknown)
+{
         const int bad[] = { 17, 99, -1, 1000000 };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 const char *s = csi_code_to_string((CsiCode)bad[i]);
@@ -81,7 +84,8 @@ END_TEST
 
 /* ---- final / non-final ---- */
 
-START_TEST(test_is_final) {
+START_TEST(test_is_final)
+{
         for (int c = 0; c < _CSI_CODE_MAX; c++) {
                 bool nonfinal = c == CSI_CANCELLED || c == CSI_DEADLINE_EXCEEDED ||
                                 c == CSI_UNAVAILABLE || c == CSI_RESOURCE_EXHAUSTED ||
@@ -129,7 +133,8 @@ static const struct {
         { 4095, CSI_INTERNAL },
 };
 
-START_TEST(test_errno_negative) {
+START_TEST(test_errno_negative)
+{
         for (size_t i = 0; i < sizeof(errno_table) / sizeof(errno_table[0]); i++)
                 ck_assert_msg(csi_code_from_errno(-errno_table[i].err) == errno_table[i].code,
                               "-%d (%s) -> %s, want %s", errno_table[i].err,
@@ -139,7 +144,8 @@ START_TEST(test_errno_negative) {
 }
 END_TEST
 
-START_TEST(test_errno_positive) {
+START_TEST(test_errno_positive)
+{
         /* A positive errno maps the same way (callers pass either). */
         for (size_t i = 0; i < sizeof(errno_table) / sizeof(errno_table[0]); i++)
                 ck_assert_int_eq(csi_code_from_errno(errno_table[i].err), errno_table[i].code);
@@ -148,7 +154,8 @@ END_TEST
 
 /* ---- csi_status_set ---- */
 
-START_TEST(test_init) {
+START_TEST(test_init)
+{
         CsiStatus st = CSI_STATUS_INIT;
         ck_assert(!st.set);
         ck_assert_int_eq(st.code, CSI_OK);
@@ -156,7 +163,8 @@ START_TEST(test_init) {
 }
 END_TEST
 
-START_TEST(test_set_formats) {
+START_TEST(test_set_formats)
+{
         CsiStatus st = CSI_STATUS_INIT;
         csi_status_set(&st, CSI_NOT_FOUND, "volume '%s' has %d files", "v1", 3);
         ck_assert(st.set);
@@ -165,7 +173,8 @@ START_TEST(test_set_formats) {
 }
 END_TEST
 
-START_TEST(test_first_wins) {
+START_TEST(test_first_wins)
+{
         CsiStatus st = CSI_STATUS_INIT;
         csi_status_set(&st, CSI_PERMISSION_DENIED, "root cause");
         csi_status_set(&st, CSI_INTERNAL, "cleanup failed");
@@ -175,7 +184,8 @@ START_TEST(test_first_wins) {
 }
 END_TEST
 
-START_TEST(test_first_wins_ok) {
+START_TEST(test_first_wins_ok)
+{
         /* An explicit OK also counts as set: a later error does not replace it. */
         CsiStatus st = CSI_STATUS_INIT;
         csi_status_set(&st, CSI_OK, "fine");
@@ -186,7 +196,8 @@ START_TEST(test_first_wins_ok) {
 }
 END_TEST
 
-START_TEST(test_control_chars) {
+START_TEST(test_control_chars)
+{
         CsiStatus st = CSI_STATUS_INIT;
         csi_status_set(&st, CSI_INVALID_ARGUMENT, "a\nb\rc\td%ce\x1b[31mf\x7fg", 1);
         ck_assert_str_eq(st.message, "a b c d e [31mf g");
@@ -195,7 +206,8 @@ START_TEST(test_control_chars) {
 }
 END_TEST
 
-START_TEST(test_utf8_kept) {
+START_TEST(test_utf8_kept)
+{
         /* Bytes >= 0x80 are not control characters: UTF-8 survives. */
         CsiStatus st = CSI_STATUS_INIT;
         csi_status_set(&st, CSI_INVALID_ARGUMENT, "caf\xc3\xa9 \xe2\x82\xac");
@@ -203,7 +215,8 @@ START_TEST(test_utf8_kept) {
 }
 END_TEST
 
-START_TEST(test_truncation) {
+START_TEST(test_truncation)
+{
         CsiStatus st = CSI_STATUS_INIT;
         char big[CSI_STATUS_MESSAGE_MAX * 3];
         memset(big, 'x', sizeof(big) - 1);
@@ -216,7 +229,8 @@ START_TEST(test_truncation) {
 }
 END_TEST
 
-START_TEST(test_truncation_exact) {
+START_TEST(test_truncation_exact)
+{
         CsiStatus st = CSI_STATUS_INIT;
         char fit[CSI_STATUS_MESSAGE_MAX];
         memset(fit, 'y', sizeof(fit) - 1);

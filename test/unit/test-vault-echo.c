@@ -29,7 +29,8 @@ static void expect(const VaultEchoes *e, const char *in, const char *want) {
         free(got);
 }
 
-START_TEST(test_body_and_query) {
+START_TEST(test_body_and_query)
+{
         VaultEchoes e = VAULT_ECHOES_INIT;
         const char *body = "{\"common_name\":\"db.secret.example\",\"ttl\":\"1h\","
                            "\"n\":{\"deep\":[\"hidden-value\",3600]},\"ok\":true}";
@@ -48,7 +49,8 @@ START_TEST(test_body_and_query) {
 }
 END_TEST
 
-START_TEST(test_not_json_and_too_many) {
+START_TEST(test_not_json_and_too_many)
+{
         VaultEchoes e = VAULT_ECHOES_INIT;
         char body[8192];
         size_t o = 0;
@@ -62,15 +64,15 @@ START_TEST(test_not_json_and_too_many) {
         for (int i = 0; i < VAULT_ECHO_NEEDLES_MAX + 1; i++)
                 o += (size_t)snprintf(body + o, sizeof(body) - o, "%s\"v%04d\"", i ? "," : "", i);
         (void)snprintf(body + o, sizeof(body) - o, "]");
-        ck_assert_int_eq(vault_echoes_collect(&e, "/v1/x", (const uint8_t *)body, strlen(body)),
-                         0);
+        ck_assert_int_eq(vault_echoes_collect(&e, "/v1/x", (const uint8_t *)body, strlen(body)), 0);
         ck_assert(e.too_many);
         expect(&e, "anything at all", "");
         vault_echoes_done(&e);
 }
 END_TEST
 
-START_TEST(test_response_rebuilt_before_the_cap) {
+START_TEST(test_response_rebuilt_before_the_cap)
+{
         char value[400], body[1024], reqbody[512];
         VaultResponse *r = NULL;
         Secret *sent = NULL;
@@ -82,8 +84,7 @@ START_TEST(test_response_rebuilt_before_the_cap) {
                        "{\"errors\":[\"subject alternate name %s not allowed\"],"
                        "\"warnings\":[\"ttl 7d capped; name %s\"]}",
                        value, value);
-        (void)snprintf(reqbody, sizeof(reqbody), "{\"alt_names\":\"%s\",\"ttl\":\"7d\"}",
-                       value);
+        (void)snprintf(reqbody, sizeof(reqbody), "{\"alt_names\":\"%s\",\"ttl\":\"7d\"}", value);
         ck_assert_int_eq(vault_response_parse(400, (const uint8_t *)body, strlen(body), &r, &err),
                          0);
         /* unredacted, the capped text ends in a long prefix of the value */

@@ -61,7 +61,8 @@ static int outcome(const char *name, long status, VaultOp op, VaultError *err) {
         return k;
 }
 
-START_TEST(test_login_kubernetes) {
+START_TEST(test_login_kubernetes)
+{
         VaultResponse *r = parse_file("login-kubernetes.json", 200);
         VaultError err = { 0 };
         const uint8_t *tok;
@@ -91,7 +92,8 @@ START_TEST(test_login_kubernetes) {
 }
 END_TEST
 
-START_TEST(test_login_jwt_and_batch) {
+START_TEST(test_login_jwt_and_batch)
+{
         VaultResponse *r = parse_file("login-jwt.json", 200);
         VaultError err = { 0 };
 
@@ -114,7 +116,8 @@ START_TEST(test_login_jwt_and_batch) {
 }
 END_TEST
 
-START_TEST(test_login_rejections) {
+START_TEST(test_login_rejections)
+{
         VaultError err;
 
         ck_assert_int_eq(outcome("login-k8s-sa-not-authorized-403.json", 403,
@@ -126,9 +129,9 @@ START_TEST(test_login_rejections) {
         ck_assert_int_eq(outcome("login-k8s-ns-not-authorized-403.json", 403,
                                  VAULT_OP_LOGIN_KUBERNETES, &err),
                          VAULT_E_LOGIN_REJECTED);
-        ck_assert_int_eq(outcome("login-k8s-invalid-role-400.json", 400, VAULT_OP_LOGIN_KUBERNETES,
-                                 &err),
-                         VAULT_E_BAD_REQUEST);
+        ck_assert_int_eq(
+                outcome("login-k8s-invalid-role-400.json", 400, VAULT_OP_LOGIN_KUBERNETES, &err),
+                VAULT_E_BAD_REQUEST);
         ck_assert_ptr_nonnull(strstr(err.message, "invalid role name \"nope\""));
         /* Older plugin versions said "not authorized" with a 500. */
         ck_assert_int_eq(outcome("login-k8s-old-500.json", 500, VAULT_OP_LOGIN_KUBERNETES, &err),
@@ -149,7 +152,8 @@ START_TEST(test_login_rejections) {
 }
 END_TEST
 
-START_TEST(test_kv_reads) {
+START_TEST(test_kv_reads)
+{
         VaultResponse *r = parse_file("kv1-read.json", 200);
         VaultError err = { 0 };
         const char *s;
@@ -185,7 +189,8 @@ START_TEST(test_kv_reads) {
 }
 END_TEST
 
-START_TEST(test_not_found_shapes) {
+START_TEST(test_not_found_shapes)
+{
         VaultError err;
 
         ck_assert_int_eq(outcome("not-found-404.json", 404, VAULT_OP_READ, &err),
@@ -200,9 +205,9 @@ START_TEST(test_not_found_shapes) {
         ck_assert_str_eq(err.message, "secret version 4 was destroyed (HTTP 404)");
         ck_assert_int_eq(outcome("kv2-wrong-path-404.json", 404, VAULT_OP_READ, &err),
                          VAULT_E_NOT_FOUND);
-        ck_assert_ptr_nonnull(strstr(err.message, "Invalid path for a versioned K/V secrets engine"));
-        ck_assert_int_eq(outcome("no-route-404.json", 404, VAULT_OP_READ, &err),
-                         VAULT_E_NOT_FOUND);
+        ck_assert_ptr_nonnull(
+                strstr(err.message, "Invalid path for a versioned K/V secrets engine"));
+        ck_assert_int_eq(outcome("no-route-404.json", 404, VAULT_OP_READ, &err), VAULT_E_NOT_FOUND);
         ck_assert_ptr_nonnull(strstr(err.message, "no handler for route \"nomount/data/x\""));
 
         /* A future deletion_time is still a 200 and a normal read. */
@@ -210,12 +215,14 @@ START_TEST(test_not_found_shapes) {
 }
 END_TEST
 
-START_TEST(test_denied_and_server_errors) {
+START_TEST(test_denied_and_server_errors)
+{
         VaultError err;
 
         ck_assert_int_eq(outcome("denied-403.json", 403, VAULT_OP_READ, &err), VAULT_E_DENIED);
-        ck_assert_str_eq(err.message,
-                         "permission denied by Vault (HTTP 403): 1 error occurred: * permission denied");
+        ck_assert_str_eq(
+                err.message,
+                "permission denied by Vault (HTTP 403): 1 error occurred: * permission denied");
         ck_assert_int_eq(outcome("invalid-token-403.json", 403, VAULT_OP_LIFECYCLE, &err),
                          VAULT_E_DENIED);
         ck_assert_ptr_nonnull(strstr(err.message, "invalid token"));
@@ -239,12 +246,12 @@ START_TEST(test_denied_and_server_errors) {
         ck_assert_ptr_nonnull(strstr(err.message, "unknown role: nope"));
         ck_assert_int_eq(outcome("not-found-404.json", 418, VAULT_OP_READ, &err),
                          VAULT_E_BAD_REQUEST);
-        ck_assert_int_eq(outcome("not-found-404.json", 307, VAULT_OP_READ, &err),
-                         VAULT_E_PROTOCOL);
+        ck_assert_int_eq(outcome("not-found-404.json", 307, VAULT_OP_READ, &err), VAULT_E_PROTOCOL);
 }
 END_TEST
 
-START_TEST(test_dynamic_pki_lifecycle) {
+START_TEST(test_dynamic_pki_lifecycle)
+{
         VaultResponse *r = parse_file("db-creds.json", 200);
         VaultError err = { 0 };
         int64_t ttl;
@@ -294,7 +301,8 @@ START_TEST(test_dynamic_pki_lifecycle) {
 }
 END_TEST
 
-START_TEST(test_empty_and_odd_bodies) {
+START_TEST(test_empty_and_odd_bodies)
+{
         VaultResponse *r = NULL;
         VaultError err = { 0 };
         size_t n;
@@ -309,9 +317,9 @@ START_TEST(test_empty_and_odd_bodies) {
         r = NULL;
 
         /* Not JSON, truncated, not an object, wrong types: clear errors. */
-        static const char *const bad[] = { "garbage.txt", "truncated.json", "not-object.json",
-                                           "bad-types.json", "auth-bad-token.json",
-                                           "html-502.txt" };
+        static const char *const bad[] = { "garbage.txt",         "truncated.json",
+                                           "not-object.json",     "bad-types.json",
+                                           "auth-bad-token.json", "html-502.txt" };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 body = read_body(bad[i], &n);
                 err = (VaultError){ 0 };
@@ -350,12 +358,13 @@ START_TEST(test_empty_and_odd_bodies) {
 }
 END_TEST
 
-START_TEST(test_every_corpus_file_parses_without_crash) {
+START_TEST(test_every_corpus_file_parses_without_crash)
+{
         static const long statuses[] = { 200, 204, 307, 400, 403, 404, 412, 429, 500, 503 };
         static const char *const names[] = {
-                "login-kubernetes.json", "login-jwt.json", "kv1-read.json", "kv2-read.json",
-                "kv2-deleted-404.json", "db-creds.json", "pki-issue.json", "garbage.txt",
-                "truncated.json", "empty-204.bin", "health.json", "bigint.json",
+                "login-kubernetes.json", "login-jwt.json", "kv1-read.json",  "kv2-read.json",
+                "kv2-deleted-404.json",  "db-creds.json",  "pki-issue.json", "garbage.txt",
+                "truncated.json",        "empty-204.bin",  "health.json",    "bigint.json",
         };
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
                 size_t n;
@@ -364,8 +373,8 @@ START_TEST(test_every_corpus_file_parses_without_crash) {
                         for (int op = 0; op < _VAULT_OP_MAX; op++) {
                                 VaultResponse *r = NULL;
                                 VaultError err = { 0 };
-                                if (vault_response_parse(statuses[s], (const uint8_t *)body, n,
-                                                         &r, &err) == 0) {
+                                if (vault_response_parse(statuses[s], (const uint8_t *)body, n, &r,
+                                                         &err) == 0) {
                                         (void)vault_response_check(r, (VaultOp)op, &err);
                                         vault_response_free(r);
                                 }
@@ -376,7 +385,8 @@ START_TEST(test_every_corpus_file_parses_without_crash) {
 }
 END_TEST
 
-START_TEST(test_sanitize) {
+START_TEST(test_sanitize)
+{
         char out[300];
         char longer[600];
         const char *in = "  a\n\tb  \x01 c\r\n";
@@ -398,7 +408,8 @@ START_TEST(test_sanitize) {
 }
 END_TEST
 
-START_TEST(test_errors_capped) {
+START_TEST(test_errors_capped)
+{
         char body[4096];
         VaultResponse *r = NULL;
         VaultError err = { 0 };
@@ -423,7 +434,8 @@ START_TEST(test_errors_capped) {
 }
 END_TEST
 
-START_TEST(test_retryable_and_csi) {
+START_TEST(test_retryable_and_csi)
+{
         ck_assert(vault_status_retryable(412));
         ck_assert(vault_status_retryable(429));
         ck_assert(vault_status_retryable(500));

@@ -17,7 +17,8 @@
 
 #include "testutil.h"
 
-START_TEST(test_ops) {
+START_TEST(test_ops)
+{
         ck_assert_int_eq(vault_metrics_op(VAULT_OP_LOGIN_KUBERNETES, VAULT_METHOD_POST,
                                           "/v1/auth/kubernetes/login"),
                          METRICS_OP_LOGIN);
@@ -30,40 +31,39 @@ START_TEST(test_ops) {
         ck_assert_int_eq(vault_metrics_op(VAULT_OP_READ, VAULT_METHOD_PUT, "/v1/x"),
                          METRICS_OP_WRITE);
         /* a secret path that looks like a lifecycle endpoint is still a read */
-        ck_assert_int_eq(vault_metrics_op(VAULT_OP_READ, VAULT_METHOD_GET,
-                                          "/v1/secret/data/renew-self"),
-                         METRICS_OP_READ);
+        ck_assert_int_eq(
+                vault_metrics_op(VAULT_OP_READ, VAULT_METHOD_GET, "/v1/secret/data/renew-self"),
+                METRICS_OP_READ);
         ck_assert_int_eq(vault_metrics_op(VAULT_OP_LIFECYCLE, VAULT_METHOD_POST,
                                           "/v1/auth/token/renew-self"),
                          METRICS_OP_RENEW_SELF);
         ck_assert_int_eq(vault_metrics_op(VAULT_OP_LIFECYCLE, VAULT_METHOD_POST,
                                           "/v1/auth/token/revoke-self"),
                          METRICS_OP_REVOKE);
-        ck_assert_int_eq(vault_metrics_op(VAULT_OP_LIFECYCLE, VAULT_METHOD_PUT,
-                                          "/v1/sys/leases/revoke"),
-                         METRICS_OP_REVOKE);
+        ck_assert_int_eq(
+                vault_metrics_op(VAULT_OP_LIFECYCLE, VAULT_METHOD_PUT, "/v1/sys/leases/revoke"),
+                METRICS_OP_REVOKE);
         ck_assert_int_eq(vault_metrics_op(VAULT_OP_LIFECYCLE, VAULT_METHOD_GET,
                                           "/v1/auth/token/lookup-self"),
                          METRICS_OP_LOOKUP);
-        ck_assert_int_eq(vault_metrics_op(VAULT_OP_LIFECYCLE, VAULT_METHOD_PUT,
-                                          "/v1/sys/leases/renew"),
-                         METRICS_OP_RENEW);
+        ck_assert_int_eq(
+                vault_metrics_op(VAULT_OP_LIFECYCLE, VAULT_METHOD_PUT, "/v1/sys/leases/renew"),
+                METRICS_OP_RENEW);
 }
 END_TEST
 
-START_TEST(test_results) {
+START_TEST(test_results)
+{
         ck_assert_int_eq(vault_metrics_result(0, 200), METRICS_RESULT_OK);
         ck_assert_int_eq(vault_metrics_result(VAULT_E_DENIED, 403), METRICS_RESULT_DENIED);
-        ck_assert_int_eq(vault_metrics_result(VAULT_E_LOGIN_REJECTED, 400),
-                         METRICS_RESULT_DENIED);
+        ck_assert_int_eq(vault_metrics_result(VAULT_E_LOGIN_REJECTED, 400), METRICS_RESULT_DENIED);
         ck_assert_int_eq(vault_metrics_result(VAULT_E_NOT_FOUND, 404), METRICS_RESULT_NOT_FOUND);
         ck_assert_int_eq(vault_metrics_result(VAULT_E_RATE_LIMITED, 429),
                          METRICS_RESULT_RATE_LIMITED);
         /* a 429 whose call ended otherwise (the client's retry budget) */
         ck_assert_int_eq(vault_metrics_result(VAULT_E_UNAVAILABLE, 429),
                          METRICS_RESULT_RATE_LIMITED);
-        ck_assert_int_eq(vault_metrics_result(VAULT_E_UNAVAILABLE, 0),
-                         METRICS_RESULT_UNAVAILABLE);
+        ck_assert_int_eq(vault_metrics_result(VAULT_E_UNAVAILABLE, 0), METRICS_RESULT_UNAVAILABLE);
         ck_assert_int_eq(vault_metrics_result(VAULT_E_SEALED, 503), METRICS_RESULT_UNAVAILABLE);
         ck_assert_int_eq(vault_metrics_result(VAULT_E_BAD_REQUEST, 400), METRICS_RESULT_ERROR);
         ck_assert_int_eq(vault_metrics_result(VAULT_E_TLS, 0), METRICS_RESULT_ERROR);
@@ -71,7 +71,8 @@ START_TEST(test_results) {
 }
 END_TEST
 
-START_TEST(test_log_context) {
+START_TEST(test_log_context)
+{
         KeyValue attrs[] = {
                 { "roleName", "demo" },
                 { VOLUME_POD_NAME_KEY, "app-0" },
@@ -98,10 +99,12 @@ END_TEST
 
 #define SEC 1000000ULL
 
-START_TEST(test_stale_after) {
+START_TEST(test_stale_after)
+{
         SecretGroup g[3] = {
                 { .kind = SECRET_KIND_KV2, .renewed_usec = 1000 * SEC },
-                { .kind = SECRET_KIND_LEASE, .renewed_usec = 1000 * SEC,
+                { .kind = SECRET_KIND_LEASE,
+                  .renewed_usec = 1000 * SEC,
                   .expires_usec = 5000 * SEC },
                 { .kind = SECRET_KIND_PKI, .renewed_usec = 900 * SEC, .expires_usec = 9000 * SEC },
         };

@@ -23,7 +23,7 @@
 #include "../vault/mini-server.h"
 
 #define CANARY_TOKEN "hvs.CAESIPLANTEDkubeTOKEN0123456789abcdef"
-#define CANARY_JWT "eyJhbGciOiJSUzI1NiJ9.eyJQTEFOVEVEIjoiand0In0.PLANTEDjwtSIGNATURE"
+#define CANARY_JWT   "eyJhbGciOiJSUzI1NiJ9.eyJQTEFOVEVEIjoiand0In0.PLANTEDjwtSIGNATURE"
 
 /* --- captured debug log ------------------------------------------------------ */
 
@@ -77,14 +77,14 @@ static const char *answer(int status, const char *extra_headers, const char *bod
         return p;
 }
 
-#define LOGIN_OK                                                                           \
-        "{\"request_id\":\"r\",\"lease_id\":\"\",\"renewable\":false,\"lease_duration\":0,"  \
-        "\"data\":null,\"warnings\":null,\"auth\":{\"client_token\":\"" CANARY_TOKEN         \
-        "\",\"accessor\":\"acc-123\",\"policies\":[\"default\"],\"lease_duration\":3600,"     \
+#define LOGIN_OK                                                                                   \
+        "{\"request_id\":\"r\",\"lease_id\":\"\",\"renewable\":false,\"lease_duration\":0,"        \
+        "\"data\":null,\"warnings\":null,\"auth\":{\"client_token\":\"" CANARY_TOKEN               \
+        "\",\"accessor\":\"acc-123\",\"policies\":[\"default\"],\"lease_duration\":3600,"          \
         "\"renewable\":true,\"token_type\":\"service\",\"orphan\":true}}\n"
-#define KV_OK                                                                              \
-        "{\"request_id\":\"r\",\"lease_id\":\"\",\"renewable\":false,\"lease_duration\":0,"  \
-        "\"data\":{\"data\":{\"password\":\"PLANTED-value\"},\"metadata\":{\"version\":1}},"  \
+#define KV_OK                                                                                      \
+        "{\"request_id\":\"r\",\"lease_id\":\"\",\"renewable\":false,\"lease_duration\":0,"        \
+        "\"data\":{\"data\":{\"password\":\"PLANTED-value\"},\"metadata\":{\"version\":1}},"       \
         "\"warnings\":null,\"auth\":null}\n"
 #define SEALED "{\"errors\":[\"Vault is sealed\"]}\n"
 
@@ -137,7 +137,8 @@ static const char *body_of(const char *raw) {
 
 /* --- pure helpers -------------------------------------------------------------- */
 
-START_TEST(test_path_normalize) {
+START_TEST(test_path_normalize)
+{
         static const struct {
                 const char *in, *out;
         } ok[] = {
@@ -155,8 +156,10 @@ START_TEST(test_path_normalize) {
                 { "secret/data/a?version=2&x=%41", "/v1/secret/data/a?version=2&x=%41" },
                 { "secret/data/a?x=a b", "/v1/secret/data/a?x=a%20b" },
         };
-        static const char *const bad[] = { "", "/", "v1", "/v1/", "secret/../sys/seal",
-                                           "secret/./x", "secret/x\n", "secret/\x01" };
+        static const char *const bad[] = {
+                "",           "/",          "v1",         "/v1/", "secret/../sys/seal",
+                "secret/./x", "secret/x\n", "secret/\x01"
+        };
         VaultError err;
 
         for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -175,7 +178,8 @@ START_TEST(test_path_normalize) {
 }
 END_TEST
 
-START_TEST(test_methods_and_backoff) {
+START_TEST(test_methods_and_backoff)
+{
         ck_assert_int_eq(vault_method_from_string("GET"), VAULT_METHOD_GET);
         ck_assert_int_eq(vault_method_from_string("put"), VAULT_METHOD_PUT);
         ck_assert_int_eq(vault_method_from_string("Post"), VAULT_METHOD_POST);
@@ -197,12 +201,14 @@ START_TEST(test_methods_and_backoff) {
                 }
         }
         /* Jitter spreads clients: not every random value gives the same wait. */
-        ck_assert_uint_ne(vault_backoff_ms(1000, 15000, 2, 1), vault_backoff_ms(1000, 15000, 2, 777));
+        ck_assert_uint_ne(vault_backoff_ms(1000, 15000, 2, 1),
+                          vault_backoff_ms(1000, 15000, 2, 777));
         ck_assert_uint_eq(vault_backoff_ms(0, 0, 3, 5), 0);
 }
 END_TEST
 
-START_TEST(test_tokens) {
+START_TEST(test_tokens)
+{
         VaultToken *t = NULL;
         uint64_t before = (uint64_t)time(NULL) * 1000000U;
 
@@ -223,7 +229,8 @@ START_TEST(test_tokens) {
 }
 END_TEST
 
-START_TEST(test_config_checks) {
+START_TEST(test_config_checks)
+{
         VaultConfig cfg = VAULT_CONFIG_INIT;
         VaultShared *s = NULL;
         VaultError err = { 0 };
@@ -243,13 +250,16 @@ END_TEST
 
 /* --- calls ------------------------------------------------------------------------ */
 
-START_TEST(test_login_request_shape) {
+START_TEST(test_login_request_shape)
+{
         MiniAnswer script[2];
         Env e;
         VaultToken *t = NULL;
         VaultError err = { 0 };
-        VaultLoginParams lp = { .method = VAULT_AUTH_KUBERNETES, .role = "kv-role",
-                                .jwt = (const uint8_t *)CANARY_JWT, .jwt_len = strlen(CANARY_JWT),
+        VaultLoginParams lp = { .method = VAULT_AUTH_KUBERNETES,
+                                .role = "kv-role",
+                                .jwt = (const uint8_t *)CANARY_JWT,
+                                .jwt_len = strlen(CANARY_JWT),
                                 .ns = "team-a/" };
         char *raw;
 
@@ -292,18 +302,21 @@ START_TEST(test_login_request_shape) {
 }
 END_TEST
 
-START_TEST(test_login_rejected_not_retried) {
+START_TEST(test_login_rejected_not_retried)
+{
         MiniAnswer script[3];
         Env e;
         VaultToken *t = NULL;
         VaultError err = { 0 };
-        VaultLoginParams lp = { .method = VAULT_AUTH_KUBERNETES, .role = "kv-role",
-                                .jwt = (const uint8_t *)CANARY_JWT, .jwt_len = strlen(CANARY_JWT) };
+        VaultLoginParams lp = { .method = VAULT_AUTH_KUBERNETES,
+                                .role = "kv-role",
+                                .jwt = (const uint8_t *)CANARY_JWT,
+                                .jwt_len = strlen(CANARY_JWT) };
 
-        script[0] = (MiniAnswer){ MINI_SEND,
-                                  answer(403, NULL,
-                                         "{\"errors\":[\"service account name not authorized\"]}"),
-                                  0, 0 };
+        script[0] = (MiniAnswer){
+                MINI_SEND,
+                answer(403, NULL, "{\"errors\":[\"service account name not authorized\"]}"), 0, 0
+        };
         script[1] = (MiniAnswer){ MINI_SEND,
                                   answer(500, NULL, "{\"errors\":[\"namespace not authorized\"]}"),
                                   0, 0 };
@@ -331,7 +344,8 @@ START_TEST(test_login_rejected_not_retried) {
 }
 END_TEST
 
-START_TEST(test_read_retries_then_succeeds) {
+START_TEST(test_read_retries_then_succeeds)
+{
         MiniAnswer script[4];
         Env e;
         VaultResponse *r = NULL;
@@ -349,8 +363,8 @@ START_TEST(test_read_retries_then_succeeds) {
         ck_assert_ptr_nonnull(r->data);
         vault_response_free(r);
         raw = request_at(&e, 2);
-        ck_assert_msg(strncmp(raw, "GET /v1/secret/data/app?version=1 HTTP/1.1\r\n", 44) == 0,
-                      "%s", raw);
+        ck_assert_msg(strncmp(raw, "GET /v1/secret/data/app?version=1 HTTP/1.1\r\n", 44) == 0, "%s",
+                      raw);
         ck_assert_ptr_nonnull(strstr(raw, "\r\nX-Vault-Token: " CANARY_TOKEN "\r\n"));
         ck_assert_ptr_nonnull(strstr(raw, "\r\nX-Vault-Namespace: team-a/\r\n"));
         ck_assert_ptr_nonnull(strstr(raw, "\r\nX-Vault-Request: true\r\n"));
@@ -360,7 +374,8 @@ START_TEST(test_read_retries_then_succeeds) {
 }
 END_TEST
 
-START_TEST(test_read_retries_exhausted) {
+START_TEST(test_read_retries_exhausted)
+{
         MiniAnswer script[5];
         Env e;
         VaultResponse *r = NULL;
@@ -388,7 +403,8 @@ START_TEST(test_read_retries_exhausted) {
 }
 END_TEST
 
-START_TEST(test_retry_after) {
+START_TEST(test_retry_after)
+{
         MiniAnswer script[4];
         Env e;
         VaultResponse *r = NULL;
@@ -417,22 +433,24 @@ START_TEST(test_retry_after) {
         vault_response_free(r);
         r = NULL;
         /* Longer than retry_after_max: give up at once, rate limited. */
-        ck_assert_int_eq(vault_client_read(e.client, e.token, &rq, &r, &err),
-                         VAULT_E_RATE_LIMITED);
+        ck_assert_int_eq(vault_client_read(e.client, e.token, &rq, &r, &err), VAULT_E_RATE_LIMITED);
         ck_assert_uint_eq(err.attempts, 1);
         ck_assert_uint_eq(mini_server_count(&e.srv), 3);
         env_stop(&e);
 }
 END_TEST
 
-START_TEST(test_redirect_once) {
+START_TEST(test_redirect_once)
+{
         MiniAnswer script[4];
         Env e;
         VaultResponse *r = NULL;
         VaultError err = { 0 };
         const char *args = "{\"common_name\":\"a.example\"}";
-        VaultRequest rq = { .method = VAULT_METHOD_PUT, .path = "pki/issue/web",
-                            .body = (const uint8_t *)args, .body_len = strlen(args) };
+        VaultRequest rq = { .method = VAULT_METHOD_PUT,
+                            .path = "pki/issue/web",
+                            .body = (const uint8_t *)args,
+                            .body_len = strlen(args) };
         const char *loc = "Location: http://127.0.0.1:{PORT}/v1/pki/issue/web\r\n";
         char *raw;
 
@@ -459,7 +477,8 @@ START_TEST(test_redirect_once) {
 }
 END_TEST
 
-START_TEST(test_request_cache) {
+START_TEST(test_request_cache)
+{
         MiniAnswer script[4];
         Env e;
         VaultRequestCache *cache = NULL;
@@ -467,10 +486,14 @@ START_TEST(test_request_cache) {
         VaultError err = { 0 };
         VaultRequest get = { .method = VAULT_METHOD_GET, .path = "database/creds/ro" };
         VaultRequest get2 = { .method = VAULT_METHOD_GET, .path = "/v1/database/creds/ro/" };
-        VaultRequest put1 = { .method = VAULT_METHOD_PUT, .path = "pki/issue/web",
-                              .body = (const uint8_t *)"{\"common_name\":\"a\"}", .body_len = 19 };
-        VaultRequest put2 = { .method = VAULT_METHOD_PUT, .path = "pki/issue/web",
-                              .body = (const uint8_t *)"{\"common_name\":\"b\"}", .body_len = 19 };
+        VaultRequest put1 = { .method = VAULT_METHOD_PUT,
+                              .path = "pki/issue/web",
+                              .body = (const uint8_t *)"{\"common_name\":\"a\"}",
+                              .body_len = 19 };
+        VaultRequest put2 = { .method = VAULT_METHOD_PUT,
+                              .path = "pki/issue/web",
+                              .body = (const uint8_t *)"{\"common_name\":\"b\"}",
+                              .body_len = 19 };
 
         for (int i = 0; i < 4; i++)
                 script[i] = (MiniAnswer){ MINI_SEND, answer(200, NULL, KV_OK), 0, 0 };
@@ -504,7 +527,8 @@ START_TEST(test_request_cache) {
 }
 END_TEST
 
-START_TEST(test_lifecycle) {
+START_TEST(test_lifecycle)
+{
         MiniAnswer script[6];
         Env e;
         VaultError err = { 0 };
@@ -569,11 +593,12 @@ START_TEST(test_lifecycle) {
         ck_assert(lease.capped);
         raw = request_at(&e, 2);
         ck_assert_msg(strncmp(raw, "PUT /v1/sys/leases/renew ", 25) == 0, "%s", raw);
-        ck_assert_str_eq(body_of(raw), "{\"increment\":3600,\"lease_id\":\"database/creds/ro/abc\"}");
+        ck_assert_str_eq(body_of(raw),
+                         "{\"increment\":3600,\"lease_id\":\"database/creds/ro/abc\"}");
         free(raw);
 
-        ck_assert_int_eq(vault_client_lease_revoke(e.client, e.token, "database/creds/ro/abc", &err),
-                         0);
+        ck_assert_int_eq(
+                vault_client_lease_revoke(e.client, e.token, "database/creds/ro/abc", &err), 0);
         raw = request_at(&e, 3);
         ck_assert_msg(strncmp(raw, "PUT /v1/sys/leases/revoke ", 26) == 0, "%s", raw);
         ck_assert_str_eq(body_of(raw), "{\"lease_id\":\"database/creds/ro/abc\"}");
@@ -597,7 +622,8 @@ START_TEST(test_lifecycle) {
 }
 END_TEST
 
-START_TEST(test_bad_answers) {
+START_TEST(test_bad_answers)
+{
         static char big[8192];
         MiniAnswer script[5];
         Env e;
@@ -610,15 +636,16 @@ START_TEST(test_bad_answers) {
         char addr[64];
         int n;
 
-        script[0] = (MiniAnswer){ MINI_SEND, answer(200, NULL, "<html>PLANTED not json</html>"),
-                                  0, 0 };
+        script[0] =
+                (MiniAnswer){ MINI_SEND, answer(200, NULL, "<html>PLANTED not json</html>"), 0, 0 };
         script[1] = (MiniAnswer){ MINI_SEND,
                                   "HTTP/1.1 200 OK\r\nContent-Length: 500\r\nConnection: close\r\n"
                                   "\r\n{\"data\":{\"password\":\"PLANTED",
                                   0, 0 };
         script[2] = script[1];
-        n = snprintf(big, sizeof(big), "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n"
-                                       "Connection: close\r\n\r\n");
+        n = snprintf(big, sizeof(big),
+                     "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n"
+                     "Connection: close\r\n\r\n");
         memset(big + n, ' ', 5000);
         script[3] = (MiniAnswer){ MINI_SEND, big, (size_t)n + 5000, 0 };
         script[4] = (MiniAnswer){ MINI_SEND, answer(200, NULL, "{\"data\":{}}"), 0, 0 };
@@ -655,7 +682,8 @@ START_TEST(test_bad_answers) {
 }
 END_TEST
 
-START_TEST(test_unreachable) {
+START_TEST(test_unreachable)
+{
         MiniServer dead;
         VaultConfig cfg = VAULT_CONFIG_INIT;
         VaultShared *s = NULL;
@@ -675,9 +703,8 @@ START_TEST(test_unreachable) {
         cfg.backoff_max_ms = 20;
         ck_assert_int_eq(vault_shared_new(&s, &cfg, &err), 0);
         ck_assert_int_eq(vault_client_new(&c, s), 0);
-        ck_assert_int_eq(vault_token_new((const uint8_t *)CANARY_TOKEN, strlen(CANARY_TOKEN), NULL,
-                                         &t),
-                         0);
+        ck_assert_int_eq(
+                vault_token_new((const uint8_t *)CANARY_TOKEN, strlen(CANARY_TOKEN), NULL, &t), 0);
         ck_assert_int_eq(vault_client_read(c, t, &rq, &r, &err), VAULT_E_UNAVAILABLE);
         ck_assert_uint_eq(err.attempts, 3);
         ck_assert_int_eq(err.http_status, 0);

@@ -19,7 +19,7 @@
 #include "macro.h"
 
 #define CANARY "S3CRET-canary-value"
-#define SEC 1000000ULL
+#define SEC    1000000ULL
 
 /* --- a node configuration, built by hand ---------------------------------------- */
 
@@ -110,7 +110,8 @@ static const char *args_text(const SecretObject *o) {
 
 /* --- attributes ------------------------------------------------------------------ */
 
-START_TEST(test_minimal_defaults) {
+START_TEST(test_minimal_defaults)
+{
         _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
         const SecretObject *o;
 
@@ -137,7 +138,8 @@ START_TEST(test_minimal_defaults) {
 }
 END_TEST
 
-START_TEST(test_all_attributes) {
+START_TEST(test_all_attributes)
+{
         _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
         KeyValue kv[] = {
                 { "roleName", "web" },
@@ -171,7 +173,8 @@ START_TEST(test_all_attributes) {
 }
 END_TEST
 
-START_TEST(test_server_defaults_follow_server) {
+START_TEST(test_server_defaults_follow_server)
+{
         _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
 
         ck_assert_int_eq(parse1("vaultServer", "second", &s), 0);
@@ -188,7 +191,8 @@ START_TEST(test_server_defaults_follow_server) {
 }
 END_TEST
 
-START_TEST(test_role_required) {
+START_TEST(test_role_required)
+{
         VolumeSpec *s = NULL;
         KeyValue kv[] = { { "objects", OBJ_A } };
         KeyValue kv2[] = { { "objects", OBJ_A }, { "roleName", "" } };
@@ -201,7 +205,8 @@ START_TEST(test_role_required) {
 }
 END_TEST
 
-START_TEST(test_unknown_and_duplicate_keys) {
+START_TEST(test_unknown_and_duplicate_keys)
+{
         VolumeSpec *s = NULL;
         KeyValue dup[] = { { "roleName", "app" }, { "objects", OBJ_A }, { "roleName", "x" } };
 
@@ -215,9 +220,10 @@ START_TEST(test_unknown_and_duplicate_keys) {
 }
 END_TEST
 
-START_TEST(test_tls_rejected) {
-        static const char *const keys[] = { "vaultCACertPath", "vaultCADirectory",
-                                            "vaultTLSServerName", "vaultTLSClientCertPath",
+START_TEST(test_tls_rejected)
+{
+        static const char *const keys[] = { "vaultCACertPath",       "vaultCADirectory",
+                                            "vaultTLSServerName",    "vaultTLSClientCertPath",
                                             "vaultTLSClientKeyPath", "vaultSkipTLSVerify",
                                             "vaultTLSAnythingNew" };
         for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
@@ -231,7 +237,8 @@ START_TEST(test_tls_rejected) {
 }
 END_TEST
 
-START_TEST(test_vault_server) {
+START_TEST(test_vault_server)
+{
         fail1("vaultServer", "nope", -EINVAL,
               "vaultServer: 'nope' is not a Vault server configured on this node (configured: "
               "'default', 'second')");
@@ -252,7 +259,8 @@ START_TEST(test_vault_server) {
 }
 END_TEST
 
-START_TEST(test_vault_address) {
+START_TEST(test_vault_address)
+{
         _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
 
         /* equal up to a trailing '/' selects that server */
@@ -289,7 +297,8 @@ START_TEST(test_vault_address) {
 }
 END_TEST
 
-START_TEST(test_audience) {
+START_TEST(test_audience)
+{
         _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
 
         ck_assert_int_eq(parse1("audience", "other-aud", &s), 0);
@@ -307,7 +316,8 @@ START_TEST(test_audience) {
 }
 END_TEST
 
-START_TEST(test_auth_mount_alias) {
+START_TEST(test_auth_mount_alias)
+{
         _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
         KeyValue same[] = { { "roleName", "app" },
                             { "objects", OBJ_A },
@@ -332,7 +342,8 @@ START_TEST(test_auth_mount_alias) {
 }
 END_TEST
 
-START_TEST(test_namespace) {
+START_TEST(test_namespace)
+{
         _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
         char longns[300];
 
@@ -345,7 +356,8 @@ START_TEST(test_namespace) {
 }
 END_TEST
 
-START_TEST(test_refresh_interval) {
+START_TEST(test_refresh_interval)
+{
         _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
 
         ck_assert_int_eq(parse1("refreshInterval", "1h30m", &s), 0);
@@ -366,7 +378,8 @@ END_TEST
 
 /* --- objects -------------------------------------------------------------------- */
 
-START_TEST(test_objects_yaml_block) {
+START_TEST(test_objects_yaml_block)
+{
         _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
         const char *yaml = "- objectName: db-password\n"
                            "  secretPath: secret/data/db\n"
@@ -404,7 +417,8 @@ START_TEST(test_objects_yaml_block) {
 }
 END_TEST
 
-START_TEST(test_objects_json) {
+START_TEST(test_objects_json)
+{
         _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
         const char *json =
                 "[{\"objectName\":\"a\",\"secretPath\":\"secret/data/a\",\"secretKey\":\"password\","
@@ -424,7 +438,8 @@ START_TEST(test_objects_json) {
 }
 END_TEST
 
-START_TEST(test_objects_shape_errors) {
+START_TEST(test_objects_shape_errors)
+{
         VolumeSpec *s = NULL;
         KeyValue none[] = { { "roleName", "app" } };
 
@@ -465,7 +480,8 @@ START_TEST(test_objects_shape_errors) {
 }
 END_TEST
 
-START_TEST(test_objects_plain_null_fields) {
+START_TEST(test_objects_plain_null_fields)
+{
         _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
 
         /* `key:` / ~ / null mean "not set", as Go leaves the field empty */
@@ -481,23 +497,26 @@ START_TEST(test_objects_plain_null_fields) {
         s = volume_spec_free(s);
 
         /* a quoted "null" is a string; a plain number is its text */
-        ck_assert_int_eq(parse_objects("- objectName: a\n  secretPath: s/a\n  secretKey: \"null\"\n"
-                                       "- objectName: \"007\"\n  secretPath: s/b\n  secretKey: 12\n",
-                                       &s),
-                         0);
+        ck_assert_int_eq(
+                parse_objects("- objectName: a\n  secretPath: s/a\n  secretKey: \"null\"\n"
+                              "- objectName: \"007\"\n  secretPath: s/b\n  secretKey: 12\n",
+                              &s),
+                0);
         ck_assert_str_eq(s->objects[0].key, "null");
         ck_assert_str_eq(s->objects[1].name, "007");
         ck_assert_str_eq(s->objects[1].key, "12");
 }
 END_TEST
 
-START_TEST(test_duplicate_object_name) {
+START_TEST(test_duplicate_object_name)
+{
         fail_objects(OBJ_A "- objectName: b\n  secretPath: s/b\n" OBJ_A, -EINVAL,
                      "object 'a': objectName is used twice (objects[0] and objects[2])");
 }
 END_TEST
 
-START_TEST(test_object_names) {
+START_TEST(test_object_names)
+{
         char n253[254], n254[255];
 
         memset(n253, 'a', 253);
@@ -541,7 +560,8 @@ START_TEST(test_object_names) {
 }
 END_TEST
 
-START_TEST(test_method) {
+START_TEST(test_method)
+{
         _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
         const char *doc = "- objectName: plain\n  secretPath: s/a\n"
                           "- objectName: pki\n  secretPath: pki/issue/r\n"
@@ -566,7 +586,8 @@ START_TEST(test_method) {
 
         fail_objects("- objectName: a\n  secretPath: pki/issue/r\n  method: GET\n"
                      "  secretArgs: {common_name: " CANARY "}\n",
-                     -EINVAL, "object 'a': method GET sends no body, so secretArgs would be ignored");
+                     -EINVAL,
+                     "object 'a': method GET sends no body, so secretArgs would be ignored");
         fail_objects("- objectName: a\n  secretPath: s/a\n  method: DELETE\n", -EINVAL,
                      "object 'a': method 'DELETE' is not one of GET, POST, PUT");
         fail_objects("- objectName: a\n  secretPath: s/a\n  method: FETCH\n", -EINVAL,
@@ -595,7 +616,8 @@ static void mode_bad(const char *perm, const char *needle) {
         fail_objects(doc, -EINVAL, needle);
 }
 
-START_TEST(test_file_permission) {
+START_TEST(test_file_permission)
+{
         ck_assert_uint_eq(mode_of("0440"), 0440);
         ck_assert_uint_eq(mode_of("\"0440\""), 0440);
         ck_assert_uint_eq(mode_of("'440'"), 0440);
@@ -621,7 +643,8 @@ START_TEST(test_file_permission) {
 }
 END_TEST
 
-START_TEST(test_encodings) {
+START_TEST(test_encodings)
+{
         _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
         const char *doc = "- {objectName: a, secretPath: s/a, secretKey: k, encoding: utf-8}\n"
                           "- {objectName: b, secretPath: s/a, secretKey: k, encoding: UTF8}\n"
@@ -647,11 +670,13 @@ START_TEST(test_encodings) {
 }
 END_TEST
 
-START_TEST(test_max_objects) {
+START_TEST(test_max_objects)
+{
         VolumeSpec *s = NULL;
-        const char *five = "- {objectName: a, secretPath: s/a}\n- {objectName: b, secretPath: s/a}\n"
-                           "- {objectName: c, secretPath: s/a}\n- {objectName: d, secretPath: s/a}\n"
-                           "- {objectName: e, secretPath: s/a}\n";
+        const char *five =
+                "- {objectName: a, secretPath: s/a}\n- {objectName: b, secretPath: s/a}\n"
+                "- {objectName: c, secretPath: s/a}\n- {objectName: d, secretPath: s/a}\n"
+                "- {objectName: e, secretPath: s/a}\n";
 
         expect_err(parse_objects(five, &s), -E2BIG,
                    "objects: 5 objects, more than this node's limit of 4");
@@ -662,7 +687,8 @@ START_TEST(test_max_objects) {
 }
 END_TEST
 
-START_TEST(test_objects_too_large) {
+START_TEST(test_objects_too_large)
+{
         /* more nodes than ytree allows */
         size_t n = 10001, len = n * 4 + 16, off = 0;
         char *doc = malloc(len);
@@ -678,7 +704,8 @@ END_TEST
 
 /* --- secretArgs typing -------------------------------------------------------------- */
 
-START_TEST(test_secret_args_typing) {
+START_TEST(test_secret_args_typing)
+{
         _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
         const char *doc = "- objectName: a\n"
                           "  secretPath: pki/issue/r\n"
@@ -732,7 +759,8 @@ START_TEST(test_secret_args_typing) {
 }
 END_TEST
 
-START_TEST(test_secret_args_big_numbers) {
+START_TEST(test_secret_args_big_numbers)
+{
         _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
         const char *doc = "- objectName: a\n"
                           "  secretPath: x/y\n"
@@ -757,7 +785,8 @@ START_TEST(test_secret_args_big_numbers) {
 }
 END_TEST
 
-START_TEST(test_secret_args_errors_hide_values) {
+START_TEST(test_secret_args_errors_hide_values)
+{
         fail_objects("- objectName: a\n  secretPath: x/y\n  secretArgs:\n    ttl: .inf\n", -EINVAL,
                      "object 'a': secretArgs: the value of 'ttl' is .inf or .nan");
         fail_objects("- objectName: a\n  secretPath: x/y\n  secretArgs:\n    n: {m: [-.INF]}\n",
@@ -798,8 +827,10 @@ static JsonValue *parse_json(const char *text) {
 }
 
 static SecretObject obj(const char *key, SecretEncoding enc) {
-        return (SecretObject){ .name = (char *)"file", .path = (char *)"secret/data/x",
-                               .key = (char *)key, .encoding = enc };
+        return (SecretObject){ .name = (char *)"file",
+                               .path = (char *)"secret/data/x",
+                               .key = (char *)key,
+                               .encoding = enc };
 }
 
 /* Renders and returns the bytes (static buffer, NUL-terminated) and their length. */
@@ -846,7 +877,8 @@ static void render_fails(const char *json, const char *key, SecretEncoding enc, 
         expect_err(r, want, needle);
 }
 
-START_TEST(test_render_values) {
+START_TEST(test_render_values)
+{
         const char *d = "{\"password\":\"s3cr3t\",\"port\":5432,\"ratio\":0.25,\"on\":true,"
                         "\"nothing\":null,\"nested\":{\"b\":1,\"a\":\"<x>\"},"
                         "\"list\":[\"x\",6,true],\"empty\":\"\",\"nl\":\"a\\nb\"}";
@@ -867,7 +899,8 @@ START_TEST(test_render_values) {
 }
 END_TEST
 
-START_TEST(test_render_nul_in_string) {
+START_TEST(test_render_nul_in_string)
+{
         size_t n;
         int r;
         const char *got = render("{\"k\":\"a\\u0000b\"}", "k", SECRET_ENCODING_UTF8, &n, &r);
@@ -877,7 +910,8 @@ START_TEST(test_render_nul_in_string) {
 }
 END_TEST
 
-START_TEST(test_render_big_integer) {
+START_TEST(test_render_big_integer)
+{
         size_t n;
         int r;
         const char *got = render("{\"n\":123456789012345678901234567890,\"m\":7}", "n",
@@ -885,15 +919,15 @@ START_TEST(test_render_big_integer) {
         ck_assert_msg(r == 0, "%s", err);
         ck_assert_msg(strtod(got, NULL) == 123456789012345678901234567890.0, "%s", got);
         /* the other integers of that document still print as integers */
-        render_eq("{\"n\":123456789012345678901234567890,\"m\":7}", "m", SECRET_ENCODING_UTF8,
-                  "7");
+        render_eq("{\"n\":123456789012345678901234567890,\"m\":7}", "m", SECRET_ENCODING_UTF8, "7");
         got = render("{\"n\":123456789012345678901234567890}", NULL, SECRET_ENCODING_UTF8, &n, &r);
         ck_assert_int_eq(r, 0);
         ck_assert_msg(strncmp(got, "{\"n\":", 5) == 0, "%s", got);
 }
 END_TEST
 
-START_TEST(test_render_base64) {
+START_TEST(test_render_base64)
+{
         size_t n;
         int r;
         const char *got;
@@ -927,7 +961,8 @@ START_TEST(test_render_base64) {
 }
 END_TEST
 
-START_TEST(test_render_hex) {
+START_TEST(test_render_hex)
+{
         char hex[201], want[101];
 
         render_eq("{\"k\":\"48656c6c6f\"}", "k", SECRET_ENCODING_HEX, "Hello");
@@ -955,7 +990,8 @@ START_TEST(test_render_hex) {
 }
 END_TEST
 
-START_TEST(test_render_missing) {
+START_TEST(test_render_missing)
+{
         render_fails("{\"password\":\"" CANARY "\"}", "username", SECRET_ENCODING_UTF8, -ENOENT,
                      "object 'file': key 'username' does not exist");
         render_fails(NULL, "username", SECRET_ENCODING_UTF8, -ENOENT,
@@ -967,7 +1003,8 @@ START_TEST(test_render_missing) {
 }
 END_TEST
 
-START_TEST(test_unwrap_kv2) {
+START_TEST(test_unwrap_kv2)
+{
         bool kv2 = false;
         const JsonValue *inner;
         JsonValue *v;
@@ -1028,16 +1065,17 @@ START_TEST(test_unwrap_kv2) {
 }
 END_TEST
 
-START_TEST(test_render_after_unwrap) {
+START_TEST(test_render_after_unwrap)
+{
         JsonValue *v = parse_json("{\"data\":{\"password\":\"p\",\"user\":\"u\"},"
                                   "\"metadata\":{\"version\":1}}");
         SecretObject o = obj(NULL, SECRET_ENCODING_UTF8);
         Secret *out = NULL;
         bool kv2;
 
-        ck_assert_int_eq(secret_object_render(&o, vault_data_unwrap_kv2(v, &kv2), &out, err,
-                                              sizeof(err)),
-                         0);
+        ck_assert_int_eq(
+                secret_object_render(&o, vault_data_unwrap_kv2(v, &kv2), &out, err, sizeof(err)),
+                0);
         ck_assert(secret_equal_bytes(out, "{\"password\":\"p\",\"user\":\"u\"}",
                                      strlen("{\"password\":\"p\",\"user\":\"u\"}")));
         secret_free(out);
@@ -1047,7 +1085,8 @@ END_TEST
 
 /* --- the output shape (issue 12): format, expand, template, pkcs12Password --------- */
 
-START_TEST(test_shape_fields) {
+START_TEST(test_shape_fields)
+{
         _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
         const char *doc =
                 "- {objectName: a, secretPath: s/data/a}\n"
@@ -1101,7 +1140,8 @@ START_TEST(test_shape_fields) {
 }
 END_TEST
 
-START_TEST(test_shape_refusals) {
+START_TEST(test_shape_refusals)
+{
         static const struct {
                 const char *doc;
                 const char *needle;
@@ -1155,13 +1195,15 @@ START_TEST(test_shape_refusals) {
 }
 END_TEST
 
-START_TEST(test_shape_pki_paths) {
+START_TEST(test_shape_pki_paths)
+{
         _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
         /* pki/issue/<role> under any mount, an issuer-scoped issue path, a
          * trailing slash and a leading v1/ */
-        const char *doc = "- {objectName: a, secretPath: pki/issue/web, method: POST, format: pkcs12}\n"
-                          "- {objectName: b, secretPath: /v1/pki_int/issuer/default/issue/web/, "
-                          "method: PUT, format: pkcs12}\n";
+        const char *doc =
+                "- {objectName: a, secretPath: pki/issue/web, method: POST, format: pkcs12}\n"
+                "- {objectName: b, secretPath: /v1/pki_int/issuer/default/issue/web/, "
+                "method: PUT, format: pkcs12}\n";
 
         cfg.max_objects = 0;
         ck_assert_msg(parse_objects(doc, &s) == 0, "%s", err);
@@ -1174,7 +1216,8 @@ START_TEST(test_shape_pki_paths) {
 }
 END_TEST
 
-START_TEST(test_shape_render_through_object) {
+START_TEST(test_shape_render_through_object)
+{
         _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
         _cleanup_(json_value_unrefp) JsonValue *data = NULL;
         const char *doc = "- {objectName: e, secretPath: s/data/a, format: env}\n"

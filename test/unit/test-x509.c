@@ -67,12 +67,12 @@ static void ident_make(Ident *id, const char *cn, const Ident *issuer, bool ca, 
         ck_assert_int_eq(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                                                     (const unsigned char *)cn, -1, -1, 0),
                          1);
-        ck_assert_int_eq(X509_set_issuer_name(id->cert, issuer ? X509_get_subject_name(issuer->cert)
-                                                               : name),
-                         1);
+        ck_assert_int_eq(
+                X509_set_issuer_name(id->cert, issuer ? X509_get_subject_name(issuer->cert) : name),
+                1);
         if (ca) {
-                X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints,
-                                                          "critical,CA:TRUE");
+                X509_EXTENSION *ext =
+                        X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints, "critical,CA:TRUE");
                 ck_assert_ptr_nonnull(ext);
                 ck_assert_int_eq(X509_add_ext(id->cert, ext, -1), 1);
                 X509_EXTENSION_free(ext);
@@ -114,7 +114,7 @@ static X509Text text(const char *p, const char *field) {
 }
 
 /* The certificates of a PEM text, in order. */
-static STACK_OF(X509) *read_certs(const uint8_t *p, size_t n) {
+static STACK_OF(X509) * read_certs(const uint8_t *p, size_t n) {
         STACK_OF(X509) *s = sk_X509_new_null();
         BIO *b = BIO_new_mem_buf(p, (int)n);
         X509 *x;
@@ -140,10 +140,12 @@ static void expect_chain(const Secret *out, X509 *const *want, int n) {
 
 /* --- PEM chains ----------------------------------------------------------------------------- */
 
-START_TEST(test_pem_chain) {
+START_TEST(test_pem_chain)
+{
         _cleanup_(secret_freep) Secret *out = NULL;
         X509Text l = text(leaf.cert_pem, "certificate");
-        X509Text chain[] = { text(inter.cert_pem, "ca_chain[0]"), text(root.cert_pem, "ca_chain[1]") };
+        X509Text chain[] = { text(inter.cert_pem, "ca_chain[0]"),
+                             text(root.cert_pem, "ca_chain[1]") };
         X509 *want[] = { leaf.cert, inter.cert, root.cert };
 
         ck_assert_int_eq(secret_new(&out, 0), 0);
@@ -152,7 +154,8 @@ START_TEST(test_pem_chain) {
 }
 END_TEST
 
-START_TEST(test_pem_chain_dedup) {
+START_TEST(test_pem_chain_dedup)
+{
         _cleanup_(secret_freep) Secret *out = NULL;
         _cleanup_free_ char *bundle = NULL, *both = NULL;
         X509 *want[] = { leaf.cert, inter.cert, root.cert };
@@ -173,10 +176,13 @@ START_TEST(test_pem_chain_dedup) {
 }
 END_TEST
 
-START_TEST(test_pem_chain_errors) {
+START_TEST(test_pem_chain_errors)
+{
         _cleanup_(secret_freep) Secret *out = NULL;
         X509Text l = text("not a certificate", "certificate");
-        X509Text chain[] = { text(inter.cert_pem, "ca_chain[0]"), text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "ca_chain[1]") };
+        X509Text chain[] = { text(inter.cert_pem, "ca_chain[0]"),
+                             text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                                  "ca_chain[1]") };
 
         ck_assert_int_eq(secret_new(&out, 0), 0);
         ck_assert_int_eq(x509_pem_chain(&l, chain, 0, out, err, sizeof(err)), -EINVAL);
@@ -188,7 +194,8 @@ START_TEST(test_pem_chain_errors) {
 }
 END_TEST
 
-/* --- render: pem ------------------------------------------------------------------------------- */
+/* --- render: pem -------------------------------------------------------------------------------
+ */
 
 static JsonValue *pki_data(const Ident *cert, const Ident *key, const char *chain_json,
                            const char *issuing) {
@@ -196,9 +203,9 @@ static JsonValue *pki_data(const Ident *cert, const Ident *key, const char *chai
         JsonValue *d = NULL;
 
         ck_assert_int_eq(json_object_new(&d), 0);
-        ck_assert_int_eq(json_object_put_string(d, "certificate", cert->cert_pem,
-                                                strlen(cert->cert_pem)),
-                         0);
+        ck_assert_int_eq(
+                json_object_put_string(d, "certificate", cert->cert_pem, strlen(cert->cert_pem)),
+                0);
         if (key)
                 ck_assert_int_eq(json_object_put_string(d, "private_key", key->key_pem,
                                                         strlen(key->key_pem)),
@@ -239,7 +246,8 @@ static int render1(const RenderSpec *spec, const JsonValue *data, RenderedFile *
         return r;
 }
 
-START_TEST(test_render_pem) {
+START_TEST(test_render_pem)
+{
         _cleanup_free_ char *cj = chain_json(inter.cert_pem, root.cert_pem);
         RenderSpec spec = { .name = "tls.pem", .format = RENDER_FORMAT_PEM };
         X509 *want3[] = { leaf.cert, inter.cert, root.cert };
@@ -278,7 +286,8 @@ START_TEST(test_render_pem) {
 }
 END_TEST
 
-/* --- PKCS#12 ------------------------------------------------------------------------------------- */
+/* --- PKCS#12 -------------------------------------------------------------------------------------
+ */
 
 /* PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC. */
 static void expect_pbes2_aes256(const X509_ALGOR *alg) {
@@ -304,11 +313,10 @@ static void expect_pbes2_aes256(const X509_ALGOR *alg) {
 }
 
 /* Opens the bundle like a keystore would and checks everything in it. */
-static void expect_bundle(const uint8_t *p, size_t n, const char *pass, const Ident *id,
-                          int n_ca) {
+static void expect_bundle(const uint8_t *p, size_t n, const char *pass, const Ident *id, int n_ca) {
         const unsigned char *q = p;
         PKCS12 *p12 = d2i_PKCS12(NULL, &q, (long)n);
-        STACK_OF(PKCS7) *safes;
+        STACK_OF(PKCS7) * safes;
         STACK_OF(X509) *ca = NULL;
         const X509_ALGOR *mac_alg = NULL;
         const ASN1_OBJECT *mac_obj = NULL;
@@ -364,25 +372,28 @@ static void expect_bundle(const uint8_t *p, size_t n, const char *pass, const Id
         PKCS12_free(p12);
 }
 
-START_TEST(test_pkcs12_build) {
+START_TEST(test_pkcs12_build)
+{
         _cleanup_(secret_freep) Secret *out = NULL;
         X509Text l = text(leaf.cert_pem, "certificate"), k = text(leaf.key_pem, "private_key");
-        X509Text chain[] = { text(inter.cert_pem, "ca_chain[0]"), text(root.cert_pem, "ca_chain[1]"),
+        X509Text chain[] = { text(inter.cert_pem, "ca_chain[0]"),
+                             text(root.cert_pem, "ca_chain[1]"),
                              text(leaf.cert_pem, "ca_chain[2]") };
         const uint8_t *p;
         size_t n;
 
         ck_assert_int_eq(secret_new(&out, 0), 0);
-        ck_assert_int_eq(x509_pkcs12_build(&l, &k, chain, 3, "pa$$ 'w\"rd", "tls", out, err,
-                                           sizeof(err)),
-                         0);
+        ck_assert_int_eq(
+                x509_pkcs12_build(&l, &k, chain, 3, "pa$$ 'w\"rd", "tls", out, err, sizeof(err)),
+                0);
         p = secret_get(out, &n);
         /* the leaf repeated in the chain is not a CA entry */
         expect_bundle(p, n, "pa$$ 'w\"rd", &leaf, 2);
 }
 END_TEST
 
-START_TEST(test_pkcs12_empty_password) {
+START_TEST(test_pkcs12_empty_password)
+{
         _cleanup_(secret_freep) Secret *out = NULL;
         X509Text l = text(leaf.cert_pem, "certificate"), k = text(leaf.key_pem, "private_key");
         const uint8_t *p;
@@ -395,7 +406,8 @@ START_TEST(test_pkcs12_empty_password) {
 }
 END_TEST
 
-START_TEST(test_pkcs12_errors) {
+START_TEST(test_pkcs12_errors)
+{
         _cleanup_(secret_freep) Secret *out = NULL;
         X509Text l = text(leaf.cert_pem, "certificate"), k = text(other.key_pem, "private_key");
 
@@ -412,7 +424,8 @@ START_TEST(test_pkcs12_errors) {
 }
 END_TEST
 
-START_TEST(test_pkcs12_bound) {
+START_TEST(test_pkcs12_bound)
+{
         _cleanup_(secret_freep) Secret *out = NULL;
         X509Text l = text(leaf.cert_pem, "certificate"), k = text(leaf.key_pem, "private_key");
 
@@ -422,7 +435,8 @@ START_TEST(test_pkcs12_bound) {
 }
 END_TEST
 
-START_TEST(test_pkcs12_same) {
+START_TEST(test_pkcs12_same)
+{
         _cleanup_(secret_freep) Secret *a = NULL, *b = NULL;
         X509Text l = text(leaf.cert_pem, "certificate"), k = text(leaf.key_pem, "private_key");
         X509Text chain[] = { text(inter.cert_pem, "ca_chain[0]") };
@@ -449,15 +463,15 @@ START_TEST(test_pkcs12_same) {
         ck_assert(!same);
         ck_assert_int_eq(x509_pkcs12_same(p, n - 1, &l, &k, chain, 1, "pw", &same), 0);
         ck_assert(!same);
-        ck_assert_int_eq(x509_pkcs12_same((const uint8_t *)"junk", 4, &l, &k, chain, 1, "pw",
-                                          &same),
-                         0);
+        ck_assert_int_eq(
+                x509_pkcs12_same((const uint8_t *)"junk", 4, &l, &k, chain, 1, "pw", &same), 0);
         ck_assert(!same);
         ck_assert_uint_eq(ERR_peek_error(), 0);
 }
 END_TEST
 
-START_TEST(test_render_pkcs12) {
+START_TEST(test_render_pkcs12)
+{
         _cleanup_free_ char *cj = chain_json(inter.cert_pem, root.cert_pem);
         _cleanup_(secret_freep) Secret *pw = NULL;
         RenderSpec spec = { .name = "keystore.p12", .format = RENDER_FORMAT_PKCS12 };
@@ -507,14 +521,15 @@ START_TEST(test_render_pkcs12) {
 END_TEST
 
 /* The same issuance shaped three ways matches: pem leaf, pkcs12 cert, raw key. */
-START_TEST(test_one_issuance_three_shapes) {
+START_TEST(test_one_issuance_three_shapes)
+{
         _cleanup_free_ char *cj = chain_json(inter.cert_pem, root.cert_pem);
         RenderSpec pem = { .name = "tls.crt", .format = RENDER_FORMAT_PEM };
         RenderSpec p12 = { .name = "tls.p12", .format = RENDER_FORMAT_PKCS12 };
         RenderSpec key = { .name = "tls.key", .key = "private_key" };
         RenderedFile *a = NULL, *b = NULL, *c = NULL;
         JsonValue *d = pki_data(&leaf, &leaf, cj, NULL);
-        STACK_OF(X509) *certs;
+        STACK_OF(X509) * certs;
         const unsigned char *q;
         EVP_PKEY *k, *k12 = NULL;
         X509 *c12 = NULL;
@@ -551,7 +566,8 @@ START_TEST(test_one_issuance_three_shapes) {
 }
 END_TEST
 
-START_TEST(test_pem_times) {
+START_TEST(test_pem_times)
+{
         int64_t nb = 0, na = 0, want_nb, want_na;
         ASN1_TIME *epoch = ASN1_TIME_set(NULL, 0);
         int days, secs;

@@ -71,7 +71,8 @@ static void check_scalar(const YNode *n, const char *value, int quoted, unsigned
 
 /* ---- structure ---- */
 
-START_TEST(test_block_structure) {
+START_TEST(test_block_structure)
+{
         YNode *root = parse_ok("a: 1\n"
                                "b:\n"
                                "  - x\n"
@@ -111,7 +112,8 @@ START_TEST(test_block_structure) {
 }
 END_TEST
 
-START_TEST(test_scalars) {
+START_TEST(test_scalars)
+{
         YNode *root = parse_ok("plain: hello world\n"
                                "single: 'it''s'\n"
                                "double: \"tab\\there\\u00e9\"\n"
@@ -142,7 +144,8 @@ START_TEST(test_scalars) {
 }
 END_TEST
 
-START_TEST(test_embedded_nul) {
+START_TEST(test_embedded_nul)
+{
         /* "\0" is a valid YAML escape: scalar_len keeps the real length */
         YNode *root = parse_ok("\"a\\0b\"");
         check_node(root, YNODE_SCALAR, 1, 1);
@@ -152,7 +155,8 @@ START_TEST(test_embedded_nul) {
 }
 END_TEST
 
-START_TEST(test_flow_json) {
+START_TEST(test_flow_json)
+{
         YNode *root = parse_ok("{\"a\": [1, 2, {\"b\": null}], \"c\": \"x\", \"d\": true}");
         const YNode *a, *inner;
 
@@ -173,7 +177,8 @@ START_TEST(test_flow_json) {
 }
 END_TEST
 
-START_TEST(test_flow_json_multiline) {
+START_TEST(test_flow_json_multiline)
+{
         YNode *root = parse_ok("[\n"
                                "  {\"name\": \"db-password\", \"path\": \"kv/data/db\"},\n"
                                "  {\"name\": \"api\", \"path\": \"kv/data/api\"}\n"
@@ -187,7 +192,8 @@ START_TEST(test_flow_json_multiline) {
 }
 END_TEST
 
-START_TEST(test_top_level_kinds) {
+START_TEST(test_top_level_kinds)
+{
         YNode *root = parse_ok("- a\n- b\n");
         check_node(root, YNODE_SEQUENCE, 1, 1);
         ck_assert_uint_eq(root->n_children, 2);
@@ -208,7 +214,8 @@ END_TEST
 
 /* ---- empty documents ---- */
 
-START_TEST(test_empty_document) {
+START_TEST(test_empty_document)
+{
         static const char *const empty[] = { "", "\n\n", "# only a comment\n", "   \n# x\n" };
         for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
                 YNode *root = parse_ok(empty[i]);
@@ -221,7 +228,8 @@ START_TEST(test_empty_document) {
 }
 END_TEST
 
-START_TEST(test_empty_document_explicit) {
+START_TEST(test_empty_document_explicit)
+{
         /* An explicit document marker with nothing in it is still empty. */
         static const char *const empty[] = { "---\n", "---\n# all defaults\n", "--- \n...\n" };
         for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
@@ -238,7 +246,8 @@ END_TEST
 
 /* ---- rejected features ---- */
 
-START_TEST(test_anchors_aliases) {
+START_TEST(test_anchors_aliases)
+{
         parse_fail("a: &x 1\nb: *x\n", NULL, -EINVAL, "line 1 column 4: ", "anchors");
         parse_fail("- &x 1\n- *x\n", NULL, -EINVAL, "line 1 column 3: ", "anchors");
         parse_fail("a: &m {b: 1}\n", NULL, -EINVAL, "line 1 column 4: ", "anchors");
@@ -251,15 +260,17 @@ START_TEST(test_anchors_aliases) {
 }
 END_TEST
 
-START_TEST(test_multiple_documents) {
-        parse_fail("a: 1\n---\nb: 2\n", NULL, -EINVAL, "line 2 column 1: ",
-                   "only one YAML document");
+START_TEST(test_multiple_documents)
+{
+        parse_fail("a: 1\n---\nb: 2\n", NULL, -EINVAL,
+                   "line 2 column 1: ", "only one YAML document");
         parse_fail("--- a\n--- b\n", NULL, -EINVAL, "line 2 column 1: ", "only one");
         parse_fail("a: 1\n...\n---\n", NULL, -EINVAL, "line 3 column 1: ", "only one");
 }
 END_TEST
 
-START_TEST(test_duplicate_keys) {
+START_TEST(test_duplicate_keys)
+{
         parse_fail("a: 1\nb: 2\na: 3\n", NULL, -EINVAL, "line 3 column 1: ", "duplicate key 'a'");
         parse_fail("{\"a\": 1, \"a\": 2}", NULL, -EINVAL, "line 1 column 10: ", "duplicate key");
         parse_fail("x:\n  k: 1\n  k: 1\n", NULL, -EINVAL, "line 3 column 3: ", "duplicate");
@@ -271,7 +282,8 @@ START_TEST(test_duplicate_keys) {
 }
 END_TEST
 
-START_TEST(test_non_scalar_keys) {
+START_TEST(test_non_scalar_keys)
+{
         parse_fail("? [a, b]\n: 1\n", NULL, -EINVAL, "line 1 column 3: ", "plain strings");
         parse_fail("? {a: 1}\n: 1\n", NULL, -EINVAL, "line 1 column 3: ", "plain strings");
         parse_fail("{[a]: 1}", NULL, -EINVAL, "line 1 column 2: ", "plain strings");
@@ -281,21 +293,25 @@ END_TEST
 
 /* ---- syntax errors ---- */
 
-START_TEST(test_syntax_errors) {
+START_TEST(test_syntax_errors)
+{
         parse_fail("a: 1\n  b: 2\n", NULL, -EINVAL, "line 2 column 4: ", NULL);
         parse_fail("a: [1, 2\n", NULL, -EINVAL, "line 2 column 1: ", NULL);
         parse_fail("a: 1\n\tb: 2\n", NULL, -EINVAL, "line 2 column 1: ", "tab");
         parse_fail("- a\n-b: {\n", NULL, -EINVAL, "line 2 column 1: ", NULL);
         parse_fail("a: \"unterminated\n", NULL, -EINVAL, "line ", NULL);
         parse_fail("\n\n\nkey: value: more\n", NULL, -EINVAL, "line 4 column ", NULL);
-        parse_fail("\xff" "abc", NULL, -EINVAL, "line 1 column 1: ", "UTF-8");
+        parse_fail("\xff"
+                   "abc",
+                   NULL, -EINVAL, "line 1 column 1: ", "UTF-8");
         parse_fail("a: \xc3\x28\n", NULL, -EINVAL, "line 1 column ", NULL);
         parse_fail("{a: 1", NULL, -EINVAL, "line 2 column 1: ", NULL); /* at the end */
         parse_fail("]", NULL, -EINVAL, "line 1 column 1: ", NULL);
 }
 END_TEST
 
-START_TEST(test_error_buffer) {
+START_TEST(test_error_buffer)
+{
         YNode *root = NULL;
         char small[12];
         /* a short error buffer is NUL-terminated, never overrun */
@@ -326,7 +342,8 @@ static char *nested_seq(unsigned depth) {
         return s;
 }
 
-START_TEST(test_limit_depth) {
+START_TEST(test_limit_depth)
+{
         const YTreeLimits lim = { .max_depth = 3, .max_nodes = 100, .max_scalar = 100 };
         YNode *root;
         char *doc;
@@ -356,7 +373,8 @@ START_TEST(test_limit_depth) {
 }
 END_TEST
 
-START_TEST(test_limit_nodes) {
+START_TEST(test_limit_nodes)
+{
         const YTreeLimits lim = { .max_depth = 16, .max_nodes = 5, .max_scalar = 100 };
         YNode *root;
 
@@ -371,7 +389,8 @@ START_TEST(test_limit_nodes) {
 }
 END_TEST
 
-START_TEST(test_limit_nodes_default) {
+START_TEST(test_limit_nodes_default)
+{
         /* 10000 nodes by default: a list of 9999 scalars fits, 10000 do not */
         size_t n = 10000, len = 0;
         char *doc = malloc(n * 3 + 4);
@@ -396,7 +415,8 @@ START_TEST(test_limit_nodes_default) {
 }
 END_TEST
 
-START_TEST(test_limit_scalar) {
+START_TEST(test_limit_scalar)
+{
         const YTreeLimits lim = { .max_depth = 16, .max_nodes = 100, .max_scalar = 4 };
         YNode *root;
 
@@ -415,7 +435,8 @@ START_TEST(test_limit_scalar) {
 }
 END_TEST
 
-START_TEST(test_limit_scalar_default) {
+START_TEST(test_limit_scalar_default)
+{
         size_t n = 65536;
         char *doc = malloc(n + 2);
         YNode *root;
@@ -433,7 +454,8 @@ END_TEST
 
 /* ---- accessors ---- */
 
-START_TEST(test_get) {
+START_TEST(test_get)
+{
         YNode *root = parse_ok("a: 1\nb: [x]\n");
         const YNode *b = ytree_get(root, "b");
         ck_assert_ptr_nonnull(b);
@@ -449,7 +471,8 @@ START_TEST(test_get) {
 }
 END_TEST
 
-START_TEST(test_type_names_and_free) {
+START_TEST(test_type_names_and_free)
+{
         ck_assert_str_eq(ytree_type_name(YNODE_SCALAR), "a scalar");
         ck_assert_str_eq(ytree_type_name(YNODE_MAPPING), "a mapping");
         ck_assert_str_eq(ytree_type_name(YNODE_SEQUENCE), "a list");

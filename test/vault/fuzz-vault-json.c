@@ -38,7 +38,9 @@ static void check_message(const VaultError *err) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        static const long statuses[] = { 200, 204, 307, 400, 403, 404, 405, 412, 429, 500, 501, 503 };
+        static const long statuses[] = {
+                200, 204, 307, 400, 403, 404, 405, 412, 429, 500, 501, 503
+        };
 
         for (size_t s = 0; s < sizeof(statuses) / sizeof(statuses[0]); s++) {
                 VaultResponse *r = NULL;

@@ -30,15 +30,15 @@
 #include <unistd.h>
 
 typedef enum MiniAction {
-        MINI_SEND,  /* write `raw`, then close */
-        MINI_DROP,  /* read the request, close without answering */
+        MINI_SEND, /* write `raw`, then close */
+        MINI_DROP, /* read the request, close without answering */
 } MiniAction;
 
 typedef struct MiniAnswer {
         MiniAction action;
-        const char *raw;    /* complete HTTP response bytes */
-        size_t len;         /* 0 → strlen(raw) */
-        unsigned delay_ms;  /* before answering */
+        const char *raw;   /* complete HTTP response bytes */
+        size_t len;        /* 0 → strlen(raw) */
+        unsigned delay_ms; /* before answering */
 } MiniAnswer;
 
 typedef struct MiniServer {

@@ -64,10 +64,10 @@ static void die(const char *fmt, ...) {
 
 /* --- admin channel (plain libcurl, independent of the code under test) ---------- */
 
-static long admin_on(const DevServer *d, const char *method, const char *path,
-                     JsonValue **ret, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static long admin_on(const DevServer *d, const char *method, const char *path,
-                     JsonValue **ret, const char *fmt, ...) {
+static long admin_on(const DevServer *d, const char *method, const char *path, JsonValue **ret,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static long admin_on(const DevServer *d, const char *method, const char *path, JsonValue **ret,
+                     const char *fmt, ...) {
         char *body = NULL;
         JsonValue *v = NULL;
         long status;
@@ -110,8 +110,8 @@ static size_t count_on(const DevServer *d, const char *path, const char *listene
                 const char *p, *l;
                 if (json_member_string(e, "path", &p, NULL) != 0 || strcmp(p, path) != 0)
                         continue;
-                if (listener && (json_member_string(e, "listener", &l, NULL) != 0 ||
-                                 strcmp(l, listener) != 0))
+                if (listener &&
+                    (json_member_string(e, "listener", &l, NULL) != 0 || strcmp(l, listener) != 0))
                         continue;
                 n++;
         }
@@ -125,8 +125,8 @@ static size_t count_on(const DevServer *d, const char *path, const char *listene
  * before the entry exists: poll (bounded, 5 s) until n are there, then
  * check that there are no more.
  */
-static void expect_count_on(const DevServer *d, const char *path, const char *listener,
-                            size_t n, int line) {
+static void expect_count_on(const DevServer *d, const char *path, const char *listener, size_t n,
+                            int line) {
         size_t got = 0;
 
         for (int i = 0; i < 500; i++) {
@@ -141,7 +141,7 @@ static void expect_count_on(const DevServer *d, const char *path, const char *li
 }
 
 #define expect_count(path, n) expect_count_on(&main_srv, (path), NULL, (n), __LINE__)
-#define expect_count_listener(path, listener, n)                                           \
+#define expect_count_listener(path, listener, n)                                                   \
         expect_count_on(&main_srv, (path), (listener), (n), __LINE__)
 
 static void add_fault(const char *json) {
@@ -158,8 +158,7 @@ static void write_private_key(const char *path, EVP_PKEY *k) {
         fclose(f);
 }
 
-static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
-                       bool ca) {
+static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, bool ca) {
         X509 *x = X509_new();
         X509V3_CTX ctx;
         X509_EXTENSION *ext;
@@ -336,8 +335,11 @@ static void note_token(const VaultToken *t) {
 /* Logs in with kubernetes auth (role demo) and remembers the token as secret. */
 static VaultToken *login_k8s(VaultClient *c, const char *ns) {
         char *jwt = make_jwt("team-a", "app", "vault", 600);
-        VaultLoginParams lp = { .method = VAULT_AUTH_KUBERNETES, .role = "demo",
-                                .jwt = (const uint8_t *)jwt, .jwt_len = strlen(jwt), .ns = ns };
+        VaultLoginParams lp = { .method = VAULT_AUTH_KUBERNETES,
+                                .role = "demo",
+                                .jwt = (const uint8_t *)jwt,
+                                .jwt_len = strlen(jwt),
+                                .ns = ns };
         VaultToken *t = NULL;
         VaultError err = { 0 };
         int r = vault_client_login(c, &lp, &t, &err);
@@ -366,7 +368,9 @@ static VaultToken *root_token(void) {
 
 static int read_path(VaultToken *t, VaultMethod m, const char *path, const char *body,
                      VaultResponse **ret, VaultError *err) {
-        VaultRequest rq = { .method = m, .path = path, .body = (const uint8_t *)body,
+        VaultRequest rq = { .method = m,
+                            .path = path,
+                            .body = (const uint8_t *)body,
                             .body_len = body ? strlen(body) : 0 };
         int r;
 
@@ -397,7 +401,8 @@ static char *jwt_pub_json(void) {
 
 /* --- auth -------------------------------------------------------------------------------- */
 
-START_TEST(test_login_kubernetes) {
+START_TEST(test_login_kubernetes)
+{
         VaultToken *t = login_k8s(client, NULL);
         JsonValue *v = NULL;
         const JsonValue *tok;
@@ -418,11 +423,14 @@ START_TEST(test_login_kubernetes) {
 }
 END_TEST
 
-START_TEST(test_login_custom_mount) {
+START_TEST(test_login_custom_mount)
+{
         char *esc = jwt_pub_json();
         char *jwt = make_jwt("team-a", "app", "vault", 600);
-        VaultLoginParams lp = { .method = VAULT_AUTH_KUBERNETES, .mount = "k8s-cluster2",
-                                .role = "r2", .jwt = (const uint8_t *)jwt,
+        VaultLoginParams lp = { .method = VAULT_AUTH_KUBERNETES,
+                                .mount = "k8s-cluster2",
+                                .role = "r2",
+                                .jwt = (const uint8_t *)jwt,
                                 .jwt_len = strlen(jwt) };
         VaultToken *t = NULL;
         VaultError err = { 0 };
@@ -445,10 +453,13 @@ START_TEST(test_login_custom_mount) {
 }
 END_TEST
 
-START_TEST(test_login_jwt) {
+START_TEST(test_login_jwt)
+{
         char *jwt = make_jwt("team-a", "app", "vault", 600);
-        VaultLoginParams lp = { .method = VAULT_AUTH_JWT, .role = "demo",
-                                .jwt = (const uint8_t *)jwt, .jwt_len = strlen(jwt) };
+        VaultLoginParams lp = { .method = VAULT_AUTH_JWT,
+                                .role = "demo",
+                                .jwt = (const uint8_t *)jwt,
+                                .jwt_len = strlen(jwt) };
         VaultToken *t = NULL;
         VaultError err = { 0 };
 
@@ -461,7 +472,8 @@ START_TEST(test_login_jwt) {
 }
 END_TEST
 
-START_TEST(test_login_rejected) {
+START_TEST(test_login_rejected)
+{
         char *jwt_wrong_aud = make_jwt("team-a", "app", "not-vault", 600);
         char *jwt_expired = make_jwt("team-a", "app", "vault", -3600);
         VaultLoginParams lp = { .method = VAULT_AUTH_KUBERNETES, .role = "demo" };
@@ -523,7 +535,8 @@ END_TEST
 
 /* --- reads --------------------------------------------------------------------------------- */
 
-START_TEST(test_kv_v2) {
+START_TEST(test_kv_v2)
+{
         VaultToken *t = login_k8s(client, NULL);
         VaultResponse *r = NULL;
         VaultError err;
@@ -532,8 +545,7 @@ START_TEST(test_kv_v2) {
         size_t n;
         int64_t version;
 
-        ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "secret/data/myapp/config", NULL, &r,
-                                   &err),
+        ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "secret/data/myapp/config", NULL, &r, &err),
                          0);
         inner = json_object_member(r->data, "data");
         ck_assert_int_eq(json_member_string(inner, "password", &s, &n), 0);
@@ -545,36 +557,32 @@ START_TEST(test_kv_v2) {
         /* A second version, then ?version=1 still reads the first. */
         admin("POST", "/admin/secrets", NULL,
               "{\"mount\":\"secret\",\"path\":\"myapp/config\",\"data\":{\"password\":\"v2\"}}");
-        ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "secret/data/myapp/config?version=1",
-                                   NULL, &r, &err),
+        ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "secret/data/myapp/config?version=1", NULL,
+                                   &r, &err),
                          0);
-        ck_assert_int_eq(json_member_int64(json_object_member(r->data, "metadata"), "version",
-                                           &version),
-                         0);
+        ck_assert_int_eq(
+                json_member_int64(json_object_member(r->data, "metadata"), "version", &version), 0);
         ck_assert_int_eq(version, 1);
         vault_response_free(r);
-        ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "/v1/secret/data/myapp/config", NULL, &r,
-                                   &err),
-                         0);
-        ck_assert_int_eq(json_member_int64(json_object_member(r->data, "metadata"), "version",
-                                           &version),
-                         0);
+        ck_assert_int_eq(
+                read_path(t, VAULT_METHOD_GET, "/v1/secret/data/myapp/config", NULL, &r, &err), 0);
+        ck_assert_int_eq(
+                json_member_int64(json_object_member(r->data, "metadata"), "version", &version), 0);
         ck_assert_int_eq(version, 2);
         vault_response_free(r);
 
         /* Deleted and destroyed versions: 404 with a body, no errors key. */
         admin("DELETE", "/admin/secrets", NULL,
               "{\"mount\":\"secret\",\"path\":\"myapp/config\",\"versions\":[1]}");
-        ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "secret/data/myapp/config?version=1",
-                                   NULL, &r, &err),
+        ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "secret/data/myapp/config?version=1", NULL,
+                                   &r, &err),
                          VAULT_E_NOT_FOUND);
         ck_assert_msg(strstr(err.message, "secret version 1 was deleted at"), "%s", err.message);
         ck_assert_int_eq(vault_error_to_csi_code(err.code), CSI_NOT_FOUND);
         admin("DELETE", "/admin/secrets", NULL,
               "{\"mount\":\"secret\",\"path\":\"myapp/config\",\"versions\":[2],"
               "\"destroy\":true}");
-        ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "secret/data/myapp/config", NULL, &r,
-                                   &err),
+        ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "secret/data/myapp/config", NULL, &r, &err),
                          VAULT_E_NOT_FOUND);
         ck_assert_msg(strstr(err.message, "secret version 2 was destroyed"), "%s", err.message);
         /* Missing key; v2 mount read without data/ (Vault's warning; a root
@@ -585,15 +593,16 @@ START_TEST(test_kv_v2) {
         t = root_token();
         ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "secret/myapp/config", NULL, &r, &err),
                          VAULT_E_NOT_FOUND);
-        ck_assert_msg(strstr(err.message, "Invalid path for a versioned K/V secrets engine"),
-                      "%s", err.message);
+        ck_assert_msg(strstr(err.message, "Invalid path for a versioned K/V secrets engine"), "%s",
+                      err.message);
         expect_count("/v1/secret/data/myapp/config", 5);
         ck_assert_uint_eq(err.attempts, 1);
         vault_token_free(t);
 }
 END_TEST
 
-START_TEST(test_kv_v1_and_denied) {
+START_TEST(test_kv_v1_and_denied)
+{
         VaultToken *t = login_k8s(client, NULL);
         VaultResponse *r = NULL;
         VaultError err;
@@ -625,7 +634,8 @@ START_TEST(test_kv_v1_and_denied) {
 }
 END_TEST
 
-START_TEST(test_dynamic_credentials_and_leases) {
+START_TEST(test_dynamic_credentials_and_leases)
+{
         VaultToken *t = login_k8s(client, NULL);
         VaultRequestCache *cache = NULL;
         const VaultResponse *a = NULL, *b = NULL;
@@ -666,8 +676,7 @@ START_TEST(test_dynamic_credentials_and_leases) {
         vault_request_cache_free(cache);
 
         /* Leases die with their token: revoke-self takes the next lease along. */
-        ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "database/creds/readonly", NULL, &r,
-                                   &err),
+        ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "database/creds/readonly", NULL, &r, &err),
                          0);
         snprintf(lease_id, sizeof(lease_id), "%s", r->lease_id);
         ck_assert_int_eq(json_member_string(r->data, "password", &s, &n), 0);
@@ -690,14 +699,17 @@ START_TEST(test_dynamic_credentials_and_leases) {
 }
 END_TEST
 
-START_TEST(test_pki_and_request_cache) {
+START_TEST(test_pki_and_request_cache)
+{
         VaultToken *t = login_k8s(client, NULL);
         VaultRequestCache *cache = NULL;
         const VaultResponse *a = NULL, *b = NULL, *c = NULL;
         const char *args1 = "{\"common_name\":\"a.example.com\",\"ttl\":\"1h\"}";
         const char *args2 = "{\"common_name\":\"b.example.com\",\"ttl\":\"1h\"}";
-        VaultRequest rq = { .method = VAULT_METHOD_PUT, .path = "pki/issue/example-dot-com",
-                            .body = (const uint8_t *)args1, .body_len = strlen(args1) };
+        VaultRequest rq = { .method = VAULT_METHOD_PUT,
+                            .path = "pki/issue/example-dot-com",
+                            .body = (const uint8_t *)args1,
+                            .body_len = strlen(args1) };
         VaultError err = { 0 };
         VaultResponse *r = NULL;
         const char *cert, *key;
@@ -720,9 +732,9 @@ START_TEST(test_pki_and_request_cache) {
         vault_request_cache_free(cache);
 
         /* GET on an update-only path: the ACL answers first (403). */
-        ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "pki/issue/example-dot-com", NULL, &r,
-                                   &err),
-                         VAULT_E_DENIED);
+        ck_assert_int_eq(
+                read_path(t, VAULT_METHOD_GET, "pki/issue/example-dot-com", NULL, &r, &err),
+                VAULT_E_DENIED);
         /* A CN the role does not allow: 400 with Vault's words, but never the
          * value we sent (issue 14: secretArgs values are not echoed). */
         ck_assert_int_eq(read_path(t, VAULT_METHOD_POST, "pki/issue/example-dot-com",
@@ -734,7 +746,8 @@ START_TEST(test_pki_and_request_cache) {
 }
 END_TEST
 
-START_TEST(test_token_lifecycle) {
+START_TEST(test_token_lifecycle)
+{
         VaultToken *t = login_k8s(client, NULL);
         VaultTokenInfo info;
         VaultError err = { 0 };
@@ -759,7 +772,8 @@ START_TEST(test_token_lifecycle) {
 }
 END_TEST
 
-START_TEST(test_namespace_and_headers) {
+START_TEST(test_namespace_and_headers)
+{
         VaultToken *t, *root_t;
         VaultResponse *r = NULL;
         VaultError err;
@@ -784,8 +798,7 @@ START_TEST(test_namespace_and_headers) {
         t = login_k8s(client, "team-a");
         ck_assert_str_eq(vault_token_namespace(t), "team-a");
         ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "secret/data/app", NULL, &r, &err), 0);
-        ck_assert_int_eq(json_member_string(json_object_member(r->data, "data"), "k", &s, NULL),
-                         0);
+        ck_assert_int_eq(json_member_string(json_object_member(r->data, "data"), "k", &s, NULL), 0);
         ck_assert_str_eq(s, "in-team-a");
         vault_response_free(r);
         /* The root namespace has no such secret. */
@@ -820,9 +833,11 @@ START_TEST(test_namespace_and_headers) {
 }
 END_TEST
 
-/* --- faults: retries, attempts, Retry-After, redirects ------------------------------------------ */
+/* --- faults: retries, attempts, Retry-After, redirects ------------------------------------------
+ */
 
-START_TEST(test_retry_transient_statuses) {
+START_TEST(test_retry_transient_statuses)
+{
         static const char *const faults[] = {
                 "{\"type\":\"sealed\",\"count\":2,\"path\":\"/v1/secret/*\"}",
                 "{\"type\":\"error\",\"count\":1,\"path\":\"/v1/secret/*\"}",
@@ -844,8 +859,8 @@ START_TEST(test_retry_transient_statuses) {
                 VaultError err;
                 admin("POST", "/admin/counters/reset", NULL, "{}");
                 add_fault(faults[i]);
-                ck_assert_msg(read_path(t, VAULT_METHOD_GET, "secret/data/myapp/config", NULL,
-                                        &r, &err) == 0,
+                ck_assert_msg(read_path(t, VAULT_METHOD_GET, "secret/data/myapp/config", NULL, &r,
+                                        &err) == 0,
                               "fault %s: %s", faults[i], err.message);
                 ck_assert_msg(err.attempts == expected_attempts[i], "fault %s: %u attempts",
                               faults[i], err.attempts);
@@ -856,7 +871,8 @@ START_TEST(test_retry_transient_statuses) {
 }
 END_TEST
 
-START_TEST(test_retries_exhausted) {
+START_TEST(test_retries_exhausted)
+{
         static const struct {
                 const char *fault;
                 int code;
@@ -892,8 +908,8 @@ START_TEST(test_retries_exhausted) {
                 vault_token_free(t);
                 t = login_k8s(client, NULL);
                 add_fault(fault);
-                ck_assert_msg(read_path(t, VAULT_METHOD_GET, "secret/data/myapp/config", NULL,
-                                        &r, &err) == cases[i].code,
+                ck_assert_msg(read_path(t, VAULT_METHOD_GET, "secret/data/myapp/config", NULL, &r,
+                                        &err) == cases[i].code,
                               "%s: %d %s", fault, err.code, err.message);
                 if (cases[i].code == 0) {
                         /* 204: success without a body, so without data. */
@@ -914,7 +930,8 @@ START_TEST(test_retries_exhausted) {
 }
 END_TEST
 
-START_TEST(test_retry_after) {
+START_TEST(test_retry_after)
+{
         VaultToken *t = login_k8s(client, NULL);
         VaultResponse *r = NULL;
         VaultError err;
@@ -924,8 +941,7 @@ START_TEST(test_retry_after) {
         add_fault("{\"type\":\"rate_limit\",\"retry_after\":1,\"rate_limit_headers\":true,"
                   "\"count\":1,\"path\":\"/v1/secret/*\"}");
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "secret/data/myapp/config", NULL, &r,
-                                   &err),
+        ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "secret/data/myapp/config", NULL, &r, &err),
                          0);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
@@ -938,8 +954,7 @@ START_TEST(test_retry_after) {
         admin("POST", "/admin/counters/reset", NULL, "{}");
         add_fault("{\"type\":\"rate_limit\",\"retry_after\":3600,\"path\":\"/v1/secret/*\"}");
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "secret/data/myapp/config", NULL, &r,
-                                   &err),
+        ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "secret/data/myapp/config", NULL, &r, &err),
                          VAULT_E_RATE_LIMITED);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
@@ -953,7 +968,8 @@ START_TEST(test_retry_after) {
 }
 END_TEST
 
-START_TEST(test_timeouts) {
+START_TEST(test_timeouts)
+{
         VaultConfig cfg = base_config(&main_srv);
         VaultShared *s = NULL;
         VaultClient *c = NULL;
@@ -987,7 +1003,8 @@ START_TEST(test_timeouts) {
 }
 END_TEST
 
-START_TEST(test_standby_redirect) {
+START_TEST(test_standby_redirect)
+{
         VaultConfig cfg = base_config(&main_srv);
         VaultShared *s = NULL;
         VaultClient *c = NULL;
@@ -1026,22 +1043,24 @@ START_TEST(test_standby_redirect) {
 
         /* Never from https to http. */
         admin("POST", "/admin/counters/reset", NULL, "{}");
-        snprintf(loc, sizeof(loc), "{\"type\":\"redirect\",\"location\":\"%s\","
-                 "\"path\":\"/v1/secret/*\"}", http_srv.addr);
+        snprintf(loc, sizeof(loc),
+                 "{\"type\":\"redirect\",\"location\":\"%s\","
+                 "\"path\":\"/v1/secret/*\"}",
+                 http_srv.addr);
         add_fault(loc);
-        ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "secret/data/myapp/config", NULL, &r,
-                                   &err),
+        ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "secret/data/myapp/config", NULL, &r, &err),
                          VAULT_E_PROTOCOL);
         ck_assert_msg(strstr(err.message, "https to plain http"), "%s", err.message);
         expect_count_on(&http_srv, "/v1/secret/data/myapp/config", NULL, 0, __LINE__);
         admin("DELETE", "/admin/faults", NULL, NULL);
 
         /* At most one redirect per call. */
-        snprintf(loc, sizeof(loc), "{\"type\":\"redirect\",\"location\":\"%s\","
-                 "\"path\":\"/v1/secret/*\"}", main_srv.addr);
+        snprintf(loc, sizeof(loc),
+                 "{\"type\":\"redirect\",\"location\":\"%s\","
+                 "\"path\":\"/v1/secret/*\"}",
+                 main_srv.addr);
         add_fault(loc);
-        ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "secret/data/myapp/config", NULL, &r,
-                                   &err),
+        ck_assert_int_eq(read_path(t, VAULT_METHOD_GET, "secret/data/myapp/config", NULL, &r, &err),
                          VAULT_E_PROTOCOL);
         ck_assert_msg(strstr(err.message, "more than once"), "%s", err.message);
         ck_assert_uint_eq(err.attempts, 2);
@@ -1049,10 +1068,13 @@ START_TEST(test_standby_redirect) {
 }
 END_TEST
 
-START_TEST(test_sealed_everywhere) {
+START_TEST(test_sealed_everywhere)
+{
         char *jwt = make_jwt("team-a", "app", "vault", 600);
-        VaultLoginParams lp = { .method = VAULT_AUTH_KUBERNETES, .role = "demo",
-                                .jwt = (const uint8_t *)jwt, .jwt_len = strlen(jwt) };
+        VaultLoginParams lp = { .method = VAULT_AUTH_KUBERNETES,
+                                .role = "demo",
+                                .jwt = (const uint8_t *)jwt,
+                                .jwt_len = strlen(jwt) };
         VaultToken *t = NULL;
         VaultError err = { 0 };
 
@@ -1066,14 +1088,17 @@ START_TEST(test_sealed_everywhere) {
 }
 END_TEST
 
-START_TEST(test_response_cap) {
+START_TEST(test_response_cap)
+{
         VaultConfig cfg = base_config(&main_srv);
         VaultShared *s = NULL;
         VaultClient *c = NULL;
         VaultToken *t = login_k8s(client, NULL);
         const char *args = "{\"common_name\":\"a.example.com\"}";
-        VaultRequest rq = { .method = VAULT_METHOD_POST, .path = "pki/issue/example-dot-com",
-                            .body = (const uint8_t *)args, .body_len = strlen(args) };
+        VaultRequest rq = { .method = VAULT_METHOD_POST,
+                            .path = "pki/issue/example-dot-com",
+                            .body = (const uint8_t *)args,
+                            .body_len = strlen(args) };
         VaultResponse *r = NULL;
         VaultError err = { 0 };
 
@@ -1090,15 +1115,18 @@ START_TEST(test_response_cap) {
 }
 END_TEST
 
-/* --- TLS ----------------------------------------------------------------------------------------- */
+/* --- TLS -----------------------------------------------------------------------------------------
+ */
 
 static int try_read_with(VaultConfig *cfg, VaultError *err, const DevServer *d) {
         VaultShared *s = NULL;
         VaultClient *c = NULL;
         VaultToken *t = NULL;
         char *jwt = make_jwt("team-a", "app", "vault", 600);
-        VaultLoginParams lp = { .method = VAULT_AUTH_KUBERNETES, .role = "demo",
-                                .jwt = (const uint8_t *)jwt, .jwt_len = strlen(jwt) };
+        VaultLoginParams lp = { .method = VAULT_AUTH_KUBERNETES,
+                                .role = "demo",
+                                .jwt = (const uint8_t *)jwt,
+                                .jwt_len = strlen(jwt) };
         int r;
 
         (void)d;
@@ -1118,7 +1146,8 @@ static int try_read_with(VaultConfig *cfg, VaultError *err, const DevServer *d) 
         return r;
 }
 
-START_TEST(test_tls_trust) {
+START_TEST(test_tls_trust)
+{
         VaultConfig cfg = base_config(&main_srv);
         VaultError err;
         char dir[300], copy[400];
@@ -1156,7 +1185,8 @@ START_TEST(test_tls_trust) {
 }
 END_TEST
 
-START_TEST(test_tls_server_name) {
+START_TEST(test_tls_server_name)
+{
         VaultConfig cfg = base_config(&main_srv);
         VaultError err;
 
@@ -1170,7 +1200,8 @@ START_TEST(test_tls_server_name) {
 }
 END_TEST
 
-START_TEST(test_tls_client_certificate) {
+START_TEST(test_tls_client_certificate)
+{
         VaultConfig cfg = base_config(&mtls_srv);
         VaultError err;
 
@@ -1188,7 +1219,8 @@ START_TEST(test_tls_client_certificate) {
 }
 END_TEST
 
-START_TEST(test_plain_http) {
+START_TEST(test_plain_http)
+{
         VaultConfig cfg = base_config(&http_srv);
         VaultError err;
 
@@ -1202,7 +1234,8 @@ START_TEST(test_plain_http) {
 }
 END_TEST
 
-/* --- connections and threads --------------------------------------------------------------------- */
+/* --- connections and threads ---------------------------------------------------------------------
+ */
 
 static long connections(void) {
         JsonValue *v = NULL;
@@ -1213,7 +1246,8 @@ static long connections(void) {
         return (long)n;
 }
 
-START_TEST(test_connection_reuse) {
+START_TEST(test_connection_reuse)
+{
         VaultToken *t = login_k8s(client, NULL);
         VaultConfig cfg = base_config(&main_srv);
         VaultShared *s = NULL;
@@ -1258,8 +1292,10 @@ static void *worker_main(void *arg) {
         VaultClient *c = NULL;
         VaultToken *t = NULL;
         VaultError err = { 0 };
-        VaultLoginParams lp = { .method = VAULT_AUTH_KUBERNETES, .role = "demo",
-                                .jwt = (const uint8_t *)w->jwt, .jwt_len = strlen(w->jwt) };
+        VaultLoginParams lp = { .method = VAULT_AUTH_KUBERNETES,
+                                .role = "demo",
+                                .jwt = (const uint8_t *)w->jwt,
+                                .jwt_len = strlen(w->jwt) };
         VaultRequest rq = { .method = VAULT_METHOD_GET, .path = "database/creds/readonly" };
 
         if (vault_client_new(&c, shared) < 0 || vault_client_login(c, &lp, &t, &err) != 0) {
@@ -1280,7 +1316,8 @@ static void *worker_main(void *arg) {
         return NULL;
 }
 
-START_TEST(test_threads) {
+START_TEST(test_threads)
+{
         Worker w[4] = { 0 };
 
         /* Four threads, one client each, one shared (TLS sessions, DNS). */
@@ -1390,12 +1427,19 @@ int main(void) {
         make_keys();
 
         {
-                const char *main_args[] = { "--jwt-pubkey", jwt_pub_path, "--standby-port", "0",
-                                            "--san", "vault.test", NULL };
+                const char *main_args[] = {
+                        "--jwt-pubkey", jwt_pub_path, "--standby-port", "0", "--san",
+                        "vault.test",   NULL
+                };
                 const char *http_args[] = { "--jwt-pubkey", jwt_pub_path, "--http", NULL };
-                const char *mtls_args[] = { "--jwt-pubkey", jwt_pub_path, "--client-ca-file",
-                                            client_ca_path, "--require-client-cert", "--ca-file",
-                                            cmd_ca, NULL };
+                const char *mtls_args[] = { "--jwt-pubkey",
+                                            jwt_pub_path,
+                                            "--client-ca-file",
+                                            client_ca_path,
+                                            "--require-client-cert",
+                                            "--ca-file",
+                                            cmd_ca,
+                                            NULL };
                 snprintf(cmd_ca, sizeof(cmd_ca), "%s/mtls-ca.pem", workdir);
                 char err[512];
                 if (devserver_start(&main_srv, workdir, "main", main_args, err, sizeof(err)) < 0 ||
