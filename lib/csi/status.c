@@ -6,28 +6,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "metrics.h"
 #include "status.h"
 #include "macro.h"
 
-static const char *const code_names[_CSI_CODE_MAX] = {
-        [CSI_OK] = "OK",
-        [CSI_CANCELLED] = "CANCELLED",
-        [CSI_UNKNOWN] = "UNKNOWN",
-        [CSI_INVALID_ARGUMENT] = "INVALID_ARGUMENT",
-        [CSI_DEADLINE_EXCEEDED] = "DEADLINE_EXCEEDED",
-        [CSI_NOT_FOUND] = "NOT_FOUND",
-        [CSI_ALREADY_EXISTS] = "ALREADY_EXISTS",
-        [CSI_PERMISSION_DENIED] = "PERMISSION_DENIED",
-        [CSI_RESOURCE_EXHAUSTED] = "RESOURCE_EXHAUSTED",
-        [CSI_FAILED_PRECONDITION] = "FAILED_PRECONDITION",
-        [CSI_ABORTED] = "ABORTED",
-        [CSI_OUT_OF_RANGE] = "OUT_OF_RANGE",
-        [CSI_UNIMPLEMENTED] = "UNIMPLEMENTED",
-        [CSI_INTERNAL] = "INTERNAL",
-        [CSI_UNAVAILABLE] = "UNAVAILABLE",
-        [CSI_DATA_LOSS] = "DATA_LOSS",
-        [CSI_UNAUTHENTICATED] = "UNAUTHENTICATED",
-};
+/* The names are the metrics' `code` label values, kept once (util/metrics.c). */
+_Static_assert(_CSI_CODE_MAX == METRICS_CSI_CODES, "one name per gRPC code");
 
 void csi_status_set(CsiStatus *s, CsiCode code, const char *format, ...) {
         va_list ap;
@@ -85,8 +69,8 @@ CsiCode csi_code_from_errno(int r) {
 }
 
 const char *csi_code_to_string(CsiCode code) {
-        if ((unsigned)code < _CSI_CODE_MAX && code_names[code])
-                return code_names[code];
+        if ((unsigned)code < _CSI_CODE_MAX)
+                return metrics_csi_code_name((int)code);
         return "CODE_UNKNOWN";
 }
 
