@@ -56,6 +56,9 @@ static void unpublish_unknown(Publisher *p, VolumeRecord *rec,
                         csi_status_set(st, CSI_UNAVAILABLE,
                                        ERR_PREFIX "%s (retrying later may help)", err);
         }
+        if (r == 0 && rec->token) /* a recorded publish that a start could not undo */
+                publish_revoke_quietly(p, config_vault_server(p->config, rec->facts.server),
+                                       rec->token, req->volume_id);
         if (r == 0)
                 (void)volume_record_remove(p->volumes, rec);
         log_debug("unpublish of unknown volume '%s' at '%s': %s", req->volume_id, req->target_path,
