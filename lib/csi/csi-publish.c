@@ -104,6 +104,24 @@ bool publish_target_is_bind_of(Publisher *p, const char *target, const char *our
         return publish_ops(p)->is_mountpoint(p, target, &mp) == 0 && mp && a.st_dev == b.st_dev;
 }
 
+int publish_undo_mounts(Publisher *p, VolumeRecord *rec, const char *target, const char *mnt,
+                        char *err, size_t errlen) {
+        const char *id = rec->volume_id;
+        bool mp = false;
+        int r = 0;
+
+        if (rec->facts.target_mnt_id)
+                r = publish_umount_ours(p, target, rec->facts.target_mnt_id, "target", id, err,
+                                        errlen);
+        else if (target && publish_ops(p)->is_mountpoint(p, mnt, &mp) == 0 && mp &&
+                 publish_target_is_bind_of(p, target, mnt))
+                r = publish_umount(p, target, "target", id, err, errlen);
+        if (r == 0)
+                /* the state path is ours: whatever is mounted there is our tmpfs */
+                r = publish_umount_ours(p, mnt, rec->facts.tmpfs_mnt_id, "tmpfs", id, err, errlen);
+        return r;
+}
+
 /* After the volume is released: a republish that found something due
  * refreshes it now, within a bound, and answers from its status. */
 static void republish_finish(Publisher *p, const char *volume_id, bool refresh_now, CsiStatus *st) {

@@ -55,6 +55,15 @@ int publish_umount_ours(Publisher *p, const char *path, uint64_t mnt_id, const c
  * the mount at `ours` (same device): what a crash left between bind and save. */
 bool publish_target_is_bind_of(Publisher *p, const char *target, const char *ours);
 
+/*
+ * What a publish that never finished left mounted, ours only: the bind at
+ * `target` (by its recorded id, or for lack of one when it is a bind of the
+ * tmpfs at `mnt`), then the tmpfs at the volume's own state path `mnt`.
+ * 0, or what publish_umount_ours() said, with err set.
+ */
+int publish_undo_mounts(Publisher *p, VolumeRecord *rec, const char *target, const char *mnt,
+                        char *err, size_t errlen);
+
 /* The first publish of a volume the caller holds (rec->published false). */
 void publish_first(Publisher *p, VolumeRecord *rec, const Csi__V1__NodePublishVolumeRequest *req,
                    const KvList *secrets, const KvList *ctx, CsiStatus *st, bool *ret_keep);

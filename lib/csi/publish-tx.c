@@ -534,24 +534,12 @@ void publish_first(Publisher *p, VolumeRecord *rec, const Csi__V1__NodePublishVo
 
 /* The bind and the tmpfs of an interrupted publish (ours only). */
 static int recover_mounts(Publisher *p, VolumeRecord *rec, const char *mnt) {
-        const char *target = rec->facts.target_path, *id = rec->volume_id;
         char err[PUBLISH_ERRLEN] = "";
-        bool mp = false;
-        int r = 0;
+        int r = publish_undo_mounts(p, rec, rec->facts.target_path, mnt, err, sizeof(err));
 
-        if (rec->facts.target_mnt_id)
-                r = publish_umount_ours(p, target, rec->facts.target_mnt_id, "target", id, err,
-                                        sizeof(err));
-        else if (publish_ops(p)->is_mountpoint(p, mnt, &mp) == 0 && mp &&
-                 publish_target_is_bind_of(p, target, mnt))
-                r = publish_umount(p, target, "target", id, err, sizeof(err));
-        if (r == 0)
-                /* the state path is ours: whatever is mounted there is our tmpfs */
-                r = publish_umount_ours(p, mnt, rec->facts.tmpfs_mnt_id, "tmpfs", id, err,
-                                        sizeof(err));
         if (r != 0)
-                log_warning("volume '%s': undoing a publish that a restart interrupted: %s", id,
-                            err);
+                log_warning("volume '%s': undoing a publish that a restart interrupted: %s",
+                            rec->volume_id, err);
         return r;
 }
 

@@ -46,16 +46,10 @@ static void unpublish_unknown(Publisher *p, VolumeRecord *rec,
         bool mp = false;
         int r = 0;
 
-        if (mnt && publish_ops(p)->is_mountpoint(p, mnt, &mp) == 0 && mp) {
-                if (publish_target_is_bind_of(p, req->target_path, mnt))
-                        r = publish_umount(p, req->target_path, "target", req->volume_id, err,
-                                           sizeof(err));
-                if (r == 0)
-                        r = publish_umount(p, mnt, "tmpfs", req->volume_id, err, sizeof(err));
-                if (r != 0)
-                        csi_status_set(st, CSI_UNAVAILABLE,
-                                       ERR_PREFIX "%s (retrying later may help)", err);
-        }
+        if (mnt && publish_ops(p)->is_mountpoint(p, mnt, &mp) == 0 && mp)
+                r = publish_undo_mounts(p, rec, req->target_path, mnt, err, sizeof(err));
+        if (r != 0)
+                csi_status_set(st, CSI_UNAVAILABLE, ERR_PREFIX "%s (retrying later may help)", err);
         if (r == 0 && rec->token) /* a recorded publish that a start could not undo */
                 publish_revoke_quietly(p, config_vault_server(p->config, rec->facts.server),
                                        rec->token, req->volume_id);
