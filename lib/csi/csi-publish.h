@@ -87,7 +87,7 @@ typedef struct PublishOps {
         int (*is_mountpoint)(Publisher *p, const char *path, bool *ret);
         int (*write_files)(Publisher *p, int root_fd, const PayloadFile *files, size_t n, gid_t gid,
                            char *err, size_t errlen);
-        int (*save)(Publisher *p, const VolumeRecord *rec);
+        int (*save)(Publisher *p, VolumeRecord *rec);
         uint64_t (*now)(Publisher *p); /* CLOCK_REALTIME µs */
 } PublishOps;
 

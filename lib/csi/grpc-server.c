@@ -7,7 +7,8 @@
  * the next one, then unpacks, runs the handler straight-line, and starts a
  * single batch (initial metadata, message, status, close). The batch's
  * completion frees the slot. Events of a slot are never handled by two
- * threads at once, so slots need no locks.
+ * threads at once, so slots need no locks. Only the fast lane's queue polls
+ * (see grpc-server.h).
  */
 #include <fcntl.h>
 #include <grpc/byte_buffer.h>
@@ -507,8 +508,15 @@ static void *lane_thread(void *arg) {
 
 /* ---- server lifecycle ---- */
 
-static int lane_init(Lane *lane, unsigned n_threads) {
-        lane->cq = grpc_completion_queue_create_for_next(NULL);
+/* `polls`: the lane's threads poll the sockets while they wait (one lane
+ * only); otherwise they wait for completions alone. */
+static int lane_init(Lane *lane, unsigned n_threads, bool polls) {
+        grpc_completion_queue_attributes attr = { GRPC_CQ_CURRENT_VERSION, GRPC_CQ_NEXT,
+                                                  polls ? GRPC_CQ_DEFAULT_POLLING
+                                                        : GRPC_CQ_NON_POLLING,
+                                                  NULL };
+        lane->cq = grpc_completion_queue_create(grpc_completion_queue_factory_lookup(&attr), &attr,
+                                                NULL);
         if (!lane->cq)
                 return -ENOMEM;
         lane->threads = calloc(n_threads, sizeof(pthread_t));
@@ -521,7 +529,7 @@ static int lane_init(Lane *lane, unsigned n_threads) {
 int rpc_server_new(RpcServer **ret, const RpcMethod *methods, size_t n_methods, void *userdata,
                    unsigned workers) {
         RpcServer *s;
-        grpc_arg args[2];
+        grpc_arg args[3];
         grpc_channel_args cargs;
         int r;
 
@@ -543,9 +551,16 @@ int rpc_server_new(RpcServer **ret, const RpcMethod *methods, size_t n_methods, 
         args[1].type = GRPC_ARG_INTEGER;
         args[1].key = (char *)GRPC_ARG_ENABLE_CHANNELZ;
         args[1].value.integer = 0;
+        /* no bandwidth-delay probing: its pings tune flow-control windows
+         * for bulk transfers; a CSI call is a few hundred bytes on a
+         * connection of its own, and the pings cost wake-ups */
+        args[2].type = GRPC_ARG_INTEGER;
+        args[2].key = (char *)GRPC_ARG_HTTP2_BDP_PROBE;
+        args[2].value.integer = 0;
         cargs.num_args = ELEMENTSOF(args);
         cargs.args = args;
-        if ((r = lane_init(&s->fast, 1)) < 0 || (r = lane_init(&s->work, workers)) < 0) {
+        if ((r = lane_init(&s->fast, 1, true)) < 0 ||
+            (r = lane_init(&s->work, workers, false)) < 0) {
                 rpc_server_free(s);
                 return r;
         }

@@ -108,7 +108,7 @@ static int real_write_files(Publisher *p, int root_fd, const PayloadFile *files,
         return atomic_writer_write(root_fd, files, n, gid, err, errlen);
 }
 
-static int real_save(Publisher *p, const VolumeRecord *rec) {
+static int real_save(Publisher *p, VolumeRecord *rec) {
         return volume_record_save(p->volumes, rec);
 }
 

@@ -264,7 +264,7 @@ static int vault_login(PublishTx *tx) {
                 const char *accessor = vault_token_accessor(tx->token);
                 tx->done |= TX_TOKEN;
                 /* the record holds it from now on: saved, so a restart can revoke it */
-                tx->rec->token = TAKE_PTR(tx->token);
+                volume_record_set_token(tx->rec, TAKE_PTR(tx->token));
                 tx->rec->token_accessor = accessor ? strdup(accessor) : NULL;
                 r = tx_checkpoint(tx, "token");
                 if (r < 0)

@@ -10,6 +10,59 @@
 #include "fsutil.h"
 #include "macro.h"
 
+/* The parent opened one component at a time with O_NOFOLLOW; says which
+ * component is wrong. */
+static int target_path_walk(const char *path, const char *last, int *ret_parent_fd,
+                            const char **ret_name, char *err, size_t errlen) {
+        const char *p;
+        int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0) {
+                int r = -errno;
+                err_set(err, errlen, "target_path '%s': opening '/' failed: %s", path,
+                        strerror(-r));
+                return r;
+        }
+        for (p = path + 1; p < last;) {
+                const char *slash = strchr(p, '/');
+                char comp[NAME_MAX + 1];
+                size_t n = (size_t)(slash - p);
+                int next;
+                if (n > NAME_MAX) {
+                        close(fd);
+                        (void)snprintf(err, errlen,
+                                       "target_path '%s' has a component longer "
+                                       "than %d bytes",
+                                       path, NAME_MAX);
+                        return -ENAMETOOLONG;
+                }
+                memcpy(comp, p, n);
+                comp[n] = '\0';
+                next = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (next < 0) {
+                        int r = -errno;
+                        close(fd);
+                        if (r == -ENOTDIR || r == -ELOOP)
+                                (void)snprintf(err, errlen,
+                                               "target_path '%s': '%s' is a symlink or not a "
+                                               "directory",
+                                               path, comp);
+                        else
+                                (void)snprintf(err, errlen,
+                                               "target_path '%s': the parent directory does "
+                                               "not exist (kubelet creates it)",
+                                               path);
+                        return r;
+                }
+                close(fd);
+                fd = next;
+                p = slash + 1;
+        }
+        *ret_parent_fd = fd;
+        *ret_name = last + 1;
+        return 0;
+}
+
 int target_path_check(const char *path, char *const *roots, size_t n_roots, int *ret_parent_fd,
                       const char **ret_name, char *err, size_t errlen) {
         const char *root = NULL, *p, *last;
@@ -55,56 +108,18 @@ int target_path_check(const char *path, char *const *roots, size_t n_roots, int 
                 return -EINVAL;
         }
 
-        /* walk the parent with O_NOFOLLOW: no symlink anywhere on the way */
         last = strrchr(path, '/');
-        fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0) {
-                int r = -errno;
-                err_set(err, errlen, "target_path '%s': opening '/' failed: %s", path,
-                        strerror(-r));
-                return r;
-        }
-        for (p = path + 1; p < last;) {
-                const char *slash = strchr(p, '/');
-                char comp[NAME_MAX + 1];
-                size_t n = (size_t)(slash - p);
-                int next;
-                if (n > NAME_MAX) {
-                        close(fd);
-                        (void)snprintf(err, errlen,
-                                       "target_path '%s' has a component longer "
-                                       "than %d bytes",
-                                       path, NAME_MAX);
-                        return -ENAMETOOLONG;
-                }
-                memcpy(comp, p, n);
-                comp[n] = '\0';
-                next = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (next < 0) {
-                        int r = -errno;
-                        close(fd);
-                        if (r == -ENOTDIR || r == -ELOOP)
-                                (void)snprintf(err, errlen,
-                                               "target_path '%s': '%s' is a symlink or not a "
-                                               "directory",
-                                               path, comp);
-                        else
-                                (void)snprintf(err, errlen,
-                                               "target_path '%s': the parent directory does "
-                                               "not exist (kubelet creates it)",
-                                               path);
-                        return r;
-                }
-                close(fd);
-                fd = next;
-                p = slash + 1;
-        }
         if (strlen(last + 1) > NAME_MAX) {
-                close(fd);
                 (void)snprintf(err, errlen, "target_path '%s': name too long", path);
                 return -ENAMETOOLONG;
         }
-        *ret_parent_fd = fd;
-        *ret_name = last + 1;
-        return 0;
+        /* no symlink anywhere on the way: one openat2() call; where that
+         * fails (or the kernel lacks it), the walk below says why */
+        fd = open_dir_no_symlinks(path, (size_t)(last - path));
+        if (fd >= 0) {
+                *ret_parent_fd = fd;
+                *ret_name = last + 1;
+                return 0;
+        }
+        return target_path_walk(path, last, ret_parent_fd, ret_name, err, errlen);
 }

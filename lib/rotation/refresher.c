@@ -294,7 +294,7 @@ static int vault_login_with_jwt(Run *run) {
                 rec->rot->old_token = rec->token;
         } else
                 vault_token_free(rec->token);
-        rec->token = tok;
+        volume_record_set_token(rec, tok);
         free(rec->token_accessor);
         rec->token_accessor = vault_token_accessor(tok) ? strdup(vault_token_accessor(tok)) : NULL;
         rec->rot->token_ttl_sec = vault_token_ttl_sec(tok);

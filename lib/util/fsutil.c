@@ -4,8 +4,10 @@
  */
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "fsutil.h"
 #include "macro.h"
@@ -104,6 +106,20 @@ static int write_all(int fd, const void *data, size_t len) {
         return 0;
 }
 
+int open_dir_no_symlinks(const char *path, size_t len) {
+        struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                                .resolve = RESOLVE_NO_SYMLINKS };
+        char buf[PATH_MAX];
+        long fd;
+
+        if (len >= sizeof(buf))
+                return -ENAMETOOLONG;
+        memcpy(buf, path, len);
+        buf[len] = '\0';
+        fd = syscall(SYS_openat2, AT_FDCWD, buf, &how, sizeof(how));
+        return fd < 0 ? -errno : (int)fd;
+}
+
 int write_file_replace(int dir_fd, const char *name, const void *data, size_t len, mode_t mode,
                        gid_t gid, int sync) {
         char tmp[NAME_MAX + 1];
@@ -112,8 +128,13 @@ int write_file_replace(int dir_fd, const char *name, const void *data, size_t le
 
         if (snprintf(tmp, sizeof(tmp), ".%s.tmp", name) >= (int)sizeof(tmp))
                 return -ENAMETOOLONG;
-        (void)unlinkat(dir_fd, tmp, 0);
         fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd < 0 && errno == EEXIST) {
+                /* left behind by a write that a crash interrupted */
+                (void)unlinkat(dir_fd, tmp, 0);
+                fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                            mode);
+        }
         if (fd < 0)
                 return -errno;
         if (gid != (gid_t)-1 && fchown(fd, 0, gid) < 0)

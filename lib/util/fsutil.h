@@ -35,6 +35,12 @@ int mkdir_p(const char *path, mode_t mode);
 /* One directory, tolerating that it exists. 0 or -errno. */
 int mkdir_one(const char *path, mode_t mode);
 
+/* Opens the directory at the first `len` bytes of the absolute `path` as an
+ * O_PATH fd, refusing a symlink anywhere on the way (openat2()
+ * RESOLVE_NO_SYMLINKS, Linux >= 5.6): one call where a walk takes one per
+ * component. The fd, or -errno (-ENOSYS on an older kernel). */
+int open_dir_no_symlinks(const char *path, size_t len);
+
 /* Reads up to `size` bytes of an fd until EOF into buf; *ret_len gets the
  * count. -E2BIG when more is there. 0 or -errno. */
 int read_fd_bounded(int fd, void *buf, size_t size, size_t *ret_len);

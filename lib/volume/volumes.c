@@ -468,6 +468,7 @@ int volume_record_set_attributes(VolumeRecord *r, const KeyValue *context, size_
         r->attrs = kv;
         r->n_attrs = m;
         r->objects_attr = objects;
+        r->objects_saved = false;
         return 0;
 oom:
         for (size_t i = 0; i < m; i++) {
@@ -730,15 +731,48 @@ static int save_secret_file(const VolumeTable *t, int dfd, const char *name, con
 }
 
 /**
+ * volume_record_set_token() - the record's Vault token from now on.
+ * @r: the record; the caller holds its busy flag.
+ * @token: owned by the record from now on (the previous one is the caller's).
+ *
+ * The next volume_record_save() writes the token file again.
+ */
+void volume_record_set_token(VolumeRecord *r, VaultToken *token) {
+        r->token = token;
+        r->token_saved = false;
+}
+
+static int save_token_and_objects(const VolumeTable *t, int dfd, VolumeRecord *r) {
+        int rc;
+
+        if (!r->token_saved) {
+                rc = save_secret_file(t, dfd, "token",
+                                      r->token ? vault_token_secret(r->token) : NULL, true);
+                if (rc < 0)
+                        return rc;
+                r->token_saved = true;
+        }
+        if (!r->objects_saved) {
+                /* kept in memory only until it is saved (or parsed after a restart) */
+                rc = save_secret_file(t, dfd, "objects", r->objects_attr, !t->on_tmpfs);
+                if (rc < 0)
+                        return rc;
+                r->objects_saved = r->objects_attr != NULL;
+        }
+        return 0;
+}
+
+/**
  * volume_record_save() - writes the record's state files.
  * @t: the table (state dir, tmpfs or not).
  * @r: the record; the caller holds its busy flag.
  *
  * record.json always; the token and objects files only when the state dir
- * is a tmpfs (otherwise they are removed). Each file is replaced atomically.
+ * is a tmpfs (otherwise they are removed), and only when they changed since
+ * the last save. Each file is replaced atomically.
  * Return: 0 or -errno. Locking: takes the table lock for the health fields.
  */
-int volume_record_save(const VolumeTable *t, const VolumeRecord *r) {
+int volume_record_save(const VolumeTable *t, VolumeRecord *r) {
         _cleanup_free_ char *dir = volume_record_dir(t, r), *text = NULL;
         _cleanup_close_ int dfd = -1;
         size_t len = 0;
@@ -757,12 +791,7 @@ int volume_record_save(const VolumeTable *t, const VolumeRecord *r) {
         rc = write_file_replace(dfd, "record.json", text, len, 0600, (gid_t)-1, 0);
         if (rc < 0)
                 return rc;
-        rc = save_secret_file(t, dfd, "token", r->token ? vault_token_secret(r->token) : NULL,
-                              true);
-        if (rc < 0)
-                return rc;
-        /* kept in memory only until it is saved (or parsed after a restart) */
-        return save_secret_file(t, dfd, "objects", r->objects_attr, !t->on_tmpfs);
+        return save_token_and_objects(t, dfd, r);
 }
 
 static int read_small(int dir_fd, const char *name, size_t max, uint8_t **ret, size_t *ret_len) {
@@ -963,12 +992,14 @@ static int load_one(VolumeTable *t, const char *key) {
                 secret_erase_and_free(tok);
                 tok = NULL;
                 r->rot->token_verify = r->token != NULL;
+                r->token_saved = r->token != NULL;
         }
         if (read_small(dfd, "objects", OBJECTS_FILE_MAX, &tok, &tlen) == 0) {
                 rc = secret_new_from(&r->objects_attr, tok, tlen);
                 secret_erase_and_free(tok);
                 if (rc < 0)
                         goto out;
+                r->objects_saved = true;
         }
         /* a publish a crash interrupted: kept to be undone, never served */
         r->published = !r->intent;
@@ -1027,20 +1058,32 @@ int volume_table_load(VolumeTable *t, size_t *ret_bad) {
         return n;
 }
 
+static void unlink_in(const char *dir, const char *const *names, size_t n) {
+        char path[PATH_MAX];
+
+        for (size_t i = 0; i < n; i++)
+                if (snprintf(path, sizeof(path), "%s/%s", dir, names[i]) < (int)sizeof(path))
+                        (void)unlink(path);
+}
+
 int volume_record_remove(const VolumeTable *t, const VolumeRecord *r) {
-        static const char *const files[] = { "token",      "objects",      "record.json",
-                                             ".token.tmp", ".objects.tmp", ".record.json.tmp" };
+        static const char *const files[] = { "token", "objects", "record.json" };
+        /* only where a write was interrupted (see write_file_replace()) */
+        static const char *const leftovers[] = { ".token.tmp", ".objects.tmp", ".record.json.tmp" };
         _cleanup_free_ char *dir = volume_record_dir(t, r);
         char path[PATH_MAX];
 
         if (!dir)
                 return -ENOMEM;
         /* by path, no descriptor: this also runs when descriptors ran out */
-        for (size_t i = 0; i < ELEMENTSOF(files); i++)
-                if (snprintf(path, sizeof(path), "%s/%s", dir, files[i]) < (int)sizeof(path))
-                        (void)unlink(path);
+        unlink_in(dir, files, ELEMENTSOF(files));
         if (snprintf(path, sizeof(path), "%s/mnt", dir) < (int)sizeof(path))
                 (void)rmdir(path);
+        if (rmdir(dir) == 0 || errno == ENOENT)
+                return 0;
+        if (errno != ENOTEMPTY && errno != EEXIST)
+                return -errno;
+        unlink_in(dir, leftovers, ELEMENTSOF(leftovers));
         if (rmdir(dir) < 0 && errno != ENOENT)
                 return -errno;
         return 0;

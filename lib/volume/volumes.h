@@ -151,6 +151,11 @@ typedef struct VolumeRecord {
         bool published; /* fully published (false: placeholder while publishing) */
         bool intent;    /* a publish in progress was recorded (write-ahead): after a
                          * crash the next start undoes what it did */
+        /* the state dir already holds this token / these objects: a save
+         * rewrites only record.json (set by volume_record_save(), cleared by
+         * volume_record_set_token() and volume_record_set_attributes()) */
+        bool token_saved;
+        bool objects_saved;
         bool busy;
         VolumeBusy busy_by;
 
@@ -225,7 +230,8 @@ char *volume_record_dir(const VolumeTable *t, const VolumeRecord *r);
 char *volume_record_mount_dir(const VolumeTable *t, const VolumeRecord *r);
 
 /* Writes record.json (and the token and objects files when allowed) atomically. */
-int volume_record_save(const VolumeTable *t, const VolumeRecord *r);
+int volume_record_save(const VolumeTable *t, VolumeRecord *r);
+void volume_record_set_token(VolumeRecord *r, VaultToken *token);
 /* Removes the record's directory (which must no longer be a mount point). */
 int volume_record_remove(const VolumeTable *t, const VolumeRecord *r);
 

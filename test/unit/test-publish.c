@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include <check.h>
 
 #include "csi-publish.h"
+#include "fsutil.h"
 #include "sa-token.h"
 #include "status.h"
 #include "testutil.h"
@@ -72,6 +74,12 @@ static struct {
         int tokens; /* live fake Vault tokens */
         unsigned reads, logins;
         int slots; /* concurrency slots held */
+        /* with track_saves: the distinct inodes the token and objects files
+         * had after each save (a rewrite is a new inode: rename over) */
+        bool track_saves;
+        unsigned saves;
+        ino_t token_ino[8], objects_ino[8];
+        unsigned n_token_ino, n_objects_ino;
         char mounted[4][PATH_MAX];
 } fk;
 
@@ -197,10 +205,34 @@ static int f_write(Publisher *p, int root_fd, const PayloadFile *files, size_t n
         return 0;
 }
 
-static int f_save(Publisher *p, const VolumeRecord *rec) {
+static void note_inode(const char *dir, const char *name, ino_t *seen, unsigned *n) {
+        char path[PATH_MAX];
+        struct stat st;
+
+        (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+        if (stat(path, &st) < 0)
+                return;
+        for (unsigned i = 0; i < *n; i++)
+                if (seen[i] == st.st_ino)
+                        return;
+        if (*n < 8)
+                seen[(*n)++] = st.st_ino;
+}
+
+static int f_save(Publisher *p, VolumeRecord *rec) {
+        int r;
+
         if (fail_now(OP_SAVE))
                 return -ENOSPC;
-        return volume_record_save(p->volumes, rec);
+        r = volume_record_save(p->volumes, rec);
+        if (r == 0 && fk.track_saves) {
+                char *dir = volume_record_dir(p->volumes, rec);
+                fk.saves++;
+                note_inode(dir, "token", fk.token_ino, &fk.n_token_ino);
+                note_inode(dir, "objects", fk.objects_ino, &fk.n_objects_ino);
+                free(dir);
+        }
+        return r;
 }
 
 static uint64_t f_now(Publisher *p) {
@@ -605,6 +637,115 @@ START_TEST(test_publish_emfile_message)
 }
 END_TEST
 
+/* The write-ahead saves of one publish write the token and the objects
+ * files once each (they do not change between saves); record.json every
+ * time. The state dir is a tmpfs here, as the daemon wants it. */
+START_TEST(test_publish_writes_token_and_objects_once)
+{
+        Csi__V1__NodeUnpublishVolumeRequest u = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
+        CsiStatus st = CSI_STATUS_INIT;
+        Req q;
+
+        ck_assert_int_eq(mount("tmpfs", state_dir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700"), 0);
+        volume_table_free(volumes);
+        ck_assert_int_eq(volume_table_new(&volumes, state_dir), 0);
+        ck_assert(volume_table_state_on_tmpfs(volumes));
+        pub.volumes = volumes;
+        fk.track_saves = true;
+
+        req_init(&q, OBJECTS);
+        csi_publish(&pub, &q.r, &st);
+        ck_assert_msg(!st.set, "%s", st.message);
+        ck_assert_uint_ge(fk.saves, 3);
+        ck_assert_uint_eq(fk.n_token_ino, 1);
+        ck_assert_uint_eq(fk.n_objects_ino, 1);
+
+        u.volume_id = (char *)"vol-1";
+        u.target_path = target;
+        csi_unpublish(&pub, &u, &st);
+        ck_assert_msg(!st.set, "%s", st.message);
+        assert_nothing_left("after unpublish");
+        ck_assert_int_eq(umount2(state_dir, MNT_DETACH), 0);
+}
+END_TEST
+
+/* A symlink on the way to target_path is refused, naming the component
+ * (openat2 refuses it; the walk then says which one). */
+START_TEST(test_target_check_symlink_component)
+{
+        char real[PATH_MAX + 16], link[PATH_MAX + 16], via[PATH_MAX + 16], err[256];
+        const char *name = NULL;
+        int fd = -1, r;
+
+        (void)snprintf(real, sizeof(real), "%s/real", root);
+        (void)snprintf(link, sizeof(link), "%s/link", root);
+        (void)snprintf(via, sizeof(via), "%s/link/vol", root);
+        ck_assert_int_eq(mkdir(real, 0755), 0);
+        ck_assert_int_eq(symlink(real, link), 0);
+        r = target_path_check(via, roots, 1, &fd, &name, err, sizeof(err));
+        ck_assert_msg(r == -ENOTDIR || r == -ELOOP, "r = %d", r);
+        ck_assert_int_eq(fd, -1);
+        ck_assert_msg(strstr(err, "'link' is a symlink or not a directory"), "err: %s", err);
+
+        /* the real directory is fine: the parent fd and the last name */
+        (void)snprintf(via, sizeof(via), "%s/real/vol", root);
+        r = target_path_check(via, roots, 1, &fd, &name, err, sizeof(err));
+        ck_assert_int_eq(r, 0);
+        ck_assert_str_eq(name, "vol");
+        ck_assert_int_eq(mkdirat(fd, name, 0750), 0);
+        close(fd);
+        (void)snprintf(via, sizeof(via), "%s/real/vol", root);
+        ck_assert_int_eq(access(via, F_OK), 0);
+}
+END_TEST
+
+/* A crash between create and rename leaves <dir>/.<name>.tmp: the next
+ * write replaces it, and removing the state removes it. */
+START_TEST(test_leftover_temporary_files)
+{
+        Csi__V1__NodeUnpublishVolumeRequest u = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
+        CsiStatus st = CSI_STATUS_INIT;
+        VolumeRecord *rec = NULL;
+        char buf[16] = { 0 };
+        char *dir;
+        int dfd, fd;
+        Req q;
+
+        req_init(&q, OBJECTS);
+        csi_publish(&pub, &q.r, &st);
+        ck_assert_msg(!st.set, "%s", st.message);
+        ck_assert_int_eq(volume_table_acquire(volumes, "vol-1", &rec), 0);
+        dir = volume_record_dir(volumes, rec);
+        volume_table_release(volumes, rec, false);
+        dfd = open(dir, O_DIRECTORY | O_CLOEXEC);
+        ck_assert_int_ge(dfd, 0);
+
+        fd = openat(dfd, ".f.tmp", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, "old", 3), 3);
+        close(fd);
+        ck_assert_int_eq(write_file_replace(dfd, "f", "new", 3, 0600, (gid_t)-1, 0), 0);
+        ck_assert_int_eq(faccessat(dfd, ".f.tmp", F_OK, 0), -1);
+        fd = openat(dfd, "f", O_RDONLY | O_CLOEXEC);
+        ck_assert_int_eq(read(fd, buf, sizeof(buf) - 1), 3);
+        close(fd);
+        ck_assert_str_eq(buf, "new");
+        ck_assert_int_eq(unlinkat(dfd, "f", 0), 0);
+
+        /* what a crash in the middle of a state save leaves */
+        fd = openat(dfd, ".record.json.tmp", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        close(dfd);
+        free(dir);
+        u.volume_id = (char *)"vol-1";
+        u.target_path = target;
+        csi_unpublish(&pub, &u, &st);
+        ck_assert_msg(!st.set, "%s", st.message);
+        assert_nothing_left("after unpublish with a leftover .tmp");
+}
+END_TEST
+
 static Suite *publish_suite(void) {
         Suite *s = suite_create("publish");
         TCase *tc = tcase_create("transaction");
@@ -618,6 +759,9 @@ static Suite *publish_suite(void) {
         tcase_add_test(tc, test_bad_requests);
         tcase_add_test(tc, test_target_check_emfile_writes_err);
         tcase_add_test(tc, test_publish_emfile_message);
+        tcase_add_test(tc, test_publish_writes_token_and_objects_once);
+        tcase_add_test(tc, test_target_check_symlink_component);
+        tcase_add_test(tc, test_leftover_temporary_files);
         suite_add_tcase(s, tc);
         return s;
 }
