@@ -90,25 +90,6 @@ struct VaultRequestCache {
 
 /* --- pure helpers -------------------------------------------------------- */
 
-const char *vault_method_to_string(VaultMethod m) {
-        static const char *const names[_VAULT_METHOD_MAX] = {
-                [VAULT_METHOD_GET] = "GET",
-                [VAULT_METHOD_POST] = "POST",
-                [VAULT_METHOD_PUT] = "PUT",
-                [VAULT_METHOD_DELETE] = "DELETE",
-        };
-        return (unsigned)m < _VAULT_METHOD_MAX ? names[m] : "?";
-}
-
-VaultMethod vault_method_from_string(const char *s) {
-        if (!s)
-                return _VAULT_METHOD_INVALID;
-        for (int m = 0; m < _VAULT_METHOD_MAX; m++)
-                if (strcasecmp(s, vault_method_to_string((VaultMethod)m)) == 0)
-                        return (VaultMethod)m;
-        return _VAULT_METHOD_INVALID;
-}
-
 static HttpMethod to_http_method(VaultMethod m) {
         switch (m) {
         case VAULT_METHOD_POST:
@@ -120,6 +101,20 @@ static HttpMethod to_http_method(VaultMethod m) {
         default:
                 return HTTP_METHOD_GET;
         }
+}
+
+/* The HTTP method's name (one table of names, in http.c). */
+const char *vault_method_to_string(VaultMethod m) {
+        return (unsigned)m < _VAULT_METHOD_MAX ? http_method_to_string(to_http_method(m)) : "?";
+}
+
+VaultMethod vault_method_from_string(const char *s) {
+        if (!s)
+                return _VAULT_METHOD_INVALID;
+        for (int m = 0; m < _VAULT_METHOD_MAX; m++)
+                if (strcasecmp(s, vault_method_to_string((VaultMethod)m)) == 0)
+                        return (VaultMethod)m;
+        return _VAULT_METHOD_INVALID;
 }
 
 uint64_t vault_backoff_ms(uint64_t base_ms, uint64_t max_ms, unsigned retry, uint64_t random) {
