@@ -16,6 +16,10 @@
                 .fast = is_fast, .ok_log_level = level,                                            \
         }
 
+/* A Node method whose capability vaultmount does not advertise: UNIMPLEMENTED, at once. */
+#define NODE_UNSUPPORTED(name, msg)                                                                \
+        METHOD("Node", name, msg, csi_node_unsupported, true, LOG_LEVEL_DEBUG)
+
 static const RpcMethod methods[] = {
         METHOD("Identity", GetPluginInfo, get_plugin_info, csi_identity_get_plugin_info, true,
                LOG_LEVEL_DEBUG),
@@ -29,14 +33,10 @@ static const RpcMethod methods[] = {
                LOG_LEVEL_INFO),
         METHOD("Node", NodeUnpublishVolume, node_unpublish_volume, csi_node_unpublish_volume, false,
                LOG_LEVEL_INFO),
-        METHOD("Node", NodeStageVolume, node_stage_volume, csi_node_unsupported, true,
-               LOG_LEVEL_DEBUG),
-        METHOD("Node", NodeUnstageVolume, node_unstage_volume, csi_node_unsupported, true,
-               LOG_LEVEL_DEBUG),
-        METHOD("Node", NodeGetVolumeStats, node_get_volume_stats, csi_node_unsupported, true,
-               LOG_LEVEL_DEBUG),
-        METHOD("Node", NodeExpandVolume, node_expand_volume, csi_node_unsupported, true,
-               LOG_LEVEL_DEBUG),
+        NODE_UNSUPPORTED(NodeStageVolume, node_stage_volume),
+        NODE_UNSUPPORTED(NodeUnstageVolume, node_unstage_volume),
+        NODE_UNSUPPORTED(NodeGetVolumeStats, node_get_volume_stats),
+        NODE_UNSUPPORTED(NodeExpandVolume, node_expand_volume),
 };
 
 const RpcMethod *csi_service_methods(size_t *ret_n) {

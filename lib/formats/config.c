@@ -262,6 +262,23 @@ static int strlist_parse(const char *value, char ***list, size_t *count) {
 
 static ssize_t option_find(const char *name);
 
+/* An OPT_UNSIGNED (no sign, not even "-0") or OPT_INT64 value from o->min to o->max. */
+static int set_whole_number(const Option *o, const char *value, void *p) {
+        int64_t v;
+        int r;
+
+        if (o->type == OPT_UNSIGNED && value[0] == '-')
+                return -EINVAL;
+        r = parse_int64(value, o->min, o->max, &v);
+        if (r < 0)
+                return r;
+        if (o->type == OPT_UNSIGNED)
+                *(unsigned *)p = (unsigned)v;
+        else
+                *(int64_t *)p = v;
+        return 0;
+}
+
 /* Applies one textual value; `origin` prefixes the error message. */
 static int option_set(Config *c, size_t idx, const char *value, ConfigSource src,
                       const char *origin, char *err, size_t errlen) {
@@ -283,26 +300,14 @@ static int option_set(Config *c, size_t idx, const char *value, ConfigSource src
                 *(char **)p = copy;
                 break;
         }
-        case OPT_UNSIGNED: {
-                unsigned v;
-                r = parse_unsigned(value, (unsigned)o->min, (unsigned)o->max, &v);
+        case OPT_UNSIGNED:
+        case OPT_INT64:
+                r = set_whole_number(o, value, p);
                 if (r < 0)
                         return set_err(err, errlen,
                                        "%s: '%s' is not a whole number from %lld to %lld", origin,
                                        value, (long long)o->min, (long long)o->max);
-                *(unsigned *)p = v;
                 break;
-        }
-        case OPT_INT64: {
-                int64_t v;
-                r = parse_int64(value, o->min, o->max, &v);
-                if (r < 0)
-                        return set_err(err, errlen,
-                                       "%s: '%s' is not a whole number from %lld to %lld", origin,
-                                       value, (long long)o->min, (long long)o->max);
-                *(int64_t *)p = v;
-                break;
-        }
         case OPT_DURATION: {
                 uint64_t v;
                 r = parse_duration_usec(value, DURATION_MAX_USEC, &v);

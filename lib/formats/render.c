@@ -521,40 +521,72 @@ static int object_members(const RenderSpec *spec, const JsonValue *data, const c
         return members_sorted(data, ret, ret_n);
 }
 
-static int render_expand(const RenderSpec *spec, const JsonValue *data, Files *fs, char *err,
-                         size_t errlen) {
+/* What a renderer of every member (expand, format env) does with each one. */
+typedef struct MemberRenderer {
+        const char *what; /* the renderer's name in the message for a non-object secret */
+        /* 0, or an error with a message for a key the renderer cannot take */
+        int (*check_key)(const RenderSpec *spec, const Member *m, char *err, size_t errlen);
+        /* adds the member, whose value's bytes are p/len, to out */
+        int (*add)(const RenderSpec *spec, const Member *m, const uint8_t *p, size_t len, void *out,
+                   char *err, size_t errlen);
+} MemberRenderer;
+
+/* The secret's members in key order, each checked and added by mr. */
+static int render_members(const RenderSpec *spec, const JsonValue *data, const MemberRenderer *mr,
+                          void *out, char *err, size_t errlen) {
         _cleanup_(secret_freep) Secret *tmp = NULL;
         _cleanup_free_ Member *m = NULL;
-        Quoted qn, qk;
         size_t n = 0;
         int r;
 
-        r = object_members(spec, data, "expand", &m, &n, err, errlen);
+        r = object_members(spec, data, mr->what, &m, &n, err, errlen);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
-                const char *problem = render_file_name_problem(m[i].key, m[i].len);
                 const uint8_t *p;
-                Secret *out;
                 size_t len;
 
-                if (problem)
-                        return err_fail(err, errlen, -EINVAL,
-                                        "object '%s': expand: key '%s' %s, so it cannot be a file "
-                                        "name: read it with secretKey or a format instead",
-                                        quote_str(&qn, spec->name), quote(&qk, m[i].key, m[i].len),
-                                        problem);
+                r = mr->check_key(spec, &m[i], err, errlen);
+                if (r < 0)
+                        return r;
                 r = value_bytes(m[i].v, &tmp, &p, &len);
                 if (r < 0)
                         return r;
-                r = files_add(fs, spec->name, m[i].key, m[i].len, &out);
-                if (r < 0)
-                        return r;
-                r = encoded_append(spec, m[i].key, m[i].len, p, len, out, err, errlen);
+                r = mr->add(spec, &m[i], p, len, out, err, errlen);
                 if (r < 0)
                         return r;
         }
         return 0;
+}
+
+static int expand_check_key(const RenderSpec *spec, const Member *m, char *err, size_t errlen) {
+        const char *problem = render_file_name_problem(m->key, m->len);
+        Quoted qn, qk;
+
+        if (!problem)
+                return 0;
+        return err_fail(err, errlen, -EINVAL,
+                        "object '%s': expand: key '%s' %s, so it cannot be a file "
+                        "name: read it with secretKey or a format instead",
+                        quote_str(&qn, spec->name), quote(&qk, m->key, m->len), problem);
+}
+
+/* One file named after the key. */
+static int expand_add(const RenderSpec *spec, const Member *m, const uint8_t *p, size_t len,
+                      void *out, char *err, size_t errlen) {
+        Secret *file;
+        int r;
+
+        r = files_add(out, spec->name, m->key, m->len, &file);
+        if (r < 0)
+                return r;
+        return encoded_append(spec, m->key, m->len, p, len, file, err, errlen);
+}
+
+static int render_expand(const RenderSpec *spec, const JsonValue *data, Files *fs, char *err,
+                         size_t errlen) {
+        static const MemberRenderer expand = { "expand", expand_check_key, expand_add };
+        return render_members(spec, data, &expand, fs, err, errlen);
 }
 
 /* --- template ----------------------------------------------------------------------- */
@@ -752,47 +784,41 @@ static const char *env_value_problem(const uint8_t *p, size_t n) {
         return NULL;
 }
 
-static int render_env(const RenderSpec *spec, const JsonValue *data, Secret *out, char *err,
-                      size_t errlen) {
-        _cleanup_(secret_freep) Secret *tmp = NULL;
-        _cleanup_free_ Member *m = NULL;
+static int env_check_key(const RenderSpec *spec, const Member *m, char *err, size_t errlen) {
         Quoted qn, qk;
-        size_t n = 0;
+
+        if (env_key_valid(m->key, m->len))
+                return 0;
+        return err_fail(err, errlen, -EINVAL,
+                        "object '%s': format env: key '%s' is not a shell variable "
+                        "name ([A-Za-z_][A-Za-z0-9_]*): use format yaml or json, or "
+                        "expand",
+                        quote_str(&qn, spec->name), quote(&qk, m->key, m->len));
+}
+
+/* One line KEY='value'. */
+static int env_add(const RenderSpec *spec, const Member *m, const uint8_t *p, size_t len, void *out,
+                   char *err, size_t errlen) {
+        const char *problem = env_value_problem(p, len);
+        Quoted qn, qk;
         int r;
 
-        r = object_members(spec, data, "format env", &m, &n, err, errlen);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                const char *problem;
-                const uint8_t *p;
-                size_t len;
-
-                if (!env_key_valid(m[i].key, m[i].len))
-                        return err_fail(
-                                err, errlen, -EINVAL,
-                                "object '%s': format env: key '%s' is not a shell variable "
-                                "name ([A-Za-z_][A-Za-z0-9_]*): use format yaml or json, or "
-                                "expand",
-                                quote_str(&qn, spec->name), quote(&qk, m[i].key, m[i].len));
-                r = value_bytes(m[i].v, &tmp, &p, &len);
-                if (r < 0)
-                        return r;
-                problem = env_value_problem(p, len);
-                if (problem)
-                        return err_fail(
-                                err, errlen, -EINVAL,
+        if (problem)
+                return err_fail(err, errlen, -EINVAL,
                                 "object '%s': format env: the value of key '%s' %s; a POSIX "
                                 "shell and dotenv parsers cannot both read that back from an "
                                 "env file: use format yaml or json, or expand",
-                                quote_str(&qn, spec->name), quote(&qk, m[i].key, m[i].len),
-                                problem);
-                if ((r = secret_append(out, m[i].key, m[i].len)) < 0 ||
-                    (r = secret_append(out, "='", 2)) < 0 || (r = secret_append(out, p, len)) < 0 ||
-                    (r = secret_append(out, "'\n", 2)) < 0)
-                        return r;
-        }
+                                quote_str(&qn, spec->name), quote(&qk, m->key, m->len), problem);
+        if ((r = secret_append(out, m->key, m->len)) < 0 || (r = secret_append(out, "='", 2)) < 0 ||
+            (r = secret_append(out, p, len)) < 0 || (r = secret_append(out, "'\n", 2)) < 0)
+                return r;
         return 0;
+}
+
+static int render_env(const RenderSpec *spec, const JsonValue *data, Secret *out, char *err,
+                      size_t errlen) {
+        static const MemberRenderer env = { "format env", env_check_key, env_add };
+        return render_members(spec, data, &env, out, err, errlen);
 }
 
 /* --- yaml ----------------------------------------------------------------------------- */

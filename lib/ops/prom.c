@@ -9,6 +9,7 @@
  * only for the (method, code) pairs seen.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -109,8 +110,43 @@ static char *server_label(const char *name) {
         return s;
 }
 
+/* One more label of a per-server counter: its name and its values' names. */
+typedef struct Axis {
+        const char *label;
+        size_t n;
+        const char *(*name)(size_t i);
+} Axis;
+
+static const Axis op_axis = { "operation", _METRICS_OP_MAX, metrics_vault_op_name };
+static const Axis result_axis = { "result", _METRICS_RESULT_MAX, metrics_vault_result_name };
+static const Axis kind_axis = { "kind", _METRICS_KIND_MAX, metrics_refresh_kind_name };
+static const Axis refresh_result_axis = { "result", _METRICS_REFRESH_RESULT_MAX,
+                                          metrics_refresh_result_name };
+
+/* A counter by server and two more labels, every combination written (its
+ * zeros too); `offset` is that of its [a->n][b->n] array in MetricsServer. */
+static void server_counters(FILE *f, const char *name, const Axis *a, const Axis *b, size_t offset,
+                            const Metrics *m, char *const *labels, size_t n) {
+        for (size_t s = 0; s < n; s++) {
+                const atomic_uint_fast64_t *v =
+                        (const atomic_uint_fast64_t *)((const char *)&m->servers[s] + offset);
+                for (size_t i = 0; i < a->n; i++)
+                        for (size_t j = 0; j < b->n; j++)
+                                fprintf(f, "%s{%s,%s=\"%s\",%s=\"%s\"} %" PRIu64 "\n", name,
+                                        labels[s], a->label, a->name(i), b->label, b->name(j),
+                                        load(&v[i * b->n + j]));
+        }
+}
+
+/* A 0/1 gauge by server: 1 where flags[s] > 0 (flags may be NULL: all 0). */
+static void server_flags(FILE *f, const char *name, char *const *labels, size_t n,
+                         const int *flags) {
+        for (size_t s = 0; s < n; s++)
+                fprintf(f, "%s{%s} %d\n", name, labels[s], flags && flags[s] > 0 ? 1 : 0);
+}
+
 static int render_vault(FILE *f, const Metrics *m, const int *paused, const int *exhausted) {
-        size_t n = m ? m->n_servers : 0;
+        size_t n = m ? m->n_servers : 0, shown;
         _cleanup_free_ char **labels = calloc(n ? n : 1, sizeof(char *));
         int r = 0;
 
@@ -119,56 +155,39 @@ static int render_vault(FILE *f, const Metrics *m, const int *paused, const int 
         for (size_t s = 0; s < n && r == 0; s++)
                 if (!(labels[s] = server_label(m->servers[s].name)))
                         r = -ENOMEM;
+        shown = r == 0 ? n : 0; /* no series after a failure, only the families */
 
         family(f, "vaultmount_vault_requests_total", "counter",
                "Vault calls (retries inside a call included), by server, operation and result.");
-        for (size_t s = 0; r == 0 && s < n; s++)
-                for (size_t o = 0; o < _METRICS_OP_MAX; o++)
-                        for (size_t k = 0; k < _METRICS_RESULT_MAX; k++)
-                                fprintf(f,
-                                        "vaultmount_vault_requests_total{%s,operation=\"%s\","
-                                        "result=\"%s\"} %" PRIu64 "\n",
-                                        labels[s], metrics_vault_op_name((MetricsVaultOp)o),
-                                        metrics_vault_result_name((MetricsVaultResult)k),
-                                        load(&m->servers[s].requests[o][k]));
+        server_counters(f, "vaultmount_vault_requests_total", &op_axis, &result_axis,
+                        offsetof(MetricsServer, requests), m, labels, shown);
         family(f, "vaultmount_vault_request_duration_seconds", "histogram",
                "Duration of Vault calls (every attempt and wait), by server and operation.");
-        for (size_t s = 0; r == 0 && s < n; s++)
+        for (size_t s = 0; s < shown; s++)
                 for (size_t o = 0; o < _METRICS_OP_MAX; o++) {
                         char l[512];
                         if (!histogram_count(&m->servers[s].duration[o]))
                                 continue;
                         (void)snprintf(l, sizeof(l), "%s,operation=\"%s\"", labels[s],
-                                       metrics_vault_op_name((MetricsVaultOp)o));
+                                       metrics_vault_op_name(o));
                         histogram(f, "vaultmount_vault_request_duration_seconds", l,
                                   &m->servers[s].duration[o]);
                 }
         family(f, "vaultmount_refresh_total", "counter",
                "Refresh steps of published volumes, by server, kind (kv, lease, pki, token) "
                "and result (ok, failed, deferred).");
-        for (size_t s = 0; r == 0 && s < n; s++)
-                for (size_t k = 0; k < _METRICS_KIND_MAX; k++)
-                        for (size_t x = 0; x < _METRICS_REFRESH_RESULT_MAX; x++)
-                                fprintf(f,
-                                        "vaultmount_refresh_total{%s,kind=\"%s\",result=\"%s\"} "
-                                        "%" PRIu64 "\n",
-                                        labels[s], metrics_refresh_kind_name((MetricsRefreshKind)k),
-                                        metrics_refresh_result_name((MetricsRefreshResult)x),
-                                        load(&m->servers[s].refreshes[k][x]));
+        server_counters(f, "vaultmount_refresh_total", &kind_axis, &refresh_result_axis,
+                        offsetof(MetricsServer, refreshes), m, labels, shown);
         family(f, "vaultmount_vault_server_paused", "gauge",
                "1 while refreshes to the server are paused after a 429, a 503 or no answer.");
-        for (size_t s = 0; r == 0 && s < n; s++)
-                fprintf(f, "vaultmount_vault_server_paused{%s} %d\n", labels[s],
-                        paused && paused[s] > 0 ? 1 : 0);
+        server_flags(f, "vaultmount_vault_server_paused", labels, shown, paused);
         family(f, "vaultmount_refresh_budget_exhausted", "gauge",
                "1 while the server's refresh budget cannot keep every volume's credentials "
                "valid.");
-        for (size_t s = 0; r == 0 && s < n; s++)
-                fprintf(f, "vaultmount_refresh_budget_exhausted{%s} %d\n", labels[s],
-                        exhausted && exhausted[s] > 0 ? 1 : 0);
+        server_flags(f, "vaultmount_refresh_budget_exhausted", labels, shown, exhausted);
         family(f, "vaultmount_vault_rate_limited_total", "counter",
                "429 answers from the server (also those a retry got past).");
-        for (size_t s = 0; r == 0 && s < n; s++)
+        for (size_t s = 0; s < shown; s++)
                 fprintf(f, "vaultmount_vault_rate_limited_total{%s} %" PRIu64 "\n", labels[s],
                         load(&m->servers[s].rate_limited));
         for (size_t s = 0; s < n; s++)

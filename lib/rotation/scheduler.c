@@ -519,11 +519,7 @@ void refresh_scheduler_wakeup(RefreshScheduler *s) {
 }
 
 size_t refresh_scheduler_size(RefreshScheduler *s) {
-        size_t n;
-        pthread_mutex_lock(&s->lock);
-        n = s->n_entries;
-        pthread_mutex_unlock(&s->lock);
-        return n;
+        return LOCKED_READ(&s->lock, s->n_entries);
 }
 
 bool refresh_scheduler_critical_waiting(RefreshScheduler *s) {

@@ -46,6 +46,15 @@
                 _take_fd_;                                                                         \
         })
 
+/* The value of expr, read with the pthread mutex *m held (a one-field getter). */
+#define LOCKED_READ(m, expr)                                                                       \
+        ({                                                                                         \
+                pthread_mutex_lock(m);                                                             \
+                __typeof__(expr) _locked_value_ = (expr);                                          \
+                pthread_mutex_unlock(m);                                                           \
+                _locked_value_;                                                                    \
+        })
+
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -316,20 +316,20 @@ void metrics_csi_request(Metrics *m, const char *method, int code, uint64_t usec
         metrics_histogram_observe(&m->csi_duration[i], usec);
 }
 
-const char *metrics_vault_op_name(MetricsVaultOp op) {
-        return (int)op >= 0 && op < _METRICS_OP_MAX ? op_names[op] : "unknown";
+const char *metrics_vault_op_name(size_t op) {
+        return op < _METRICS_OP_MAX ? op_names[op] : "unknown";
 }
 
-const char *metrics_vault_result_name(MetricsVaultResult r) {
-        return (int)r >= 0 && r < _METRICS_RESULT_MAX ? result_names[r] : "unknown";
+const char *metrics_vault_result_name(size_t r) {
+        return r < _METRICS_RESULT_MAX ? result_names[r] : "unknown";
 }
 
-const char *metrics_refresh_kind_name(MetricsRefreshKind k) {
-        return (int)k >= 0 && k < _METRICS_KIND_MAX ? kind_names[k] : "unknown";
+const char *metrics_refresh_kind_name(size_t k) {
+        return k < _METRICS_KIND_MAX ? kind_names[k] : "unknown";
 }
 
-const char *metrics_refresh_result_name(MetricsRefreshResult r) {
-        return (int)r >= 0 && r < _METRICS_REFRESH_RESULT_MAX ? refresh_result_names[r] : "unknown";
+const char *metrics_refresh_result_name(size_t r) {
+        return r < _METRICS_REFRESH_RESULT_MAX ? refresh_result_names[r] : "unknown";
 }
 
 void metrics_vault_request(Metrics *m, size_t server, MetricsVaultOp op, MetricsVaultResult res,

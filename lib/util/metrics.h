@@ -193,10 +193,12 @@ void metrics_csi_request(Metrics *m, const char *method, int code, uint64_t usec
 /* "OK", "INVALID_ARGUMENT", ... (the `code` label); "UNKNOWN" out of range. */
 const char *metrics_csi_code_name(int code);
 
-const char *metrics_vault_op_name(MetricsVaultOp op);
-const char *metrics_vault_result_name(MetricsVaultResult r);
-const char *metrics_refresh_kind_name(MetricsRefreshKind k);
-const char *metrics_refresh_result_name(MetricsRefreshResult r);
+/* The label values of a MetricsVaultOp, MetricsVaultResult, MetricsRefreshKind and
+ * MetricsRefreshResult (by index, like metrics_csi_method_name); "unknown" out of range. */
+const char *metrics_vault_op_name(size_t op);
+const char *metrics_vault_result_name(size_t r);
+const char *metrics_refresh_kind_name(size_t k);
+const char *metrics_refresh_result_name(size_t r);
 
 /* One Vault call to server `server` ended; NULL-safe, unknown servers ignored. */
 void metrics_vault_request(Metrics *m, size_t server, MetricsVaultOp op, MetricsVaultResult res,

@@ -217,17 +217,10 @@ void vault_limit_leave(VaultLimit *L, int r, const VaultError *ve) {
 }
 
 bool vault_limit_paused(VaultLimit *L) {
-        bool p;
-        pthread_mutex_lock(&L->lock);
-        p = monotonic_usec() < L->gate.pause_until_usec || L->gate.probing;
-        pthread_mutex_unlock(&L->lock);
-        return p;
+        return LOCKED_READ(&L->lock,
+                           monotonic_usec() < L->gate.pause_until_usec || L->gate.probing);
 }
 
 uint64_t vault_limit_rate_limited(VaultLimit *L) {
-        uint64_t n;
-        pthread_mutex_lock(&L->lock);
-        n = L->rate_limited;
-        pthread_mutex_unlock(&L->lock);
-        return n;
+        return LOCKED_READ(&L->lock, L->rate_limited);
 }

@@ -90,25 +90,6 @@ struct VaultRequestCache {
 
 /* --- pure helpers -------------------------------------------------------- */
 
-const char *vault_method_to_string(VaultMethod m) {
-        static const char *const names[_VAULT_METHOD_MAX] = {
-                [VAULT_METHOD_GET] = "GET",
-                [VAULT_METHOD_POST] = "POST",
-                [VAULT_METHOD_PUT] = "PUT",
-                [VAULT_METHOD_DELETE] = "DELETE",
-        };
-        return (unsigned)m < _VAULT_METHOD_MAX ? names[m] : "?";
-}
-
-VaultMethod vault_method_from_string(const char *s) {
-        if (!s)
-                return _VAULT_METHOD_INVALID;
-        for (int m = 0; m < _VAULT_METHOD_MAX; m++)
-                if (strcasecmp(s, vault_method_to_string((VaultMethod)m)) == 0)
-                        return (VaultMethod)m;
-        return _VAULT_METHOD_INVALID;
-}
-
 static HttpMethod to_http_method(VaultMethod m) {
         switch (m) {
         case VAULT_METHOD_POST:
@@ -120,6 +101,20 @@ static HttpMethod to_http_method(VaultMethod m) {
         default:
                 return HTTP_METHOD_GET;
         }
+}
+
+/* The HTTP method's name (one table of names, in http.c). */
+const char *vault_method_to_string(VaultMethod m) {
+        return (unsigned)m < _VAULT_METHOD_MAX ? http_method_to_string(to_http_method(m)) : "?";
+}
+
+VaultMethod vault_method_from_string(const char *s) {
+        if (!s)
+                return _VAULT_METHOD_INVALID;
+        for (int m = 0; m < _VAULT_METHOD_MAX; m++)
+                if (strcasecmp(s, vault_method_to_string((VaultMethod)m)) == 0)
+                        return (VaultMethod)m;
+        return _VAULT_METHOD_INVALID;
 }
 
 uint64_t vault_backoff_ms(uint64_t base_ms, uint64_t max_ms, unsigned retry, uint64_t random) {
@@ -926,6 +921,19 @@ static int lifecycle_call(VaultClient *c, const VaultToken *t, VaultMethod m, co
         return token_call(c, t, VAULT_OP_LIFECYCLE, m, url_path, body, ret, err);
 }
 
+/* A lifecycle call with the JSON body lifecycle_body() makes. */
+static int lifecycle_call_body(VaultClient *c, const VaultToken *t, VaultMethod m,
+                               const char *url_path, const char *lease_id, uint64_t increment,
+                               bool with_increment, VaultResponse **ret, VaultError *err) {
+        _cleanup_(secret_freep) Secret *body = NULL;
+        int r;
+
+        r = lifecycle_body(lease_id, increment, with_increment, &body);
+        if (r < 0)
+                return r;
+        return lifecycle_call(c, t, m, url_path, body, ret, err);
+}
+
 /**
  * vault_client_token_renew_self() - extends the token's TTL.
  * @c: this thread's client.
@@ -940,16 +948,13 @@ static int lifecycle_call(VaultClient *c, const VaultToken *t, VaultMethod m, co
  */
 int vault_client_token_renew_self(VaultClient *c, VaultToken *t, uint64_t increment_sec,
                                   VaultError *err) {
-        _cleanup_(secret_freep) Secret *body = NULL;
         _cleanup_(vault_response_freep) VaultResponse *resp = NULL;
         int r;
 
         if (!c || !t)
                 return -EINVAL;
-        r = lifecycle_body(NULL, increment_sec, increment_sec > 0, &body);
-        if (r < 0)
-                return r;
-        r = lifecycle_call(c, t, VAULT_METHOD_POST, "/v1/auth/token/renew-self", body, &resp, err);
+        r = lifecycle_call_body(c, t, VAULT_METHOD_POST, "/v1/auth/token/renew-self", NULL,
+                                increment_sec, increment_sec > 0, &resp, err);
         if (r != 0)
                 return r;
         if (!resp->auth)
@@ -1018,10 +1023,16 @@ int vault_client_token_lookup_self(VaultClient *c, const VaultToken *t, VaultTok
         return 0;
 }
 
-static int lease_id_check(const char *lease_id, VaultError *err) {
+/* A sys/leases call (PUT) about lease_id, after checking it. */
+static int lease_call(VaultClient *c, const VaultToken *t, const char *url_path,
+                      const char *lease_id, uint64_t increment, bool with_increment,
+                      VaultResponse **ret, VaultError *err) {
+        if (err)
+                *err = (VaultError){ 0 };
         if (!lease_id || !header_value_valid(lease_id, LEASE_ID_MAX))
                 return vault_error_set(err, VAULT_E_BAD_REQUEST, 0, "invalid lease id");
-        return 0;
+        return lifecycle_call_body(c, t, VAULT_METHOD_PUT, url_path, lease_id, increment,
+                                   with_increment, ret, err);
 }
 
 /**
@@ -1035,21 +1046,13 @@ static int lease_id_check(const char *lease_id, VaultError *err) {
  */
 int vault_client_lease_renew(VaultClient *c, const VaultToken *t, const char *lease_id,
                              uint64_t increment_sec, VaultLease *ret, VaultError *err) {
-        _cleanup_(secret_freep) Secret *body = NULL;
         _cleanup_(vault_response_freep) VaultResponse *resp = NULL;
         int r;
 
         if (!c || !t || !ret)
                 return -EINVAL;
-        if (err)
-                *err = (VaultError){ 0 };
-        r = lease_id_check(lease_id, err);
-        if (r != 0)
-                return r;
-        r = lifecycle_body(lease_id, increment_sec, increment_sec > 0, &body);
-        if (r < 0)
-                return r;
-        r = lifecycle_call(c, t, VAULT_METHOD_PUT, "/v1/sys/leases/renew", body, &resp, err);
+        r = lease_call(c, t, "/v1/sys/leases/renew", lease_id, increment_sec, increment_sec > 0,
+                       &resp, err);
         if (r != 0)
                 return r;
         *ret = (VaultLease){
@@ -1067,21 +1070,11 @@ int vault_client_lease_renew(VaultClient *c, const VaultToken *t, const char *le
  */
 int vault_client_lease_revoke(VaultClient *c, const VaultToken *t, const char *lease_id,
                               VaultError *err) {
-        _cleanup_(secret_freep) Secret *body = NULL;
         _cleanup_(vault_response_freep) VaultResponse *resp = NULL;
-        int r;
 
         if (!c || !t)
                 return -EINVAL;
-        if (err)
-                *err = (VaultError){ 0 };
-        r = lease_id_check(lease_id, err);
-        if (r != 0)
-                return r;
-        r = lifecycle_body(lease_id, 0, false, &body);
-        if (r < 0)
-                return r;
-        return lifecycle_call(c, t, VAULT_METHOD_PUT, "/v1/sys/leases/revoke", body, &resp, err);
+        return lease_call(c, t, "/v1/sys/leases/revoke", lease_id, 0, false, &resp, err);
 }
 
 /* --- per-volume request cache ------------------------------------------------- */

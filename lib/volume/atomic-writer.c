@@ -415,18 +415,33 @@ static int finish_dirs(int dfd, const Tops *tops, gid_t gid) {
 }
 
 /*
+ * Whether root/<name> is the symlink to "..data/<name>" (that text goes to
+ * want): 1 when it is, 0 when something else has the name (another link,
+ * not a link), -ENOENT when nothing does, or another -errno.
+ */
+static int link_check(int root_fd, const char *name, char *want, size_t size) {
+        char have[PATH_MAX];
+        int r;
+
+        r = link_target(name, want, size);
+        if (r < 0)
+                return r;
+        r = read_link(root_fd, name, have, sizeof(have));
+        if (r == -EINVAL || r == -ENAMETOOLONG)
+                return 0;
+        return r < 0 ? r : streq(have, want);
+}
+
+/*
  * Makes root/<name> a symlink to "..data/<name>". Sets *created when it
  * made or replaced the entry (so a rollback removes it again).
  */
 static int ensure_link(int root_fd, const char *name, bool *created) {
-        char want[PATH_MAX], have[PATH_MAX];
+        char want[PATH_MAX];
         int r;
 
-        r = link_target(name, want, sizeof(want));
-        if (r < 0)
-                return r;
-        r = read_link(root_fd, name, have, sizeof(have));
-        if (r == 0 && streq(have, want))
+        r = link_check(root_fd, name, want, sizeof(want));
+        if (r > 0)
                 return 0;
         if (r == -ENOENT) {
                 if (symlinkat(want, root_fd, name) < 0)
@@ -434,7 +449,7 @@ static int ensure_link(int root_fd, const char *name, bool *created) {
                 *created = true;
                 return 0;
         }
-        if (r < 0 && r != -EINVAL && r != -ENAMETOOLONG)
+        if (r < 0)
                 return r;
 
         /* Something else has the name: a file, a dir, or a symlink to
@@ -461,9 +476,10 @@ static int ensure_link(int root_fd, const char *name, bool *created) {
         return 0;
 }
 
-/* After the commit: drop per-file symlinks whose names left the payload,
- * and every payload dir but `keep`. Best effort; returns the first error. */
-static int remove_stale(int root_fd, const char *const *sorted, size_t n, const char *keep) {
+/* Calls visit for every entry of root but "." and "..". Best effort: keeps
+ * going after an error and returns the first one. */
+static int walk_root(int root_fd, int (*visit)(int root_fd, const char *name, const void *userdata),
+                     const void *userdata) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
         int r;
@@ -471,25 +487,52 @@ static int remove_stale(int root_fd, const char *const *sorted, size_t n, const 
         r = opendir_at(root_fd, ".", &d);
         if (r < 0)
                 return r;
-        for (;;) {
-                struct stat st;
-                int q = 0;
-
-                if (!(de = next_entry(d, &r)))
-                        break;
-                if (de->d_name[0] == '.') {
-                        if (payload_dir_name(de->d_name) && !streq(de->d_name, keep))
-                                q = remove_payload_dir(root_fd, de->d_name);
-                } else if (!name_in(sorted, n, de->d_name)) {
-                        if (fstatat(root_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                                q = errno == ENOENT ? 0 : -errno;
-                        else if (S_ISLNK(st.st_mode))
-                                q = unlink_if_exists(root_fd, de->d_name, 0);
-                }
+        while ((de = next_entry(d, &r))) {
+                int q;
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                q = visit(root_fd, de->d_name, userdata);
                 if (q < 0 && r == 0)
                         r = q;
         }
         return r;
+}
+
+/* Removes root/<name> when it is a symlink or a payload dir; anything else stays. */
+static int remove_link_or_payload(int root_fd, const char *name, const void *userdata) {
+        struct stat st;
+
+        (void)userdata;
+        if (fstatat(root_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (S_ISLNK(st.st_mode))
+                return unlink_if_exists(root_fd, name, 0);
+        if (S_ISDIR(st.st_mode) && payload_dir_name(name))
+                return remove_payload_dir(root_fd, name);
+        return 0;
+}
+
+typedef struct StaleFilter {
+        const char *const *sorted; /* the payload's top-level names */
+        size_t n;
+        const char *keep; /* the payload dir just committed */
+} StaleFilter;
+
+static int remove_if_stale(int root_fd, const char *name, const void *userdata) {
+        const StaleFilter *f = userdata;
+
+        if (name[0] == '.')
+                return payload_dir_name(name) && !streq(name, f->keep)
+                               ? remove_payload_dir(root_fd, name)
+                               : 0;
+        return name_in(f->sorted, f->n, name) ? 0 : remove_link_or_payload(root_fd, name, NULL);
+}
+
+/* After the commit: drop per-file symlinks whose names left the payload,
+ * and every payload dir but `keep`. Best effort; returns the first error. */
+static int remove_stale(int root_fd, const char *const *sorted, size_t n, const char *keep) {
+        StaleFilter f = { sorted, n, keep };
+        return walk_root(root_fd, remove_if_stale, &f);
 }
 
 static int check_root(int root_fd) {
@@ -739,16 +782,9 @@ static int payload_file_same(int dfd, const PayloadFile *f) {
 
 /* 1 when root/<top> is the link to "..data/<top>". */
 static int link_same(int root_fd, const char *top) {
-        char want[PATH_MAX], have[PATH_MAX];
-        int r;
-
-        r = link_target(top, want, sizeof(want));
-        if (r < 0)
-                return r;
-        r = read_link(root_fd, top, have, sizeof(have));
-        if (r < 0 && r != -ENOENT && r != -EINVAL && r != -ENAMETOOLONG)
-                return r;
-        return r == 0 && streq(have, want);
+        char want[PATH_MAX];
+        int r = link_check(root_fd, top, want, sizeof(want));
+        return r == -ENOENT ? 0 : r;
 }
 
 /**
@@ -816,8 +852,6 @@ int atomic_writer_same(int root_fd, const PayloadFile *files, size_t n, bool *re
  * or the first -errno (it keeps going after an error).
  */
 int atomic_writer_clear(int root_fd) {
-        _cleanup_closedir_ DIR *d = NULL;
-        struct dirent *de;
         int r;
 
         r = check_root(root_fd);
@@ -828,25 +862,5 @@ int atomic_writer_clear(int root_fd) {
         r = unlink_if_exists(root_fd, DATA_LINK, 0);
         if (r < 0 && r != -EISDIR)
                 return r;
-        r = opendir_at(root_fd, ".", &d);
-        if (r < 0)
-                return r;
-        for (;;) {
-                struct stat st;
-                int q = 0;
-
-                if (!(de = next_entry(d, &r)))
-                        break;
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                if (fstatat(root_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        q = errno == ENOENT ? 0 : -errno;
-                else if (S_ISLNK(st.st_mode))
-                        q = unlink_if_exists(root_fd, de->d_name, 0);
-                else if (S_ISDIR(st.st_mode) && payload_dir_name(de->d_name))
-                        q = remove_payload_dir(root_fd, de->d_name);
-                if (q < 0 && r == 0)
-                        r = q;
-        }
-        return r;
+        return walk_root(root_fd, remove_link_or_payload, NULL);
 }

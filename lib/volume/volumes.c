@@ -318,11 +318,7 @@ void volume_table_release(VolumeTable *t, VolumeRecord *r, bool drop) {
 }
 
 size_t volume_table_count(VolumeTable *t) {
-        size_t n;
-        pthread_mutex_lock(&t->lock);
-        n = t->n;
-        pthread_mutex_unlock(&t->lock);
-        return n;
+        return LOCKED_READ(&t->lock, t->n);
 }
 
 static int table_ids(VolumeTable *t, bool intents, char ***ret, size_t *ret_n) {
