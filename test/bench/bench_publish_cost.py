@@ -39,9 +39,15 @@ is not the daemon's own work, so that the ratio to the reference can be read:
     pod's JWT, one KV read), made by this script over one kept-alive TLS
     connection to the same dev server, p50 of the pair.
 
+With --baseline PATH (say, the previous commit's binary) every round runs
+both daemons back to back, in alternating order, and the summary adds the
+rounds' paired ratios: on a shared machine whose speed drifts from minute to
+minute, only such pairs compare two builds.
+
 Run as root:
   /usr/bin/python3 test/bench/bench_publish_cost.py [--pairs N] [--rounds R]
-      [--extra 20,1000] [--daemon PATH] [--refresh-volumes V] [--refresh-window S]
+      [--extra 20,1000] [--daemon PATH] [--baseline PATH] [--refresh-volumes V]
+      [--refresh-window S]
 or `meson test -C build --benchmark --verbose publish-cost`.
 """
 import argparse
@@ -279,9 +285,72 @@ def handler_p50(log):
     return pct(durs, 50) if durs else float("nan")
 
 
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
 def spread(values, fmt):
     return (fmt + " (" + fmt + ".." + fmt + ")") % (statistics.median(values), min(values),
                                                    max(values))
+
+
+KEYS = ("cpu_pair_ms", "p50", "p99", "cpu_refresh_ms", "probe_p50", "handler_p50", "vault_p50")
+
+
+def print_round(label, rnd, n, r):
+    print("%sround %d, %4d extra mounts (%4d in the table): CPU/pair %.2f ms, "
+          "publish p50 %.2f ms p99 %.2f ms, %.0f pairs/s; CPU/refresh %.2f ms "
+          "(%d refreshes)" % (label, rnd + 1, n, r["table"], r["cpu_pair_ms"], r["p50"],
+                              r["p99"], r["pairs_per_s"], r.get("cpu_refresh_ms", float("nan")),
+                              r.get("refreshes", 0)), flush=True)
+    print("         floors: Probe over a new connection p50 %.2f ms; publish "
+          "handler p50 %.2f ms (daemon's DURATION_MS); Vault login+read from "
+          "this client p50 %.2f ms" % (r["probe_p50"], r["handler_p50"], r["vault_p50"]),
+          flush=True)
+
+
+def summarize(label, results, loads, rounds, pairs):
+    print("summary%s, median (min..max) of %d rounds, %d pairs each:" % (label, rounds, pairs))
+    med = {}
+    for n in loads:
+        rs = results[n]
+        med[n] = {k: statistics.median([r.get(k, float("nan")) for r in rs]) for k in KEYS}
+        print("  %4d extra mounts: CPU/pair %s ms; publish p50 %s ms, p99 %s ms; "
+              "CPU/refresh %s ms" % (n, spread([r["cpu_pair_ms"] for r in rs], "%.2f"),
+                                    spread([r["p50"] for r in rs], "%.2f"),
+                                    spread([r["p99"] for r in rs], "%.2f"),
+                                    spread([r.get("cpu_refresh_ms", float("nan"))
+                                            for r in rs], "%.2f")))
+    lo, hi = min(loads), max(loads)
+    if lo != hi:
+        print("  ratio %d/%d extra mounts: CPU/pair %.2fx, publish p50 %.2fx, CPU/refresh %.2fx"
+              % (hi, lo, ratio(med[hi]["cpu_pair_ms"], med[lo]["cpu_pair_ms"]),
+                 ratio(med[hi]["p50"], med[lo]["p50"]),
+                 ratio(med[hi]["cpu_refresh_ms"], med[lo]["cpu_refresh_ms"])))
+    print("  publish p50 vs the reference: %.1fx faster at %d extra mounts, %.1fx at %d (%s)" % (
+        REFERENCE_P50_MS / med[lo]["p50"], lo, REFERENCE_P50_MS / med[hi]["p50"], hi,
+        REFERENCE_NOTE))
+    m = med[lo]
+    print("  what bounds the publish p50 at %d extra mounts (medians): Probe over a new "
+          "connection %.2f ms (%.1fx the reference at most, for a call that does nothing); "
+          "Vault login+read %.2f ms; the two together %.2f ms = %.1fx; the handler itself "
+          "%.2f ms; 5x the reference needs %.2f ms" % (
+              lo, m["probe_p50"], REFERENCE_P50_MS / m["probe_p50"], m["vault_p50"],
+              m["probe_p50"] + m["vault_p50"],
+              REFERENCE_P50_MS / (m["probe_p50"] + m["vault_p50"]), m["handler_p50"],
+              REFERENCE_P50_MS / 5))
+
+
+def compare(results, base, loads):
+    """Paired rounds (the two daemons back to back, same load): new / baseline."""
+    print("paired with the baseline (each round ran both daemons back to back), "
+          "median (min..max) of the rounds' ratios, daemon / baseline:")
+    for n in loads:
+        for k, what in (("cpu_pair_ms", "CPU/pair"), ("p50", "publish p50"),
+                        ("cpu_refresh_ms", "CPU/refresh")):
+            ratios = [ratio(a.get(k, float("nan")), b.get(k, float("nan")))
+                      for a, b in zip(results[n], base[n])]
+            print("  %4d extra mounts: %s %s" % (n, what, spread(ratios, "%.2fx")))
 
 
 def main():
@@ -290,6 +359,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--extra", default="20,1000")
     ap.add_argument("--daemon", default=None, help="vaultmountd binary (default: the build's)")
+    ap.add_argument("--baseline", default=None,
+                    help="a second vaultmountd binary (say, the previous commit's) run back to "
+                         "back with --daemon in every round, in alternating order: both meet "
+                         "the same machine noise, and the summary adds the paired ratios")
     ap.add_argument("--refresh-volumes", type=int, default=20)
     ap.add_argument("--refresh-window", type=float, default=10.0)
     ap.add_argument("--workers", type=int, default=4, help="the daemon's --workers")
@@ -303,66 +376,35 @@ def main():
     from vaultenv import VaultDev
     import vmtest
     loads = [int(x) for x in a.extra.split(",")]
+    daemons = [("", a.daemon or vmtest.DAEMON)] + ([("baseline ", a.baseline)]
+                                                   if a.baseline else [])
     tmp = tempfile.mkdtemp(prefix="vm-bench-cost-")
     vault = VaultDev(tmp, extra_args=["--quiet"])
-    results = {n: [] for n in loads}
+    results = {label: {n: [] for n in loads} for label, _ in daemons}
     try:
-        print("daemon: %s; pods dir on %s" % (a.daemon or vmtest.DAEMON,
-                                             "a tmpfs" if a.pods_on_tmpfs else "/tmp's fs"))
+        for label, path in daemons:
+            print("%sdaemon: %s; pods dir on %s" % (
+                label, path, "a tmpfs" if a.pods_on_tmpfs else "/tmp's fs"))
         print("load: %s; %d CPUs" % (" ".join(open("/proc/loadavg").read().split()[:3]),
                                      os.cpu_count()))
         for rnd in range(a.rounds):
-            # alternate the order, so that neither load always runs first
+            # alternate the order, so that neither load (nor daemon) always runs first
             for n in (loads if rnd % 2 == 0 else loads[::-1]):
-                r = run_round(tmp, a.daemon, vault, n, a.pairs, a.refresh_volumes,
-                              a.refresh_window, a.workers, a.pods_on_tmpfs)
-                results[n].append(r)
-                print("round %d, %4d extra mounts (%4d in the table): CPU/pair %.2f ms, "
-                      "publish p50 %.2f ms p99 %.2f ms, %.0f pairs/s; CPU/refresh %.2f ms "
-                      "(%d refreshes)" % (rnd + 1, n, r["table"], r["cpu_pair_ms"], r["p50"],
-                                          r["p99"], r["pairs_per_s"],
-                                          r.get("cpu_refresh_ms", float("nan")),
-                                          r.get("refreshes", 0)), flush=True)
-                print("         floors: Probe over a new connection p50 %.2f ms; publish "
-                      "handler p50 %.2f ms (daemon's DURATION_MS); Vault login+read from "
-                      "this client p50 %.2f ms" % (r["probe_p50"], r["handler_p50"],
-                                                   r["vault_p50"]), flush=True)
+                for label, path in (daemons if rnd % 2 == 0 else daemons[::-1]):
+                    r = run_round(tmp, path, vault, n, a.pairs, a.refresh_volumes,
+                                  a.refresh_window, a.workers, a.pods_on_tmpfs)
+                    results[label][n].append(r)
+                    print_round(label, rnd, n, r)
     finally:
         vault.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
     print("load after: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
-    print("summary, median (min..max) of %d rounds, %d pairs each:" % (a.rounds, a.pairs))
-    med = {}
-    for n in loads:
-        rs = results[n]
-        med[n] = {k: statistics.median([r.get(k, float("nan")) for r in rs])
-                  for k in ("cpu_pair_ms", "p50", "p99", "cpu_refresh_ms", "probe_p50",
-                            "handler_p50", "vault_p50")}
-        print("  %4d extra mounts: CPU/pair %s ms; publish p50 %s ms, p99 %s ms; "
-              "CPU/refresh %s ms" % (n, spread([r["cpu_pair_ms"] for r in rs], "%.2f"),
-                                    spread([r["p50"] for r in rs], "%.2f"),
-                                    spread([r["p99"] for r in rs], "%.2f"),
-                                    spread([r.get("cpu_refresh_ms", float("nan"))
-                                            for r in rs], "%.2f")))
-    lo, hi = min(loads), max(loads)
-    if lo != hi:
-        print("  ratio %d/%d extra mounts: CPU/pair %.2fx, publish p50 %.2fx, CPU/refresh %.2fx"
-              % (hi, lo, med[hi]["cpu_pair_ms"] / med[lo]["cpu_pair_ms"],
-                 med[hi]["p50"] / med[lo]["p50"],
-                 med[hi]["cpu_refresh_ms"] / med[lo]["cpu_refresh_ms"]))
-    print("  publish p50 vs the reference: %.1fx faster at %d extra mounts, %.1fx at %d (%s)" % (
-        REFERENCE_P50_MS / med[lo]["p50"], lo, REFERENCE_P50_MS / med[hi]["p50"], hi,
-        REFERENCE_NOTE))
-    m = med[lo]
-    print("  what bounds the publish p50 at %d extra mounts (medians): Probe over a new "
-          "connection %.2f ms (%.1fx the reference at most, for a call that does nothing); "
-          "Vault login+read %.2f ms; the two together %.2f ms = %.1fx; the handler itself "
-          "%.2f ms; 5x the reference needs %.2f ms" % (
-              lo, m["probe_p50"], REFERENCE_P50_MS / m["probe_p50"], m["vault_p50"],
-              m["probe_p50"] + m["vault_p50"],
-              REFERENCE_P50_MS / (m["probe_p50"] + m["vault_p50"]), m["handler_p50"],
-              REFERENCE_P50_MS / 5))
+    for label, _ in daemons:
+        summarize(" of the " + label.strip() if label else "", results[label], loads, a.rounds,
+                  a.pairs)
+    if a.baseline:
+        compare(results[""], results["baseline "], loads)
     return 0
 
 
