@@ -117,6 +117,18 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
 
 
+def context_switches(pid):
+    """Voluntary + involuntary context switches of the daemon's live threads."""
+    n = 0
+    for task in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, task)) as f:
+                n += sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
+        except OSError:
+            pass  # a thread that ended
+    return n
+
+
 def pct(values, p):
     s = sorted(values)
     return s[min(len(s) - 1, int(len(s) * p / 100))]
@@ -187,6 +199,7 @@ def run_round(tmp, daemon_path, vault, extra, pairs, rv, window, workers, pods_t
             todo.append((p, p.publish_request(vault, attrs), p.unpublish_request()))
         lat = []
         c0 = cpu_ticks(pid)
+        x0 = context_switches(pid)
         w0 = time.perf_counter()
         for p, pub, unpub in todo:
             t0 = time.perf_counter()
@@ -195,6 +208,7 @@ def run_round(tmp, daemon_path, vault, extra, pairs, rv, window, workers, pods_t
             d.call("NodeUnpublishVolume", unpub)
         wall = time.perf_counter() - w0
         c1 = cpu_ticks(pid)
+        out["ctxsw_pair"] = (context_switches(pid) - x0) / pairs
         out["cpu_pair_ms"] = (c1 - c0) * 1000.0 / hz / pairs
         out["p50"], out["p99"] = pct(lat, 50), pct(lat, 99)
         out["pairs_per_s"] = pairs / wall
@@ -294,7 +308,8 @@ def spread(values, fmt):
                                                    max(values))
 
 
-KEYS = ("cpu_pair_ms", "p50", "p99", "cpu_refresh_ms", "probe_p50", "handler_p50", "vault_p50")
+KEYS = ("cpu_pair_ms", "p50", "p99", "cpu_refresh_ms", "probe_p50", "handler_p50", "vault_p50",
+        "ctxsw_pair")
 
 
 def print_round(label, rnd, n, r):
@@ -305,8 +320,8 @@ def print_round(label, rnd, n, r):
                               r.get("refreshes", 0)), flush=True)
     print("         floors: Probe over a new connection p50 %.2f ms; publish "
           "handler p50 %.2f ms (daemon's DURATION_MS); Vault login+read from "
-          "this client p50 %.2f ms" % (r["probe_p50"], r["handler_p50"], r["vault_p50"]),
-          flush=True)
+          "this client p50 %.2f ms; daemon context switches per pair %.1f" % (
+              r["probe_p50"], r["handler_p50"], r["vault_p50"], r["ctxsw_pair"]), flush=True)
 
 
 def summarize(label, results, loads, rounds, pairs):
@@ -347,7 +362,7 @@ def compare(results, base, loads):
           "median (min..max) of the rounds' ratios, daemon / baseline:")
     for n in loads:
         for k, what in (("cpu_pair_ms", "CPU/pair"), ("p50", "publish p50"),
-                        ("cpu_refresh_ms", "CPU/refresh")):
+                        ("cpu_refresh_ms", "CPU/refresh"), ("ctxsw_pair", "context switches/pair")):
             ratios = [ratio(a.get(k, float("nan")), b.get(k, float("nan")))
                       for a, b in zip(results[n], base[n])]
             print("  %4d extra mounts: %s %s" % (n, what, spread(ratios, "%.2fx")))
