@@ -776,9 +776,14 @@ int volume_record_save(const VolumeTable *t, VolumeRecord *r) {
 
         if (!dir)
                 return -ENOMEM;
-        if ((rc = mkdir_one(dir, 0700)) < 0)
-                return rc;
+        /* the publish made the dir (step "state-dir"): every later save
+         * opens it; a save finds it gone only when the state was removed */
         dfd = open(dir, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0 && errno == ENOENT) {
+                if ((rc = mkdir_one(dir, 0700)) < 0)
+                        return rc;
+                dfd = open(dir, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
         if (dfd < 0)
                 return -errno;
         rc = record_json(t, r, &text, &len);
