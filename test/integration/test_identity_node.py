@@ -115,6 +115,56 @@ def test_malformed_request_bytes(daemons, method, payload):
     assert d.call("GetPluginInfo").name == "csi.vaultmount.io"
 
 
+def _varint(n):
+    out = bytearray()
+    while True:
+        out.append((n & 0x7f) | (0x80 if n > 0x7f else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def _one_string_field(total):
+    """Field 1 (a string) filling a message of exactly `total` bytes."""
+    n = total - 1 - 4  # the tag byte, a 4-byte length
+    assert len(_varint(n)) == 4
+    return b"\x0a" + _varint(n) + b"v" * n
+
+
+@pytest.mark.parametrize("method", ["/csi.v1.Node/NodePublishVolume", "/csi.v1.Identity/Probe"])
+def test_request_over_the_size_limit(daemons, method):
+    d = daemons()
+    code, details, _ = vmtest.raw_call(d.socket, method, _one_string_field(4 * 1024 * 1024 + 1))
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, (code, details)
+    assert "4194305 bytes; the limit is 4194304 bytes" in details
+    assert d.call("Probe").ready.value
+
+
+def test_request_at_the_size_limit_is_read(daemons):
+    d = daemons()
+    # exactly 4 MiB: a NodeUnpublishVolume whose volume_id is far too long
+    code, details, _ = vmtest.raw_call(d.socket, "/csi.v1.Node/NodeUnpublishVolume",
+                                       _one_string_field(4 * 1024 * 1024))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, (code, details)
+    assert "the limit is" not in details
+    assert d.call("Probe").ready.value
+
+
+def test_compressed_request_is_unimplemented(daemons):
+    d = daemons()
+    path, req_cls, resp_cls = vmtest.METHODS["NodeUnpublishVolume"]
+    req = req_cls(volume_id="csi-" + "a" * 200, target_path="/var/lib/kubelet/pods/x/volumes/"
+                  "kubernetes.io~csi/v/mount")
+    with grpc.insecure_channel("unix://" + d.socket, compression=grpc.Compression.Gzip) as ch:
+        fn = ch.unary_unary(path, request_serializer=req_cls.SerializeToString,
+                            response_deserializer=resp_cls.FromString)
+        with pytest.raises(grpc.RpcError) as e:
+            fn(req, timeout=10)
+    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED, e.value.details()
+    assert "compressed" in e.value.details() and "uncompressed" in e.value.details()
+    assert d.call("GetPluginInfo").name == "csi.vaultmount.io"
+
+
 def _publish(**kw):
     base = dict(volume_id="csi-abc", target_path="/var/lib/kubelet/pods/x/volumes/"
                 "kubernetes.io~csi/v/mount", volume_capability=vmtest.mount_capability())
