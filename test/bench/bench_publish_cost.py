@@ -39,15 +39,17 @@ is not the daemon's own work, so that the ratio to the reference can be read:
     pod's JWT, one KV read), made by this script over one kept-alive TLS
     connection to the same dev server, p50 of the pair.
 
-With --baseline PATH (say, the previous commit's binary) every round runs
-both daemons back to back, in alternating order, and the summary adds the
-rounds' paired ratios: on a shared machine whose speed drifts from minute to
-minute, only such pairs compare two builds.
+With --baseline PATH (say, the previous commit's binary) every round starts
+both daemons side by side (each with its own state dir) and runs their pairs
+in alternating batches of --batch pairs, and the summary adds the rounds'
+paired ratios: on a shared machine whose speed drifts from minute to minute,
+only such pairs compare two builds. The refresh windows run one daemon at a
+time.
 
 Run as root:
   /usr/bin/python3 test/bench/bench_publish_cost.py [--pairs N] [--rounds R]
-      [--extra 20,1000] [--daemon PATH] [--baseline PATH] [--refresh-volumes V]
-      [--refresh-window S]
+      [--extra 20,1000] [--daemon PATH] [--baseline PATH] [--batch B]
+      [--refresh-volumes V] [--refresh-window S]
 or `meson test -C build --benchmark --verbose publish-cost`.
 """
 import argparse
@@ -155,92 +157,117 @@ class ExtraMounts:
             sys_umount(self.paths.pop())
 
 
-def run_round(tmp, daemon_path, vault, extra, pairs, rv, window, workers, pods_tmpfs):
+def run_pairs(ds, pods_dir, vault, pairs, batch):
+    """`pairs` publish+unpublish pairs on every daemon of `ds` (all alive), in
+    batches of `batch` that alternate between the daemons (and their order):
+    with two builds, both meet the same machine noise at the same minute."""
+    from test_publish import Pod
+
+    hz = os.sysconf("SC_CLK_TCK")
+    attrs = {"roleName": "demo", "objects": ONE_KV}
+    acc = [{"ticks": 0, "ctxsw": 0, "lat": [], "wall": 0.0} for _ in ds]
+    for d in ds:
+        for _ in range(10):  # warm-up: TLS session, pools, caches
+            p = Pod(pods_dir)
+            d.call("NodePublishVolume", p.publish_request(vault, attrs))
+            d.call("NodeUnpublishVolume", p.unpublish_request())
+    done = 0
+    while done < pairs:
+        n = min(batch, pairs - done)
+        order = list(range(len(ds)))
+        if (done // batch) % 2:
+            order.reverse()
+        for i in order:
+            d, a = ds[i], acc[i]
+            todo = []
+            for _ in range(n):
+                p = Pod(pods_dir)
+                todo.append((p.publish_request(vault, attrs), p.unpublish_request()))
+            c0, x0, w0 = cpu_ticks(d.proc.pid), context_switches(d.proc.pid), time.perf_counter()
+            for pub, unpub in todo:
+                t0 = time.perf_counter()
+                d.call("NodePublishVolume", pub)
+                a["lat"].append((time.perf_counter() - t0) * 1000)
+                d.call("NodeUnpublishVolume", unpub)
+            a["wall"] += time.perf_counter() - w0
+            a["ticks"] += cpu_ticks(d.proc.pid) - c0
+            a["ctxsw"] += context_switches(d.proc.pid) - x0
+        done += n
+    return [{"cpu_pair_ms": a["ticks"] * 1000.0 / hz / pairs, "ctxsw_pair": a["ctxsw"] / pairs,
+             "p50": pct(a["lat"], 50), "p99": pct(a["lat"], 99),
+             "pairs_per_s": pairs / a["wall"]} for a in acc]
+
+
+def run_refresh(d, pods_dir, vault, rv, window):
+    """rv volumes re-read every second: CPU per refresh over `window` seconds."""
+    from test_publish import Pod
+
+    hz = os.sysconf("SC_CLK_TCK")
+    attrs = {"roleName": "demo", "objects": ONE_KV}
+    pods = [Pod(pods_dir, name="r%d" % i) for i in range(rv)]
+    for p in pods:
+        d.call("NodePublishVolume", p.publish_request(vault, attrs))
+    time.sleep(1.5)  # past the first due time of every volume
+    k0 = vault.requests_to("/v1/secret/")
+    c0 = cpu_ticks(d.proc.pid)
+    time.sleep(window)
+    c1 = cpu_ticks(d.proc.pid)
+    refreshes = vault.requests_to("/v1/secret/") - k0
+    for p in pods:
+        d.call("NodeUnpublishVolume", p.unpublish_request())
+    return {"refreshes": refreshes,
+            "cpu_refresh_ms": (c1 - c0) * 1000.0 / hz / refreshes if refreshes else float("nan")}
+
+
+def run_round(tmp, paths, vault, extra, pairs, rv, window, workers, pods_tmpfs, batch):
+    """One round at one load for every daemon binary of `paths`: one result each."""
     import vmtest
-    from test_publish import Pod, mounts_under
+    from test_publish import mounts_under
 
     root = pathlib.Path(tempfile.mkdtemp(prefix="r-", dir=tmp))
     pods_dir = root / "kubelet" / "pods"
     pods_dir.mkdir(parents=True)
     if pods_tmpfs:
         sys_mount("tmpfs", str(pods_dir), "tmpfs", 0, "size=64m,mode=0755")
-    state = root / "state"
-    state.mkdir()
-    sys_mount("tmpfs", str(state), "tmpfs", 0, "size=64m,mode=0700")
+    states = []
+    for i in range(len(paths)):
+        states.append(root / ("state%d" % i))
+        states[i].mkdir()
+        sys_mount("tmpfs", str(states[i]), "tmpfs", 0, "size=64m,mode=0700")
     extras = None
     daemons = []
 
-    def start(extra_args):
-        d = vmtest.Daemon(root, args=["--state-dir=%s" % state, "--target-roots=%s" % pods_dir,
-                                      "--log-level=info", "--workers=%d" % workers]
-                          + extra_args + vault.daemon_args(), name="node%d" % len(daemons))
+    def start(i, extra_args):
+        vmtest.DAEMON = paths[i]
+        d = vmtest.Daemon(root, args=["--state-dir=%s" % states[i],
+                                      "--target-roots=%s" % pods_dir, "--log-level=info",
+                                      "--workers=%d" % workers] + extra_args
+                          + vault.daemon_args(), name="node%d" % len(daemons))
         d.args = [a for a in d.args
-                  if not a.startswith("--state-dir=") or a.endswith(str(state))]
+                  if not a.startswith("--state-dir=") or a.endswith(str(states[i]))]
         daemons.append(d)
         return d.start()
 
-    if daemon_path:
-        vmtest.DAEMON = daemon_path
-    out = {}
     try:
         extras = ExtraMounts(root / "extra", extra)
-        out["table"] = mount_count()
-        d = start([])  # the node's defaults (refresh-interval 2m)
-        pid = d.proc.pid
-        hz = os.sysconf("SC_CLK_TCK")
-        attrs = {"roleName": "demo", "objects": ONE_KV}
-        for _ in range(10):  # warm-up: TLS session, pools, caches
-            p = Pod(pods_dir)
-            d.call("NodePublishVolume", p.publish_request(vault, attrs))
-            d.call("NodeUnpublishVolume", p.unpublish_request())
-        todo = []
-        for _ in range(pairs):
-            p = Pod(pods_dir)
-            todo.append((p, p.publish_request(vault, attrs), p.unpublish_request()))
-        lat = []
-        c0 = cpu_ticks(pid)
-        x0 = context_switches(pid)
-        w0 = time.perf_counter()
-        for p, pub, unpub in todo:
-            t0 = time.perf_counter()
-            d.call("NodePublishVolume", pub)
-            lat.append((time.perf_counter() - t0) * 1000)
-            d.call("NodeUnpublishVolume", unpub)
-        wall = time.perf_counter() - w0
-        c1 = cpu_ticks(pid)
-        out["ctxsw_pair"] = (context_switches(pid) - x0) / pairs
-        out["cpu_pair_ms"] = (c1 - c0) * 1000.0 / hz / pairs
-        out["p50"], out["p99"] = pct(lat, 50), pct(lat, 99)
-        out["pairs_per_s"] = pairs / wall
-        out["handler_p50"] = handler_p50(d.log)
-        out["probe_p50"] = p50_of(lambda: d.call("Probe"), 200)
-        out["vault_p50"] = vault_floor_p50(vault, 100)
-        left = [m for m in mounts_under(pods_dir) if m != str(pods_dir)] + \
-            [m for m in mounts_under(state) if m != str(state)]
+        table = mount_count()
+        ds = [start(i, []) for i in range(len(paths))]  # the node's defaults
+        outs = run_pairs(ds, pods_dir, vault, pairs, batch)
+        for d, out in zip(ds, outs):
+            out["table"] = table
+            out["handler_p50"] = handler_p50(d.log)
+            out["probe_p50"] = p50_of(lambda: d.call("Probe"), 200)
+            out["vault_p50"] = vault_floor_p50(vault, 100)
+        left = [m for top in [pods_dir] + states for m in mounts_under(top) if m != str(top)]
         if left:
             raise AssertionError("mounts left after unpublishing: %s" % left[:5])
-
-        d.stop()
-
-        # refresh: rv volumes re-read every second
-        if rv > 0:
-            d = start(["--test-refresh-interval-min=1s", "--refresh-interval=1s"])
-            pid = d.proc.pid
-            pods = [Pod(pods_dir, name="r%d" % i) for i in range(rv)]
-            for p in pods:
-                d.call("NodePublishVolume", p.publish_request(vault, attrs))
-            time.sleep(1.5)  # past the first due time of every volume
-            k0 = vault.requests_to("/v1/secret/")
-            c0 = cpu_ticks(pid)
-            time.sleep(window)
-            c1 = cpu_ticks(pid)
-            k1 = vault.requests_to("/v1/secret/")
-            refreshes = k1 - k0
-            out["refreshes"] = refreshes
-            out["cpu_refresh_ms"] = ((c1 - c0) * 1000.0 / hz / refreshes
-                                     if refreshes else float("nan"))
-            for p in pods:
-                d.call("NodeUnpublishVolume", p.unpublish_request())
+        for d in ds:
+            d.stop()
+        if rv > 0:  # one daemon at a time: refreshes are timer-driven
+            for i, out in enumerate(outs):
+                d = start(i, ["--test-refresh-interval-min=1s", "--refresh-interval=1s"])
+                out.update(run_refresh(d, pods_dir, vault, rv, window))
+                d.stop()
     finally:
         for d in daemons:
             if d.proc and d.proc.poll() is None:
@@ -253,7 +280,7 @@ def run_round(tmp, daemon_path, vault, extra, pairs, rv, window, workers, pods_t
     for d in daemons:
         if d.sanitizer_report():
             raise AssertionError("sanitizer report in the daemon log")
-    return out
+    return outs
 
 
 def p50_of(fn, n):
@@ -357,8 +384,8 @@ def summarize(label, results, loads, rounds, pairs):
 
 
 def compare(results, base, loads):
-    """Paired rounds (the two daemons back to back, same load): new / baseline."""
-    print("paired with the baseline (each round ran both daemons back to back), "
+    """Paired rounds (the two daemons alive together, same load): new / baseline."""
+    print("paired with the baseline (in each round both daemons ran alternating batches), "
           "median (min..max) of the rounds' ratios, daemon / baseline:")
     for n in loads:
         for k, what in (("cpu_pair_ms", "CPU/pair"), ("p50", "publish p50"),
@@ -375,9 +402,12 @@ def main():
     ap.add_argument("--extra", default="20,1000")
     ap.add_argument("--daemon", default=None, help="vaultmountd binary (default: the build's)")
     ap.add_argument("--baseline", default=None,
-                    help="a second vaultmountd binary (say, the previous commit's) run back to "
-                         "back with --daemon in every round, in alternating order: both meet "
-                         "the same machine noise, and the summary adds the paired ratios")
+                    help="a second vaultmountd binary (say, the previous commit's), alive "
+                         "beside --daemon in every round; their pairs run in alternating "
+                         "batches, so both meet the same machine noise, and the summary adds "
+                         "the paired ratios")
+    ap.add_argument("--batch", type=int, default=25,
+                    help="pairs per batch when two daemons alternate (default 25)")
     ap.add_argument("--refresh-volumes", type=int, default=20)
     ap.add_argument("--refresh-window", type=float, default=10.0)
     ap.add_argument("--workers", type=int, default=4, help="the daemon's --workers")
@@ -405,9 +435,11 @@ def main():
         for rnd in range(a.rounds):
             # alternate the order, so that neither load (nor daemon) always runs first
             for n in (loads if rnd % 2 == 0 else loads[::-1]):
-                for label, path in (daemons if rnd % 2 == 0 else daemons[::-1]):
-                    r = run_round(tmp, path, vault, n, a.pairs, a.refresh_volumes,
-                                  a.refresh_window, a.workers, a.pods_on_tmpfs)
+                order = daemons if rnd % 2 == 0 else daemons[::-1]
+                outs = run_round(tmp, [path for _, path in order], vault, n, a.pairs,
+                                 a.refresh_volumes, a.refresh_window, a.workers,
+                                 a.pods_on_tmpfs, a.batch)
+                for (label, _), r in zip(order, outs):
                     results[label][n].append(r)
                     print_round(label, rnd, n, r)
     finally:
