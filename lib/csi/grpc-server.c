@@ -39,6 +39,9 @@
 #define SHUTDOWN_CANCEL_WAIT_USEC (10ULL * 1000000)
 /* CSI requests are small; kubelet's largest carry a few tokens and attributes */
 #define MAX_REQUEST_BYTES (4 * 1024 * 1024)
+/* what gRPC may hold for all connections together: 8 requests at the limit */
+#define GRPC_MEMORY_QUOTA_BYTES (32 * 1024 * 1024)
+#define SERVER_ARGS             5
 
 typedef enum TagKind {
         TAG_SLOT,
@@ -564,23 +567,8 @@ static int lane_init(Lane *lane, unsigned n_threads, bool polls) {
         return 0;
 }
 
-int rpc_server_new(RpcServer **ret, const RpcMethod *methods, size_t n_methods, void *userdata,
-                   unsigned workers) {
-        RpcServer *s;
-        grpc_arg args[4];
-        grpc_channel_args cargs;
-        int r;
-
-        if (workers == 0)
-                return -EINVAL;
-        s = calloc(1, sizeof(*s));
-        if (!s)
-                return -ENOMEM;
-        s->shutdown_tag.kind = TAG_SHUTDOWN;
-        s->userdata = userdata;
-        pthread_mutex_init(&s->lock, NULL);
-        pthread_cond_init(&s->cond, NULL);
-
+/* The server's channel arguments; `quota` is referenced by them. */
+static void server_args(grpc_arg args[static SERVER_ARGS], grpc_resource_quota *quota) {
         /* also enforced by payload_refused(): the minimal stack has no size filter */
         args[0].type = GRPC_ARG_INTEGER;
         args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -605,14 +593,44 @@ int rpc_server_new(RpcServer **ret, const RpcMethod *methods, size_t n_methods, 
         args[3].type = GRPC_ARG_INTEGER;
         args[3].key = (char *)GRPC_ARG_MINIMAL_STACK;
         args[3].value.integer = 1;
-        cargs.num_args = ELEMENTSOF(args);
-        cargs.args = args;
+        /* a memory quota for everything gRPC holds: the size limit alone
+         * does not bound memory, since gRPC reads a message whole before
+         * anyone checks its size; past the quota gRPC resets streams to get
+         * memory back (RESOURCE_EXHAUSTED to their clients) */
+        args[4].type = GRPC_ARG_POINTER;
+        args[4].key = (char *)GRPC_ARG_RESOURCE_QUOTA;
+        args[4].value.pointer.p = quota;
+        args[4].value.pointer.vtable = grpc_resource_quota_arg_vtable();
+}
+
+int rpc_server_new(RpcServer **ret, const RpcMethod *methods, size_t n_methods, void *userdata,
+                   unsigned workers) {
+        RpcServer *s;
+        grpc_arg args[SERVER_ARGS];
+        grpc_channel_args cargs = { .num_args = SERVER_ARGS, .args = args };
+        grpc_resource_quota *quota;
+        int r;
+
+        if (workers == 0)
+                return -EINVAL;
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->shutdown_tag.kind = TAG_SHUTDOWN;
+        s->userdata = userdata;
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->cond, NULL);
+
         if ((r = lane_init(&s->fast, 1, true)) < 0 ||
             (r = lane_init(&s->work, workers, false)) < 0) {
                 rpc_server_free(s);
                 return r;
         }
+        quota = grpc_resource_quota_create("vaultmount");
+        grpc_resource_quota_resize(quota, GRPC_MEMORY_QUOTA_BYTES);
+        server_args(args, quota);
         s->server = grpc_server_create(&cargs, NULL);
+        grpc_resource_quota_unref(quota); /* the server holds its own reference */
         if (!s->server) {
                 rpc_server_free(s);
                 return -ENOMEM;

@@ -21,7 +21,8 @@
  *
  * gRPC's minimal filter stack serves the calls; the edge makes the checks
  * its omitted filters made: requests over 4 MiB end in RESOURCE_EXHAUSTED,
- * compressed requests in UNIMPLEMENTED (kubelet never compresses).
+ * compressed requests in UNIMPLEMENTED (kubelet never compresses). A 32 MiB
+ * memory quota bounds what gRPC holds for all connections together.
  *
  * The edge: every call's outcome is logged once here (method, code,
  * duration; volume fields come from the LogContext the handler fills in).
