@@ -37,11 +37,11 @@
 
 #define MAX_SOCKETS               4
 #define SHUTDOWN_CANCEL_WAIT_USEC (10ULL * 1000000)
-/* CSI requests are small; kubelet's largest carry a few tokens and attributes */
+/* kubelet's largest requests carry a few tokens and attributes */
 #define MAX_REQUEST_BYTES (4 * 1024 * 1024)
 /* what gRPC may hold for all connections together: 8 requests at the limit */
 #define GRPC_MEMORY_QUOTA_BYTES (32 * 1024 * 1024)
-#define SERVER_ARGS             5
+#define SERVER_ARGS             4
 
 typedef enum TagKind {
         TAG_SLOT,
@@ -301,33 +301,6 @@ static int read_payload(grpc_byte_buffer *bb, uint8_t **ret, size_t *ret_len) {
         return 0;
 }
 
-/*
- * The server runs gRPC's minimal filter stack (rpc_server_new), so the
- * request checks that the full stack's filters made are made here, before
- * any copy: the size limit, and compression (its filter is gone, so a
- * compressed message would reach us still compressed; gRPC's compression
- * spec answers an encoding the server does not take with UNIMPLEMENTED).
- */
-static bool payload_refused(grpc_byte_buffer *bb, const char *method, CsiStatus *st) {
-        size_t len = grpc_byte_buffer_length(bb);
-
-        if (bb->type == GRPC_BB_RAW && bb->data.raw.compression != GRPC_COMPRESS_NONE) {
-                csi_status_set(st, CSI_UNIMPLEMENTED,
-                               "%s: the request message is compressed; vaultmount takes "
-                               "uncompressed messages only (grpc-encoding identity), as kubelet "
-                               "sends them",
-                               method);
-                return true;
-        }
-        if (len > MAX_REQUEST_BYTES) {
-                csi_status_set(st, CSI_RESOURCE_EXHAUSTED,
-                               "%s: the request message is %zu bytes; the limit is %d bytes",
-                               method, len, MAX_REQUEST_BYTES);
-                return true;
-        }
-        return false;
-}
-
 static uint64_t now_usec(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -413,8 +386,6 @@ static void handle_registered(RpcCall *c) {
         if (!c->payload)
                 csi_status_set(&st, CSI_INVALID_ARGUMENT, "%s: the request has no message",
                                ctx.method);
-        else if (payload_refused(c->payload, ctx.method, &st))
-                ;
         else if (read_payload(c->payload, &data, &len) < 0)
                 csi_status_set(&st, CSI_INTERNAL, "%s: cannot read the request", ctx.method);
         else {
@@ -569,7 +540,7 @@ static int lane_init(Lane *lane, unsigned n_threads, bool polls) {
 
 /* The server's channel arguments; `quota` is referenced by them. */
 static void server_args(grpc_arg args[static SERVER_ARGS], grpc_resource_quota *quota) {
-        /* also enforced by payload_refused(): the minimal stack has no size filter */
+        /* bounded requests: CSI requests are small */
         args[0].type = GRPC_ARG_INTEGER;
         args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
         args[0].value.integer = MAX_REQUEST_BYTES;
@@ -583,24 +554,14 @@ static void server_args(grpc_arg args[static SERVER_ARGS], grpc_resource_quota *
         args[2].type = GRPC_ARG_INTEGER;
         args[2].key = (char *)GRPC_ARG_HTTP2_BDP_PROBE;
         args[2].value.integer = 0;
-        /* the minimal filter stack, without the full stack's message_size,
-         * deadline and (de)compression filters: building and running them on
-         * every connection and call costs about 8 % of a publish+unpublish
-         * pair's CPU (test/bench). payload_refused() makes the request checks
-         * they made; the deadline filter only cancelled our side of a call
-         * whose deadline passed, which kubelet does from its side, and our
-         * handlers run to their end either way */
-        args[3].type = GRPC_ARG_INTEGER;
-        args[3].key = (char *)GRPC_ARG_MINIMAL_STACK;
-        args[3].value.integer = 1;
         /* a memory quota for everything gRPC holds: the size limit alone
          * does not bound memory, since gRPC reads a message whole before
          * anyone checks its size; past the quota gRPC resets streams to get
          * memory back (RESOURCE_EXHAUSTED to their clients) */
-        args[4].type = GRPC_ARG_POINTER;
-        args[4].key = (char *)GRPC_ARG_RESOURCE_QUOTA;
-        args[4].value.pointer.p = quota;
-        args[4].value.pointer.vtable = grpc_resource_quota_arg_vtable();
+        args[3].type = GRPC_ARG_POINTER;
+        args[3].key = (char *)GRPC_ARG_RESOURCE_QUOTA;
+        args[3].value.pointer.p = quota;
+        args[3].value.pointer.vtable = grpc_resource_quota_arg_vtable();
 }
 
 int rpc_server_new(RpcServer **ret, const RpcMethod *methods, size_t n_methods, void *userdata,

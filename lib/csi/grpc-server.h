@@ -19,10 +19,10 @@
  * once its reply is sent and the client has closed. Fast handlers must
  * therefore never block.
  *
- * gRPC's minimal filter stack serves the calls; the edge makes the checks
- * its omitted filters made: requests over 4 MiB end in RESOURCE_EXHAUSTED,
- * compressed requests in UNIMPLEMENTED (kubelet never compresses). A 32 MiB
- * memory quota bounds what gRPC holds for all connections together.
+ * Requests over 4 MiB end in RESOURCE_EXHAUSTED (gRPC's own check, made
+ * once it has read the message); a 32 MiB memory quota bounds what gRPC
+ * holds for all connections together, so a huge request is reset before it
+ * is read whole.
  *
  * The edge: every call's outcome is logged once here (method, code,
  * duration; volume fields come from the LogContext the handler fills in).

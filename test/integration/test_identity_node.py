@@ -138,19 +138,19 @@ def test_request_over_the_size_limit(daemons, method):
     d = daemons()
     code, details, _ = vmtest.raw_call(d.socket, method, _one_string_field(4 * 1024 * 1024 + 1))
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, (code, details)
-    assert "4194305 bytes; the limit is 4194304 bytes" in details
+    assert "4194305 vs. 4194304" in details  # gRPC's own check and words
     assert d.call("Probe").ready.value
 
 
 def test_huge_request_is_reset_before_it_is_read_whole(daemons):
     """gRPC reads a message whole before anyone can check its size; the daemon's
-    memory quota for gRPC makes it reset the stream first. Without the quota the
-    request would reach the edge's size check and be refused by name there."""
+    memory quota for gRPC makes it reset the stream first. Without the quota
+    gRPC would read all 256 MiB and then refuse it as larger than the limit."""
     d = daemons()
     code, details, _ = vmtest.raw_call(d.socket, "/csi.v1.Node/NodePublishVolume",
                                        _one_string_field(256 * 1024 * 1024), timeout=120)
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, (code, details)
-    assert "the limit is" not in details, details
+    assert "larger than max" not in details, details
     assert d.call("Probe").ready.value
     assert d.call("GetPluginInfo").name == "csi.vaultmount.io"
 
@@ -161,11 +161,13 @@ def test_request_at_the_size_limit_is_read(daemons):
     code, details, _ = vmtest.raw_call(d.socket, "/csi.v1.Node/NodeUnpublishVolume",
                                        _one_string_field(4 * 1024 * 1024))
     assert code == grpc.StatusCode.INVALID_ARGUMENT, (code, details)
-    assert "the limit is" not in details
+    assert "larger than max" not in details
     assert d.call("Probe").ready.value
 
 
-def test_compressed_request_is_unimplemented(daemons):
+def test_compressed_request_is_read(daemons):
+    """A gzip-compressed request (kubelet never sends one) is decompressed and
+    served like any other."""
     d = daemons()
     path, req_cls, resp_cls = vmtest.METHODS["NodeUnpublishVolume"]
     req = req_cls(volume_id="csi-" + "a" * 200, target_path="/var/lib/kubelet/pods/x/volumes/"
@@ -173,11 +175,9 @@ def test_compressed_request_is_unimplemented(daemons):
     with grpc.insecure_channel("unix://" + d.socket, compression=grpc.Compression.Gzip) as ch:
         fn = ch.unary_unary(path, request_serializer=req_cls.SerializeToString,
                             response_deserializer=resp_cls.FromString)
-        with pytest.raises(grpc.RpcError) as e:
-            fn(req, timeout=10)
-    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED, e.value.details()
-    assert "compressed" in e.value.details() and "uncompressed" in e.value.details()
-    assert d.call("GetPluginInfo").name == "csi.vaultmount.io"
+        # OK (an unknown volume) only when volume_id and target_path were read:
+        # without them the answer is INVALID_ARGUMENT
+        fn(req, timeout=10)
 
 
 def _publish(**kw):
