@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Publish cost benchmark: daemon CPU per publish+unpublish pair and per
 volume refresh, flat in the node's mount count (issue 15). Prints what it
-measures; the targets are in README "Performance".
+measures; the targets and the figures are in docs/development.md "Benchmarks".
 
 Everything runs in a private mount namespace (the script re-executes itself
 under `unshare -m --propagation private`): the daemon, its state-dir tmpfs,
