@@ -31,7 +31,9 @@ the Go host-path driver cannot be built on this machine).
 It also measures, in every round, what bounds the publish p50 from below and
 is not the daemon's own work, so that the ratio to the reference can be read:
   - the connection floor: Probe (no work at all) over a new connection per
-    call, from the same client, p50;
+    call, from the same client, p50, and the CPU per Probe of the daemon
+    (/proc/PID/stat) and of this script (os.times(), its log readers
+    included);
   - the daemon's own view: the publish handler's p50 (DURATION_MS of the
     daemon's "NodePublishVolume: OK" lines), which leaves out the client's
     channel set-up and the gRPC transport;
@@ -76,6 +78,7 @@ REFERENCE_P50_MS = 13.8
 REFERENCE_NOTE = ("Go reference host-path driver p50 13.8 ms: carried from issue 15 "
                   "(same machine type, independent kubelet client), not measured by this run")
 
+PROBES = 300
 ONE_KV = "- objectName: password\n  secretPath: secret/data/myapp/config\n  secretKey: password\n"
 NS_MARK = "VAULTMOUNT_BENCH_PRIVATE_NS"
 
@@ -256,7 +259,12 @@ def run_round(tmp, paths, vault, extra, pairs, rv, window, workers, pods_tmpfs, 
         for d, out in zip(ds, outs):
             out["table"] = table
             out["handler_p50"] = handler_p50(d.log)
-            out["probe_p50"] = p50_of(lambda: d.call("Probe"), 200)
+            c0, t0 = cpu_ticks(d.proc.pid), os.times()
+            out["probe_p50"] = p50_of(lambda: d.call("Probe"), PROBES)
+            c1, t1 = cpu_ticks(d.proc.pid), os.times()
+            out["probe_cpu"] = (c1 - c0) * 1000.0 / os.sysconf("SC_CLK_TCK") / PROBES
+            out["probe_client_cpu"] = ((t1.user + t1.system) - (t0.user + t0.system)) \
+                * 1000.0 / PROBES
             out["vault_p50"] = vault_floor_p50(vault, 100)
         left = [m for top in [pods_dir] + states for m in mounts_under(top) if m != str(top)]
         if left:
@@ -335,7 +343,8 @@ def spread(values, fmt):
                                                    max(values))
 
 
-KEYS = ("cpu_pair_ms", "p50", "p99", "cpu_refresh_ms", "probe_p50", "handler_p50", "vault_p50",
+KEYS = ("cpu_pair_ms", "p50", "p99", "cpu_refresh_ms", "probe_p50", "probe_cpu",
+        "probe_client_cpu", "handler_p50", "vault_p50",
         "ctxsw_pair")
 
 
@@ -345,10 +354,12 @@ def print_round(label, rnd, n, r):
           "(%d refreshes)" % (label, rnd + 1, n, r["table"], r["cpu_pair_ms"], r["p50"],
                               r["p99"], r["pairs_per_s"], r.get("cpu_refresh_ms", float("nan")),
                               r.get("refreshes", 0)), flush=True)
-    print("         floors: Probe over a new connection p50 %.2f ms; publish "
-          "handler p50 %.2f ms (daemon's DURATION_MS); Vault login+read from "
-          "this client p50 %.2f ms; daemon context switches per pair %.1f" % (
-              r["probe_p50"], r["handler_p50"], r["vault_p50"], r["ctxsw_pair"]), flush=True)
+    print("         floors: Probe over a new connection p50 %.2f ms (CPU per Probe: "
+          "daemon %.2f ms, this client %.2f ms); publish handler p50 %.2f ms (daemon's "
+          "DURATION_MS); Vault login+read from this client p50 %.2f ms; daemon context "
+          "switches per pair %.1f" % (
+              r["probe_p50"], r["probe_cpu"], r["probe_client_cpu"], r["handler_p50"],
+              r["vault_p50"], r["ctxsw_pair"]), flush=True)
 
 
 def summarize(label, results, loads, rounds, pairs):
@@ -374,10 +385,12 @@ def summarize(label, results, loads, rounds, pairs):
         REFERENCE_NOTE))
     m = med[lo]
     print("  what bounds the publish p50 at %d extra mounts (medians): Probe over a new "
-          "connection %.2f ms (%.1fx the reference at most, for a call that does nothing); "
+          "connection %.2f ms (%.1fx the reference at most, for a call that does nothing; "
+          "its CPU: daemon %.2f ms, this client %.2f ms); "
           "Vault login+read %.2f ms; the two together %.2f ms = %.1fx; the handler itself "
           "%.2f ms; 5x the reference needs %.2f ms" % (
-              lo, m["probe_p50"], REFERENCE_P50_MS / m["probe_p50"], m["vault_p50"],
+              lo, m["probe_p50"], REFERENCE_P50_MS / m["probe_p50"], m["probe_cpu"],
+              m["probe_client_cpu"], m["vault_p50"],
               m["probe_p50"] + m["vault_p50"],
               REFERENCE_P50_MS / (m["probe_p50"] + m["vault_p50"]), m["handler_p50"],
               REFERENCE_P50_MS / 5))
