@@ -644,7 +644,7 @@ END_TEST
  * runner may not be able to unshare; the test's own umount is then all.) */
 static void own_mount_namespace(void) {
         if (unshare(CLONE_NEWNS) == 0)
-                ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+                ck_assert_int_eq(mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL), 0);
 }
 
 /* The write-ahead saves of one publish write the token and the objects
