@@ -430,18 +430,32 @@ static int w_str(Writer *w, const char *s) {
         return w_put(w, s, strlen(s));
 }
 
+/* Bytes written as they are (0xe2 may start U+2028/U+2029: looked at). */
+static bool quote_plain(unsigned char c, bool html) {
+        if (c >= 0x80)
+                return c != 0xe2;
+        return c >= 0x20 && c != '"' && c != '\\' && !(html && (c == '<' || c == '>' || c == '&'));
+}
+
 static int write_quoted(Writer *w, const char *s, size_t n) {
         static const char hex[] = "0123456789abcdef";
+        bool html = w->flags & JSON_WRITE_ESCAPE_HTML;
         size_t start = 0;
         int r;
 
         r = w_put(w, "\"", 1);
         for (size_t i = 0; r >= 0 && i < n; i++) {
-                unsigned char c = (unsigned char)s[i];
+                unsigned char c;
                 char esc[7];
                 const char *e = NULL;
                 size_t skip = 1;
 
+                /* the run of plain bytes is copied with what follows it */
+                while (i < n && quote_plain((unsigned char)s[i], html))
+                        i++;
+                if (i == n)
+                        break;
+                c = (unsigned char)s[i];
                 if (c == '"')
                         e = "\\\"";
                 else if (c == '\\')
@@ -452,8 +466,7 @@ static int write_quoted(Writer *w, const char *s, size_t n) {
                         e = "\\r";
                 else if (c == '\t')
                         e = "\\t";
-                else if (c < 0x20 || ((w->flags & JSON_WRITE_ESCAPE_HTML) &&
-                                      (c == '<' || c == '>' || c == '&'))) {
+                else if (c < 0x20 || (html && (c == '<' || c == '>' || c == '&'))) {
                         esc[0] = '\\';
                         esc[1] = 'u';
                         esc[2] = '0';

@@ -150,6 +150,20 @@ static void line_write(Line *l, const char *s, size_t n) {
         }
 }
 
+/* As much of s as fits: plain bytes may be cut anywhere. */
+static void line_write_cut(Line *l, const char *s, size_t n) {
+        size_t room;
+
+        if (l->truncated || l->len >= sizeof(l->buf) - LINE_RESERVE) {
+                l->truncated = true;
+                return;
+        }
+        room = sizeof(l->buf) - LINE_RESERVE - l->len;
+        line_write(l, s, MIN(n, room));
+        if (n > room)
+                l->truncated = true;
+}
+
 static void line_putc(Line *l, char c) {
         line_write(l, &c, 1);
 }
@@ -194,10 +208,24 @@ static size_t utf8_seq_len(const unsigned char *p) {
  * Escapes for both logfmt's and JSON's double-quoted strings. Bytes that are
  * not valid UTF-8 become \xHH (logfmt) or U+FFFD (JSON, which must be UTF-8).
  */
+static bool plain_byte(unsigned char c) {
+        return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 static void line_put_escaped(Line *l, const char *s, bool json) {
         static const char hex[] = "0123456789abcdef";
         for (const unsigned char *p = (const unsigned char *)s; *p && !l->truncated; p++) {
                 char esc[8];
+                size_t run = 0;
+
+                /* printable ASCII, the common case, in one copy */
+                while (plain_byte(p[run]))
+                        run++;
+                if (run > 0) {
+                        line_write_cut(l, (const char *)p, run);
+                        p += run - 1;
+                        continue;
+                }
                 switch (*p) {
                 case '"':
                         line_puts(l, "\\\"");

@@ -99,16 +99,19 @@ def sys_umount(target):
         raise OSError(e, "umount %s: %s" % (target, os.strerror(e)))
 
 
-def reexec_in_private_namespace():
+def reexec_in_private_namespace(script=__file__):
+    """Runs `script` again (with this process's arguments) in a private mount
+    namespace, unless this process is that run."""
     if os.environ.get(NS_MARK) == "1":
         return
     if os.geteuid() != 0:
-        sys.exit("bench_publish_cost: run as root (it mounts tmpfs in a private namespace)")
+        sys.exit("%s: run as root (it mounts tmpfs in a private namespace)"
+                 % os.path.basename(script))
     env = dict(os.environ)
     env[NS_MARK] = "1"
     exe = sys.executable if sys.executable.startswith("/usr/bin/") else "/usr/bin/python3"
     os.execvpe("unshare", ["unshare", "--mount", "--propagation", "private", exe,
-                           os.path.abspath(__file__)] + sys.argv[1:], env)
+                           os.path.abspath(script)] + sys.argv[1:], env)
 
 
 def mount_count():

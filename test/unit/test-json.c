@@ -187,6 +187,9 @@ START_TEST(test_string_escapes)
         /* Control characters, quote, backslash, U+2028/2029, and raw UTF-8. */
         assert_roundtrip("[\"a\\\"b\\\\c\\n\\r\\t\\u0001\\u001f\\u007f<>&\\u2028\\u2029 é/\"]", 0,
                          "[\"a\\\"b\\\\c\\n\\r\\t\\u0001\\u001f\x7f<>&\\u2028\\u2029 é/\"]");
+        /* other 0xe2 sequences (U+2027, U+20AC) stay raw, beside and between escaped ones */
+        assert_roundtrip("[\"\\u2027\\u2028x\\u20ac\\u2029\\u2027\"]", 0,
+                         "[\"\xe2\x80\xa7\\u2028x\xe2\x82\xac\\u2029\xe2\x80\xa7\"]");
         assert_roundtrip("[\"<a href=\\\"x\\\">&</a>\"]", JSON_WRITE_ESCAPE_HTML,
                          "[\"\\u003ca href=\\\"x\\\"\\u003e\\u0026\\u003c/a\\u003e\"]");
         /* U+0000 inside a string is kept (ALLOW_NUL) and escaped again. */

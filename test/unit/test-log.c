@@ -902,6 +902,29 @@ START_TEST(test_overlong_logfmt_stays_well_formed)
 }
 END_TEST
 
+/* A plain value longer than the line is cut where the line ends: its
+ * prefix is kept (plain bytes are copied in runs, and a run is cut, not
+ * dropped whole). */
+START_TEST(test_overlong_plain_value_keeps_its_prefix)
+{
+        char *val = malloc(20001), *line, *got = malloc(LOG_LINE_MAX_EXPECTED);
+        LogField f = { "FIELD", val };
+        memset(val, 'v', 20000);
+        val[20000] = '\0';
+        log_struct(LOG_LEVEL_INFO, 0, &f, 1, "plain");
+        line = take_one_line();
+        ck_assert_uint_lt(strlen(line), LOG_LINE_MAX_EXPECTED);
+        ck_assert_msg(logfmt_parse(line, "TRUNCATED", NULL, 0) > 0, "no TRUNCATED=1");
+        ck_assert_int_gt(logfmt_parse(line, "FIELD", got, LOG_LINE_MAX_EXPECTED), 0);
+        ck_assert_uint_gt(strlen(got), LOG_LINE_MAX_EXPECTED - 200);
+        for (const char *p = got; *p; p++)
+                ck_assert_int_eq(*p, 'v');
+        free(line);
+        free(got);
+        free(val);
+}
+END_TEST
+
 START_TEST(test_overlong_json_stays_valid)
 {
         json_t *j;
@@ -968,6 +991,7 @@ static Suite *suite(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_long_message_truncated);
         tcase_add_test(tc, test_overlong_logfmt_stays_well_formed);
+        tcase_add_test(tc, test_overlong_plain_value_keeps_its_prefix);
         tcase_add_test(tc, test_overlong_json_stays_valid);
         suite_add_tcase(s, tc);
         return s;
