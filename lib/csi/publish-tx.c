@@ -127,9 +127,12 @@ static int step_pod_token(PublishTx *tx) {
 
 /*
  * Write-ahead: records what the publish is about to do or has done
- * (record.json with "publishing", the target, the mount ids, the Vault
- * token), so that after a crash the next start undoes it
- * (publish_recover()). A publish that cannot record itself does not go on.
+ * (record.json with "publishing": the target it is about to create, then
+ * the Vault token as soon as Vault issued it, and with it the tmpfs's mount
+ * id), so that after a crash the next start undoes it (publish_recover()).
+ * The mounts need no checkpoint of their own: a start recognises both
+ * without their ids (publish_undo_mounts()). A publish that cannot record
+ * itself does not go on.
  */
 static int tx_checkpoint(PublishTx *tx, const char *what) {
         int r;
@@ -246,7 +249,10 @@ static int step_tmpfs(PublishTx *tx) {
                 return FAIL(tx, csi_code_from_local(r < 0 ? r : -EIO), "%s",
                             err[0] ? err : "mounting the volume's tmpfs failed");
         tx->done |= TX_TMPFS;
-        return tx_checkpoint(tx, "tmpfs");
+        /* its id is recorded with the token, the next checkpoint; a start
+         * that finds none unmounts whatever is at the volume's own state
+         * path (publish_undo_mounts()) */
+        return 0;
 }
 
 static void set_vault_status(PublishTx *tx, int r, const VaultError *ve, const char *what) {
@@ -371,7 +377,10 @@ static int step_bind(PublishTx *tx) {
                 return FAIL(tx, csi_code_from_local(r < 0 ? r : -EIO), "%s",
                             err[0] ? err : "binding the volume at target_path failed");
         tx->done |= TX_BOUND;
-        return tx_checkpoint(tx, "bind");
+        /* its id is recorded by the final save, a few file writes later; a
+         * start that finds none unmounts the target only when it is a bind
+         * of exactly this volume's tmpfs (publish_target_is_bind_of()) */
+        return 0;
 }
 
 /* The record's publish facts (they never change afterwards). */
