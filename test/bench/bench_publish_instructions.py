@@ -52,7 +52,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
-from bench_publish_cost import ONE_KV, reexec_in_private_namespace, sys_mount  # noqa: E402
+from bench_publish_cost import (ONE_KV, reexec_in_private_namespace, sys_mount,  # noqa: E402
+                                sys_umount)
 
 MOUNT_MODULE = "lib/volume/mount.c"
 WARMUP = 10
@@ -122,8 +123,18 @@ def start_daemon(root, binary, vault):
     d = vmtest.Daemon(root, args=["--state-dir=%s" % state, "--target-roots=%s" % pods,
                                   "--log-level=info"] + vault.daemon_args())
     d.args = [a for a in d.args if not a.startswith("--state-dir=") or a.endswith(str(state))]
-    d.start(timeout=180)
+    try:
+        d.start(timeout=180)
+    except BaseException:
+        sys_umount(str(state))
+        raise
     return d, pods
+
+
+def remove_root(root):
+    """Everything a measurement had under root (its daemon stopped)."""
+    sys_umount(str(root / "state"))
+    shutil.rmtree(root)
 
 
 def pairs(d, pods, vault, n):
@@ -144,20 +155,23 @@ def count_instructions(tmp, binary, vault, n):
     out = str(root / "callgrind.out")
     d, pods = start_daemon(root, wrapper(root, binary, out), vault)
     try:
-        pairs(d, pods, vault, WARMUP)()
-        run = pairs(d, pods, vault, n)
-        subprocess.run(["callgrind_control", "--zero", str(d.proc.pid)], check=True,
-                       capture_output=True)
-        run()
-        subprocess.run(["callgrind_control", "--dump", str(d.proc.pid)], check=True,
-                       capture_output=True)
-        classic = "MOUNT_API=classic" in d.log
+        try:
+            pairs(d, pods, vault, WARMUP)()
+            run = pairs(d, pods, vault, n)
+            subprocess.run(["callgrind_control", "--zero", str(d.proc.pid)], check=True,
+                           capture_output=True)
+            run()
+            subprocess.run(["callgrind_control", "--dump", str(d.proc.pid)], check=True,
+                           capture_output=True)
+            classic = "MOUNT_API=classic" in d.log
+        finally:
+            d.stop()
+        dumps = sorted(root.glob("callgrind.out.*"))
+        if len(dumps) != 1:
+            raise AssertionError("expected one callgrind dump, found %d" % len(dumps))
+        return Callgrind(str(dumps[0])), classic
     finally:
-        d.stop()
-    dumps = sorted(root.glob("callgrind.out.*"))
-    if len(dumps) != 1:
-        raise AssertionError("expected one callgrind dump, found %d" % len(dumps))
-    return Callgrind(str(dumps[0])), classic
+        remove_root(root)
 
 
 def count_syscalls(tmp, binary, vault, n):
@@ -165,23 +179,26 @@ def count_syscalls(tmp, binary, vault, n):
     table = root / "strace.txt"
     d, pods = start_daemon(root, binary, vault)
     try:
-        pairs(d, pods, vault, WARMUP)()
-        run = pairs(d, pods, vault, n)
-        tr = subprocess.Popen(["strace", "-f", "-c", "-o", str(table), "-p", str(d.proc.pid)],
-                              stderr=subprocess.PIPE)
-        tr.stderr.readline()  # "strace: Process N attached": tracing from here on
-        run()
-        tr.send_signal(signal.SIGINT)
-        tr.wait(timeout=60)
-        native = "MOUNT_API=new" in d.log
+        try:
+            pairs(d, pods, vault, WARMUP)()
+            run = pairs(d, pods, vault, n)
+            tr = subprocess.Popen(["strace", "-f", "-c", "-o", str(table), "-p",
+                                   str(d.proc.pid)], stderr=subprocess.PIPE)
+            tr.stderr.readline()  # "strace: Process N attached": tracing from here on
+            run()
+            tr.send_signal(signal.SIGINT)
+            tr.wait(timeout=60)
+            native = "MOUNT_API=new" in d.log
+        finally:
+            d.stop()
+        calls = collections.Counter()
+        for line in table.read_text().splitlines():
+            f = line.split()
+            if len(f) >= 5 and f[0][0].isdigit() and f[-1] != "total":
+                calls[f[-1]] = int(f[3])
+        return calls, native
     finally:
-        d.stop()
-    calls = collections.Counter()
-    for line in table.read_text().splitlines():
-        f = line.split()
-        if len(f) >= 5 and f[0][0].isdigit() and f[-1] != "total":
-            calls[f[-1]] = int(f[3])
-    return calls, native
+        remove_root(root)
 
 
 def report(label, binary, cg, classic, calls, native, n, top):
