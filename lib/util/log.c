@@ -204,14 +204,15 @@ static size_t utf8_seq_len(const unsigned char *p) {
         return n;
 }
 
-/*
- * Escapes for both logfmt's and JSON's double-quoted strings. Bytes that are
- * not valid UTF-8 become \xHH (logfmt) or U+FFFD (JSON, which must be UTF-8).
- */
+/* Printable ASCII that needs no escape in either format. */
 static bool plain_byte(unsigned char c) {
         return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
 }
 
+/*
+ * Escapes for both logfmt's and JSON's double-quoted strings. Bytes that are
+ * not valid UTF-8 become \xHH (logfmt) or U+FFFD (JSON, which must be UTF-8).
+ */
 static void line_put_escaped(Line *l, const char *s, bool json) {
         static const char hex[] = "0123456789abcdef";
         for (const unsigned char *p = (const unsigned char *)s; *p && !l->truncated; p++) {
@@ -251,7 +252,7 @@ static void line_put_escaped(Line *l, const char *s, bool json) {
                                         memcpy(esc, "\\x", 2), esc[2] = hex[*p >> 4],
                                                                esc[3] = hex[*p & 0xf];
                                 line_write(l, esc, json ? 6 : 4);
-                        } else if (*p >= 0x80) {
+                        } else { /* >= 0x80: plain bytes were copied above */
                                 size_t n = utf8_seq_len(p);
                                 if (n > 0) {
                                         line_write(l, (const char *)p, n);
@@ -263,8 +264,7 @@ static void line_put_escaped(Line *l, const char *s, bool json) {
                                                                esc[3] = hex[*p & 0xf];
                                         line_write(l, esc, 4);
                                 }
-                        } else
-                                line_putc(l, (char)*p);
+                        }
                 }
         }
 }
