@@ -40,6 +40,7 @@
 #include "config.h"
 #include "csi-service.h"
 #include "csi.pb-c.h"
+#include "fsutil.h"
 #include "grpc-server.h"
 #include "http.h"
 #include "json.h"
@@ -500,7 +501,7 @@ static int run_daemon(const Config *c) {
         (void)mallopt(M_ARENA_MAX, MALLOC_ARENAS);
         /* Never dump core: the process holds pod tokens and secrets. */
         (void)prctl(PR_SET_DUMPABLE, 0);
-        umask(077);
+        fs_umask_set(077);
         (void)signal(SIGPIPE, SIG_IGN);
 
         /* Blocked before any thread exists, so every thread inherits it. */

@@ -228,6 +228,8 @@ static int step_state_dir(PublishTx *tx) {
         if (r < 0 && r != -EEXIST)
                 return FAIL(tx, csi_code_from_local(r), "creating '%s' failed: %s", tx->state_mnt,
                             strerror(-r));
+        /* the publish's saves share one descriptor (else each opens the dir) */
+        (void)volume_record_hold_dir(tx->p->volumes, tx->rec);
         /* recorded by the next step, before its mkdir; a start finds a dir
          * without a record empty and removes it */
         return 0;
@@ -454,6 +456,7 @@ static void tx_rollback(PublishTx *tx) {
 }
 
 static void tx_done(PublishTx *tx) {
+        volume_record_release_dir(tx->rec);
         tx->root_fd = safe_close(tx->root_fd);
         tx->parent_fd = safe_close(tx->parent_fd);
         vault_token_free(tx->token);

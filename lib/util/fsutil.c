@@ -5,12 +5,33 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include "fsutil.h"
 #include "macro.h"
+
+/* -1 until fs_umask_set(); read by every thread, written before they exist */
+static _Atomic int process_umask = -1;
+
+void fs_umask_set(mode_t mask) {
+        (void)umask(mask);
+        atomic_store(&process_umask, (int)(mask & 0777));
+}
+
+/*
+ * Whether a file just created with `mode` needs an fchmod() to get it: the
+ * umask (when known) took some of its bits. A default ACL on the dir can
+ * only narrow the mode further, never widen it, so a file whose mode the
+ * umask left alone is at most as open as asked.
+ */
+static bool created_mode_short(mode_t mode) {
+        int mask = atomic_load(&process_umask);
+        return mask < 0 || (mode & (mode_t)mask) != 0;
+}
 
 void err_setv(char *err, size_t errlen, const char *fmt, va_list ap) {
         if (!err || errlen == 0)
@@ -142,7 +163,7 @@ int write_file_replace(int dir_fd, const char *name, const void *data, size_t le
         if (r == 0)
                 r = write_all(fd, data, len);
         /* the umask may have narrowed the mode at creation */
-        if (r == 0 && fchmod(fd, mode) < 0)
+        if (r == 0 && created_mode_short(mode) && fchmod(fd, mode) < 0)
                 r = -errno;
         if (r == 0 && sync && fsync(fd) < 0)
                 r = -errno;

@@ -46,6 +46,14 @@ int open_dir_no_symlinks(const char *path, size_t len);
 int read_fd_bounded(int fd, void *buf, size_t size, size_t *ret_len);
 
 /*
+ * Sets the process umask, once at start-up before any thread exists, and
+ * remembers it: write_file_replace() then skips the fchmod() that a file it
+ * creates does not need (the umask took none of the mode's bits). Without
+ * this call every such file gets its fchmod().
+ */
+void fs_umask_set(mode_t mask);
+
+/*
  * Writes data to dir_fd/<name>.tmp (O_EXCL, mode, group gid unless
  * (gid_t)-1), fsyncs when `sync`, and renames it over dir_fd/<name>; a
  * reader sees the old or the new file, whole. On failure the temporary file

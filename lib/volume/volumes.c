@@ -108,6 +108,7 @@ static VolumeRecord *record_free(VolumeRecord *r) {
         free(r->facts.fs_type);
         free(r->facts.mount_group);
         free(r->token_accessor);
+        volume_record_release_dir(r);
         vault_token_free(r->token);
         secret_free(r->locked.jwt);
         volume_spec_free(r->spec);
@@ -768,24 +769,56 @@ static int save_token_and_objects(const VolumeTable *t, int dfd, VolumeRecord *r
  * the last save. Each file is replaced atomically.
  * Return: 0 or -errno. Locking: takes the table lock for the health fields.
  */
-int volume_record_save(const VolumeTable *t, VolumeRecord *r) {
-        _cleanup_free_ char *dir = volume_record_dir(t, r), *text = NULL;
-        _cleanup_close_ int dfd = -1;
-        size_t len = 0;
-        int rc;
+static int open_record_dir(const VolumeTable *t, const VolumeRecord *r) {
+        _cleanup_free_ char *dir = volume_record_dir(t, r);
+        int fd, rc;
 
         if (!dir)
                 return -ENOMEM;
         /* the publish made the dir (step "state-dir"): every later save
          * opens it; a save finds it gone only when the state was removed */
-        dfd = open(dir, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dfd < 0 && errno == ENOENT) {
+        fd = open(dir, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT) {
                 if ((rc = mkdir_one(dir, 0700)) < 0)
                         return rc;
-                dfd = open(dir, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                fd = open(dir, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         }
-        if (dfd < 0)
+        return fd < 0 ? -errno : fd;
+}
+
+int volume_record_hold_dir(const VolumeTable *t, VolumeRecord *r) {
+        _cleanup_free_ char *dir = NULL;
+        int fd;
+
+        if (r->dir_held)
+                return 0;
+        dir = volume_record_dir(t, r);
+        if (!dir)
+                return -ENOMEM;
+        fd = open(dir, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
                 return -errno;
+        r->dir_fd = fd;
+        r->dir_held = true;
+        return 0;
+}
+
+void volume_record_release_dir(VolumeRecord *r) {
+        if (r->dir_held)
+                (void)close(r->dir_fd);
+        r->dir_held = false;
+}
+
+int volume_record_save(const VolumeTable *t, VolumeRecord *r) {
+        _cleanup_free_ char *text = NULL;
+        _cleanup_close_ int own_fd = -1;
+        size_t len = 0;
+        int dfd, rc;
+
+        if (r->dir_held)
+                dfd = r->dir_fd;
+        else if ((dfd = own_fd = open_record_dir(t, r)) < 0)
+                return dfd;
         rc = record_json(t, r, &text, &len);
         if (rc < 0)
                 return rc;

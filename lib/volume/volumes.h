@@ -156,6 +156,10 @@ typedef struct VolumeRecord {
          * volume_record_set_token() and volume_record_set_attributes()) */
         bool token_saved;
         bool objects_saved;
+        /* the state dir held open by its busy holder (a publish, from its
+         * mkdir to its end) so that its saves share one descriptor */
+        bool dir_held;
+        int dir_fd;
         bool busy;
         VolumeBusy busy_by;
 
@@ -231,6 +235,14 @@ char *volume_record_mount_dir(const VolumeTable *t, const VolumeRecord *r);
 
 /* Writes record.json (and the token and objects files when allowed) atomically. */
 int volume_record_save(const VolumeTable *t, VolumeRecord *r);
+/*
+ * Keeps the record's state dir open until volume_record_release_dir(), for
+ * the saves of one operation (the caller holds the busy flag). Only an
+ * optimisation: when it fails (-errno), each save opens the dir itself.
+ * Never holds a dir on a mount the operation may unmount.
+ */
+int volume_record_hold_dir(const VolumeTable *t, VolumeRecord *r);
+void volume_record_release_dir(VolumeRecord *r);
 void volume_record_set_token(VolumeRecord *r, VaultToken *token);
 /* Removes the record's directory (which must no longer be a mount point). */
 int volume_record_remove(const VolumeTable *t, const VolumeRecord *r);

@@ -259,7 +259,22 @@ static const PublishOps fake_ops = {
 
 /* ---- fixture ---- */
 
+static size_t dir_entries(const char *path) {
+        DIR *d = opendir(path);
+        struct dirent *e;
+        size_t n = 0;
+
+        if (!d)
+                return 0;
+        while ((e = readdir(d)))
+                if (!streq(e->d_name, ".") && !streq(e->d_name, ".."))
+                        n++;
+        closedir(d);
+        return n;
+}
+
 static char tmp[64], state_dir[PATH_MAX], root[PATH_MAX], target[PATH_MAX];
+static size_t fds_at_start; /* open descriptors after setup() */
 static char s_name[] = "default", s_addr[] = "https://vault.example:8200",
             s_method[] = "kubernetes", s_aud[] = "vault", drv[] = "csi.vaultmount.io";
 static char *roots[1];
@@ -295,6 +310,7 @@ static void setup(void) {
         ck_assert_int_eq(volume_table_new(&volumes, state_dir), 0);
         pub = (Publisher){ .config = &cfg, .volumes = volumes, .ops = &fake_ops };
         memset(&fk, 0, sizeof(fk));
+        fds_at_start = dir_entries("/proc/self/fd");
 }
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
@@ -353,20 +369,6 @@ static void req_init(Req *q, const char *objects) {
         q->r.volume_context = q->ctxp;
 }
 
-static size_t dir_entries(const char *path) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        size_t n = 0;
-
-        if (!d)
-                return 0;
-        while ((e = readdir(d)))
-                if (!streq(e->d_name, ".") && !streq(e->d_name, ".."))
-                        n++;
-        closedir(d);
-        return n;
-}
-
 static void assert_nothing_left(const char *when) {
         char vols[PATH_MAX + 16];
         (void)snprintf(vols, sizeof(vols), "%s/volumes", state_dir);
@@ -376,6 +378,8 @@ static void assert_nothing_left(const char *when) {
         ck_assert_msg(access(target, F_OK) < 0 && errno == ENOENT, "%s: target left", when);
         ck_assert_msg(dir_entries(vols) == 0, "%s: state left in %s", when, vols);
         ck_assert_msg(volume_table_count(volumes) == 0, "%s: record left", when);
+        ck_assert_msg(dir_entries("/proc/self/fd") == fds_at_start, "%s: %zu descriptors left",
+                      when, dir_entries("/proc/self/fd") - fds_at_start);
 }
 
 /* The code a failure of each side effect must end with. */
@@ -438,6 +442,8 @@ START_TEST(test_publish_then_unpublish)
         /* three objects, two spellings of one path: two requests */
         ck_assert_uint_eq(fk.reads, 2);
         ck_assert_uint_eq(volume_table_count(volumes), 1);
+        /* a published volume holds no descriptor (a node has thousands) */
+        ck_assert_uint_eq(dir_entries("/proc/self/fd"), fds_at_start);
 
         u.volume_id = (char *)"vol-1";
         u.target_path = target;
@@ -650,6 +656,25 @@ static void own_mount_namespace(void) {
 /* The write-ahead saves of one publish write the token and the objects
  * files once each (they do not change between saves); record.json every
  * time. The state dir is a tmpfs here, as the daemon wants it. */
+static void assert_state_modes_0600(void) {
+        static const char *const names[] = { "record.json", "token", "objects" };
+        VolumeRecord *rec = NULL;
+        char path[PATH_MAX + 32];
+        struct stat sb;
+        char *dir;
+
+        ck_assert_int_eq(volume_table_acquire(volumes, "vol-1", &rec), 0);
+        dir = volume_record_dir(volumes, rec);
+        volume_table_release(volumes, rec, false);
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                (void)snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+                ck_assert_int_eq(stat(path, &sb), 0);
+                ck_assert_msg((sb.st_mode & 07777) == 0600, "%s: mode %o", names[i],
+                              (unsigned)(sb.st_mode & 07777));
+        }
+        free(dir);
+}
+
 START_TEST(test_publish_writes_token_and_objects_once)
 {
         Csi__V1__NodeUnpublishVolumeRequest u = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
@@ -664,12 +689,14 @@ START_TEST(test_publish_writes_token_and_objects_once)
         pub.volumes = volumes;
         fk.track_saves = true;
 
+        fs_umask_set(077); /* as the daemon does: the state files need no fchmod */
         req_init(&q, OBJECTS);
         csi_publish(&pub, &q.r, &st);
         ck_assert_msg(!st.set, "%s", st.message);
         ck_assert_uint_ge(fk.saves, 3);
         ck_assert_uint_eq(fk.n_token_ino, 1);
         ck_assert_uint_eq(fk.n_objects_ino, 1);
+        assert_state_modes_0600();
 
         u.volume_id = (char *)"vol-1";
         u.target_path = target;
@@ -718,6 +745,7 @@ START_TEST(test_leftover_temporary_files)
         CsiStatus st = CSI_STATUS_INIT;
         VolumeRecord *rec = NULL;
         char buf[16] = { 0 };
+        struct stat sb;
         char *dir;
         int dfd, fd;
         Req q;
@@ -737,6 +765,15 @@ START_TEST(test_leftover_temporary_files)
         close(fd);
         ck_assert_int_eq(write_file_replace(dfd, "f", "new", 3, 0600, (gid_t)-1, 0), 0);
         ck_assert_int_eq(faccessat(dfd, ".f.tmp", F_OK, 0), -1);
+        /* a mode the umask trims still ends up whole; one it leaves alone too */
+        fs_umask_set(077);
+        ck_assert_int_eq(write_file_replace(dfd, "m", "x", 1, 0644, (gid_t)-1, 0), 0);
+        ck_assert_int_eq(fstatat(dfd, "m", &sb, 0), 0);
+        ck_assert_uint_eq(sb.st_mode & 07777, 0644);
+        ck_assert_int_eq(write_file_replace(dfd, "m", "x", 1, 0600, (gid_t)-1, 0), 0);
+        ck_assert_int_eq(fstatat(dfd, "m", &sb, 0), 0);
+        ck_assert_uint_eq(sb.st_mode & 07777, 0600);
+        ck_assert_int_eq(unlinkat(dfd, "m", 0), 0);
         fd = openat(dfd, "f", O_RDONLY | O_CLOEXEC);
         ck_assert_int_eq(read(fd, buf, sizeof(buf) - 1), 3);
         close(fd);
