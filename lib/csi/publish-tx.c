@@ -126,13 +126,13 @@ static int step_pod_token(PublishTx *tx) {
 }
 
 /*
- * Write-ahead: records what the publish is about to do or has done
- * (record.json with "publishing": the target it is about to create, then
- * the Vault token as soon as Vault issued it, and with it the tmpfs's mount
- * id), so that after a crash the next start undoes it (publish_recover()).
- * The mounts need no checkpoint of their own: a start recognises both
- * without their ids (publish_undo_mounts()). A publish that cannot record
- * itself does not go on.
+ * Write-ahead: records what the publish has done or is about to do, so that
+ * after a crash the next start undoes it (publish_recover()). One record
+ * (record.json with "publishing") as soon as Vault issued the token: the
+ * token, and the target dir the publish is about to create. A start
+ * recognises both mounts without their ids (publish_undo_mounts()), so they
+ * wait for the final save. A publish that cannot record itself does not go
+ * on.
  */
 static int tx_checkpoint(PublishTx *tx, const char *what) {
         int r;
@@ -182,9 +182,15 @@ static int target_existing(PublishTx *tx) {
         return 0;
 }
 
+/*
+ * Checks target_path and whether it exists; touches nothing. The dir it
+ * will create is recorded with the token (step "vault") and made after it
+ * (step "target-dir"), so a publish that Vault refuses creates none.
+ */
 static int step_target(PublishTx *tx) {
         const Config *c = tx->p->config;
         char err[PUBLISH_ERRLEN] = "";
+        struct stat sb;
         int r;
 
         r = target_path_check(tx->req->target_path, c->target_roots, c->n_target_roots,
@@ -197,20 +203,33 @@ static int step_target(PublishTx *tx) {
                                 ? (r == -ENOENT ? CSI_FAILED_PRECONDITION : CSI_INVALID_ARGUMENT)
                                 : csi_code_from_local(r),
                         "%s", err[0] ? err : strerror(-r));
-        /* recorded first: a crash right after the mkdir still removes it */
-        tx->rec->facts.target_created = true;
-        if (tx_checkpoint(tx, "target") < 0)
-                return -EIO;
+        if (fstatat(tx->parent_fd, tx->name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+                return target_existing(tx);
+        if (errno != ENOENT)
+                return FAIL(tx, csi_code_from_local(-errno), "checking target_path '%s' failed: %s",
+                            tx->req->target_path, strerror(errno));
+        tx->rec->facts.target_created = true; /* about to be: recorded first */
+        return 0;
+}
+
+static int step_target_dir(PublishTx *tx) {
+        int r;
+
+        if (!tx->rec->facts.target_created)
+                return 0;
         r = tx->ops->mkdirat(tx->p, tx->parent_fd, tx->name, 0750);
         if (r == 0) {
                 tx->done |= TX_TARGET_CREATED;
                 return 0;
         }
+        if (r != -EEXIST)
+                return FAIL(tx, csi_code_from_local(r), "creating target_path '%s' failed: %s",
+                            tx->req->target_path, strerror(-r));
+        /* made by someone else since step "target": never ours to remove */
         tx->rec->facts.target_created = false;
-        if (r == -EEXIST)
-                return target_existing(tx);
-        return FAIL(tx, csi_code_from_local(r), "creating target_path '%s' failed: %s",
-                    tx->req->target_path, strerror(-r));
+        if (tx_checkpoint(tx, "target") < 0)
+                return -EIO;
+        return target_existing(tx);
 }
 
 static int step_state_dir(PublishTx *tx) {
@@ -230,7 +249,7 @@ static int step_state_dir(PublishTx *tx) {
                             strerror(-r));
         /* the publish's saves share one descriptor (else each opens the dir) */
         (void)volume_record_hold_dir(tx->p->volumes, tx->rec);
-        /* recorded by the next step, before its mkdir; a start finds a dir
+        /* recorded with the token (step "vault"); a start finds a dir
          * without a record empty and removes it */
         return 0;
 }
@@ -251,9 +270,9 @@ static int step_tmpfs(PublishTx *tx) {
                 return FAIL(tx, csi_code_from_local(r < 0 ? r : -EIO), "%s",
                             err[0] ? err : "mounting the volume's tmpfs failed");
         tx->done |= TX_TMPFS;
-        /* its id is recorded with the token, the next checkpoint; a start
-         * that finds none unmounts whatever is at the volume's own state
-         * path (publish_undo_mounts()) */
+        /* its id is recorded by the final save; a start that finds none
+         * unmounts whatever is at the volume's own state path
+         * (publish_undo_mounts()) */
         return 0;
 }
 
@@ -474,12 +493,19 @@ static const struct {
         const char *name;
         TxStep fn;
 } publish_steps[] = {
-        { "attributes", step_attributes }, { "capability", step_capability },
-        { "pod-token", step_pod_token },   { "claim", step_claim },
-        { "state-dir", step_state_dir },   { "target", step_target },
-        { "tmpfs", step_tmpfs },           { "vault", step_vault },
-        { "files", step_files },           { "bind", step_bind },
-        { "record", step_record },         { "save", step_save },
+        { "attributes", step_attributes },
+        { "capability", step_capability },
+        { "pod-token", step_pod_token },
+        { "claim", step_claim },
+        { "state-dir", step_state_dir },
+        { "target", step_target },
+        { "vault", step_vault },
+        { "target-dir", step_target_dir },
+        { "tmpfs", step_tmpfs },
+        { "files", step_files },
+        { "bind", step_bind },
+        { "record", step_record },
+        { "save", step_save },
 };
 
 /* Testing aid (test-publish-pause): stop before a step so a test can kill

@@ -91,6 +91,7 @@ static int format_usec(uint64_t usec, char **dst) {
 static int entry_from_record(const JsonValue *o, StatusEntry *e) {
         const JsonValue *attrs = json_object_member(o, "attributes");
         const JsonValue *st = json_object_member(o, "status");
+        bool publishing = false;
         int64_t last = 0;
         int r;
 
@@ -103,6 +104,12 @@ static int entry_from_record(const JsonValue *o, StatusEntry *e) {
             (r = take_string(st, "state", &e->state)) < 0 ||
             (r = take_string(st, "last_error", &e->last_error)) < 0)
                 return r;
+        if (json_member_bool(o, "publishing", &publishing) == 0 && publishing) {
+                /* in progress, or interrupted and undone by the next start */
+                free(e->state);
+                e->state = strdup("publishing");
+                return e->state ? 0 : -ENOMEM;
+        }
         if (st && json_member_int64(st, "last_success_usec", &last) == 0 && last > 0)
                 return format_usec((uint64_t)last, &e->last_success);
         return 0;
@@ -171,7 +178,9 @@ static int load_entry(int volumes_fd, const char *key, StatusEntry *e) {
         o = NULL;
         if (r < 0)
                 return r;
-        mfd = openat(dfd, "mnt", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        /* a publish in progress has no status of its own yet */
+        if (!streq_ptr(e->state, "publishing"))
+                mfd = openat(dfd, "mnt", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (mfd >= 0 && read_json(mfd, REFRESH_STATUS_FILE, &o) == 0) {
                 r = entry_from_status(o, e);
                 json_value_unref(o);

@@ -681,7 +681,12 @@ static int facts_to_json(const VolumeRecord *r, JsonValue *o) {
         return json_object_put_int64(o, "access_mode", r->facts.access_mode);
 }
 
-/* record.json's text: the facts, the attributes, the rotation state, the status. */
+/*
+ * record.json's text: the facts, the attributes, the rotation state, the
+ * status. A publish in progress records its facts and attributes only: what
+ * a start needs to undo it, and whose it is (a record with "publishing" is
+ * never served again, so it has no rotation state).
+ */
 static int record_json(const VolumeTable *t, const VolumeRecord *r, char **ret, size_t *ret_len) {
         JsonValue *o = NULL, *child = NULL;
         VolumeHealth h;
@@ -698,6 +703,8 @@ static int record_json(const VolumeTable *t, const VolumeRecord *r, char **ret, 
             ((rc = attrs_to_json(r, &child)) < 0 ||
              (rc = put_child(o, "attributes", TAKE_PTR(child))) < 0))
                 goto out;
+        if (r->intent && !r->published)
+                goto write;
         if ((rc = groups_to_json(r, &child)) < 0 ||
             (rc = put_child(o, "groups", TAKE_PTR(child))) < 0 ||
             (rc = token_to_json(r, &child)) < 0 ||
@@ -705,6 +712,7 @@ static int record_json(const VolumeTable *t, const VolumeRecord *r, char **ret, 
             (rc = health_to_json(&h, &child)) < 0 ||
             (rc = put_child(o, "status", TAKE_PTR(child))) < 0)
                 goto out;
+write:
         rc = json_write_string(o, JSON_WRITE_SORT_KEYS | JSON_WRITE_NEWLINE, ret, ret_len);
 out:
         json_value_unref(o);

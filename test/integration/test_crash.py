@@ -18,8 +18,8 @@ import pytest
 from test_publish import Pod, mounts_under, node, vault  # noqa: F401  (fixtures)
 
 # every step of publish-tx.c, in order
-STEPS = ["attributes", "capability", "pod-token", "claim", "state-dir", "target", "tmpfs",
-         "vault", "files", "bind", "record", "save"]
+STEPS = ["attributes", "capability", "pod-token", "claim", "state-dir", "target", "vault",
+         "target-dir", "tmpfs", "files", "bind", "record", "save"]
 
 OBJECTS = """
 - objectName: password
@@ -88,9 +88,10 @@ def test_kill9_during_publish_then_retry(node, vault, step):
 
     # the next start undoes what the interrupted publish did; kubelet retries
     d2 = node(name="restarted")
-    if STEPS.index(step) > STEPS.index("target"):
-        # the write-ahead record exists from the target step on (an earlier
-        # death leaves at most an empty state dir, which the start removes)
+    if STEPS.index(step) > STEPS.index("vault"):
+        # the write-ahead record exists once Vault issued the token (an
+        # earlier death leaves at most an empty state dir, which the start
+        # removes)
         assert d2.wait_for_log(r"undid 1 publish\(es\) that a restart interrupted", timeout=10)
     d2.call("NodePublishVolume", pod.publish_request(vault, attrs))
     # one tmpfs and one bind: the retry stacked nothing

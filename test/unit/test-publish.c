@@ -74,7 +74,8 @@ static struct {
         int mounts; /* live fake mounts */
         int tokens; /* live fake Vault tokens */
         unsigned reads, logins;
-        int slots; /* concurrency slots held */
+        unsigned target_mkdirs, tmpfs_mounts; /* attempted */
+        int slots;                            /* concurrency slots held */
         /* with track_saves: the distinct inodes the token and objects files
          * had after each save (a rewrite is a new inode: rename over) */
         bool track_saves;
@@ -135,6 +136,7 @@ static int f_revoke(Publisher *p, const VaultServerConfig *s, const VaultToken *
 }
 
 static int f_mkdirat(Publisher *p, int dfd, const char *path, mode_t mode) {
+        fk.target_mkdirs += dfd != AT_FDCWD; /* the state dirs go by absolute path */
         if (fail_now(OP_MKDIR))
                 return -EMFILE;
         return mkdirat(dfd, path, mode) < 0 ? -errno : 0;
@@ -154,6 +156,7 @@ static uint64_t next_mnt_id = 100;
 
 static int f_tmpfs(Publisher *p, const char *path, const TmpfsOptions *o, uint64_t *ret_id,
                    char *err, size_t errlen) {
+        fk.tmpfs_mounts++;
         if (fail_now(OP_TMPFS))
                 return -ENOSPC; /* says nothing in err: the caller must */
         *ret_id = next_mnt_id++;
@@ -507,6 +510,30 @@ START_TEST(test_publish_fails_at_every_step)
 }
 END_TEST
 
+/* Vault refusing the pod (login or read) fails the publish before it
+ * creates the target or mounts anything: kubelet's retries of a misconfigured
+ * pod cost no mount churn. */
+START_TEST(test_vault_refusal_touches_no_target)
+{
+        static const Op ops[] = { OP_LOGIN, OP_READ };
+
+        for (size_t i = 0; i < ELEMENTSOF(ops); i++) {
+                CsiStatus st = CSI_STATUS_INIT;
+                Req q;
+
+                memset(&fk, 0, sizeof(fk));
+                fk.fail_every = (int)ops[i] + 1;
+                req_init(&q, OBJECTS);
+                csi_publish(&pub, &q.r, &st);
+                ck_assert(st.set);
+                ck_assert_int_eq(st.code, code_for(ops[i]));
+                ck_assert_uint_eq(fk.target_mkdirs, 0);
+                ck_assert_uint_eq(fk.tmpfs_mounts, 0);
+                assert_nothing_left(op_names[ops[i]]);
+        }
+}
+END_TEST
+
 /* A rollback whose revoke fails still leaves no mount and no state (the
  * token then expires with its TTL). */
 START_TEST(test_rollback_survives_failed_cleanup)
@@ -693,7 +720,8 @@ START_TEST(test_publish_writes_token_and_objects_once)
         req_init(&q, OBJECTS);
         csi_publish(&pub, &q.r, &st);
         ck_assert_msg(!st.set, "%s", st.message);
-        ck_assert_uint_ge(fk.saves, 3);
+        /* the token's checkpoint and the final save */
+        ck_assert_uint_eq(fk.saves, 2);
         ck_assert_uint_eq(fk.n_token_ino, 1);
         ck_assert_uint_eq(fk.n_objects_ino, 1);
         assert_state_modes_0600();
@@ -802,6 +830,7 @@ static Suite *publish_suite(void) {
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_publish_then_unpublish);
         tcase_add_test(tc, test_publish_fails_at_every_step);
+        tcase_add_test(tc, test_vault_refusal_touches_no_target);
         tcase_add_test(tc, test_rollback_survives_failed_cleanup);
         tcase_add_test(tc, test_unpublish_umount_fails_then_retries);
         tcase_add_test(tc, test_bad_requests);

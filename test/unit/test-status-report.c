@@ -111,6 +111,31 @@ START_TEST(test_load)
 }
 END_TEST
 
+/* A publish in progress (or interrupted, to be undone by the next start):
+ * "publishing", with its pod, whatever a status file in its tmpfs says. */
+START_TEST(test_load_publishing)
+{
+        StatusEntry *e = NULL;
+        size_t n = 0, bad = 0;
+
+        mk("volumes/h-cccc");
+        mk("volumes/h-cccc/mnt");
+        put_file("volumes/h-cccc/record.json",
+                 "{\"volume_id\":\"vol/c\",\"target_path\":\"/t\",\"publishing\":true,"
+                 "\"attributes\":{\"csi.storage.k8s.io/pod.name\":\"job-7\","
+                 "\"csi.storage.k8s.io/pod.namespace\":\"beta\"}}\n");
+        put_file("volumes/h-cccc/mnt/..vaultmount-status.json",
+                 "{\"schema\":1,\"state\":\"ok\"}\n");
+        ck_assert_int_eq(status_report_load(root, &e, &n, &bad), 0);
+        ck_assert_uint_eq(n, 3);
+        ck_assert_str_eq(e[1].ns, "beta");
+        ck_assert_str_eq(e[1].pod, "job-7");
+        ck_assert_str_eq(e[1].state, "publishing");
+        ck_assert_int_eq(status_report_exit_code(e + 1, 1), 0);
+        status_entries_free(e, n);
+}
+END_TEST
+
 START_TEST(test_print)
 {
         StatusEntry *e = NULL;
@@ -197,6 +222,7 @@ static Suite *status_report_suite(void) {
         TCase *tc = tcase_create("status-report");
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_load);
+        tcase_add_test(tc, test_load_publishing);
         tcase_add_test(tc, test_print);
         tcase_add_test(tc, test_run_exit_codes);
         tcase_add_test(tc, test_short_id);
