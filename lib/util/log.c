@@ -571,8 +571,25 @@ static size_t hexdump_at(const char *s, size_t pos) {
         return j;
 }
 
+/*
+ * Whether a shape can start at s[i]: a JWT starts with "eyJ" anywhere; a
+ * Vault token (hvs. s. b. r. ...) and a hex dump only at a word start. Most
+ * characters of a line are none of these, and go no further.
+ */
+static bool shape_may_start(const char *s, size_t i) {
+        char c = s[i];
+        if (c == 'e')
+                return true;
+        if (i > 0 && ascii_alnum(s[i - 1]))
+                return false;
+        return c == 'h' || c == 's' || c == 'r' || hexdigit(c);
+}
+
 static size_t shape_at(const char *s, size_t i, ShapeKind *ret_kind) {
         size_t n;
+        *ret_kind = SHAPE_NONE;
+        if (!shape_may_start(s, i))
+                return 0;
         if ((n = jwt_at(s + i)) > 0 || (n = vault_token_at(s, i)) > 0) {
                 *ret_kind = SHAPE_TOKEN;
                 return n;
