@@ -16,7 +16,9 @@ itself, below that noise:
   - system calls per pair, from `strace -f -c` attached to a daemon that runs
     natively (not under valgrind), in all and by call. The file, directory and
     mount calls are the same in every run; futex, epoll_wait and poll vary a
-    little with the threads' timing.
+    little with the threads' timing;
+  - system calls per publish that Vault refuses (a role it does not know), the
+    publish kubelet retries with backoff for a misconfigured pod.
 
 valgrind 3.19 (Debian 12) does not know the new mount API (fsopen, fsmount,
 move_mount, open_tree) nor openat2: under it the daemon takes its classic
@@ -150,6 +152,40 @@ def pairs(d, pods, vault, n):
                     for pub, un in todo]
 
 
+def refused(d, pods, vault, n):
+    """n publishes that Vault refuses (a role it does not know): each must fail."""
+    import vmtest
+    from test_publish import Pod
+
+    attrs = {"roleName": "no-such-role", "objects": ONE_KV}
+    todo = [Pod(pods).publish_request(vault, attrs) for _ in range(n)]
+
+    def run():
+        for req in todo:
+            try:
+                d.call("NodePublishVolume", req)
+            except vmtest.CallError:
+                continue
+            raise AssertionError("a publish with an unknown role succeeded")
+    return run
+
+
+def strace_count(d, run, table):
+    """System calls of the daemon's threads while run() runs, by name."""
+    tr = subprocess.Popen(["strace", "-f", "-c", "-o", str(table), "-p", str(d.proc.pid)],
+                          stderr=subprocess.PIPE)
+    tr.stderr.readline()  # "strace: Process N attached": tracing from here on
+    run()
+    tr.send_signal(signal.SIGINT)
+    tr.wait(timeout=60)
+    calls = collections.Counter()
+    for line in table.read_text().splitlines():
+        f = line.split()
+        if len(f) >= 5 and f[0][0].isdigit() and f[-1] != "total":
+            calls[f[-1]] = int(f[3])
+    return calls
+
+
 def count_instructions(tmp, binary, vault, n):
     root = pathlib.Path(tempfile.mkdtemp(prefix="cg-", dir=tmp))
     out = str(root / "callgrind.out")
@@ -175,33 +211,24 @@ def count_instructions(tmp, binary, vault, n):
 
 
 def count_syscalls(tmp, binary, vault, n):
+    """System calls per pair, and per publish that Vault refuses."""
     root = pathlib.Path(tempfile.mkdtemp(prefix="st-", dir=tmp))
-    table = root / "strace.txt"
     d, pods = start_daemon(root, binary, vault)
     try:
         try:
             pairs(d, pods, vault, WARMUP)()
-            run = pairs(d, pods, vault, n)
-            tr = subprocess.Popen(["strace", "-f", "-c", "-o", str(table), "-p",
-                                   str(d.proc.pid)], stderr=subprocess.PIPE)
-            tr.stderr.readline()  # "strace: Process N attached": tracing from here on
-            run()
-            tr.send_signal(signal.SIGINT)
-            tr.wait(timeout=60)
+            refused(d, pods, vault, WARMUP)()
+            calls = strace_count(d, pairs(d, pods, vault, n), root / "pairs.txt")
+            calls_refused = strace_count(d, refused(d, pods, vault, n), root / "refused.txt")
             native = "MOUNT_API=new" in d.log
         finally:
             d.stop()
-        calls = collections.Counter()
-        for line in table.read_text().splitlines():
-            f = line.split()
-            if len(f) >= 5 and f[0][0].isdigit() and f[-1] != "total":
-                calls[f[-1]] = int(f[3])
-        return calls, native
+        return calls, calls_refused, native
     finally:
         remove_root(root)
 
 
-def report(label, binary, cg, classic, calls, native, n, top):
+def report(label, binary, cg, classic, calls, calls_refused, native, n, top):
     outside = cg.total - cg.mount_module
     print("%sdaemon: %s" % (label, binary))
     print("  user-space instructions per pair (callgrind, %d pairs): %d in all, %d without "
@@ -217,8 +244,12 @@ def report(label, binary, cg, classic, calls, native, n, top):
     print("  system calls per pair (strace -f -c, native%s, %d pairs): %.1f; %s"
           % ("" if native else " BUT NOT ON THE NEW MOUNT API", n, total / n,
              ", ".join("%s %.1f" % (k, v / n) for k, v in calls.most_common(top))))
+    refused_total = sum(calls_refused.values())
+    print("  system calls per publish that Vault refuses (unknown role, %d publishes): %.1f; %s"
+          % (n, refused_total / n,
+             ", ".join("%s %.1f" % (k, v / n) for k, v in calls_refused.most_common(top))))
     return {"instr": cg.total / n, "instr_outside": outside / n, "syscalls": total / n,
-            "calls": calls}
+            "calls": calls, "refused": refused_total / n}
 
 
 def main():
@@ -246,8 +277,9 @@ def main():
     try:
         for label, binary in daemons:
             cg, classic = count_instructions(tmp, binary, vault, a.pairs)
-            calls, native = count_syscalls(tmp, binary, vault, a.pairs)
-            results[label] = report(label, binary, cg, classic, calls, native, a.pairs, a.top)
+            calls, calls_refused, native = count_syscalls(tmp, binary, vault, a.pairs)
+            results[label] = report(label, binary, cg, classic, calls, calls_refused, native,
+                                    a.pairs, a.top)
     finally:
         vault.stop()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -258,6 +290,8 @@ def main():
               % (new["instr"] / base["instr"], new["instr_outside"] / base["instr_outside"],
                  MOUNT_MODULE, new["syscalls"] / base["syscalls"],
                  new["syscalls"] - base["syscalls"]))
+        print("  per publish that Vault refuses: system calls %.3fx (%+.1f)"
+              % (new["refused"] / base["refused"], new["refused"] - base["refused"]))
         diff = {k: (new["calls"][k] - base["calls"][k]) / a.pairs
                 for k in set(new["calls"]) | set(base["calls"])}
         moved = sorted((k for k in diff if abs(diff[k]) >= 0.5), key=lambda k: diff[k])
