@@ -767,16 +767,7 @@ static int save_token_and_objects(const VolumeTable *t, int dfd, VolumeRecord *r
         return 0;
 }
 
-/**
- * volume_record_save() - writes the record's state files.
- * @t: the table (state dir, tmpfs or not).
- * @r: the record; the caller holds its busy flag.
- *
- * record.json always; the token and objects files only when the state dir
- * is a tmpfs (otherwise they are removed), and only when they changed since
- * the last save. Each file is replaced atomically.
- * Return: 0 or -errno. Locking: takes the table lock for the health fields.
- */
+/* The record's state dir, opened (made again when it is gone). */
 static int open_record_dir(const VolumeTable *t, const VolumeRecord *r) {
         _cleanup_free_ char *dir = volume_record_dir(t, r);
         int fd, rc;
@@ -817,6 +808,17 @@ void volume_record_release_dir(VolumeRecord *r) {
         r->dir_held = false;
 }
 
+/**
+ * volume_record_save() - writes the record's state files.
+ * @t: the table (state dir, tmpfs or not).
+ * @r: the record; the caller holds its busy flag.
+ *
+ * record.json always; the token and objects files only when the state dir
+ * is a tmpfs (otherwise they are removed), and only when they changed since
+ * the last save. Each file is replaced atomically, in the dir the record
+ * holds (volume_record_hold_dir()) or in one opened for this save.
+ * Return: 0 or -errno. Locking: takes the table lock for the health fields.
+ */
 int volume_record_save(const VolumeTable *t, VolumeRecord *r) {
         _cleanup_free_ char *text = NULL;
         _cleanup_close_ int own_fd = -1;
