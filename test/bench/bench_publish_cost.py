@@ -41,6 +41,13 @@ is not the daemon's own work, so that the ratio to the reference can be read:
     pod's JWT, one KV read), made by this script over one kept-alive TLS
     connection to the same dev server, p50 of the pair.
 
+The rounds of the two loads run minutes apart, so their ratio also holds the
+machine's drift in between. A last phase therefore pairs the loads in one
+daemon: batches of --load-batch pairs alternate between the lowest and the
+highest load (the extra mounts beyond the lowest are made before each batch
+at the highest load and removed after it), and it prints CPU per pair at
+each load from the threads' schedstat run times and the batches' ratios.
+
 With --baseline PATH (say, the previous commit's binary) every round starts
 both daemons side by side (each with its own state dir) and runs their pairs
 in alternating batches of --batch pairs, and the summary adds the rounds'
@@ -51,7 +58,7 @@ time.
 Run as root:
   /usr/bin/python3 test/bench/bench_publish_cost.py [--pairs N] [--rounds R]
       [--extra 20,1000] [--daemon PATH] [--baseline PATH] [--batch B]
-      [--refresh-volumes V] [--refresh-window S]
+      [--refresh-volumes V] [--refresh-window S] [--load-batches K] [--load-batch N]
 or `meson test -C build --benchmark --verbose publish-cost`.
 """
 import argparse
@@ -123,6 +130,19 @@ def cpu_ticks(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+
+
+def cpu_ns(pid):
+    """Run time of the daemon's live threads in ns (schedstat: finer than the ticks of
+    /proc/PID/stat, for short batches; the daemon's threads live as long as it does)."""
+    n = 0
+    for task in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, task)) as f:
+                n += int(f.read().split()[0])
+        except OSError:
+            pass  # a thread that ended
+    return n
 
 
 def context_switches(pid):
@@ -294,6 +314,71 @@ def run_round(tmp, paths, vault, extra, pairs, rv, window, workers, pods_tmpfs, 
     return outs
 
 
+def run_loads_paired(tmp, path, vault, lo, hi, batches, per_batch, workers, pods_tmpfs):
+    """CPU per pair at `lo` and at `hi` extra mounts in ONE daemon, in batches that
+    alternate between the two loads (the extra mounts beyond `lo` are made before
+    each `hi` batch and removed after it): the machine's drift meets both loads
+    alike, which separate rounds minutes apart cannot give. Returns the per-load
+    CPU per pair (ms) of every batch."""
+    import vmtest
+    from test_publish import Pod, mounts_under
+
+    root = pathlib.Path(tempfile.mkdtemp(prefix="lp-", dir=tmp))
+    pods_dir, state = root / "kubelet" / "pods", root / "state"
+    pods_dir.mkdir(parents=True)
+    state.mkdir()
+    attrs = {"roleName": "demo", "objects": ONE_KV}
+    out = {lo: [], hi: []}
+    base = more = d = None
+    try:
+        if pods_tmpfs:
+            sys_mount("tmpfs", str(pods_dir), "tmpfs", 0, "size=64m,mode=0755")
+        sys_mount("tmpfs", str(state), "tmpfs", 0, "size=64m,mode=0700")
+        base = ExtraMounts(root / "extra", lo)
+        vmtest.DAEMON = path
+        d = vmtest.Daemon(root, args=["--state-dir=%s" % state, "--target-roots=%s" % pods_dir,
+                                      "--log-level=info", "--workers=%d" % workers]
+                          + vault.daemon_args(), name="loads")
+        d.args = [a for a in d.args if not a.startswith("--state-dir=") or a.endswith(str(state))]
+        d.start()
+        for i in range(2 * batches + 1):  # the first batch warms up
+            load = lo if i % 4 in (0, 3) else hi  # lo hi hi lo lo hi hi ...: each first as often
+            if load == hi:
+                more = ExtraMounts(root / "more", hi - lo)
+            todo = []
+            for _ in range(per_batch):
+                p = Pod(pods_dir)
+                todo.append((p.publish_request(vault, attrs), p.unpublish_request()))
+            c0 = cpu_ns(d.proc.pid)
+            for pub, unpub in todo:
+                d.call("NodePublishVolume", pub)
+                d.call("NodeUnpublishVolume", unpub)
+            if i > 0:
+                out[load].append((cpu_ns(d.proc.pid) - c0) / 1e6 / per_batch)
+            if more:
+                more.close()
+                shutil.rmtree(root / "more")
+                more = None
+    finally:
+        if d and d.proc and d.proc.poll() is None:
+            d.stop()
+        for m in (more, base):
+            if m:
+                m.close()
+        for mp in sorted(mounts_under(root), key=len, reverse=True):
+            sys_umount(mp)
+        shutil.rmtree(root, ignore_errors=True)
+    return out
+
+
+def print_loads_paired(path, lo, hi, out, per_batch):
+    ratios = sorted(h / l for l, h in zip(out[lo], out[hi]) if l > 0)
+    print("loads paired in one daemon (%s; batches of %d pairs alternating between %d and %d "
+          "extra mounts, CPU from schedstat): CPU/pair %s ms at %d, %s ms at %d; "
+          "ratio %d/%d %s" % (path, per_batch, lo, hi, spread(out[lo], "%.2f"), lo,
+                              spread(out[hi], "%.2f"), hi, hi, lo, spread(ratios, "%.2fx")))
+
+
 def p50_of(fn, n):
     lat = []
     for _ in range(n):
@@ -427,6 +512,10 @@ def main():
     ap.add_argument("--refresh-volumes", type=int, default=20)
     ap.add_argument("--refresh-window", type=float, default=10.0)
     ap.add_argument("--workers", type=int, default=4, help="the daemon's --workers")
+    ap.add_argument("--load-batches", type=int, default=8,
+                    help="batches per load when the lowest and highest loads alternate in one "
+                         "daemon (0: skip that phase)")
+    ap.add_argument("--load-batch", type=int, default=100, help="pairs per such batch")
     ap.add_argument("--pods-on-tmpfs", action="store_true",
                     help="the pods dir on a tmpfs: leaves out the disk filesystem's cost of "
                          "creating and removing target directories (default: on /tmp, like "
@@ -458,6 +547,12 @@ def main():
                 for (label, _), r in zip(order, outs):
                     results[label][n].append(r)
                     print_round(label, rnd, n, r)
+        lo, hi = min(loads), max(loads)
+        if a.load_batches > 0 and lo != hi:
+            for label, path in daemons:
+                out = run_loads_paired(tmp, path, vault, lo, hi, a.load_batches, a.load_batch,
+                                       a.workers, a.pods_on_tmpfs)
+                print_loads_paired(path, lo, hi, out, a.load_batch)
     finally:
         vault.stop()
         shutil.rmtree(tmp, ignore_errors=True)
