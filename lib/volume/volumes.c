@@ -786,17 +786,13 @@ static int open_record_dir(const VolumeTable *t, const VolumeRecord *r) {
 }
 
 int volume_record_hold_dir(const VolumeTable *t, VolumeRecord *r) {
-        _cleanup_free_ char *dir = NULL;
         int fd;
 
         if (r->dir_held)
                 return 0;
-        dir = volume_record_dir(t, r);
-        if (!dir)
-                return -ENOMEM;
-        fd = open(dir, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        fd = open_record_dir(t, r);
         if (fd < 0)
-                return -errno;
+                return fd;
         r->dir_fd = fd;
         r->dir_held = true;
         return 0;
