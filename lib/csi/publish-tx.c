@@ -128,8 +128,9 @@ static int step_pod_token(PublishTx *tx) {
 /*
  * Write-ahead: records what the publish has done or is about to do, so that
  * after a crash the next start undoes it (publish_recover()). One record
- * (record.json with "publishing") as soon as Vault issued the token: the
- * token, and the target dir the publish is about to create. A start
+ * (record.json with "publishing", in the state dir made for it) as soon as
+ * Vault issued the token: the token, and the target dir the publish is
+ * about to create. A start
  * recognises both mounts without their ids (publish_undo_mounts()), so they
  * wait for the final save. A publish that cannot record itself does not go
  * on.
@@ -232,7 +233,9 @@ static int step_target_dir(PublishTx *tx) {
         return target_existing(tx);
 }
 
-static int step_state_dir(PublishTx *tx) {
+/* The volume's state dir and its mnt, made once Vault issued the token: a
+ * pod that Vault refuses touches nothing on the node. */
+static int make_state_dir(PublishTx *tx) {
         _cleanup_free_ char *dir = volume_record_dir(tx->p->volumes, tx->rec);
         int r;
 
@@ -249,8 +252,8 @@ static int step_state_dir(PublishTx *tx) {
                             strerror(-r));
         /* the publish's saves share one descriptor (else each opens the dir) */
         (void)volume_record_hold_dir(tx->p->volumes, tx->rec);
-        /* recorded with the token (step "vault"); a start finds a dir
-         * without a record empty and removes it */
+        /* recorded right away, with the token; a start finds a dir without
+         * a record empty and removes it */
         return 0;
 }
 
@@ -293,7 +296,9 @@ static int vault_login(PublishTx *tx) {
                 /* the record holds it from now on: saved, so a restart can revoke it */
                 volume_record_set_token(tx->rec, TAKE_PTR(tx->token));
                 tx->rec->token_accessor = accessor ? strdup(accessor) : NULL;
-                r = tx_checkpoint(tx, "token");
+                r = make_state_dir(tx);
+                if (r == 0)
+                        r = tx_checkpoint(tx, "token");
                 if (r < 0)
                         tx->ops->vault_leave(tx->p, tx->spec->server, 0, &ve);
                 return r;
@@ -493,19 +498,12 @@ static const struct {
         const char *name;
         TxStep fn;
 } publish_steps[] = {
-        { "attributes", step_attributes },
-        { "capability", step_capability },
-        { "pod-token", step_pod_token },
-        { "claim", step_claim },
-        { "state-dir", step_state_dir },
-        { "target", step_target },
-        { "vault", step_vault },
-        { "target-dir", step_target_dir },
-        { "tmpfs", step_tmpfs },
-        { "files", step_files },
-        { "bind", step_bind },
-        { "record", step_record },
-        { "save", step_save },
+        { "attributes", step_attributes }, { "capability", step_capability },
+        { "pod-token", step_pod_token },   { "claim", step_claim },
+        { "target", step_target },         { "vault", step_vault },
+        { "target-dir", step_target_dir }, { "tmpfs", step_tmpfs },
+        { "files", step_files },           { "bind", step_bind },
+        { "record", step_record },         { "save", step_save },
 };
 
 /* Testing aid (test-publish-pause): stop before a step so a test can kill

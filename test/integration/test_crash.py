@@ -18,8 +18,8 @@ import pytest
 from test_publish import Pod, mounts_under, node, vault  # noqa: F401  (fixtures)
 
 # every step of publish-tx.c, in order
-STEPS = ["attributes", "capability", "pod-token", "claim", "state-dir", "target", "vault",
-         "target-dir", "tmpfs", "files", "bind", "record", "save"]
+STEPS = ["attributes", "capability", "pod-token", "claim", "target", "vault", "target-dir",
+         "tmpfs", "files", "bind", "record", "save"]
 
 OBJECTS = """
 - objectName: password
@@ -90,8 +90,8 @@ def test_kill9_during_publish_then_retry(node, vault, step):
     d2 = node(name="restarted")
     if STEPS.index(step) > STEPS.index("vault"):
         # the write-ahead record exists once Vault issued the token (an
-        # earlier death leaves at most an empty state dir, which the start
-        # removes)
+        # earlier death leaves nothing; one between the state dir's mkdir
+        # and the record, an empty dir, which the start removes)
         assert d2.wait_for_log(r"undid 1 publish\(es\) that a restart interrupted", timeout=10)
     d2.call("NodePublishVolume", pod.publish_request(vault, attrs))
     # one tmpfs and one bind: the retry stacked nothing

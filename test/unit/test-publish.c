@@ -74,8 +74,8 @@ static struct {
         int mounts; /* live fake mounts */
         int tokens; /* live fake Vault tokens */
         unsigned reads, logins;
-        unsigned target_mkdirs, tmpfs_mounts; /* attempted */
-        int slots;                            /* concurrency slots held */
+        unsigned mkdirs, target_mkdirs, tmpfs_mounts; /* attempted */
+        int slots;                                    /* concurrency slots held */
         /* with track_saves: the distinct inodes the token and objects files
          * had after each save (a rewrite is a new inode: rename over) */
         bool track_saves;
@@ -136,6 +136,7 @@ static int f_revoke(Publisher *p, const VaultServerConfig *s, const VaultToken *
 }
 
 static int f_mkdirat(Publisher *p, int dfd, const char *path, mode_t mode) {
+        fk.mkdirs++;
         fk.target_mkdirs += dfd != AT_FDCWD; /* the state dirs go by absolute path */
         if (fail_now(OP_MKDIR))
                 return -EMFILE;
@@ -511,8 +512,9 @@ START_TEST(test_publish_fails_at_every_step)
 END_TEST
 
 /* Vault refusing the pod (login or read) fails the publish before it
- * creates the target or mounts anything: kubelet's retries of a misconfigured
- * pod cost no mount churn. */
+ * creates the target or mounts anything, and a refused login before it
+ * creates anything at all: kubelet's retries of a misconfigured pod cost no
+ * mount or directory churn. */
 START_TEST(test_vault_refusal_touches_no_target)
 {
         static const Op ops[] = { OP_LOGIN, OP_READ };
@@ -529,6 +531,8 @@ START_TEST(test_vault_refusal_touches_no_target)
                 ck_assert_int_eq(st.code, code_for(ops[i]));
                 ck_assert_uint_eq(fk.target_mkdirs, 0);
                 ck_assert_uint_eq(fk.tmpfs_mounts, 0);
+                if (ops[i] == OP_LOGIN)
+                        ck_assert_uint_eq(fk.mkdirs, 0);
                 assert_nothing_left(op_names[ops[i]]);
         }
 }
