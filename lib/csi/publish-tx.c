@@ -130,10 +130,9 @@ static int step_pod_token(PublishTx *tx) {
  * after a crash the next start undoes it (publish_recover()). One record
  * (record.json with "publishing", in the state dir made for it) as soon as
  * Vault issued the token: the token, and the target dir the publish is
- * about to create. A start
- * recognises both mounts without their ids (publish_undo_mounts()), so they
- * wait for the final save. A publish that cannot record itself does not go
- * on.
+ * about to create. A start recognises both mounts without their ids
+ * (publish_undo_mounts()), so they wait for the final save. A publish that
+ * cannot record itself does not go on.
  */
 static int tx_checkpoint(PublishTx *tx, const char *what) {
         int r;
@@ -206,9 +205,10 @@ static int step_target(PublishTx *tx) {
                         "%s", err[0] ? err : strerror(-r));
         if (fstatat(tx->parent_fd, tx->name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
                 return target_existing(tx);
-        if (errno != ENOENT)
-                return FAIL(tx, csi_code_from_local(-errno), "checking target_path '%s' failed: %s",
-                            tx->req->target_path, strerror(errno));
+        r = -errno;
+        if (r != -ENOENT)
+                return FAIL(tx, csi_code_from_local(r), "checking target_path '%s' failed: %s",
+                            tx->req->target_path, strerror(-r));
         tx->rec->facts.target_created = true; /* about to be: recorded first */
         return 0;
 }

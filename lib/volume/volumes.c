@@ -774,8 +774,8 @@ static int open_record_dir(const VolumeTable *t, const VolumeRecord *r) {
 
         if (!dir)
                 return -ENOMEM;
-        /* the publish made the dir (step "state-dir"): every later save
-         * opens it; a save finds it gone only when the state was removed */
+        /* the publish made the dir (with its first record): every later
+         * save opens it; a save finds it gone only when the state was removed */
         fd = open(dir, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 && errno == ENOENT) {
                 if ((rc = mkdir_one(dir, 0700)) < 0)
