@@ -122,6 +122,16 @@ def test_2000_sequential_connections_do_not_leak_fds(daemons):
     assert d.call("Probe").ready.value
 
 
+def test_abseil_debug_lock_checks_are_off(daemons):
+    # Debian 12 builds abseil without NDEBUG: every lock gRPC takes would also
+    # run abseil's deadlock detection. The daemon turns it off through
+    # abseil's own switch, and says so at debug level.
+    d = daemons(["--log-level=debug"])
+    assert d.wait_for_count(r"abseil's debug-only deadlock detection turned off", 1) == 1
+    for _ in range(50):
+        assert d.call("Probe").ready.value
+
+
 def test_probe_subcommand(daemons, tmp_path):
     d = daemons()
     r = vmtest.run_daemon_cli(["probe", "--endpoint=unix://" + d.socket, "--config=/dev/null"])
