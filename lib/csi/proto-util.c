@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "proto-util.h"
+#include "utf8.h"
 #include "macro.h"
 
 static void wipe_value(const ProtobufCFieldDescriptor *f, void *p) {
@@ -64,43 +65,6 @@ void proto_wipe_strings(ProtobufCMessage *m) {
                         continue;
                 wipe_value(f, member);
         }
-}
-
-bool utf8_valid(const char *str, size_t n) {
-        const unsigned char *s = (const unsigned char *)str;
-        size_t i = 0;
-        while (i < n) {
-                unsigned char c = s[i];
-                size_t len;
-                uint32_t cp;
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                }
-                if (c >= 0xc2 && c <= 0xdf) {
-                        len = 2;
-                        cp = c & 0x1f;
-                } else if (c >= 0xe0 && c <= 0xef) {
-                        len = 3;
-                        cp = c & 0x0f;
-                } else if (c >= 0xf0 && c <= 0xf4) {
-                        len = 4;
-                        cp = c & 0x07;
-                } else
-                        return false;
-                if (n - i < len)
-                        return false;
-                for (size_t k = 1; k < len; k++) {
-                        if ((s[i + k] & 0xc0) != 0x80)
-                                return false;
-                        cp = cp << 6 | (s[i + k] & 0x3f);
-                }
-                if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-                    (cp >= 0xd800 && cp <= 0xdfff))
-                        return false;
-                i += len;
-        }
-        return true;
 }
 
 static int check_value(const ProtobufCFieldDescriptor *f, const void *p, const char **ret_field) {

@@ -13,9 +13,6 @@
  * repeated fields and map entries included (request `secrets` maps). */
 void proto_wipe_strings(ProtobufCMessage *m);
 
-/* True when `s` (n bytes) is well-formed UTF-8 (no overlongs, no surrogates). */
-bool utf8_valid(const char *s, size_t n);
-
 /*
  * proto3 requires string fields to hold valid UTF-8; protobuf-c does not
  * check it (Go's gRPC, kubelet's, does). Returns 0, or -EILSEQ and the name

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "proto-util.h"
+#include "utf8.h"
 #include "redact.h"
 #include "ytree.h"
 #include "macro.h"

@@ -37,6 +37,7 @@
 #include "x509.h"
 #include "fsutil.h"
 #include "parse.h"
+#include "utf8.h"
 #include "macro.h"
 
 #define JSON_WRITE_GO  (JSON_WRITE_SORT_KEYS | JSON_WRITE_ESCAPE_HTML)
@@ -92,49 +93,6 @@ const char *render_format_to_string(RenderFormat f) {
 
 /* --- UTF-8 ----------------------------------------------------------------------- */
 
-/* Length of the UTF-8 sequence at p (shortest form, no surrogates, at most
- * U+10FFFF) and its code point; 0 when invalid. */
-static size_t utf8_next(const uint8_t *p, size_t n, uint32_t *ret) {
-        uint32_t cp, min;
-        size_t len;
-
-        if (p[0] < 0x80) {
-                *ret = p[0];
-                return 1;
-        }
-        if ((p[0] & 0xe0) == 0xc0) {
-                len = 2, cp = p[0] & 0x1f, min = 0x80;
-        } else if ((p[0] & 0xf0) == 0xe0) {
-                len = 3, cp = p[0] & 0x0f, min = 0x800;
-        } else if ((p[0] & 0xf8) == 0xf0) {
-                len = 4, cp = p[0] & 0x07, min = 0x10000;
-        } else
-                return 0;
-        if (len > n)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((p[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = cp << 6 | (p[i] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        *ret = cp;
-        return len;
-}
-
-static bool utf8_valid(const uint8_t *p, size_t n) {
-        uint32_t cp;
-
-        for (size_t i = 0; i < n;) {
-                size_t k = utf8_next(p + i, n - i, &cp);
-                if (k == 0)
-                        return false;
-                i += k;
-        }
-        return true;
-}
-
 /* --- file names ---------------------------------------------------------------- */
 
 /**
@@ -158,7 +116,7 @@ const char *render_file_name_problem(const char *name, size_t len) {
                 if (c < 0x20 || c == 0x7f)
                         return "contains a control character or NUL";
         }
-        if (!utf8_valid((const uint8_t *)name, len))
+        if (!utf8_valid(name, len))
                 return "is not valid UTF-8";
         return NULL;
 }

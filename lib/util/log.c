@@ -27,6 +27,7 @@
 
 #include "log.h"
 #include "parse.h"
+#include "utf8.h"
 #include "macro.h"
 
 #define LOG_MESSAGE_MAX 4096
@@ -181,29 +182,6 @@ static void line_force(Line *l, const char *s) {
         }
 }
 
-/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), or 0. */
-static size_t utf8_seq_len(const unsigned char *p) {
-        size_t n;
-        uint32_t cp;
-        if (p[0] >= 0xc2 && p[0] <= 0xdf)
-                n = 2, cp = p[0] & 0x1f;
-        else if (p[0] >= 0xe0 && p[0] <= 0xef)
-                n = 3, cp = p[0] & 0x0f;
-        else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-                n = 4, cp = p[0] & 0x07;
-        else
-                return 0;
-        for (size_t k = 1; k < n; k++) {
-                if ((p[k] & 0xc0) != 0x80)
-                        return 0;
-                cp = cp << 6 | (p[k] & 0x3f);
-        }
-        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        return n;
-}
-
 /* Printable ASCII that needs no escape in either format. */
 static bool plain_byte(unsigned char c) {
         return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
@@ -253,7 +231,9 @@ static void line_put_escaped(Line *l, const char *s, bool json) {
                                                                esc[3] = hex[*p & 0xf];
                                 line_write(l, esc, json ? 6 : 4);
                         } else { /* >= 0x80: plain bytes were copied above */
-                                size_t n = utf8_seq_len(p);
+                                uint32_t cp;
+                                /* NUL-terminated: utf8_next() stops at the NUL */
+                                size_t n = utf8_next(p, 4, &cp);
                                 if (n > 0) {
                                         line_write(l, (const char *)p, n);
                                         p += n - 1;

@@ -14,6 +14,7 @@
 
 #include "csi.pb-c.h"
 #include "proto-util.h"
+#include "utf8.h"
 #include "secret-fields.h"
 
 #include <check.h>

@@ -26,6 +26,7 @@
 #include "csi.pb-c.h"
 #include "log.h"
 #include "proto-util.h"
+#include "utf8.h"
 #include "redact-test.pb-c.h"
 #include "redact.h"
 #include "secret-fields.h"
