@@ -6,11 +6,16 @@
  * The serialiser is our own rather than json_dumps(): it writes straight into
  * a Secret (no intermediate heap copy of secret values), and it produces the
  * byte format of Go's encoding/json (escapes, number text, optional sorted
- * keys), which is what users of vault-csi-provider get in their files.
+ * keys), which is what users of vault-csi-provider get in their files. The
+ * streaming writer (JsonOut) shares its escapes and produces the same bytes
+ * without a value tree: the state records and status files are written a
+ * few times per publish and refresh, and building the tree cost more than
+ * writing the text.
  *
  * Never logs. No shared mutable state besides jansson's allocator hooks,
  * installed once.
  */
+#include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -18,6 +23,7 @@
 
 #include "json.h"
 #include "macro.h"
+#include "utf8.h"
 
 /* jansson nests at most this deep while parsing (JSON_PARSER_MAX_DEPTH). */
 #define JSON_WRITE_MAX_DEPTH 2048U
@@ -430,16 +436,60 @@ static int w_str(Writer *w, const char *s) {
         return w_put(w, s, strlen(s));
 }
 
-/* Bytes written as they are (0xe2 may start U+2028/U+2029: looked at). */
-static bool quote_plain(unsigned char c, bool html) {
-        if (c >= 0x80)
-                return c != 0xe2;
-        return c >= 0x20 && c != '"' && c != '\\' && !(html && (c == '<' || c == '>' || c == '&'));
-}
+/*
+ * What write_quoted() looks at, per byte: QUOTE_ALWAYS never goes out as it
+ * is (controls, '"', '\\', and 0xe2, which may start U+2028/U+2029),
+ * QUOTE_HTML only with JSON_WRITE_ESCAPE_HTML.
+ */
+enum {
+        QUOTE_ALWAYS = 1,
+        QUOTE_HTML = 2
+};
+static const uint8_t quote_class[256] = {
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        ['"'] = QUOTE_ALWAYS,
+        ['\\'] = QUOTE_ALWAYS,
+        [0xe2] = QUOTE_ALWAYS,
+        ['<'] = QUOTE_HTML,
+        ['>'] = QUOTE_HTML,
+        ['&'] = QUOTE_HTML,
+};
 
 static int write_quoted(Writer *w, const char *s, size_t n) {
         static const char hex[] = "0123456789abcdef";
         bool html = w->flags & JSON_WRITE_ESCAPE_HTML;
+        uint8_t look = html ? QUOTE_ALWAYS | QUOTE_HTML : QUOTE_ALWAYS;
         size_t start = 0;
         int r;
 
@@ -451,7 +501,7 @@ static int write_quoted(Writer *w, const char *s, size_t n) {
                 size_t skip = 1;
 
                 /* the run of plain bytes is copied with what follows it */
-                while (i < n && quote_plain((unsigned char)s[i], html))
+                while (i < n && !(quote_class[(unsigned char)s[i]] & look))
                         i++;
                 if (i == n)
                         break;
@@ -695,6 +745,179 @@ int json_write_string(const JsonValue *v, unsigned flags, char **ret, size_t *re
         *ret = w.buf;
         if (ret_len)
                 *ret_len = w.len;
+        return 0;
+}
+
+/* --- streaming writer -------------------------------------------------------- */
+
+typedef struct OutLevel {
+        bool object;     /* else an array */
+        bool has_items;  /* a comma before the next one */
+        const char *key; /* the last key given (objects) */
+        size_t key_len;
+} OutLevel;
+
+struct JsonOut {
+        Writer w;
+        int error;
+        unsigned depth;   /* open containers */
+        bool key_pending; /* a key was written, its value not yet */
+        bool complete;    /* the top-level value was written */
+        OutLevel level[JSON_OUT_MAX_DEPTH];
+};
+
+int json_out_new(unsigned flags, JsonOut **ret) {
+        JsonOut *o = calloc(1, sizeof(*o));
+        if (!o)
+                return -ENOMEM;
+        o->w.flags = flags & (JSON_WRITE_ESCAPE_HTML | JSON_WRITE_NEWLINE);
+        *ret = o;
+        return 0;
+}
+
+JsonOut *json_out_free(JsonOut *o) {
+        if (o) {
+                free(o->w.buf);
+                free(o);
+        }
+        return NULL;
+}
+
+static void out_fail(JsonOut *o, int r) {
+        if (r < 0 && o->error == 0)
+                o->error = r;
+}
+
+static void out_put(JsonOut *o, const char *p, size_t n) {
+        if (o->error == 0)
+                out_fail(o, w_put(&o->w, p, n));
+}
+
+/* Before a value: where one may go (after a key, in an array, at the top
+ * once), with the comma an array needs. false after an error. */
+static bool out_value_begin(JsonOut *o) {
+        OutLevel *l = o->depth > 0 ? &o->level[o->depth - 1] : NULL;
+
+        if (o->error != 0)
+                return false;
+        if (l ? (l->object && !o->key_pending) : o->complete) {
+                out_fail(o, -EINVAL);
+                return false;
+        }
+        if (l && !l->object && l->has_items)
+                out_put(o, ",", 1);
+        o->key_pending = false;
+        return o->error == 0;
+}
+
+static void out_value_end(JsonOut *o) {
+        if (o->depth > 0)
+                o->level[o->depth - 1].has_items = true;
+        else
+                o->complete = true;
+}
+
+static void out_open(JsonOut *o, bool object) {
+        if (!out_value_begin(o))
+                return;
+        if (o->depth == JSON_OUT_MAX_DEPTH) {
+                out_fail(o, -EINVAL);
+                return;
+        }
+        o->level[o->depth++] = (OutLevel){ .object = object };
+        out_put(o, object ? "{" : "[", 1);
+}
+
+static void out_close(JsonOut *o, bool object) {
+        if (o->error != 0)
+                return;
+        if (o->depth == 0 || o->level[o->depth - 1].object != object || o->key_pending) {
+                out_fail(o, -EINVAL);
+                return;
+        }
+        o->depth--;
+        out_put(o, object ? "}" : "]", 1);
+        out_value_end(o);
+}
+
+void json_out_object_open(JsonOut *o) {
+        out_open(o, true);
+}
+
+void json_out_object_close(JsonOut *o) {
+        out_close(o, true);
+}
+
+void json_out_array_open(JsonOut *o) {
+        out_open(o, false);
+}
+
+void json_out_array_close(JsonOut *o) {
+        out_close(o, false);
+}
+
+void json_out_key(JsonOut *o, const char *key) {
+        OutLevel *l = o->depth > 0 ? &o->level[o->depth - 1] : NULL;
+        size_t n = strlen(key);
+
+        if (o->error != 0)
+                return;
+        if (!l || !l->object || o->key_pending || !utf8_valid(key, n) ||
+            (l->key &&
+             keyref_cmp(&(KeyRef){ l->key, l->key_len, NULL }, &(KeyRef){ key, n, NULL }) >= 0)) {
+                out_fail(o, -EINVAL);
+                return;
+        }
+        if (l->has_items)
+                out_put(o, ",", 1);
+        if (o->error == 0)
+                out_fail(o, write_quoted(&o->w, key, n));
+        out_put(o, ":", 1);
+        l->key = key;
+        l->key_len = n;
+        o->key_pending = true;
+}
+
+void json_out_string(JsonOut *o, const char *s, size_t n) {
+        if (!out_value_begin(o))
+                return;
+        if (!utf8_valid(s, n)) {
+                out_fail(o, -EINVAL);
+                return;
+        }
+        out_fail(o, write_quoted(&o->w, s, n));
+        out_value_end(o);
+}
+
+void json_out_int64(JsonOut *o, int64_t v) {
+        char num[24];
+        int n = snprintf(num, sizeof(num), "%" PRId64, v);
+
+        if (!out_value_begin(o))
+                return;
+        out_put(o, num, (size_t)n);
+        out_value_end(o);
+}
+
+void json_out_bool(JsonOut *o, bool v) {
+        if (!out_value_begin(o))
+                return;
+        out_put(o, v ? "true" : "false", v ? 4 : 5);
+        out_value_end(o);
+}
+
+int json_out_finish(JsonOut *o, char **ret, size_t *ret_len) {
+        if (o->error == 0 && (o->depth != 0 || !o->complete))
+                out_fail(o, -EINVAL);
+        if (o->w.flags & JSON_WRITE_NEWLINE)
+                out_put(o, "\n", 1);
+        if (o->error != 0)
+                return o->error;
+        *ret = TAKE_PTR(o->w.buf);
+        if (ret_len)
+                *ret_len = o->w.len;
+        o->w.len = o->w.cap = 0;
+        o->complete = false;
         return 0;
 }
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * json.h - the project's only door to jansson: bounded parsing with a clear
- * error, typed getters, a few builders, and a compact serialiser.
+ * error, typed getters, a few builders, a compact serialiser, and a
+ * streaming writer for the documents the daemon composes itself.
  *
  * Callers see JsonValue (jansson's json_t, but only through this header) and
  * never include <jansson.h>. Parsed values are reference counted; getters
@@ -149,6 +150,44 @@ enum {
 int json_write_secret(const JsonValue *v, unsigned flags, Secret *out);
 /* The same into a malloc'd NUL-terminated string; never for secrets. */
 int json_write_string(const JsonValue *v, unsigned flags, char **ret, size_t *ret_len);
+
+/*
+ * Streaming writer, for documents the daemon composes from its own state
+ * (state records, status files): the text is written as the calls come, with
+ * no value tree in between. The output is what json_write_string() gives for
+ * the same document with JSON_WRITE_SORT_KEYS: compact, and every object's
+ * keys in bytewise ascending order, which the caller keeps and the writer
+ * checks (a key out of order or repeated fails the document). Strings must be
+ * valid UTF-8 (checked). Key pointers must stay valid until the next key of
+ * the same object. Nesting: at most JSON_OUT_MAX_DEPTH.
+ *
+ * Errors are sticky: after the first failure every call does nothing, and
+ * json_out_finish() returns it: -EINVAL (misuse, out of order, not UTF-8),
+ * -ENOMEM. Never for secrets (a plain heap buffer).
+ */
+#define JSON_OUT_MAX_DEPTH 8U
+
+typedef struct JsonOut JsonOut;
+
+/* flags: JSON_WRITE_ESCAPE_HTML, JSON_WRITE_NEWLINE. */
+int json_out_new(unsigned flags, JsonOut **ret);
+JsonOut *json_out_free(JsonOut *o);
+static inline void json_out_freep(JsonOut **o) {
+        if (*o)
+                *o = json_out_free(*o);
+}
+void json_out_object_open(JsonOut *o);
+void json_out_object_close(JsonOut *o);
+void json_out_array_open(JsonOut *o);
+void json_out_array_close(JsonOut *o);
+/* The next member's key; a value (or an open) must follow. */
+void json_out_key(JsonOut *o, const char *key);
+void json_out_string(JsonOut *o, const char *s, size_t n);
+void json_out_int64(JsonOut *o, int64_t v);
+void json_out_bool(JsonOut *o, bool v);
+/* Hands over the text (NUL-terminated, newline appended when asked) once
+ * exactly one complete value was written; 0 or the first error. */
+int json_out_finish(JsonOut *o, char **ret, size_t *ret_len);
 
 /* The version of the jansson library loaded at run time ("2.14"). */
 const char *json_library_version(void);

@@ -136,104 +136,75 @@ uint64_t health_after_run(VolumeRecord *rec, const RefreshOutcome *o, const Heal
 
 /* ---- the status file ---- */
 
-static int put_time(JsonValue *o, const char *key, uint64_t usec) {
+/* Written with the streaming writer (json.h): every object's keys in
+ * bytewise order. A time that is not set is left out. */
+static void out_time(JsonOut *o, const char *key, uint64_t usec) {
         char buf[40];
         if (!usec || usec == REFRESH_PARK)
-                return 0;
+                return;
         refresh_format_time(usec, buf, sizeof(buf));
-        return json_object_put_string(o, key, buf, strlen(buf));
+        json_out_key(o, key);
+        json_out_string(o, buf, strlen(buf));
 }
 
-static int put_str(JsonValue *o, const char *key, const char *v) {
-        return json_object_put_string(o, key, v, strlen(v));
+static void out_str(JsonOut *o, const char *key, const char *v) {
+        json_out_key(o, key);
+        json_out_string(o, v, strlen(v));
 }
 
-/* The names of group gi's objects. */
-static int group_names(const VolumeRecord *rec, size_t gi, JsonValue **ret) {
+static void out_group(JsonOut *o, const VolumeRecord *rec, size_t gi) {
         const VolumeSpec *spec = rec->spec;
-        JsonValue *names = NULL;
-        int r = json_array_new(&names);
-
-        for (size_t i = 0; r == 0 && i < spec->n_objects; i++) {
-                JsonValue *s = NULL;
-                if (rec->rot->group_of[i] != gi)
-                        continue;
-                r = json_string_new(spec->objects[i].name, strlen(spec->objects[i].name), &s);
-                if (r == 0)
-                        r = json_array_append_value(names, s);
-                json_value_unref(s);
-        }
-        if (r < 0) {
-                json_value_unref(names);
-                return r;
-        }
-        *ret = names;
-        return 0;
-}
-
-static int group_json(const VolumeRecord *rec, size_t gi, JsonValue *arr) {
         const SecretGroup *g = &rec->rot->groups[gi];
-        const char *path = rec->spec->objects[g->first_object].path;
-        JsonValue *go = NULL, *names = NULL;
-        int r;
 
-        if ((r = json_object_new(&go)) < 0)
-                return r;
-        r = group_names(rec, gi, &names);
-        if (r == 0)
-                r = json_object_put_value(go, "objects", names);
-        json_value_unref(names);
-        if (r == 0 && (r = put_str(go, "path", path)) == 0 &&
-            (r = put_str(go, "kind", secret_kind_to_string(g->kind))) == 0 &&
-            (r = put_time(go, "expires", g->expires_usec)) == 0 &&
-            (r = put_time(go, "next_refresh", g->due_usec)) == 0 && g->kind == SECRET_KIND_KV2)
-                r = json_object_put_int64(go, "version", g->version);
-        if (r == 0)
-                r = json_array_append_value(arr, go);
-        json_value_unref(go);
-        return r;
-}
-
-static int health_json(const VolumeRecord *rec, const VolumeHealth *h, JsonValue *o) {
-        int r;
-
-        if ((r = json_object_put_int64(o, "schema", REFRESH_STATUS_SCHEMA)) < 0 ||
-            (r = put_str(o, "volume_id", rec->volume_id)) < 0 ||
-            (r = put_str(o, "state", volume_state_to_string(h->state))) < 0 ||
-            (r = put_time(o, "last_success", h->last_success_usec)) < 0 ||
-            (r = put_time(o, "last_attempt", h->last_attempt_usec)) < 0 ||
-            (r = put_time(o, "next_refresh", h->next_refresh_usec)) < 0 ||
-            (r = put_time(o, "earliest_expiry", h->earliest_expiry_usec)) < 0 ||
-            (r = json_object_put_int64(o, "consecutive_failures", h->failures)) < 0)
-                return r;
-        /* the server's refresh budget cannot keep every volume valid (budget.h) */
-        if (rec->rot->budget_exhausted && (r = put_str(o, "refresh_budget", "exhausted")) < 0)
-                return r;
-        if (h->last_error[0] && (r = put_str(o, "last_error", h->last_error)) < 0)
-                return r;
-        return put_time(o, "token_expires",
-                        refresh_token_usable(rec) ? rec->rot->token_expires_usec : 0);
+        json_out_object_open(o);
+        out_time(o, "expires", g->expires_usec);
+        out_str(o, "kind", secret_kind_to_string(g->kind));
+        out_time(o, "next_refresh", g->due_usec);
+        json_out_key(o, "objects");
+        json_out_array_open(o);
+        for (size_t i = 0; i < spec->n_objects; i++)
+                if (rec->rot->group_of[i] == gi)
+                        json_out_string(o, spec->objects[i].name, strlen(spec->objects[i].name));
+        json_out_array_close(o);
+        out_str(o, "path", spec->objects[g->first_object].path);
+        if (g->kind == SECRET_KIND_KV2) {
+                json_out_key(o, "version");
+                json_out_int64(o, g->version);
+        }
+        json_out_object_close(o);
 }
 
 static int status_json(const VolumeRecord *rec, const VolumeHealth *h, char **ret,
                        size_t *ret_len) {
-        JsonValue *o = NULL, *arr = NULL;
+        _cleanup_(json_out_freep) JsonOut *o = NULL;
         int r;
 
-        if ((r = json_object_new(&o)) < 0)
+        if ((r = json_out_new(JSON_WRITE_NEWLINE, &o)) < 0)
                 return r;
-        if ((r = health_json(rec, h, o)) < 0 || (r = json_array_new(&arr)) < 0)
-                goto out;
+        json_out_object_open(o);
+        json_out_key(o, "consecutive_failures");
+        json_out_int64(o, h->failures);
+        out_time(o, "earliest_expiry", h->earliest_expiry_usec);
+        out_time(o, "last_attempt", h->last_attempt_usec);
+        if (h->last_error[0])
+                out_str(o, "last_error", h->last_error);
+        out_time(o, "last_success", h->last_success_usec);
+        out_time(o, "next_refresh", h->next_refresh_usec);
+        /* the server's refresh budget cannot keep every volume valid (budget.h) */
+        if (rec->rot->budget_exhausted)
+                out_str(o, "refresh_budget", "exhausted");
+        json_out_key(o, "schema");
+        json_out_int64(o, REFRESH_STATUS_SCHEMA);
+        json_out_key(o, "secrets");
+        json_out_array_open(o);
         for (size_t gi = 0; rec->spec && rec->rot->group_of && gi < rec->rot->n_groups; gi++)
-                if ((r = group_json(rec, gi, arr)) < 0)
-                        goto out;
-        if ((r = json_object_put_value(o, "secrets", arr)) < 0)
-                goto out;
-        r = json_write_string(o, JSON_WRITE_SORT_KEYS | JSON_WRITE_NEWLINE, ret, ret_len);
-out:
-        json_value_unref(arr);
-        json_value_unref(o);
-        return r;
+                out_group(o, rec, gi);
+        json_out_array_close(o);
+        out_str(o, "state", volume_state_to_string(h->state));
+        out_time(o, "token_expires", refresh_token_usable(rec) ? rec->rot->token_expires_usec : 0);
+        out_str(o, "volume_id", rec->volume_id);
+        json_out_object_close(o);
+        return json_out_finish(o, ret, ret_len);
 }
 
 int health_write_status(VolumeTable *t, VolumeRecord *rec) {

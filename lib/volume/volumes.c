@@ -553,170 +553,154 @@ int volume_table_get_health(VolumeTable *t, const char *volume_id, VolumeHealth 
 
 /* ---- files ---- */
 
-static int put_str(JsonValue *o, const char *k, const char *v) {
-        return v ? json_object_put_string(o, k, v, strlen(v)) : 0;
-}
-
-static int put_u64(JsonValue *o, const char *k, uint64_t v) {
-        return v ? json_object_put_int64(o, k, (int64_t)MIN(v, (uint64_t)INT64_MAX)) : 0;
-}
-
-static int put_child(JsonValue *o, const char *k, JsonValue *child) {
-        int r = json_object_put_value(o, k, child);
-        json_value_unref(child);
-        return r;
-}
-
-static int attrs_to_json(const VolumeRecord *r, JsonValue **ret) {
-        JsonValue *o = NULL;
-        int rc = json_object_new(&o);
-        for (size_t i = 0; rc == 0 && i < r->n_attrs; i++)
-                rc = put_str(o, r->attrs[i].key, r->attrs[i].value);
-        if (rc < 0) {
-                json_value_unref(o);
-                return rc;
-        }
-        *ret = o;
-        return 0;
-}
-
-static int groups_to_json(const VolumeRecord *r, JsonValue **ret) {
-        JsonValue *arr = NULL;
-        int rc = json_array_new(&arr);
-
-        for (size_t i = 0; rc == 0 && i < r->rot->n_groups; i++) {
-                const SecretGroup *g = &r->rot->groups[i];
-                JsonValue *o = NULL;
-                rc = json_object_new(&o);
-                if (rc < 0)
-                        break;
-                if ((rc = put_str(o, "kind", secret_kind_to_string(g->kind))) < 0 ||
-                    (rc = json_object_put_int64(o, "first_object", (int64_t)g->first_object)) < 0 ||
-                    (rc = json_object_put_int64(o, "version", g->version)) < 0 ||
-                    (rc = put_str(o, "lease_id", g->lease_id)) < 0 ||
-                    (rc = json_object_put_int64(o, "lease_ttl", g->lease_ttl_sec)) < 0 ||
-                    (rc = json_object_put_bool(o, "renewable", g->renewable)) < 0 ||
-                    (rc = json_object_put_bool(o, "final", g->final)) < 0 ||
-                    (rc = json_object_put_bool(o, "replace", g->replace)) < 0 ||
-                    (rc = put_u64(o, "issued_usec", g->issued_usec)) < 0 ||
-                    (rc = put_u64(o, "renewed_usec", g->renewed_usec)) < 0 ||
-                    (rc = put_u64(o, "expires_usec", g->expires_usec)) < 0 ||
-                    (rc = put_u64(o, "due_usec", g->due_usec)) < 0) {
-                        json_value_unref(o);
-                        break;
-                }
-                rc = json_array_append_value(arr, o);
-                json_value_unref(o);
-        }
-        if (rc < 0) {
-                json_value_unref(arr);
-                return rc;
-        }
-        *ret = arr;
-        return 0;
-}
-
-static int token_to_json(const VolumeRecord *r, JsonValue **ret) {
-        JsonValue *o = NULL;
-        int rc = json_object_new(&o);
-        if (rc == 0 && ((rc = json_object_put_int64(o, "ttl", r->rot->token_ttl_sec)) < 0 ||
-                        (rc = put_u64(o, "renewed_usec", r->rot->token_renewed_usec)) < 0 ||
-                        (rc = put_u64(o, "expires_usec", r->rot->token_expires_usec)) < 0 ||
-                        (rc = json_object_put_bool(o, "renewable", r->rot->token_renewable)) < 0 ||
-                        (rc = json_object_put_bool(o, "final", r->rot->token_final)) < 0 ||
-                        (rc = json_object_put_bool(o, "dead", r->rot->token_dead)) < 0)) {
-                json_value_unref(o);
-                return rc;
-        }
-        if (rc == 0)
-                *ret = o;
-        return rc;
-}
-
-static int health_to_json(const VolumeHealth *h, JsonValue **ret) {
-        JsonValue *o = NULL;
-        int rc = json_object_new(&o);
-        if (rc == 0 &&
-            ((rc = put_str(o, "state", volume_state_to_string(h->state))) < 0 ||
-             (rc = put_u64(o, "last_success_usec", h->last_success_usec)) < 0 ||
-             (rc = put_u64(o, "last_attempt_usec", h->last_attempt_usec)) < 0 ||
-             (rc = json_object_put_int64(o, "failures", h->failures)) < 0 ||
-             (rc = put_str(o, "last_error", h->last_error[0] ? h->last_error : NULL)) < 0 ||
-             (rc = put_str(o, "error_object", h->error_object[0] ? h->error_object : NULL)) < 0 ||
-             (rc = put_str(o, "error_path", h->error_path[0] ? h->error_path : NULL)) < 0)) {
-                json_value_unref(o);
-                return rc;
-        }
-        if (rc == 0)
-                *ret = o;
-        return rc;
-}
-
-/**
- * volume_record_save() - writes the record's state files.
- * @t: the table (state dir, tmpfs or not).
- * @r: the record; the caller holds its busy flag.
- *
- * record.json always; the token and objects files only when the state dir
- * is a tmpfs (otherwise they are removed). Each file is replaced atomically.
- * Return: 0 or -errno. Locking: takes the table lock for the health fields.
+/*
+ * record.json is written with the streaming writer (json.h): every object's
+ * keys in bytewise order, as the writer checks. An absent string and a zero
+ * time are left out.
  */
-static int facts_to_json(const VolumeRecord *r, JsonValue *o) {
-        int rc;
+static void out_str(JsonOut *o, const char *k, const char *v) {
+        if (v) {
+                json_out_key(o, k);
+                json_out_string(o, v, strlen(v));
+        }
+}
 
-        if ((rc = put_str(o, "volume_id", r->volume_id)) < 0 ||
-            (rc = put_str(o, "target_path", r->facts.target_path)) < 0 ||
-            (rc = put_str(o, "server", r->facts.server)) < 0 ||
-            (rc = put_str(o, "namespace", r->facts.ns)) < 0 ||
-            (rc = put_str(o, "fs_type", r->facts.fs_type)) < 0 ||
-            (rc = put_str(o, "mount_group", r->facts.mount_group)) < 0 ||
-            (rc = put_str(o, "token_accessor", r->token_accessor)) < 0 ||
-            (rc = json_object_put_bool(o, "readonly", r->facts.readonly)) < 0 ||
-            (rc = put_u64(o, "tmpfs_mnt_id", r->facts.tmpfs_mnt_id)) < 0 ||
-            (rc = put_u64(o, "target_mnt_id", r->facts.target_mnt_id)) < 0 ||
-            (r->facts.target_created &&
-             (rc = json_object_put_bool(o, "target_created", true)) < 0) ||
-            (r->intent && !r->published && (rc = json_object_put_bool(o, "publishing", true)) < 0))
-                return rc;
-        return json_object_put_int64(o, "access_mode", r->facts.access_mode);
+static void out_int(JsonOut *o, const char *k, int64_t v) {
+        json_out_key(o, k);
+        json_out_int64(o, v);
+}
+
+static void out_u64(JsonOut *o, const char *k, uint64_t v) {
+        if (v)
+                out_int(o, k, (int64_t)MIN(v, (uint64_t)INT64_MAX));
+}
+
+static void out_bool(JsonOut *o, const char *k, bool v) {
+        json_out_key(o, k);
+        json_out_bool(o, v);
+}
+
+static int attr_index_cmp(const void *a, const void *b, void *userdata) {
+        const KeyValue *kv = userdata;
+        size_t x = *(const size_t *)a, y = *(const size_t *)b;
+        int c = strcmp(kv[x].key, kv[y].key);
+        return c != 0 ? c : (x > y) - (x < y);
+}
+
+/* The attributes in key order; of a key given twice, the last one (as a
+ * protobuf map decodes it). */
+static int out_attributes(JsonOut *o, const VolumeRecord *r) {
+        _cleanup_free_ size_t *idx = NULL;
+
+        if (r->n_attrs > 0 && !(idx = calloc(r->n_attrs, sizeof(*idx))))
+                return -ENOMEM;
+        for (size_t i = 0; i < r->n_attrs; i++)
+                idx[i] = i;
+        if (r->n_attrs > 1)
+                qsort_r(idx, r->n_attrs, sizeof(*idx), attr_index_cmp, r->attrs);
+        json_out_key(o, "attributes");
+        json_out_object_open(o);
+        for (size_t i = 0; i < r->n_attrs; i++) {
+                const KeyValue *kv = &r->attrs[idx[i]];
+                if (i + 1 < r->n_attrs && streq(kv->key, r->attrs[idx[i + 1]].key))
+                        continue;
+                out_str(o, kv->key, kv->value);
+        }
+        json_out_object_close(o);
+        return 0;
+}
+
+static void out_groups(JsonOut *o, const VolumeRecord *r) {
+        json_out_key(o, "groups");
+        json_out_array_open(o);
+        for (size_t i = 0; i < r->rot->n_groups; i++) {
+                const SecretGroup *g = &r->rot->groups[i];
+                json_out_object_open(o);
+                out_u64(o, "due_usec", g->due_usec);
+                out_u64(o, "expires_usec", g->expires_usec);
+                out_bool(o, "final", g->final);
+                out_int(o, "first_object", (int64_t)g->first_object);
+                out_u64(o, "issued_usec", g->issued_usec);
+                out_str(o, "kind", secret_kind_to_string(g->kind));
+                out_str(o, "lease_id", g->lease_id);
+                out_int(o, "lease_ttl", g->lease_ttl_sec);
+                out_bool(o, "renewable", g->renewable);
+                out_u64(o, "renewed_usec", g->renewed_usec);
+                out_bool(o, "replace", g->replace);
+                out_int(o, "version", g->version);
+                json_out_object_close(o);
+        }
+        json_out_array_close(o);
+}
+
+static void out_health(JsonOut *o, const VolumeHealth *h) {
+        json_out_key(o, "status");
+        json_out_object_open(o);
+        out_str(o, "error_object", h->error_object[0] ? h->error_object : NULL);
+        out_str(o, "error_path", h->error_path[0] ? h->error_path : NULL);
+        out_int(o, "failures", h->failures);
+        out_u64(o, "last_attempt_usec", h->last_attempt_usec);
+        out_str(o, "last_error", h->last_error[0] ? h->last_error : NULL);
+        out_u64(o, "last_success_usec", h->last_success_usec);
+        out_str(o, "state", volume_state_to_string(h->state));
+        json_out_object_close(o);
+}
+
+static void out_token(JsonOut *o, const VolumeRotation *rot) {
+        json_out_key(o, "token");
+        json_out_object_open(o);
+        out_bool(o, "dead", rot->token_dead);
+        out_u64(o, "expires_usec", rot->token_expires_usec);
+        out_bool(o, "final", rot->token_final);
+        out_bool(o, "renewable", rot->token_renewable);
+        out_u64(o, "renewed_usec", rot->token_renewed_usec);
+        out_int(o, "ttl", rot->token_ttl_sec);
+        json_out_object_close(o);
 }
 
 /*
  * record.json's text: the facts, the attributes, the rotation state, the
- * status. A publish in progress records its facts and attributes only: what
- * a start needs to undo it, and whose it is (a record with "publishing" is
- * never served again, so it has no rotation state).
+ * status, in key order. A publish in progress records its facts and
+ * attributes only: what a start needs to undo it, and whose it is (a record
+ * with "publishing" is never served again, so it has no rotation state).
  */
 static int record_json(const VolumeTable *t, const VolumeRecord *r, char **ret, size_t *ret_len) {
-        JsonValue *o = NULL, *child = NULL;
+        _cleanup_(json_out_freep) JsonOut *o = NULL;
+        bool publishing = r->intent && !r->published;
         VolumeHealth h;
         int rc;
 
         pthread_mutex_lock((pthread_mutex_t *)&t->lock);
         h = r->locked.health;
         pthread_mutex_unlock((pthread_mutex_t *)&t->lock);
-        if ((rc = json_object_new(&o)) < 0)
+        if ((rc = json_out_new(JSON_WRITE_NEWLINE, &o)) < 0)
                 return rc;
-        if ((rc = facts_to_json(r, o)) < 0)
-                goto out;
-        if ((r->attrs || r->objects_attr) &&
-            ((rc = attrs_to_json(r, &child)) < 0 ||
-             (rc = put_child(o, "attributes", TAKE_PTR(child))) < 0))
-                goto out;
-        if (r->intent && !r->published)
-                goto write;
-        if ((rc = groups_to_json(r, &child)) < 0 ||
-            (rc = put_child(o, "groups", TAKE_PTR(child))) < 0 ||
-            (rc = token_to_json(r, &child)) < 0 ||
-            (rc = put_child(o, "token", TAKE_PTR(child))) < 0 ||
-            (rc = health_to_json(&h, &child)) < 0 ||
-            (rc = put_child(o, "status", TAKE_PTR(child))) < 0)
-                goto out;
-write:
-        rc = json_write_string(o, JSON_WRITE_SORT_KEYS | JSON_WRITE_NEWLINE, ret, ret_len);
-out:
-        json_value_unref(o);
-        return rc;
+        json_out_object_open(o);
+        out_int(o, "access_mode", r->facts.access_mode);
+        if ((r->attrs || r->objects_attr) && (rc = out_attributes(o, r)) < 0)
+                return rc;
+        out_str(o, "fs_type", r->facts.fs_type);
+        if (!publishing)
+                out_groups(o, r);
+        out_str(o, "mount_group", r->facts.mount_group);
+        out_str(o, "namespace", r->facts.ns);
+        if (publishing)
+                out_bool(o, "publishing", true);
+        out_bool(o, "readonly", r->facts.readonly);
+        out_str(o, "server", r->facts.server);
+        if (!publishing)
+                out_health(o, &h);
+        if (r->facts.target_created)
+                out_bool(o, "target_created", true);
+        out_u64(o, "target_mnt_id", r->facts.target_mnt_id);
+        out_str(o, "target_path", r->facts.target_path);
+        out_u64(o, "tmpfs_mnt_id", r->facts.tmpfs_mnt_id);
+        if (!publishing)
+                out_token(o, r->rot);
+        out_str(o, "token_accessor", r->token_accessor);
+        out_str(o, "volume_id", r->volume_id);
+        json_out_object_close(o);
+        return json_out_finish(o, ret, ret_len);
 }
 
 /* A secret state file: written on a tmpfs state dir, else removed (when `keep`

@@ -9,6 +9,7 @@ and unpublishes at the end, so no mount, lease or token is left behind.
 import datetime
 import json
 import os
+import pathlib
 import re
 import threading
 import time
@@ -46,6 +47,14 @@ def wait_until(pred, timeout, step=0.1, what="condition"):
 def status(pod):
     with open(pod.target / STATUS) as f:
         return json.load(f)
+
+
+def assert_canonical(path):
+    """The daemon's state and status files: compact JSON, every object's keys
+    in bytewise order (what its streaming writer promises)."""
+    text = path.read_text()
+    assert text == json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=False) + "\n", text
 
 
 def live_leases(vault, prefix):
@@ -98,6 +107,8 @@ def test_kv_change_appears_within_an_interval_and_status_file(node, vault):
     # the status file is not a payload file, and the pod cannot write it
     assert STATUS not in os.listdir(pod.target / "..data")
     assert oct(os.stat(pod.target / STATUS).st_mode & 0o777) == "0o444"
+    assert_canonical(pod.target / STATUS)
+    assert_canonical(pathlib.Path(node.state, "volumes", pod.volume_id, "record.json"))
 
     vault.write_secret("secret", "myapp/config",
                        {"username": "rotated", "password": "p2", "port": 5432})

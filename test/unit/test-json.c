@@ -2,11 +2,13 @@
 /*
  * test-json.c - the json module: bounded parsing and its errors (which must
  * never quote the input), typed getters, builders, and the compact
- * serialiser (Go-compatible escapes and number text, big integers).
+ * serialiser (Go-compatible escapes and number text, big integers), and the
+ * streaming writer (the same bytes as the serialiser, misuse refused).
  */
 #undef NDEBUG
 #include <check.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,6 +346,153 @@ START_TEST(test_write_secret_bounded)
 }
 END_TEST
 
+/* ---- streaming writer ---- */
+
+static JsonOut *out_new(unsigned flags) {
+        JsonOut *o = NULL;
+        ck_assert_int_eq(json_out_new(flags, &o), 0);
+        return o;
+}
+
+static void assert_out(JsonOut *o, const char *want) {
+        char *text = NULL;
+        size_t n = 0;
+        ck_assert_int_eq(json_out_finish(o, &text, &n), 0);
+        ck_assert_str_eq(text, want);
+        ck_assert_uint_eq(n, strlen(want));
+        free(text);
+        json_out_free(o);
+}
+
+static void assert_out_fails(JsonOut *o, int want) {
+        char *text = NULL;
+        ck_assert_int_eq(json_out_finish(o, &text, NULL), want);
+        ck_assert_ptr_null(text);
+        json_out_free(o);
+}
+
+/* The same document written twice, as a value tree and streamed: the same
+ * bytes, escapes included. */
+START_TEST(test_out_matches_the_tree_writer)
+{
+        static const char doc[] = "{\"\":\"\",\"a\":{\"k\\\"ey\":\"v\\n\\u2028<é>\",\"z\":[]},"
+                                  "\"ab\":[1,-9223372036854775808,true,false,{}],"
+                                  "\"b\":9223372036854775807}";
+        JsonValue *v = parse_ok(doc);
+        JsonOut *o = out_new(JSON_WRITE_NEWLINE);
+        char *want = NULL;
+
+        json_out_object_open(o);
+        json_out_key(o, "");
+        json_out_string(o, "", 0);
+        json_out_key(o, "a");
+        json_out_object_open(o);
+        json_out_key(o, "k\"ey");
+        json_out_string(o, "v\n\xe2\x80\xa8<\xc3\xa9>", 9);
+        json_out_key(o, "z");
+        json_out_array_open(o);
+        json_out_array_close(o);
+        json_out_object_close(o);
+        json_out_key(o, "ab");
+        json_out_array_open(o);
+        json_out_int64(o, 1);
+        json_out_int64(o, INT64_MIN);
+        json_out_bool(o, true);
+        json_out_bool(o, false);
+        json_out_object_open(o);
+        json_out_object_close(o);
+        json_out_array_close(o);
+        json_out_key(o, "b");
+        json_out_int64(o, INT64_MAX);
+        json_out_object_close(o);
+        ck_assert_int_eq(
+                json_write_string(v, JSON_WRITE_SORT_KEYS | JSON_WRITE_NEWLINE, &want, NULL), 0);
+        assert_out(o, want);
+        free(want);
+        json_value_unref(v);
+
+        o = out_new(JSON_WRITE_ESCAPE_HTML);
+        json_out_string(o, "<&>", 3);
+        assert_out(o, "\"\\u003c\\u0026\\u003e\"");
+        o = out_new(0);
+        json_out_array_open(o);
+        json_out_array_close(o);
+        assert_out(o, "[]");
+}
+END_TEST
+
+/* Every misuse fails the whole document, with the first error kept. */
+START_TEST(test_out_refuses_misuse)
+{
+        JsonOut *o;
+
+        /* keys out of order, repeated, or a prefix after its extension */
+        static const char *const pairs[][2] = { { "b", "a" }, { "a", "a" }, { "ab", "a" } };
+        for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+                o = out_new(0);
+                json_out_object_open(o);
+                json_out_key(o, pairs[i][0]);
+                json_out_int64(o, 1);
+                json_out_key(o, pairs[i][1]);
+                json_out_int64(o, 2);
+                json_out_object_close(o);
+                assert_out_fails(o, -EINVAL);
+        }
+        /* a value without its key, a key in an array, a key without value */
+        o = out_new(0);
+        json_out_object_open(o);
+        json_out_int64(o, 1);
+        assert_out_fails(o, -EINVAL);
+        o = out_new(0);
+        json_out_array_open(o);
+        json_out_key(o, "k");
+        assert_out_fails(o, -EINVAL);
+        o = out_new(0);
+        json_out_object_open(o);
+        json_out_key(o, "k");
+        json_out_object_close(o);
+        assert_out_fails(o, -EINVAL);
+        /* the wrong close, an unclosed object, two top-level values, none */
+        o = out_new(0);
+        json_out_object_open(o);
+        json_out_array_close(o);
+        assert_out_fails(o, -EINVAL);
+        o = out_new(0);
+        json_out_object_open(o);
+        assert_out_fails(o, -EINVAL);
+        o = out_new(0);
+        json_out_bool(o, true);
+        json_out_bool(o, false);
+        assert_out_fails(o, -EINVAL);
+        o = out_new(0);
+        assert_out_fails(o, -EINVAL);
+        /* not UTF-8, as a value and as a key */
+        o = out_new(0);
+        json_out_string(o, "\xc3", 1);
+        assert_out_fails(o, -EINVAL);
+        o = out_new(0);
+        json_out_object_open(o);
+        json_out_key(o, "\xff");
+        json_out_int64(o, 1);
+        json_out_object_close(o);
+        assert_out_fails(o, -EINVAL);
+        /* deeper than JSON_OUT_MAX_DEPTH */
+        o = out_new(0);
+        for (unsigned i = 0; i <= JSON_OUT_MAX_DEPTH; i++)
+                json_out_array_open(o);
+        for (unsigned i = 0; i <= JSON_OUT_MAX_DEPTH; i++)
+                json_out_array_close(o);
+        assert_out_fails(o, -EINVAL);
+        /* exactly JSON_OUT_MAX_DEPTH is fine */
+        o = out_new(0);
+        for (unsigned i = 0; i < JSON_OUT_MAX_DEPTH; i++)
+                json_out_array_open(o);
+        for (unsigned i = 0; i < JSON_OUT_MAX_DEPTH; i++)
+                json_out_array_close(o);
+        assert_out(o, "[[[[[[[[]]]]]]]]");
+}
+END_TEST
+
 static Suite *json_suite(void) {
         Suite *s = suite_create("json");
         TCase *tc = tcase_create("parse");
@@ -366,6 +515,8 @@ static Suite *json_suite(void) {
         tcase_add_test(tc, test_key_order_and_newline);
         tcase_add_test(tc, test_roundtrip_equal);
         tcase_add_test(tc, test_write_secret_bounded);
+        tcase_add_test(tc, test_out_matches_the_tree_writer);
+        tcase_add_test(tc, test_out_refuses_misuse);
         suite_add_tcase(s, tc);
         return s;
 }

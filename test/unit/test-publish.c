@@ -25,6 +25,7 @@
 
 #include "csi-publish.h"
 #include "fsutil.h"
+#include "json.h"
 #include "sa-token.h"
 #include "status.h"
 #include "testutil.h"
@@ -706,6 +707,41 @@ static void assert_state_modes_0600(void) {
         free(dir);
 }
 
+/* A state file the daemon writes is compact JSON with every object's keys in
+ * bytewise order: parsed and written again sorted, it is the same bytes. */
+static void assert_canonical_json(const char *path) {
+        char buf[16384], *again = NULL;
+        JsonValue *v = NULL;
+        ssize_t n;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+        ck_assert_msg(fd >= 0, "%s: %m", path);
+        n = read(fd, buf, sizeof(buf));
+        close(fd);
+        ck_assert_msg(n > 0 && (size_t)n < sizeof(buf), "%s: %zd bytes", path, n);
+        ck_assert_int_eq(json_parse(buf, (size_t)n, 0, 0, &v, NULL), 0);
+        ck_assert_int_eq(
+                json_write_string(v, JSON_WRITE_SORT_KEYS | JSON_WRITE_NEWLINE, &again, NULL), 0);
+        ck_assert_uint_eq(strlen(again), (size_t)n);
+        ck_assert_msg(memcmp(again, buf, (size_t)n) == 0, "%s is not in key order: %.*s", path,
+                      (int)n, buf);
+        free(again);
+        json_value_unref(v);
+}
+
+static void assert_record_canonical(void) {
+        char path[PATH_MAX + 64];
+        VolumeRecord *rec = NULL;
+        char *dir;
+
+        ck_assert_int_eq(volume_table_acquire(volumes, "vol-1", &rec), 0);
+        dir = volume_record_dir(volumes, rec);
+        volume_table_release(volumes, rec, false);
+        (void)snprintf(path, sizeof(path), "%s/record.json", dir);
+        assert_canonical_json(path);
+        free(dir);
+}
+
 START_TEST(test_publish_writes_token_and_objects_once)
 {
         Csi__V1__NodeUnpublishVolumeRequest u = CSI__V1__NODE_UNPUBLISH_VOLUME_REQUEST__INIT;
@@ -729,6 +765,7 @@ START_TEST(test_publish_writes_token_and_objects_once)
         ck_assert_uint_eq(fk.n_token_ino, 1);
         ck_assert_uint_eq(fk.n_objects_ino, 1);
         assert_state_modes_0600();
+        assert_record_canonical();
 
         u.volume_id = (char *)"vol-1";
         u.target_path = target;
