@@ -105,7 +105,8 @@ static int real_is_mountpoint(Publisher *p, const char *path, bool *ret) {
 
 static int real_write_files(Publisher *p, int root_fd, const PayloadFile *files, size_t n,
                             gid_t gid, char *err, size_t errlen) {
-        return atomic_writer_write(root_fd, files, n, gid, err, errlen);
+        /* always the publish's new tmpfs (step_files) */
+        return atomic_writer_write(root_fd, files, n, gid, ATOMIC_WRITE_NEW_ROOT, err, errlen);
 }
 
 static int real_save(Publisher *p, VolumeRecord *rec) {

@@ -752,7 +752,7 @@ static int write_payload(Run *run) {
                 metrics_inc(run->R->metrics, METRICS_UNCHANGED);
                 goto out;
         }
-        r = atomic_writer_write(root_fd, files, n_files, gid, err, sizeof(err));
+        r = atomic_writer_write(root_fd, files, n_files, gid, 0, err, sizeof(err));
         if (r < 0)
                 goto fail;
         metrics_inc(run->R->metrics, METRICS_FILES_SWAPPED);

@@ -185,6 +185,7 @@ static bool name_in(const char *const *sorted, size_t n, const char *name) {
 typedef struct Tops {
         char **names;
         size_t n;
+        size_t n_dirs; /* how many of them are directories ("db" of "db/user") */
 } Tops;
 
 static void tops_done(Tops *t) {
@@ -223,6 +224,8 @@ static int tops_build(const char *const *sorted, size_t n, Tops *ret, char *err,
                         continue;
                 }
                 t.names[t.n++] = top;
+                if (sorted[i][len] == '/')
+                        t.n_dirs++;
         }
         qsort(t.names, t.n, sizeof(*t.names), cmp_names);
         *ret = t;
@@ -395,7 +398,7 @@ static int write_file(int dfd, const PayloadFile *f, gid_t gid) {
 static int finish_dirs(int dfd, const Tops *tops, gid_t gid) {
         mode_t mode = gid != (gid_t)-1 ? 0750 : 0755;
 
-        for (size_t i = 0; i < tops->n; i++) {
+        for (size_t i = 0; tops->n_dirs > 0 && i < tops->n; i++) {
                 _cleanup_close_ int sub = -1;
                 struct stat st;
 
@@ -434,12 +437,20 @@ static int link_check(int root_fd, const char *name, char *want, size_t size) {
 
 /*
  * Makes root/<name> a symlink to "..data/<name>". Sets *created when it
- * made or replaced the entry (so a rollback removes it again).
+ * made or replaced the entry (so a rollback removes it again). In a new root
+ * nothing has the name: the link is made without looking (EEXIST fails).
  */
-static int ensure_link(int root_fd, const char *name, bool *created) {
+static int ensure_link(int root_fd, const char *name, bool new_root, bool *created) {
         char want[PATH_MAX];
         int r;
 
+        if (new_root) {
+                r = link_target(name, want, sizeof(want));
+                if (r == 0 && symlinkat(want, root_fd, name) < 0)
+                        r = -errno;
+                *created = r == 0;
+                return r;
+        }
         r = link_check(root_fd, name, want, sizeof(want));
         if (r > 0)
                 return 0;
@@ -553,6 +564,10 @@ static int check_root(int root_fd) {
  *           at most 0777
  * @n:       number of @files (0 publishes an empty payload)
  * @gid:     group of the files and payload dir, or (gid_t)-1
+ * @flags:   ATOMIC_WRITE_NEW_ROOT: @root_fd is a directory the caller just
+ *           made and nothing else wrote to; the write then neither looks
+ *           for leftovers and existing links nor tidies up afterwards (a
+ *           root that is not empty after all fails with EEXIST, rolled back)
  * @err:     receives a message naming the step and file (never contents)
  * @errlen:  size of @err
  *
@@ -560,8 +575,9 @@ static int check_root(int root_fd) {
  * -EINVAL for a bad name, mode or duplicate (nothing touched); or -errno of
  * the failing step, with the previous payload left exactly as it was.
  */
-int atomic_writer_write(int root_fd, const PayloadFile *files, size_t n, gid_t gid, char *err,
-                        size_t errlen) {
+int atomic_writer_write(int root_fd, const PayloadFile *files, size_t n, gid_t gid, unsigned flags,
+                        char *err, size_t errlen) {
+        bool new_root = flags & ATOMIC_WRITE_NEW_ROOT;
         _cleanup_free_ const char **sorted = NULL;
         _cleanup_free_ bool *created = NULL;
         _cleanup_(tops_done) Tops tops = { 0 };
@@ -586,8 +602,8 @@ int atomic_writer_write(int root_fd, const PayloadFile *files, size_t n, gid_t g
                 return -ENOMEM;
 
         /* Leftovers of an interrupted write; they are ours by name. */
-        r = unlink_if_exists(root_fd, DATA_TMP, 0);
-        if (r == 0)
+        r = new_root ? 0 : unlink_if_exists(root_fd, DATA_TMP, 0);
+        if (r == 0 && !new_root)
                 r = unlink_if_exists(root_fd, LINK_TMP, 0);
         if (r < 0) {
                 err_set(err, errlen, "removing stale temporary links: %s", strerror(-r));
@@ -621,7 +637,7 @@ int atomic_writer_write(int root_fd, const PayloadFile *files, size_t n, gid_t g
         }
 
         for (i = 0; i < tops.n; i++) {
-                r = ensure_link(root_fd, tops.names[i], &created[i]);
+                r = ensure_link(root_fd, tops.names[i], new_root, &created[i]);
                 if (r < 0) {
                         err_set(err, errlen, "linking payload file '%s': %s", tops.names[i],
                                 strerror(-r));
@@ -638,7 +654,7 @@ int atomic_writer_write(int root_fd, const PayloadFile *files, size_t n, gid_t g
 
         /* Committed. What is left is tidying up; a failure there does not
          * change what readers see, so it is only reported at debug level. */
-        q = remove_stale(root_fd, (const char *const *)tops.names, tops.n, dir);
+        q = new_root ? 0 : remove_stale(root_fd, (const char *const *)tops.names, tops.n, dir);
         if (q < 0)
                 log_debug("removing stale payload entries failed, ignoring: %s", strerror(-q));
         log_debug("published %zu payload file(s) in '%s'", n, dir);

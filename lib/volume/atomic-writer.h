@@ -45,8 +45,13 @@ typedef struct PayloadFile {
  * one). Returns 0 or -errno with a message in err (may be NULL); -EINVAL
  * for an invalid or duplicate name or mode, before anything is touched.
  */
-int atomic_writer_write(int root_fd, const PayloadFile *files, size_t n, gid_t gid, char *err,
-                        size_t errlen);
+enum {
+        /* root_fd is a directory the caller just made (a new tmpfs): no
+         * leftovers to look for, nothing to tidy up (atomic-writer.c) */
+        ATOMIC_WRITE_NEW_ROOT = 1U << 0,
+};
+int atomic_writer_write(int root_fd, const PayloadFile *files, size_t n, gid_t gid, unsigned flags,
+                        char *err, size_t errlen);
 
 /* True when the current payload holds exactly these names, contents and
  * modes, and every <name> link is in place (rotation skips the swap then).

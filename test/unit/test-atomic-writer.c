@@ -310,7 +310,7 @@ static bool same(const PayloadFile *files, size_t n) {
 
 static void write_ok(const PayloadFile *files, size_t n, gid_t gid) {
         char err[256] = "";
-        int r = atomic_writer_write(root_fd, files, n, gid, err, sizeof(err));
+        int r = atomic_writer_write(root_fd, files, n, gid, 0, err, sizeof(err));
         ck_assert_msg(r == 0, "write failed: %d %s", r, err);
 }
 
@@ -543,30 +543,31 @@ START_TEST(test_invalid_input_untouched)
                                     PF("c", "new-c", 0444) };
                 v[1].name = bad[i]; /* in the middle of the list */
                 err[0] = '\0';
-                ck_assert_int_eq(atomic_writer_write(root_fd, v, 3, (gid_t)-1, err, sizeof(err)),
+                ck_assert_int_eq(atomic_writer_write(root_fd, v, 3, (gid_t)-1, 0, err, sizeof(err)),
                                  -EINVAL);
                 ck_assert(err[0] != '\0');
                 ck_assert_ptr_null(strstr(err, "new-"));
         }
         {
                 PayloadFile v[] = { PF("a", "x", 0444), { .name = NULL }, PF("c", "z", 0444) };
-                ck_assert_int_eq(atomic_writer_write(root_fd, v, 3, (gid_t)-1, NULL, 0), -EINVAL);
+                ck_assert_int_eq(atomic_writer_write(root_fd, v, 3, (gid_t)-1, 0, NULL, 0),
+                                 -EINVAL);
         }
         {
                 PayloadFile v[] = { PF("a", "x", 0444), PF("c", "y", 0444), PF("a", "z", 0444) };
-                ck_assert_int_eq(atomic_writer_write(root_fd, v, 3, (gid_t)-1, err, sizeof(err)),
+                ck_assert_int_eq(atomic_writer_write(root_fd, v, 3, (gid_t)-1, 0, err, sizeof(err)),
                                  -EINVAL);
         }
         {
                 /* a name that is also a directory */
                 PayloadFile v[] = { PF("a", "x", 0444), PF("c", "y", 0444), PF("c/d", "z", 0444) };
-                ck_assert_int_eq(atomic_writer_write(root_fd, v, 3, (gid_t)-1, err, sizeof(err)),
+                ck_assert_int_eq(atomic_writer_write(root_fd, v, 3, (gid_t)-1, 0, err, sizeof(err)),
                                  -EINVAL);
                 ck_assert_str_eq(err, "payload file 'c' is also a directory");
         }
         {
                 PayloadFile v[] = { PF("a", "x", 0444), PF("c", "y", 04755) };
-                ck_assert_int_eq(atomic_writer_write(root_fd, v, 2, (gid_t)-1, err, sizeof(err)),
+                ck_assert_int_eq(atomic_writer_write(root_fd, v, 2, (gid_t)-1, 0, err, sizeof(err)),
                                  -EINVAL);
         }
         {
@@ -574,10 +575,10 @@ START_TEST(test_invalid_input_untouched)
                 memset(longname, 'n', sizeof(longname) - 1);
                 longname[sizeof(longname) - 1] = '\0';
                 PayloadFile v[] = { PF("a", "x", 0444), { .name = longname, .mode = 0444 } };
-                ck_assert_int_eq(atomic_writer_write(root_fd, v, 2, (gid_t)-1, err, sizeof(err)),
+                ck_assert_int_eq(atomic_writer_write(root_fd, v, 2, (gid_t)-1, 0, err, sizeof(err)),
                                  -EINVAL);
         }
-        ck_assert_int_eq(atomic_writer_write(-1, a, 2, (gid_t)-1, err, sizeof(err)), -EBADF);
+        ck_assert_int_eq(atomic_writer_write(-1, a, 2, (gid_t)-1, 0, err, sizeof(err)), -EBADF);
 
         after = snapshot();
         assert_same_snapshot(before, after);
@@ -604,7 +605,7 @@ START_TEST(test_enospc_rolls_back)
         write_ok(a, 2, TEST_GID);
         before = snapshot();
 
-        r = atomic_writer_write(root_fd, v, 4, TEST_GID, err, sizeof(err));
+        r = atomic_writer_write(root_fd, v, 4, TEST_GID, 0, err, sizeof(err));
         ck_assert_msg(r == -ENOSPC, "r=%d err=%s", r, err);
         ck_assert_ptr_nonnull(strstr(err, "big"));
         ck_assert_ptr_null(strstr(err, "SSSS"));
@@ -644,7 +645,7 @@ START_TEST(test_inode_limit_rolls_back)
                         .name = names[i], .data = (const uint8_t *)"v", .len = 1, .mode = 0444
                 };
         }
-        r = atomic_writer_write(root_fd, v, 8, (gid_t)-1, err, sizeof(err));
+        r = atomic_writer_write(root_fd, v, 8, (gid_t)-1, 0, err, sizeof(err));
         ck_assert_msg(r == -ENOSPC, "r=%d err=%s", r, err);
         after = snapshot();
         assert_same_snapshot(before, after);
@@ -667,7 +668,7 @@ START_TEST(test_readonly_root_untouched)
         before = snapshot();
         ck_assert_int_eq(mount("none", root, "none", MS_REMOUNT | MS_BIND | MS_RDONLY, NULL), 0);
 
-        r = atomic_writer_write(root_fd, v, 2, (gid_t)-1, err, sizeof(err));
+        r = atomic_writer_write(root_fd, v, 2, (gid_t)-1, 0, err, sizeof(err));
         ck_assert_msg(r == -EROFS, "r=%d err=%s", r, err);
         ck_assert(err[0] != '\0');
         ck_assert_int_eq(atomic_writer_clear(root_fd), -EROFS);
@@ -703,6 +704,53 @@ START_TEST(test_orphans_removed)
         assert_link("a");
         ck_assert_uint_eq(count_dotdot(), 2); /* the new payload dir and ..other */
         ck_assert_int_eq(unlinkat(root_fd, "..other", AT_REMOVEDIR), 0);
+}
+END_TEST
+
+/* A new root (the publish's fresh tmpfs): the same layout without the
+ * look-ups and the tidy-up; the next write (a rotation) tidies as usual. */
+START_TEST(test_new_root)
+{
+        PayloadFile v1[] = { PF("a", "A", 0444), PF("db/user", "U", 0440) };
+        PayloadFile v2[] = { PF("a", "A2", 0444) };
+        char err[256] = "";
+
+        ck_assert_int_eq(atomic_writer_write(root_fd, v1, 2, (gid_t)-1, ATOMIC_WRITE_NEW_ROOT, err,
+                                             sizeof(err)),
+                         0);
+        ck_assert(same(v1, 2));
+        assert_link("a");
+        assert_link("db");
+        assert_content("db/user", "U", 1);
+        ck_assert_uint_eq(count_dotdot(), 1);
+        ck_assert_uint_eq(count_entries(root), 4); /* the payload dir, ..data, a, db */
+
+        write_ok(v2, 1, (gid_t)-1);
+        ck_assert(same(v2, 1));
+        assert_missing("db");
+        ck_assert_uint_eq(count_dotdot(), 1);
+}
+END_TEST
+
+/* A root that is not new after all: the write fails at the name it finds
+ * taken and leaves the root exactly as it was. */
+START_TEST(test_new_root_not_empty)
+{
+        PayloadFile a[] = { PF("a", "A", 0444), PF("b", "B", 0444) };
+        char err[256] = "", *before, *after;
+        int fd = openat(root_fd, "b", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        before = snapshot();
+        ck_assert_int_eq(atomic_writer_write(root_fd, a, 2, (gid_t)-1, ATOMIC_WRITE_NEW_ROOT, err,
+                                             sizeof(err)),
+                         -EEXIST);
+        ck_assert_msg(strstr(err, "'b'"), "err: %s", err);
+        after = snapshot();
+        assert_same_snapshot(before, after);
+        free(before);
+        free(after);
 }
 END_TEST
 
@@ -867,7 +915,7 @@ START_TEST(test_concurrent_reader)
         for (int i = 1; i <= N_SWAPS; i++) {
                 char err[256] = "";
                 int r = atomic_writer_write(root_fd, versions[i % 2].files, versions[i % 2].n,
-                                            (gid_t)-1, err, sizeof(err));
+                                            (gid_t)-1, 0, err, sizeof(err));
                 if (r < 0) {
                         atomic_store(&writer_done, true);
                         (void)pthread_join(t, NULL);
@@ -969,7 +1017,8 @@ START_TEST(test_symlink_attacks)
                 ck_assert_int_ge(fd, 0);
                 close(fd);
                 before = snapshot();
-                ck_assert_int_lt(atomic_writer_write(root_fd, v, 2, TEST_GID, err, sizeof(err)), 0);
+                ck_assert_int_lt(atomic_writer_write(root_fd, v, 2, TEST_GID, 0, err, sizeof(err)),
+                                 0);
                 ck_assert_ptr_nonnull(strstr(err, "sq"));
                 after = snapshot();
                 assert_same_snapshot(before, after);
@@ -1024,7 +1073,8 @@ START_TEST(test_no_secret_in_log)
         ck_assert_int_eq(atomic_writer_same(root_fd, a, 1, &r), 0);
         ck_assert(r);
         write_ok(a, 1, TEST_GID);
-        ck_assert_int_eq(atomic_writer_write(root_fd, bad, 2, TEST_GID, err, sizeof(err)), -EINVAL);
+        ck_assert_int_eq(atomic_writer_write(root_fd, bad, 2, TEST_GID, 0, err, sizeof(err)),
+                         -EINVAL);
         ck_assert_int_eq(atomic_writer_clear(root_fd), 0);
 
         log_set_stderr_fd(-1);
@@ -1055,6 +1105,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_second_write_swaps);
         tcase_add_test(tc, test_same);
         tcase_add_test(tc, test_subdirectories);
+        tcase_add_test(tc, test_new_root);
         suite_add_tcase(s, tc);
 
         tc = tcase("failure");
@@ -1063,6 +1114,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_inode_limit_rolls_back);
         tcase_add_test(tc, test_readonly_root_untouched);
         tcase_add_test(tc, test_orphans_removed);
+        tcase_add_test(tc, test_new_root_not_empty);
         suite_add_tcase(s, tc);
 
         tc = tcase("concurrency");
