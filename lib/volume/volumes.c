@@ -580,32 +580,25 @@ static void out_bool(JsonOut *o, const char *k, bool v) {
         json_out_bool(o, v);
 }
 
-static int attr_index_cmp(const void *a, const void *b, void *userdata) {
-        const KeyValue *kv = userdata;
-        size_t x = *(const size_t *)a, y = *(const size_t *)b;
-        int c = strcmp(kv[x].key, kv[y].key);
-        return c != 0 ? c : (x > y) - (x < y);
+static int attr_cmp(const void *a, const void *b) {
+        return strcmp((*(const KeyValue *const *)a)->key, (*(const KeyValue *const *)b)->key);
 }
 
-/* The attributes in key order; of a key given twice, the last one (as a
- * protobuf map decodes it). */
+/* The attributes in key order (a publish refuses a key given twice, and so
+ * would the writer). */
 static int out_attributes(JsonOut *o, const VolumeRecord *r) {
-        _cleanup_free_ size_t *idx = NULL;
+        _cleanup_free_ const KeyValue **sorted = NULL;
 
-        if (r->n_attrs > 0 && !(idx = calloc(r->n_attrs, sizeof(*idx))))
+        if (r->n_attrs > 0 && !(sorted = calloc(r->n_attrs, sizeof(*sorted))))
                 return -ENOMEM;
         for (size_t i = 0; i < r->n_attrs; i++)
-                idx[i] = i;
+                sorted[i] = &r->attrs[i];
         if (r->n_attrs > 1)
-                qsort_r(idx, r->n_attrs, sizeof(*idx), attr_index_cmp, r->attrs);
+                qsort(sorted, r->n_attrs, sizeof(*sorted), attr_cmp);
         json_out_key(o, "attributes");
         json_out_object_open(o);
-        for (size_t i = 0; i < r->n_attrs; i++) {
-                const KeyValue *kv = &r->attrs[idx[i]];
-                if (i + 1 < r->n_attrs && streq(kv->key, r->attrs[idx[i + 1]].key))
-                        continue;
-                out_str(o, kv->key, kv->value);
-        }
+        for (size_t i = 0; i < r->n_attrs; i++)
+                out_str(o, sorted[i]->key, sorted[i]->value);
         json_out_object_close(o);
         return 0;
 }

@@ -339,7 +339,7 @@ typedef struct Req {
         Csi__V1__VolumeCapability__MountVolume mount;
         Csi__V1__VolumeCapability__AccessMode mode;
         Csi__V1__NodePublishVolumeRequest__SecretsEntry sec, *secp[1];
-        Csi__V1__NodePublishVolumeRequest__VolumeContextEntry ctx[2], *ctxp[2];
+        Csi__V1__NodePublishVolumeRequest__VolumeContextEntry ctx[4], *ctxp[4];
 } Req;
 
 static void req_init(Req *q, const char *objects) {
@@ -355,7 +355,7 @@ static void req_init(Req *q, const char *objects) {
         q->sec.key = (char *)SA_TOKENS_KEY;
         q->sec.value = (char *)TOKENS;
         q->secp[0] = &q->sec;
-        for (size_t i = 0; i < 2; i++) {
+        for (size_t i = 0; i < ELEMENTSOF(q->ctx); i++) {
                 q->ctx[i] = (Csi__V1__NodePublishVolumeRequest__VolumeContextEntry)
                         CSI__V1__NODE_PUBLISH_VOLUME_REQUEST__VOLUME_CONTEXT_ENTRY__INIT;
                 q->ctxp[i] = &q->ctx[i];
@@ -758,6 +758,12 @@ START_TEST(test_publish_writes_token_and_objects_once)
 
         fs_umask_set(077); /* as the daemon does: the state files need no fchmod */
         req_init(&q, OBJECTS);
+        /* attributes out of key order: record.json has them sorted */
+        q.ctx[2].key = (char *)"csi.storage.k8s.io/pod.uid";
+        q.ctx[2].value = (char *)"0d5c";
+        q.ctx[3].key = (char *)"csi.storage.k8s.io/pod.name";
+        q.ctx[3].value = (char *)"web-0";
+        q.r.n_volume_context = 4;
         csi_publish(&pub, &q.r, &st);
         ck_assert_msg(!st.set, "%s", st.message);
         /* the token's checkpoint and the final save */
