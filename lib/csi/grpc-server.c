@@ -152,8 +152,6 @@ static void grpc_log_to_ours(gpr_log_func_args *args) {
         "_ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE"
 #define ABSL_ON_DEADLOCK_IGNORE 0 /* absl::OnDeadlockCycle::kIgnore */
 
-static bool absl_lock_checks_off;
-
 static bool absl_lock_checks_turn_off(void) {
         void (*set_mode)(int);
         void *sym = dlsym(RTLD_DEFAULT, ABSL_SET_DEADLOCK_MODE);
@@ -165,19 +163,17 @@ static bool absl_lock_checks_turn_off(void) {
         return true;
 }
 
-bool rpc_runtime_lock_checks_off(void) {
-        return absl_lock_checks_off;
-}
-
 void rpc_runtime_init(void) {
+        bool lock_checks_off;
+
         gpr_set_log_function(grpc_log_to_ours);
-        absl_lock_checks_off = absl_lock_checks_turn_off();
+        lock_checks_off = absl_lock_checks_turn_off();
         grpc_init();
         gpr_set_log_function(grpc_log_to_ours);
         gpr_set_log_verbosity(log_level_enabled(LOG_LEVEL_DEBUG) ? GPR_LOG_SEVERITY_DEBUG
                                                                  : GPR_LOG_SEVERITY_ERROR);
         log_debug("gRPC: abseil's debug-only deadlock detection %s",
-                  absl_lock_checks_off ? "turned off" : "left as built (no switch found)");
+                  lock_checks_off ? "turned off" : "left as built (no switch found)");
 }
 
 void rpc_runtime_done(void) {

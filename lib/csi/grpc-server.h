@@ -69,11 +69,10 @@ void *rpc_call_alloc(RpcCall *call, size_t size);
 char *rpc_call_strdup(RpcCall *call, const char *s);
 
 /* grpc_init() and routing of gRPC's own log output into log.h; also turns
- * off abseil's debug-only lock checks where the running abseil has them. */
+ * off abseil's debug-only lock checks where the running abseil has them
+ * (logged at debug level). */
 void rpc_runtime_init(void);
 void rpc_runtime_done(void);
-/* true when rpc_runtime_init() found abseil's switch and turned them off */
-bool rpc_runtime_lock_checks_off(void);
 
 int rpc_server_new(RpcServer **ret, const RpcMethod *methods, size_t n_methods, void *userdata,
                    unsigned workers);
