@@ -573,7 +573,7 @@ static void server_args(grpc_arg args[static SERVER_ARGS], grpc_resource_quota *
         /* Bounded requests (CSI requests are small): MAX_REQUEST_BYTES is
          * gRPC's own default limit, so no argument sets it. Every argument
          * is converted again for each new connection, three times, which
-         * costs more than the limit's own check (50 k instructions per
+         * costs more than the limit's own check (30-50 k instructions per
          * publish+unpublish pair for this one). */
         _Static_assert(MAX_REQUEST_BYTES == GRPC_DEFAULT_MAX_RECV_MESSAGE_LENGTH,
                        "the request limit is gRPC's default");
