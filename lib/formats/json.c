@@ -872,6 +872,21 @@ void json_out_bool(JsonOut *o, bool v) {
         out_value_end(o);
 }
 
+void json_out_member_string(JsonOut *o, const char *key, const char *s) {
+        json_out_key(o, key);
+        json_out_string(o, s, strlen(s));
+}
+
+void json_out_member_int64(JsonOut *o, const char *key, int64_t v) {
+        json_out_key(o, key);
+        json_out_int64(o, v);
+}
+
+void json_out_member_bool(JsonOut *o, const char *key, bool v) {
+        json_out_key(o, key);
+        json_out_bool(o, v);
+}
+
 int json_out_finish(JsonOut *o, char **ret, size_t *ret_len) {
         if (o->error == 0 && (o->depth != 0 || !o->complete))
                 out_fail(o, -EINVAL);

@@ -185,6 +185,10 @@ void json_out_key(JsonOut *o, const char *key);
 void json_out_string(JsonOut *o, const char *s, size_t n);
 void json_out_int64(JsonOut *o, int64_t v);
 void json_out_bool(JsonOut *o, bool v);
+/* A member: its key, then its value (s NUL-terminated). */
+void json_out_member_string(JsonOut *o, const char *key, const char *s);
+void json_out_member_int64(JsonOut *o, const char *key, int64_t v);
+void json_out_member_bool(JsonOut *o, const char *key, bool v);
 /* Hands over the text (NUL-terminated, newline appended when asked) once
  * exactly one complete value was written; 0 or the first error. */
 int json_out_finish(JsonOut *o, char **ret, size_t *ret_len);

@@ -143,13 +143,7 @@ static void out_time(JsonOut *o, const char *key, uint64_t usec) {
         if (!usec || usec == REFRESH_PARK)
                 return;
         refresh_format_time(usec, buf, sizeof(buf));
-        json_out_key(o, key);
-        json_out_string(o, buf, strlen(buf));
-}
-
-static void out_str(JsonOut *o, const char *key, const char *v) {
-        json_out_key(o, key);
-        json_out_string(o, v, strlen(v));
+        json_out_member_string(o, key, buf);
 }
 
 static void out_group(JsonOut *o, const VolumeRecord *rec, size_t gi) {
@@ -158,7 +152,7 @@ static void out_group(JsonOut *o, const VolumeRecord *rec, size_t gi) {
 
         json_out_object_open(o);
         out_time(o, "expires", g->expires_usec);
-        out_str(o, "kind", secret_kind_to_string(g->kind));
+        json_out_member_string(o, "kind", secret_kind_to_string(g->kind));
         out_time(o, "next_refresh", g->due_usec);
         json_out_key(o, "objects");
         json_out_array_open(o);
@@ -166,11 +160,9 @@ static void out_group(JsonOut *o, const VolumeRecord *rec, size_t gi) {
                 if (rec->rot->group_of[i] == gi)
                         json_out_string(o, spec->objects[i].name, strlen(spec->objects[i].name));
         json_out_array_close(o);
-        out_str(o, "path", spec->objects[g->first_object].path);
-        if (g->kind == SECRET_KIND_KV2) {
-                json_out_key(o, "version");
-                json_out_int64(o, g->version);
-        }
+        json_out_member_string(o, "path", spec->objects[g->first_object].path);
+        if (g->kind == SECRET_KIND_KV2)
+                json_out_member_int64(o, "version", g->version);
         json_out_object_close(o);
 }
 
@@ -182,27 +174,25 @@ static int status_json(const VolumeRecord *rec, const VolumeHealth *h, char **re
         if ((r = json_out_new(JSON_WRITE_NEWLINE, &o)) < 0)
                 return r;
         json_out_object_open(o);
-        json_out_key(o, "consecutive_failures");
-        json_out_int64(o, h->failures);
+        json_out_member_int64(o, "consecutive_failures", h->failures);
         out_time(o, "earliest_expiry", h->earliest_expiry_usec);
         out_time(o, "last_attempt", h->last_attempt_usec);
         if (h->last_error[0])
-                out_str(o, "last_error", h->last_error);
+                json_out_member_string(o, "last_error", h->last_error);
         out_time(o, "last_success", h->last_success_usec);
         out_time(o, "next_refresh", h->next_refresh_usec);
         /* the server's refresh budget cannot keep every volume valid (budget.h) */
         if (rec->rot->budget_exhausted)
-                out_str(o, "refresh_budget", "exhausted");
-        json_out_key(o, "schema");
-        json_out_int64(o, REFRESH_STATUS_SCHEMA);
+                json_out_member_string(o, "refresh_budget", "exhausted");
+        json_out_member_int64(o, "schema", REFRESH_STATUS_SCHEMA);
         json_out_key(o, "secrets");
         json_out_array_open(o);
         for (size_t gi = 0; rec->spec && rec->rot->group_of && gi < rec->rot->n_groups; gi++)
                 out_group(o, rec, gi);
         json_out_array_close(o);
-        out_str(o, "state", volume_state_to_string(h->state));
+        json_out_member_string(o, "state", volume_state_to_string(h->state));
         out_time(o, "token_expires", refresh_token_usable(rec) ? rec->rot->token_expires_usec : 0);
-        out_str(o, "volume_id", rec->volume_id);
+        json_out_member_string(o, "volume_id", rec->volume_id);
         json_out_object_close(o);
         return json_out_finish(o, ret, ret_len);
 }

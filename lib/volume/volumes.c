@@ -559,25 +559,13 @@ int volume_table_get_health(VolumeTable *t, const char *volume_id, VolumeHealth 
  * time are left out.
  */
 static void out_str(JsonOut *o, const char *k, const char *v) {
-        if (v) {
-                json_out_key(o, k);
-                json_out_string(o, v, strlen(v));
-        }
-}
-
-static void out_int(JsonOut *o, const char *k, int64_t v) {
-        json_out_key(o, k);
-        json_out_int64(o, v);
+        if (v)
+                json_out_member_string(o, k, v);
 }
 
 static void out_u64(JsonOut *o, const char *k, uint64_t v) {
         if (v)
-                out_int(o, k, (int64_t)MIN(v, (uint64_t)INT64_MAX));
-}
-
-static void out_bool(JsonOut *o, const char *k, bool v) {
-        json_out_key(o, k);
-        json_out_bool(o, v);
+                json_out_member_int64(o, k, (int64_t)MIN(v, (uint64_t)INT64_MAX));
 }
 
 static int attr_cmp(const void *a, const void *b) {
@@ -611,16 +599,16 @@ static void out_groups(JsonOut *o, const VolumeRecord *r) {
                 json_out_object_open(o);
                 out_u64(o, "due_usec", g->due_usec);
                 out_u64(o, "expires_usec", g->expires_usec);
-                out_bool(o, "final", g->final);
-                out_int(o, "first_object", (int64_t)g->first_object);
+                json_out_member_bool(o, "final", g->final);
+                json_out_member_int64(o, "first_object", (int64_t)g->first_object);
                 out_u64(o, "issued_usec", g->issued_usec);
                 out_str(o, "kind", secret_kind_to_string(g->kind));
                 out_str(o, "lease_id", g->lease_id);
-                out_int(o, "lease_ttl", g->lease_ttl_sec);
-                out_bool(o, "renewable", g->renewable);
+                json_out_member_int64(o, "lease_ttl", g->lease_ttl_sec);
+                json_out_member_bool(o, "renewable", g->renewable);
                 out_u64(o, "renewed_usec", g->renewed_usec);
-                out_bool(o, "replace", g->replace);
-                out_int(o, "version", g->version);
+                json_out_member_bool(o, "replace", g->replace);
+                json_out_member_int64(o, "version", g->version);
                 json_out_object_close(o);
         }
         json_out_array_close(o);
@@ -631,7 +619,7 @@ static void out_health(JsonOut *o, const VolumeHealth *h) {
         json_out_object_open(o);
         out_str(o, "error_object", h->error_object[0] ? h->error_object : NULL);
         out_str(o, "error_path", h->error_path[0] ? h->error_path : NULL);
-        out_int(o, "failures", h->failures);
+        json_out_member_int64(o, "failures", h->failures);
         out_u64(o, "last_attempt_usec", h->last_attempt_usec);
         out_str(o, "last_error", h->last_error[0] ? h->last_error : NULL);
         out_u64(o, "last_success_usec", h->last_success_usec);
@@ -642,12 +630,12 @@ static void out_health(JsonOut *o, const VolumeHealth *h) {
 static void out_token(JsonOut *o, const VolumeRotation *rot) {
         json_out_key(o, "token");
         json_out_object_open(o);
-        out_bool(o, "dead", rot->token_dead);
+        json_out_member_bool(o, "dead", rot->token_dead);
         out_u64(o, "expires_usec", rot->token_expires_usec);
-        out_bool(o, "final", rot->token_final);
-        out_bool(o, "renewable", rot->token_renewable);
+        json_out_member_bool(o, "final", rot->token_final);
+        json_out_member_bool(o, "renewable", rot->token_renewable);
         out_u64(o, "renewed_usec", rot->token_renewed_usec);
-        out_int(o, "ttl", rot->token_ttl_sec);
+        json_out_member_int64(o, "ttl", rot->token_ttl_sec);
         json_out_object_close(o);
 }
 
@@ -669,7 +657,7 @@ static int record_json(const VolumeTable *t, const VolumeRecord *r, char **ret, 
         if ((rc = json_out_new(JSON_WRITE_NEWLINE, &o)) < 0)
                 return rc;
         json_out_object_open(o);
-        out_int(o, "access_mode", r->facts.access_mode);
+        json_out_member_int64(o, "access_mode", r->facts.access_mode);
         if ((r->attrs || r->objects_attr) && (rc = out_attributes(o, r)) < 0)
                 return rc;
         out_str(o, "fs_type", r->facts.fs_type);
@@ -678,13 +666,13 @@ static int record_json(const VolumeTable *t, const VolumeRecord *r, char **ret, 
         out_str(o, "mount_group", r->facts.mount_group);
         out_str(o, "namespace", r->facts.ns);
         if (publishing)
-                out_bool(o, "publishing", true);
-        out_bool(o, "readonly", r->facts.readonly);
+                json_out_member_bool(o, "publishing", true);
+        json_out_member_bool(o, "readonly", r->facts.readonly);
         out_str(o, "server", r->facts.server);
         if (!publishing)
                 out_health(o, &h);
         if (r->facts.target_created)
-                out_bool(o, "target_created", true);
+                json_out_member_bool(o, "target_created", true);
         out_u64(o, "target_mnt_id", r->facts.target_mnt_id);
         out_str(o, "target_path", r->facts.target_path);
         out_u64(o, "tmpfs_mnt_id", r->facts.tmpfs_mnt_id);

@@ -383,8 +383,7 @@ START_TEST(test_out_matches_the_tree_writer)
         char *want = NULL;
 
         json_out_object_open(o);
-        json_out_key(o, "");
-        json_out_string(o, "", 0);
+        json_out_member_string(o, "", "");
         json_out_key(o, "a");
         json_out_object_open(o);
         json_out_key(o, "k\"ey");
@@ -402,8 +401,7 @@ START_TEST(test_out_matches_the_tree_writer)
         json_out_object_open(o);
         json_out_object_close(o);
         json_out_array_close(o);
-        json_out_key(o, "b");
-        json_out_int64(o, INT64_MAX);
+        json_out_member_int64(o, "b", INT64_MAX);
         json_out_object_close(o);
         ck_assert_int_eq(
                 json_write_string(v, JSON_WRITE_SORT_KEYS | JSON_WRITE_NEWLINE, &want, NULL), 0);
