@@ -21,6 +21,7 @@ or `/usr/bin/python3 test/bench/bench_memory.py` (VAULTMOUNTD=... picks the bina
 """
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -168,9 +169,10 @@ def main():
     finally:
         d.stop()
         vault.stop()
+        # the state tmpfs too: it is under tmp
         for mp in sorted(mounts_under(tmp), key=len, reverse=True):
             subprocess.run(["umount", "-l", mp], check=False)
-        subprocess.run(["umount", "-l", str(state)], check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

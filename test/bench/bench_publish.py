@@ -19,6 +19,7 @@ Run as root: `meson test -C build --benchmark --verbose` or
 """
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -208,6 +209,7 @@ def main():
         vault.stop()
         for mp in sorted(mounts_under(tmp), key=len, reverse=True):
             subprocess.run(["umount", "-l", mp], check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -36,6 +36,7 @@ import http.client
 import json
 import os
 import pathlib
+import shutil
 import ssl
 import subprocess
 import sys
@@ -390,6 +391,7 @@ def main():
         peers = run_peers(vault, n, scale, window, kv_period)
     finally:
         vault.stop()
+        shutil.rmtree(tmp, ignore_errors=True)  # run_ours unmounted what it mounted
 
     iv = scaled(KV_INTERVAL, scale)
     step = scaled(5, scale)

@@ -12,9 +12,6 @@ Debian's python3-grpcio, an implementation independent of ours.
 """
 import os
 import stat
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 
@@ -24,12 +21,7 @@ import pytest
 import vmtest
 from vmtest import CallError, csi_pb2
 
-_gen = tempfile.mkdtemp(prefix="vm-reg-pb2-")
-subprocess.run(["protoc", "--proto_path=" + os.path.join(vmtest.SRC, "csi-spec"),
-                "--python_out=" + _gen,
-                os.path.join(vmtest.SRC, "csi-spec", "pluginregistration.proto")], check=True)
-sys.path.insert(0, _gen)
-import pluginregistration_pb2 as reg_pb2  # noqa: E402  (generated above)
+reg_pb2 = vmtest.generated_pb2("pluginregistration")
 
 DRIVER = "csi.vaultmount.io"
 GET_INFO = "/pluginregistration.Registration/GetInfo"
