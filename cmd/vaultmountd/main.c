@@ -474,28 +474,28 @@ static int metrics_endpoint_start(MetricsHttp **ret, const Config *c, const Scra
         return 0;
 }
 
-static int run_daemon(const Config *c) {
-        /* first, so it goes last: every thread that counts is gone by then */
-        _cleanup_(metrics_done) Metrics metrics = { 0 };
-        _cleanup_(vault_pool_freep) VaultPool *pool = NULL;
-        _cleanup_(volume_table_freep) VolumeTable *volumes = NULL;
-        _cleanup_(refresher_freep) Refresher *refresher = NULL;
-        _cleanup_(rpc_server_freep) RpcServer *server = NULL;
-        _cleanup_(registration_freep) Registration *registration = NULL;
-        _cleanup_(metrics_http_freep) MetricsHttp *metrics_http = NULL;
-        _cleanup_close_ int lock_fd = -1;
-        Publisher publisher = { .config = c };
-        CsiDriver driver = { .config = c, .publisher = &publisher };
-        const RpcMethod *methods;
-        size_t n_methods;
-        sigset_t mask;
-        siginfo_t si;
-        char err[512], grace[32];
-        GraceTimer grace_timer = { .started = false };
-        IdleTrim idle_trim = { .calls_seen = 0, .pending = false };
-        uint64_t t0 = now_usec();
-        int r;
+/*
+ * What a serving daemon holds. daemon_prepare() and daemon_serve() fill it
+ * in; daemon_done() takes down whatever is there, in the shutdown's order.
+ */
+typedef struct Daemon {
+        const Config *config;
+        int lock_fd; /* the state dir's lock: released last */
+        Metrics metrics;
+        VaultPool *pool;
+        VolumeTable *volumes;
+        Refresher *refresher;
+        bool rpc_runtime; /* rpc_runtime_init() ran */
+        RpcServer *server;
+        MetricsHttp *metrics_http;
+        Registration *registration;
+        Publisher publisher;
+        CsiDriver driver;
+} Daemon;
 
+/* Process-wide settings, before any thread exists; mask gets the signals
+ * the main loop waits for, blocked so every thread inherits that. */
+static void process_setup(sigset_t *mask) {
         /* a fixed threshold: multi-MiB request buffers never stay in the arenas */
         (void)mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
         (void)mallopt(M_ARENA_MAX, MALLOC_ARENAS);
@@ -504,39 +504,13 @@ static int run_daemon(const Config *c) {
         fs_umask_set(077);
         (void)signal(SIGPIPE, SIG_IGN);
 
-        /* Blocked before any thread exists, so every thread inherits it. */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        sigemptyset(mask);
+        sigaddset(mask, SIGTERM);
+        sigaddset(mask, SIGINT);
+        pthread_sigmask(SIG_BLOCK, mask, NULL);
+}
 
-        lock_fd = state_dir_lock(c->state_dir, err, sizeof(err));
-        if (lock_fd < 0) {
-                log_error_errno(lock_fd, "cannot start: %s", err);
-                return EXIT_FAILURE;
-        }
-
-        /* libcurl's global state, before any thread exists (curl 7.88 is not
-         * thread-safe here) */
-        r = http_global_init();
-        if (r < 0) {
-                log_error_errno(r, "cannot start: initialising libcurl failed: %m");
-                return EXIT_FAILURE;
-        }
-
-        /* the counters, labelled by Vault server */
-        metrics_init(&metrics);
-        if (metrics_servers_init(&metrics, c) < 0) {
-                log_error("cannot start: out of memory");
-                return EXIT_FAILURE;
-        }
-
-        /* Vault servers: TLS trust and timeouts, checked now (fail fast) */
-        r = vault_pool_new(&pool, c, &metrics, err, sizeof(err));
-        if (r != 0) {
-                log_error_errno(r < 0 ? r : EINVAL, "cannot start: %s", err);
-                return EXIT_FAILURE;
-        }
+static void vault_servers_warn(const Config *c) {
         for (size_t i = 0; i < c->n_vault_servers; i++)
                 if (c->vault_servers[i].tls_skip_verify)
                         log_warning("vault server '%s': TLS certificate verification is "
@@ -546,153 +520,215 @@ static int run_daemon(const Config *c) {
         if (c->n_vault_servers == 0)
                 log_warning("no Vault server is configured (vault-servers or vault-address): "
                             "every NodePublishVolume will fail");
+}
 
+/* Everything before the first thread: the state dir's lock, libcurl, the
+ * Vault servers, the volumes a previous run left, rotation (not started).
+ * Logs why it cannot start; < 0 then. */
+static int daemon_prepare(Daemon *d) {
+        const Config *c = d->config;
+        char err[512];
+        size_t n;
+        int r;
+
+        d->lock_fd = state_dir_lock(c->state_dir, err, sizeof(err));
+        if (d->lock_fd < 0)
+                return log_error_errno(d->lock_fd, "cannot start: %s", err);
+        /* libcurl's global state, before any thread exists (curl 7.88 is not
+         * thread-safe here) */
+        r = http_global_init();
+        if (r < 0)
+                return log_error_errno(r, "cannot start: initialising libcurl failed: %m");
+        /* the counters, labelled by Vault server */
+        metrics_init(&d->metrics);
+        if (metrics_servers_init(&d->metrics, c) < 0)
+                return log_error_errno(ENOMEM, "cannot start: out of memory");
+        /* Vault servers: TLS trust and timeouts, checked now (fail fast) */
+        r = vault_pool_new(&d->pool, c, &d->metrics, err, sizeof(err));
+        if (r != 0)
+                return log_error_errno(r < 0 ? r : EINVAL, "cannot start: %s", err);
+        vault_servers_warn(c);
         /* volumes published before a restart, so they can be unpublished */
-        if (volumes_load(&volumes, c, &metrics) < 0)
-                return EXIT_FAILURE;
-        publisher.pool = pool;
-        publisher.volumes = volumes;
-
+        r = volumes_load(&d->volumes, c, &d->metrics);
+        if (r < 0)
+                return r;
         /* rotation: built now, its threads start once we serve */
-        r = refresher_new(&refresher, c, volumes, pool, &metrics, err, sizeof(err));
-        if (r != 0) {
-                log_error_errno(r < 0 ? r : EINVAL, "cannot start: %s", err);
-                return EXIT_FAILURE;
-        }
-        publisher.refresher = refresher;
-        {
-                /* publishes a crash interrupted: undone before anything is served */
-                size_t n = publish_recover(&publisher);
-                if (n > 0)
-                        log_info("undid %zu publish(es) that a restart interrupted", n);
-        }
-        publisher.metrics = &metrics;
+        r = refresher_new(&d->refresher, c, d->volumes, d->pool, &d->metrics, err, sizeof(err));
+        if (r != 0)
+                return log_error_errno(r < 0 ? r : EINVAL, "cannot start: %s", err);
+        d->publisher = (Publisher){
+                .config = c, .pool = d->pool, .volumes = d->volumes, .refresher = d->refresher
+        };
+        /* publishes a crash interrupted: undone before anything is served */
+        n = publish_recover(&d->publisher);
+        if (n > 0)
+                log_info("undid %zu publish(es) that a restart interrupted", n);
+        d->publisher.metrics = &d->metrics;
+        d->driver = (CsiDriver){ .config = c, .publisher = &d->publisher };
+        return 0;
+}
+
+/* The CSI socket and its server, rotation's threads, the metrics endpoint
+ * and kubelet's plugin registration. Logs why it cannot start; < 0 then. */
+static int daemon_serve(Daemon *d) {
+        const Config *c = d->config;
+        const RpcMethod *methods;
+        size_t n_methods, n;
+        char err[512] = "";
+        int r;
 
         rpc_runtime_init();
+        d->rpc_runtime = true;
         methods = csi_service_methods(&n_methods);
-        r = rpc_server_new(&server, methods, n_methods, &driver, c->workers);
-        if (r < 0) {
-                log_error_errno(r, "cannot start: creating the gRPC server failed: %m");
-                rpc_runtime_done();
-                return EXIT_FAILURE;
-        }
-        rpc_server_set_metrics(server, &metrics);
-        r = rpc_server_listen_unix(server, c->socket_path,
+        r = rpc_server_new(&d->server, methods, n_methods, &d->driver, c->workers);
+        if (r < 0)
+                return log_error_errno(r, "cannot start: creating the gRPC server failed: %m");
+        rpc_server_set_metrics(d->server, &d->metrics);
+        r = rpc_server_listen_unix(d->server, c->socket_path,
                                    c->socket_group ? c->socket_gid : (gid_t)-1, err, sizeof(err));
-        if (r < 0) {
-                log_error_errno(r, "cannot start: %s", err);
-                server = rpc_server_free(server);
-                rpc_runtime_done();
-                return EXIT_FAILURE;
-        }
+        if (r < 0)
+                return log_error_errno(r, "cannot start: %s", err);
         n_emergency_unlink =
-                rpc_server_socket_paths(server, emergency_unlink, ELEMENTSOF(emergency_unlink));
-        r = rpc_server_start(server);
-        if (r < 0) {
-                log_error_errno(r, "cannot start: starting the gRPC server failed: %m");
-                server = rpc_server_free(server);
-                rpc_runtime_done();
-                return EXIT_FAILURE;
-        }
-        r = refresher_start(refresher);
-        if (r < 0) {
-                log_error_errno(r, "cannot start: starting the refresh threads failed: %m");
-                server = rpc_server_free(server);
-                rpc_runtime_done();
-                return EXIT_FAILURE;
-        }
-        {
-                size_t n = refresher_resume_all(refresher);
-                if (n > 0)
-                        log_info("%zu recovered volume(s) are back on the refresh schedule", n);
-        }
+                rpc_server_socket_paths(d->server, emergency_unlink, ELEMENTSOF(emergency_unlink));
+        r = rpc_server_start(d->server);
+        if (r < 0)
+                return log_error_errno(r, "cannot start: starting the gRPC server failed: %m");
+        r = refresher_start(d->refresher);
+        if (r < 0)
+                return log_error_errno(r, "cannot start: starting the refresh threads failed: %m");
+        n = refresher_resume_all(d->refresher);
+        if (n > 0)
+                log_info("%zu recovered volume(s) are back on the refresh schedule", n);
 
         /* the Prometheus endpoint, when an address is set */
-        {
-                ScrapeSources src = { .metrics = &metrics,
-                                      .volumes = volumes,
-                                      .refresher = refresher,
-                                      .version = VAULTMOUNT_VERSION,
-                                      .commit = VAULTMOUNT_COMMIT };
-                if (metrics_endpoint_start(&metrics_http, c, &src) < 0) {
-                        server = rpc_server_free(server);
-                        rpc_runtime_done();
-                        return EXIT_FAILURE;
-                }
-        }
+        ScrapeSources src = { .metrics = &d->metrics,
+                              .volumes = d->volumes,
+                              .refresher = d->refresher,
+                              .version = VAULTMOUNT_VERSION,
+                              .commit = VAULTMOUNT_COMMIT };
+        r = metrics_endpoint_start(&d->metrics_http, c, &src);
+        if (r < 0)
+                return r;
 
         /* kubelet plugin registration, once the CSI socket exists */
         err[0] = '\0';
-        r = registration_start(&registration, c, &metrics, err, sizeof(err));
-        if (r < 0) {
-                log_error_errno(r, "cannot start: %s", err[0] ? err : "plugin registration");
-                server = rpc_server_free(server);
+        r = registration_start(&d->registration, c, &d->metrics, err, sizeof(err));
+        if (r < 0)
+                return log_error_errno(r, "cannot start: %s", err[0] ? err : "plugin registration");
+        if (d->registration && n_emergency_unlink < ELEMENTSOF(emergency_unlink))
+                emergency_unlink[n_emergency_unlink++] = registration_socket_path(d->registration);
+        return 0;
+}
+
+static void log_serving(const Config *c, uint64_t t0) {
+        char workers[16], ms[32];
+
+        (void)snprintf(workers, sizeof(workers), "%u", c->workers);
+        (void)snprintf(ms, sizeof(ms), "%.1f", (double)(now_usec() - t0) / 1000.0);
+        LogField f[] = {
+                { "VERSION", VAULTMOUNT_VERSION },
+                { "CSI_ENDPOINT", c->endpoint },
+                { "DRIVER_NAME", c->driver_name },
+                { "NODE_ID", c->node_id },
+                { "STATE_DIR", c->state_dir },
+                { "WORKERS", workers },
+                { "STARTUP_MS", ms },
+                { "MOUNT_API", mount_api_to_string(mount_api_in_use()) },
+        };
+        log_struct(LOG_LEVEL_INFO, 0, f, ELEMENTSOF(f),
+                   "vaultmountd %s serving driver '%s' on '%s' (node '%s')", VAULTMOUNT_VERSION,
+                   c->driver_name, c->endpoint, c->node_id);
+}
+
+/*
+ * Taking down what d holds goes in this order. Kubelet's registration goes
+ * first, so kubelet deregisters the driver; then the metrics endpoint, so no
+ * scrape reads the volumes or the refresher any more.
+ */
+static void daemon_unregister(Daemon *d) {
+        d->registration = registration_free(d->registration);
+        d->metrics_http = metrics_http_free(d->metrics_http);
+}
+
+/* Then the gRPC server (shut down already, or now without a grace), and
+ * rotation once no RPC runs. */
+static void daemon_stop_threads(Daemon *d) {
+        d->server = rpc_server_free(d->server);
+        if (d->rpc_runtime)
                 rpc_runtime_done();
+        d->rpc_runtime = false;
+        if (d->refresher) {
+                MetricsSnapshot ms;
+                char buf[1024];
+                refresher_stop(d->refresher);
+                metrics_snapshot(&d->metrics, &ms);
+                log_debug("metrics: %s", metrics_format(&ms, buf, sizeof(buf)));
+        }
+        d->refresher = refresher_free(d->refresher);
+}
+
+/* Last, with every thread gone: the Vault clients, the volumes, the
+ * counters, and the state dir's lock. */
+static void daemon_free(Daemon *d) {
+        d->pool = vault_pool_free(d->pool);
+        d->volumes = volume_table_free(d->volumes);
+        metrics_done(&d->metrics);
+        d->lock_fd = safe_close(d->lock_fd);
+}
+
+static void daemon_done(Daemon *d) {
+        daemon_unregister(d);
+        daemon_stop_threads(d);
+        daemon_free(d);
+}
+
+/* After the first SIGTERM/SIGINT: a second one ends the process at once. */
+static void second_signal_exits(const sigset_t *mask) {
+        struct sigaction sa = { .sa_handler = second_signal };
+
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        pthread_sigmask(SIG_UNBLOCK, mask, NULL);
+}
+
+static int run_daemon(const Config *c) {
+        Daemon d = { .config = c, .lock_fd = -1 };
+        GraceTimer grace_timer = { .started = false };
+        IdleTrim idle_trim = { .calls_seen = 0, .pending = false };
+        uint64_t t0 = now_usec();
+        const char *signame;
+        char grace[32];
+        sigset_t mask;
+        siginfo_t si;
+
+        process_setup(&mask);
+        if (daemon_prepare(&d) < 0 || daemon_serve(&d) < 0) {
+                daemon_done(&d);
                 return EXIT_FAILURE;
         }
-        if (registration && n_emergency_unlink < ELEMENTSOF(emergency_unlink))
-                emergency_unlink[n_emergency_unlink++] = registration_socket_path(registration);
-
-        {
-                char workers[16], ms[32];
-                (void)snprintf(workers, sizeof(workers), "%u", c->workers);
-                (void)snprintf(ms, sizeof(ms), "%.1f", (double)(now_usec() - t0) / 1000.0);
-                LogField f[] = {
-                        { "VERSION", VAULTMOUNT_VERSION },
-                        { "CSI_ENDPOINT", c->endpoint },
-                        { "DRIVER_NAME", c->driver_name },
-                        { "NODE_ID", c->node_id },
-                        { "STATE_DIR", c->state_dir },
-                        { "WORKERS", workers },
-                        { "STARTUP_MS", ms },
-                        { "MOUNT_API", mount_api_to_string(mount_api_in_use()) },
-                };
-                log_struct(LOG_LEVEL_INFO, 0, f, ELEMENTSOF(f),
-                           "vaultmountd %s serving driver '%s' on '%s' (node '%s')",
-                           VAULTMOUNT_VERSION, c->driver_name, c->endpoint, c->node_id);
-        }
+        log_serving(c, t0);
         (void)sd_notify(0, "READY=1");
 
-        if (wait_for_signal(&mask, &si, c, refresher, &idle_trim, server) < 0)
+        if (wait_for_signal(&mask, &si, c, d.refresher, &idle_trim, d.server) < 0)
                 log_error_errno(errno, "sigtimedwait failed: %m");
-
-        /* From here a second SIGTERM/SIGINT ends the process at once. */
-        {
-                struct sigaction sa = { .sa_handler = second_signal };
-                sigemptyset(&sa.sa_mask);
-                sigaction(SIGTERM, &sa, NULL);
-                sigaction(SIGINT, &sa, NULL);
-                pthread_sigmask(SIG_UNBLOCK, &mask, NULL);
-        }
+        second_signal_exits(&mask);
         (void)sd_notify(0, "STOPPING=1");
+        signame = si.si_signo == SIGTERM ? "SIGTERM" : "SIGINT";
         log_info("received %s from pid %d: shutting down, in-flight calls have %s to finish",
-                 si.si_signo == SIGTERM ? "SIGTERM" : "SIGINT", (int)si.si_pid,
+                 signame, (int)si.si_pid,
                  format_duration(c->shutdown_grace_usec, grace, sizeof(grace)));
 
         /* the grace bounds Vault I/O too: a publish, its rollback, a refresh */
         grace_timer_start(&grace_timer, c->shutdown_grace_usec, grace);
-        /* the registration socket goes first: kubelet deregisters the driver */
-        registration = registration_free(registration);
-        /* no scrape reads the volumes or the refresher from here on */
-        metrics_http = metrics_http_free(metrics_http);
-        rpc_server_shutdown(server, c->shutdown_grace_usec);
-        server = rpc_server_free(server);
-        rpc_runtime_done();
-        /* no RPC runs any more: stop rotation before the Vault clients go */
-        refresher_stop(refresher);
-        {
-                MetricsSnapshot ms;
-                char buf[1024];
-                metrics_snapshot(&metrics, &ms);
-                log_debug("metrics: %s", metrics_format(&ms, buf, sizeof(buf)));
-        }
-        refresher = refresher_free(refresher);
+        daemon_unregister(&d);
+        rpc_server_shutdown(d.server, c->shutdown_grace_usec);
+        daemon_stop_threads(&d);
         grace_timer_stop(&grace_timer);
         /* the worker threads are gone, and their Vault clients with them */
-        pool = vault_pool_free(pool);
-        volumes = volume_table_free(volumes);
+        daemon_free(&d);
         (void)log_ratelimit_flush(true);
-        log_info("vaultmountd stopped after %s", si.si_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        log_info("vaultmountd stopped after %s", signame);
         return EXIT_SUCCESS;
 }
 
