@@ -553,7 +553,7 @@ def test_journal_fields_and_filters(ns_daemons, tmp_path):
     s = start[0]
     assert s["PRIORITY"] == "6"
     assert s["CODE_FILE"].endswith("main.c") and int(s["CODE_LINE"]) > 0
-    assert s["CODE_FUNC"] == "run_daemon"
+    assert s["CODE_FUNC"] == "log_serving"
     assert s["_TRANSPORT"] == "journal"  # the native protocol, not the stdout stream
 
     pub = [e for e in ours if e.get("CSI_METHOD") == "NodePublishVolume" and "GRPC_CODE" in e]
