@@ -88,104 +88,118 @@ static int next_event(yaml_parser_t *p, yaml_event_t *ev, Builder *b) {
         return 0;
 }
 
-/* Parses one node starting with event `ev` (consumed). */
-static int parse_node(yaml_parser_t *p, yaml_event_t *ev, Builder *b, unsigned depth, YNode **ret) {
+static int parse_node(yaml_parser_t *p, yaml_event_t *ev, Builder *b, unsigned depth, YNode **ret);
+
+static int parse_scalar(yaml_event_t *ev, Builder *b, YNode **ret) {
+        _cleanup_(ytree_freep) YNode *n = NULL;
+        size_t len = ev->data.scalar.length;
+        int r;
+
+        if (ev->data.scalar.anchor)
+                return fail(b, &ev->start_mark, -EINVAL, "anchors are not supported");
+        if (len > b->limits->max_scalar)
+                return fail(b, &ev->start_mark, -E2BIG, "value longer than %zu bytes",
+                            b->limits->max_scalar);
+        r = node_new(b, YNODE_SCALAR, &ev->start_mark, &n);
+        if (r < 0 || !n) /* !n: never, but gcc -O3 cannot tell */
+                return r < 0 ? r : -ENOMEM;
+        n->scalar = malloc(len + 1);
+        if (!n->scalar)
+                return -ENOMEM;
+        memcpy(n->scalar, ev->data.scalar.value, len);
+        n->scalar[len] = '\0';
+        n->scalar_len = len;
+        n->quoted = ev->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+                    ev->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+        /* libyaml keeps its own copy of the value: wipe it too */
+        explicit_bzero(ev->data.scalar.value, len);
+        *ret = TAKE_PTR(n);
+        return 0;
+}
+
+/* The node that starts with the parser's next event. */
+static int parse_next(yaml_parser_t *p, Builder *b, unsigned depth, YNode **ret) {
+        yaml_event_t ev;
+        int r;
+
+        r = next_event(p, &ev, b);
+        if (r < 0)
+                return r;
+        r = parse_node(p, &ev, b, depth, ret);
+        yaml_event_delete(&ev);
+        return r;
+}
+
+/* A key of mapping `map` must be a string, and new there. */
+static int key_check(Builder *b, const YNode *map, const YNode *key) {
+        yaml_mark_t m = { .line = key->line - 1, .column = key->column - 1 };
+
+        if (key->type != YNODE_SCALAR)
+                return fail(b, &m, -EINVAL, "mapping keys must be plain strings");
+        if (ytree_get(map, key->scalar))
+                return fail(b, &m, -EINVAL, "duplicate key '%s'", key->scalar);
+        return 0;
+}
+
+/* A sequence or mapping, from its start event `ev` to its end event. */
+static int parse_collection(yaml_parser_t *p, yaml_event_t *ev, Builder *b, unsigned depth,
+                            YNode **ret) {
+        bool mapping = ev->type == YAML_MAPPING_START_EVENT;
+        yaml_event_type_t end = mapping ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT;
         _cleanup_(ytree_freep) YNode *n = NULL;
         int r;
 
+        if (mapping ? ev->data.mapping_start.anchor != NULL
+                    : ev->data.sequence_start.anchor != NULL)
+                return fail(b, &ev->start_mark, -EINVAL, "anchors are not supported");
+        r = node_new(b, mapping ? YNODE_MAPPING : YNODE_SEQUENCE, &ev->start_mark, &n);
+        if (r < 0 || !n)
+                return r < 0 ? r : -ENOMEM;
+        for (;;) {
+                _cleanup_(ytree_freep) YNode *key = NULL;
+                _cleanup_(ytree_freep) YNode *value = NULL;
+                yaml_event_t child;
+
+                r = next_event(p, &child, b);
+                if (r < 0)
+                        return r;
+                if (child.type == end) {
+                        yaml_event_delete(&child);
+                        break;
+                }
+                r = parse_node(p, &child, b, depth + 1, mapping ? &key : &value);
+                yaml_event_delete(&child);
+                if (r >= 0 && mapping) {
+                        r = key_check(b, n, key);
+                        if (r >= 0)
+                                r = parse_next(p, b, depth + 1, &value);
+                }
+                if (r >= 0)
+                        r = append(n, key, value);
+                if (r < 0)
+                        return r;
+                key = value = NULL; /* n has them */
+        }
+        *ret = TAKE_PTR(n);
+        return 0;
+}
+
+/* Parses one node starting with event `ev` (consumed). */
+static int parse_node(yaml_parser_t *p, yaml_event_t *ev, Builder *b, unsigned depth, YNode **ret) {
         if (depth > b->limits->max_depth)
                 return fail(b, &ev->start_mark, -E2BIG, "nesting deeper than %u levels",
                             b->limits->max_depth);
-
         switch (ev->type) {
         case YAML_ALIAS_EVENT:
                 return fail(b, &ev->start_mark, -EINVAL, "aliases are not supported");
         case YAML_SCALAR_EVENT:
-                if (ev->data.scalar.anchor)
-                        return fail(b, &ev->start_mark, -EINVAL, "anchors are not supported");
-                if (ev->data.scalar.length > b->limits->max_scalar)
-                        return fail(b, &ev->start_mark, -E2BIG, "value longer than %zu bytes",
-                                    b->limits->max_scalar);
-                r = node_new(b, YNODE_SCALAR, &ev->start_mark, &n);
-                if (r < 0 || !n) /* !n: never, but gcc -O3 cannot tell */
-                        return r < 0 ? r : -ENOMEM;
-                n->scalar = malloc(ev->data.scalar.length + 1);
-                if (!n->scalar)
-                        return -ENOMEM;
-                memcpy(n->scalar, ev->data.scalar.value, ev->data.scalar.length);
-                n->scalar[ev->data.scalar.length] = '\0';
-                n->scalar_len = ev->data.scalar.length;
-                n->quoted = ev->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
-                            ev->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
-                /* libyaml keeps its own copy of the value: wipe it too */
-                explicit_bzero(ev->data.scalar.value, ev->data.scalar.length);
-                break;
+                return parse_scalar(ev, b, ret);
         case YAML_SEQUENCE_START_EVENT:
-        case YAML_MAPPING_START_EVENT: {
-                bool mapping = ev->type == YAML_MAPPING_START_EVENT;
-                yaml_event_type_t end = mapping ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT;
-                if ((mapping && ev->data.mapping_start.anchor) ||
-                    (!mapping && ev->data.sequence_start.anchor))
-                        return fail(b, &ev->start_mark, -EINVAL, "anchors are not supported");
-                r = node_new(b, mapping ? YNODE_MAPPING : YNODE_SEQUENCE, &ev->start_mark, &n);
-                if (r < 0 || !n)
-                        return r < 0 ? r : -ENOMEM;
-                for (;;) {
-                        yaml_event_t child;
-                        YNode *key = NULL, *value = NULL;
-
-                        r = next_event(p, &child, b);
-                        if (r < 0)
-                                return r;
-                        if (child.type == end) {
-                                yaml_event_delete(&child);
-                                break;
-                        }
-                        r = parse_node(p, &child, b, depth + 1, mapping ? &key : &value);
-                        yaml_event_delete(&child);
-                        if (r < 0)
-                                return r;
-                        if (mapping) {
-                                if (key->type != YNODE_SCALAR) {
-                                        yaml_mark_t m = { .line = key->line - 1,
-                                                          .column = key->column - 1 };
-                                        ytree_free(key);
-                                        return fail(b, &m, -EINVAL,
-                                                    "mapping keys must be plain strings");
-                                }
-                                if (ytree_get(n, key->scalar)) {
-                                        yaml_mark_t m = { .line = key->line - 1,
-                                                          .column = key->column - 1 };
-                                        r = fail(b, &m, -EINVAL, "duplicate key '%s'", key->scalar);
-                                        ytree_free(key);
-                                        return r;
-                                }
-                                r = next_event(p, &child, b);
-                                if (r < 0) {
-                                        ytree_free(key);
-                                        return r;
-                                }
-                                r = parse_node(p, &child, b, depth + 1, &value);
-                                yaml_event_delete(&child);
-                                if (r < 0) {
-                                        ytree_free(key);
-                                        return r;
-                                }
-                        }
-                        r = append(n, key, value);
-                        if (r < 0) {
-                                ytree_free(key);
-                                ytree_free(value);
-                                return r;
-                        }
-                }
-                break;
-        }
+        case YAML_MAPPING_START_EVENT:
+                return parse_collection(p, ev, b, depth, ret);
         default:
                 return fail(b, &ev->start_mark, -EINVAL, "unexpected YAML event");
         }
-        *ret = TAKE_PTR(n);
-        return 0;
 }
 
 int ytree_parse(const char *data, size_t len, const YTreeLimits *limits, YNode **ret, char *err,
