@@ -198,22 +198,20 @@ static int status_json(const VolumeRecord *rec, const VolumeHealth *h, char **re
 }
 
 int health_write_status(VolumeTable *t, VolumeRecord *rec) {
-        _cleanup_free_ char *mnt = volume_record_mount_dir(t, rec), *text = NULL;
+        _cleanup_free_ char *text = NULL;
         _cleanup_close_ int dfd = -1;
         gid_t gid = volume_record_gid(rec);
         VolumeHealth h;
         size_t len = 0;
         int r;
 
-        if (!mnt)
-                return -ENOMEM;
         volume_record_get_health(t, rec, &h);
         r = status_json(rec, &h, &text, &len);
         if (r < 0)
                 return r;
-        dfd = open(mnt, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        dfd = volume_record_open_tmpfs(t, rec);
         if (dfd < 0)
-                return -errno;
+                return dfd;
         return write_file_replace(dfd, REFRESH_STATUS_FILE, text, len,
                                   gid != (gid_t)-1 ? 0440 : 0444, gid, 0);
 }

@@ -714,7 +714,6 @@ static int write_payload(Run *run) {
         VolumeRecord *rec = run->rec;
         const VolumeSpec *spec = run->spec;
         size_t n = spec->n_objects ? spec->n_objects : 1, n_files = 0;
-        _cleanup_free_ char *mnt = NULL;
         _cleanup_free_ PayloadFile *files = NULL;
         _cleanup_free_ ObjectValue *cur = NULL, *all = NULL;
         _cleanup_close_ int root_fd = -1;
@@ -725,17 +724,20 @@ static int write_payload(Run *run) {
 
         if (!any_changed(run))
                 return 0;
-        mnt = volume_record_mount_dir(run->R->volumes, rec);
         cur = calloc(n, sizeof(*cur));
         all = calloc(n, sizeof(*all));
-        if (!mnt || !cur || !all) {
+        if (!cur || !all) {
                 r = -ENOMEM;
                 goto out;
         }
-        root_fd = open(mnt, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        root_fd = volume_record_open_tmpfs(run->R->volumes, rec);
         if (root_fd < 0) {
-                r = -errno;
-                err_set(err, sizeof(err), "opening the volume's tmpfs failed: %s", strerror(-r));
+                r = root_fd;
+                if (r == -ESTALE)
+                        err_set(err, sizeof(err), "%s", VOLUME_TMPFS_GONE);
+                else
+                        err_set(err, sizeof(err), "opening the volume's tmpfs failed: %s",
+                                strerror(-r));
                 goto fail;
         }
         r = read_unchanged(run, root_fd, cur, err, sizeof(err));
@@ -906,7 +908,7 @@ static uint64_t finish_run(Run *run) {
         r = refresher_write_status(R, rec);
         if (r < 0)
                 log_debug("volume '%s': writing the status file failed: %s", rec->volume_id,
-                          strerror(-r));
+                          r == -ESTALE ? VOLUME_TMPFS_GONE : strerror(-r));
         if (h.state != old.state || rec->rot->state_gen != run->gen0) {
                 r = volume_record_save(R->volumes, rec);
                 if (r < 0)
@@ -1188,7 +1190,7 @@ int refresher_volume_init(Refresher *R, VolumeRecord *rec, size_t *go, size_t n,
         r = refresher_write_status(R, rec);
         if (r < 0)
                 log_debug("volume '%s': writing the status file failed: %s", rec->volume_id,
-                          strerror(-r));
+                          r == -ESTALE ? VOLUME_TMPFS_GONE : strerror(-r));
         return 0;
 }
 

@@ -466,6 +466,37 @@ int mount_id_of(const char *path, uint64_t *ret_mnt_id, bool *ret_root) {
         return 0;
 }
 
+int mount_fd_is_root_of(int fd, const char *path, uint64_t expected_mnt_id) {
+        uint64_t id;
+        bool root;
+        int r;
+
+        if (fd < 0 || isempty(path))
+                return -EINVAL;
+        if (use_new_api()) {
+                struct statx sx;
+                if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_MNT_ID, &sx) < 0)
+                        return -errno;
+                if (!(sx.stx_mask & STATX_MNT_ID))
+                        return -EOPNOTSUPP;
+                id = sx.stx_mnt_id;
+                root = sx.stx_attributes & STATX_ATTR_MOUNT_ROOT;
+        } else {
+                struct stat a, b;
+                /* the table knows paths: `path` must still name what fd is */
+                r = mount_id_of(path, &id, &root);
+                if (r < 0)
+                        return r;
+                if (fstat(fd, &a) < 0 || lstat(path, &b) < 0)
+                        return -errno;
+                if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+                        return MOUNT_E_NOT_OURS;
+        }
+        if (!root || (expected_mnt_id != 0 && id != expected_mnt_id))
+                return MOUNT_E_NOT_OURS;
+        return 0;
+}
+
 /* The tmpfs options for libmount (the classic back-end). */
 static int tmpfs_options_string(const TmpfsOptions *opts, char *options, size_t size) {
         char extra[64];

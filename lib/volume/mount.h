@@ -97,6 +97,11 @@ int mount_bind_readonly_id(const char *source, const char *target, uint64_t *ret
  * -ENOTDIR for a missing path. O(1) with the new API. */
 int mount_id_of(const char *path, uint64_t *ret_mnt_id, bool *ret_root);
 
+/* Whether the directory open at `fd`, opened by `path`, is the root of
+ * mount `expected_mnt_id` (0: of some mount): 0 when it is,
+ * MOUNT_E_NOT_OURS when it is not, -errno when that cannot be told. */
+int mount_fd_is_root_of(int fd, const char *path, uint64_t expected_mnt_id);
+
 /* Unmounts `path` only when it is the root of mount `expected_mnt_id`.
  * Nothing mounted at `path` (or no such path) → 0; another mount there →
  * MOUNT_E_NOT_OURS, untouched; EBUSY → MOUNT_E_BUSY, or with `lazy` a

@@ -20,6 +20,7 @@
 #include "fsutil.h"
 #include "json.h"
 #include "log.h"
+#include "mount.h"
 #include "parse.h"
 #include "volume-rotation.h"
 #include "volumes.h"
@@ -411,6 +412,36 @@ char *volume_record_dir(const VolumeTable *t, const VolumeRecord *r) {
 char *volume_record_mount_dir(const VolumeTable *t, const VolumeRecord *r) {
         char *p;
         return asprintf(&p, "%s/%s/mnt", t->volumes_dir, r->key) < 0 ? NULL : p;
+}
+
+/**
+ * volume_record_open_tmpfs() - the volume's tmpfs, opened to write into it.
+ * @t: the table.
+ * @r: the record.
+ *
+ * The mount dir is opened and checked to be the root of the tmpfs the
+ * publish made (its recorded mount id): after a crash that interrupted an
+ * unpublish past its unmount, the dir is a plain directory of the state dir,
+ * and no secret or status file may go there.
+ * Return: a descriptor, -ESTALE when the dir is not the volume's tmpfs, or
+ * -errno.
+ */
+int volume_record_open_tmpfs(const VolumeTable *t, const VolumeRecord *r) {
+        _cleanup_free_ char *mnt = volume_record_mount_dir(t, r);
+        _cleanup_close_ int fd = -1;
+        int rc;
+
+        if (!mnt)
+                return -ENOMEM;
+        fd = open(mnt, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        rc = mount_fd_is_root_of(fd, mnt, r->facts.tmpfs_mnt_id);
+        if (rc == MOUNT_E_NOT_OURS)
+                return -ESTALE;
+        if (rc < 0)
+                return rc;
+        return TAKE_FD(fd);
 }
 
 /* ---- attributes ---- */

@@ -232,6 +232,10 @@ int volume_table_with_refreshing(VolumeTable *t, const char *volume_id,
 /* <state-dir>/volumes/<key> and .../mnt (malloc'd). */
 char *volume_record_dir(const VolumeTable *t, const VolumeRecord *r);
 char *volume_record_mount_dir(const VolumeTable *t, const VolumeRecord *r);
+int volume_record_open_tmpfs(const VolumeTable *t, const VolumeRecord *r);
+#define VOLUME_TMPFS_GONE                                                                          \
+        "the volume's tmpfs is not mounted any more (a restart interrupted its unpublish): "       \
+        "nothing is written until kubelet unpublishes it"
 
 /* Writes record.json (and the token and objects files when allowed) atomically. */
 int volume_record_save(const VolumeTable *t, VolumeRecord *r);

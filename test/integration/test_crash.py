@@ -10,6 +10,7 @@ dev server. The figures of the whole campaign are printed by
 test/bench/bench_crash.py."""
 import os
 import signal
+import subprocess
 import threading
 import time
 
@@ -130,3 +131,26 @@ def _try(fn, *a, **kw):
         fn(*a, **kw)
     except Exception:
         pass
+
+
+def test_restart_after_unmounts_of_an_interrupted_unpublish_writes_nothing(node, vault):
+    """An unpublish killed after its unmounts leaves the tmpfs's mount dir a plain directory
+    of the state dir. The restarted daemon's first refresh must not write the status file
+    (or secrets) there, and the retried unpublish then removes everything."""
+    pod = Pod(node.pods)
+    d = node(name="crashing")
+    d.call("NodePublishVolume", pod.publish_request(vault, {"roleName": "demo",
+                                                           "objects": OBJECTS}))
+    kill9(d)
+    mnts = [m for m in mounts_under(node.state) if m != str(node.state)]
+    assert len(mnts) == 1 and mnts[0].endswith("/mnt"), mnts
+    for m in mounts_under(pod.volume_dir) + mnts:  # what that unpublish had done
+        subprocess.run(["umount", m], check=True)
+    d2 = node(name="restarted")
+    # the restart checks every token first, then writes the volume's status file
+    wait_for(lambda: "writing the status file failed" in d2.log or os.listdir(mnts[0]), 30,
+             "the restarted daemon's first refresh")
+    assert os.listdir(mnts[0]) == []
+    assert "the volume's tmpfs is not mounted any more" in d2.log
+    d2.call("NodeUnpublishVolume", pod.unpublish_request())
+    assert leftovers(node, pod, vault) == {}
