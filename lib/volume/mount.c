@@ -303,16 +303,25 @@ MountApi mount_api_in_use(void) {
 
 /* ---- the new mount API ---- */
 
-/* The id of the mount `fd` (from fsmount/open_tree) is, attached or not. */
-static int fd_mount_id(int fd, uint64_t *ret) {
+/* The mount id of what statx(dirfd, path, flags) finds, and whether that is
+ * the mount's root (the new API's way: no table). */
+static int statx_mount_id(int dirfd, const char *path, int flags, uint64_t *ret_id,
+                          bool *ret_root) {
         struct statx sx;
 
-        if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_MNT_ID, &sx) < 0)
+        if (statx(dirfd, path, flags | AT_STATX_DONT_SYNC, STATX_MNT_ID, &sx) < 0)
                 return -errno;
         if (!(sx.stx_mask & STATX_MNT_ID))
                 return -EOPNOTSUPP;
-        *ret = sx.stx_mnt_id;
+        *ret_id = sx.stx_mnt_id;
+        *ret_root = sx.stx_attributes & STATX_ATTR_MOUNT_ROOT;
         return 0;
+}
+
+/* The id of the mount `fd` (from fsmount/open_tree) is, attached or not. */
+static int fd_mount_id(int fd, uint64_t *ret) {
+        bool root;
+        return statx_mount_id(fd, "", AT_EMPTY_PATH, ret, &root);
 }
 
 /* Attaches the detached mount `fd` at `target`; on success *ret_id (if
@@ -423,7 +432,6 @@ static int table_mount_id(const char *path, uint64_t *ret_id, bool *ret_root) {
  * Returns 0, -ENOENT/-ENOTDIR when @path does not exist, or -errno.
  */
 int mount_id_of(const char *path, uint64_t *ret_mnt_id, bool *ret_root) {
-        struct statx sx;
         uint64_t id;
         bool root;
         int r;
@@ -431,14 +439,10 @@ int mount_id_of(const char *path, uint64_t *ret_mnt_id, bool *ret_root) {
         if (isempty(path) || !ret_mnt_id)
                 return -EINVAL;
         if (use_new_api()) {
-                if (statx(AT_FDCWD, path,
-                          AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC, STATX_MNT_ID,
-                          &sx) < 0)
-                        return -errno;
-                if (!(sx.stx_mask & STATX_MNT_ID))
-                        return -EOPNOTSUPP;
-                id = sx.stx_mnt_id;
-                root = sx.stx_attributes & STATX_ATTR_MOUNT_ROOT;
+                r = statx_mount_id(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, &id,
+                                   &root);
+                if (r < 0)
+                        return r;
         } else {
                 struct stat st;
                 /* realpath() would follow it: a symlink is never a mount root */
@@ -474,13 +478,9 @@ int mount_fd_is_root_of(int fd, const char *path, uint64_t expected_mnt_id) {
         if (fd < 0 || isempty(path))
                 return -EINVAL;
         if (use_new_api()) {
-                struct statx sx;
-                if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_MNT_ID, &sx) < 0)
-                        return -errno;
-                if (!(sx.stx_mask & STATX_MNT_ID))
-                        return -EOPNOTSUPP;
-                id = sx.stx_mnt_id;
-                root = sx.stx_attributes & STATX_ATTR_MOUNT_ROOT;
+                r = statx_mount_id(fd, "", AT_EMPTY_PATH, &id, &root);
+                if (r < 0)
+                        return r;
         } else {
                 struct stat a, b;
                 /* the table knows paths: `path` must still name what fd is */
