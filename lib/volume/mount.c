@@ -320,7 +320,7 @@ static int statx_mount_id(int dirfd, const char *path, int flags, uint64_t *ret_
 
 /* The id of the mount `fd` (from fsmount/open_tree) is, attached or not. */
 static int fd_mount_id(int fd, uint64_t *ret) {
-        bool root;
+        bool root = false;
         return statx_mount_id(fd, "", AT_EMPTY_PATH, ret, &root);
 }
 
@@ -432,8 +432,8 @@ static int table_mount_id(const char *path, uint64_t *ret_id, bool *ret_root) {
  * Returns 0, -ENOENT/-ENOTDIR when @path does not exist, or -errno.
  */
 int mount_id_of(const char *path, uint64_t *ret_mnt_id, bool *ret_root) {
-        uint64_t id;
-        bool root;
+        uint64_t id = 0;
+        bool root = false;
         int r;
 
         if (isempty(path) || !ret_mnt_id)
@@ -471,8 +471,8 @@ int mount_id_of(const char *path, uint64_t *ret_mnt_id, bool *ret_root) {
 }
 
 int mount_fd_is_root_of(int fd, const char *path, uint64_t expected_mnt_id) {
-        uint64_t id;
-        bool root;
+        uint64_t id = 0;
+        bool root = false;
         int r;
 
         if (fd < 0 || isempty(path))
