@@ -905,10 +905,7 @@ static uint64_t finish_run(Run *run) {
         volume_record_set_health(R->volumes, rec, &h);
         if (h.state != old.state)
                 health_log_change(rec, old.state, &h, run->now);
-        r = refresher_write_status(R, rec);
-        if (r < 0)
-                log_debug("volume '%s': writing the status file failed: %s", rec->volume_id,
-                          r == -ESTALE ? VOLUME_TMPFS_GONE : strerror(-r));
+        (void)refresher_write_status(R, rec);
         if (h.state != old.state || rec->rot->state_gen != run->gen0) {
                 r = volume_record_save(R->volumes, rec);
                 if (r < 0)
@@ -919,7 +916,11 @@ static uint64_t finish_run(Run *run) {
 }
 
 int refresher_write_status(Refresher *R, VolumeRecord *rec) {
-        return health_write_status(R->volumes, rec);
+        int r = health_write_status(R->volumes, rec);
+        if (r < 0)
+                log_debug("volume '%s': writing the status file failed: %s", rec->volume_id,
+                          r == -ESTALE ? VOLUME_TMPFS_GONE : strerror(-r));
+        return r;
 }
 
 /* Parses the spec kept with the record (after a restart). */
@@ -1138,7 +1139,6 @@ int refresher_volume_init(Refresher *R, VolumeRecord *rec, size_t *go, size_t n,
         VolumeHealth h = { .state = VOLUME_STATE_OK };
         Metrics *metrics = R ? R->metrics : NULL;
         SecretGroup *gs;
-        int r;
 
         if (!spec) {
                 free(go);
@@ -1187,10 +1187,7 @@ int refresher_volume_init(Refresher *R, VolumeRecord *rec, size_t *go, size_t n,
                 h.next_refresh_usec = next == REFRESH_PARK ? 0 : next;
         }
         volume_record_set_health(R->volumes, rec, &h);
-        r = refresher_write_status(R, rec);
-        if (r < 0)
-                log_debug("volume '%s': writing the status file failed: %s", rec->volume_id,
-                          r == -ESTALE ? VOLUME_TMPFS_GONE : strerror(-r));
+        (void)refresher_write_status(R, rec);
         return 0;
 }
 

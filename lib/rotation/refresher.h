@@ -88,7 +88,7 @@ int refresher_cancel(Refresher *r, const char *volume_id);
 void refresher_resume(Refresher *r, const char *volume_id);
 /* Unpublish done: drops the volume's share of the gauges (busy holder). */
 void refresher_forget(Refresher *r, VolumeRecord *rec);
-/* Writes the status file from the record (busy holder). */
+/* Writes the status file from the record (busy holder); a failure is logged. */
 int refresher_write_status(Refresher *r, VolumeRecord *rec);
 
 Metrics *refresher_metrics(Refresher *r);
