@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * config.c - table-driven loader for flags, VAULTMOUNT_* variables and the
- * YAML config file. Later features add rows to `options[]`; nothing else
- * needs to change for a plain setting.
+ * YAML config file, in layers (defaults, file, environment, flags), then the
+ * checks that need all of them. A plain new setting is a row of
+ * config_options[] (config-option.c); nothing here changes for it.
  */
 #include <ctype.h>
 #include <fcntl.h>
@@ -15,175 +16,14 @@
 #include <sys/un.h>
 
 #include "config-defaults.h"
-#include "config.h"
+#include "config-option.h"
 #include "log.h"
 #include "parse.h"
 #include "ytree.h"
 #include "macro.h"
 
 #define CONFIG_FILE_MAX             (1024 * 1024)
-#define DURATION_MAX_USEC           (366ULL * 24 * 3600 * 1000000)
 #define REFRESH_INTERVAL_FLOOR_USEC (30ULL * 1000000)
-
-typedef enum OptionType {
-        OPT_STRING,
-        OPT_PATH, /* absolute path */
-        OPT_UNSIGNED,
-        OPT_INT64,
-        OPT_DURATION,
-        OPT_LOG_LEVEL,
-        OPT_LOG_FORMAT,
-        OPT_BOOL,
-        OPT_SIZE,
-        OPT_STRLIST, /* comma-separated in flags/env, a YAML list or string in the file */
-        OPT_TOKEN_SOURCE,
-} OptionType;
-
-enum {
-        OPT_NO_FILE = 1 << 0, /* flag and environment only */
-        OPT_TEST = 1 << 1,    /* testing aid: listed under its own heading */
-};
-
-typedef struct Option {
-        const char *name;
-        OptionType type;
-        size_t offset;
-        const char *default_value;
-        int64_t min, max;
-        unsigned flags;
-        const char *metavar;
-        const char *help;
-} Option;
-
-#define F(field) offsetof(Config, field)
-
-static const Option options[] = {
-        { "config", OPT_PATH, F(config_path), NULL, 0, 0, OPT_NO_FILE, "PATH",
-          "YAML config file (default " DEFAULT_CONFIG_PATH " when it exists)" },
-        { "endpoint", OPT_STRING, F(endpoint),
-          "unix:///var/lib/kubelet/plugins/csi.vaultmount.io/csi.sock", 0, 0, 0, "ENDPOINT",
-          "CSI socket, unix:///abs/path.sock or /abs/path.sock (also $CSI_ENDPOINT)" },
-        { "socket-group", OPT_STRING, F(socket_group), NULL, 0, 0, 0, "GROUP",
-          "group (name or id) allowed to use the socket; the socket is then 0660 instead of 0600" },
-        { "driver-name", OPT_STRING, F(driver_name), DEFAULT_DRIVER_NAME, 0, 0, 0, "NAME",
-          "CSI driver name reported by GetPluginInfo" },
-        { "node-id", OPT_STRING, F(node_id), NULL, 0, 0, 0, "ID",
-          "node id for NodeGetInfo (default: $NODE_NAME, else the host name)" },
-        { "max-volumes-per-node", OPT_INT64, F(max_volumes_per_node), "0", 0, INT64_MAX, 0, "N",
-          "NodeGetInfo max_volumes_per_node (0: the CO decides)" },
-        { "state-dir", OPT_PATH, F(state_dir), "/run/vaultmount", 0, 0, 0, "DIR",
-          "runtime state directory (tmpfs; holds the instance lock)" },
-        { "workers", OPT_UNSIGNED, F(workers), "4", 1, 64, 0, "N",
-          "worker threads for NodePublish/NodeUnpublish" },
-        { "shutdown-grace", OPT_DURATION, F(shutdown_grace_usec), "20s", 0, 0, 0, "DURATION",
-          "on SIGTERM, how long in-flight calls may take before they are cancelled" },
-        { "probe-timeout", OPT_DURATION, F(probe_timeout_usec), "5s", 1000, 0, 0, "DURATION",
-          "deadline of `vaultmountd probe`" },
-        { "log-level", OPT_LOG_LEVEL, F(log_level), "info", 0, 0, 0, "LEVEL",
-          "error, warning, notice, info or debug" },
-        { "log-format", OPT_LOG_FORMAT, F(log_format), "logfmt", 0, 0, 0, "FORMAT",
-          "stderr format: logfmt or json" },
-        /* Vault servers: `vault-servers:` in the file; the vault-* settings below
-         * define (or override) the server named "default". */
-        { "default-vault-server", OPT_STRING, F(default_vault_server), NULL, 0, 0, 0, "NAME",
-          "server used when a volume names none (default: the only one, or 'default')" },
-        { "vault-address", OPT_STRING, F(flat_vault.address), NULL, 0, 0, 0, "URL",
-          "address of the Vault server named 'default', e.g. https://vault:8200" },
-        { "vault-ca-file", OPT_PATH, F(flat_vault.ca_file), NULL, 0, 0, 0, "PATH",
-          "PEM CA bundle that signs the 'default' server's certificate" },
-        { "vault-ca-dir", OPT_PATH, F(flat_vault.ca_dir), NULL, 0, 0, 0, "DIR",
-          "directory of PEM CA certificates for the 'default' server" },
-        { "vault-client-cert", OPT_PATH, F(flat_vault.client_cert), NULL, 0, 0, 0, "PATH",
-          "client certificate (PEM) for the 'default' server" },
-        { "vault-client-key", OPT_PATH, F(flat_vault.client_key), NULL, 0, 0, 0, "PATH",
-          "client key (PEM) for the 'default' server" },
-        { "vault-tls-server-name", OPT_STRING, F(flat_vault.tls_server_name), NULL, 0, 0, 0, "NAME",
-          "TLS server name to verify for the 'default' server" },
-        { "vault-tls-skip-verify", OPT_BOOL, F(flat_vault.tls_skip_verify), "false", 0, 0, 0,
-          "BOOL", "do not verify the 'default' server's certificate (warned at every start)" },
-        { "vault-allow-http", OPT_BOOL, F(flat_vault.allow_http), "false", 0, 0, 0, "BOOL",
-          "allow a plain http:// address for the 'default' server" },
-        { "vault-namespace", OPT_STRING, F(flat_vault.ns), NULL, 0, 0, 0, "NS",
-          "Vault Enterprise/OpenBao namespace of the 'default' server" },
-        { "vault-auth-method", OPT_STRING, F(flat_vault.auth_method), NULL, 0, 0, 0, "METHOD",
-          "kubernetes (default) or jwt, for the 'default' server" },
-        { "vault-auth-mount", OPT_STRING, F(flat_vault.auth_mount), NULL, 0, 0, 0, "PATH",
-          "auth mount path for the 'default' server (default: the method's name)" },
-        { "vault-audience", OPT_STRING, F(flat_vault.audience), NULL, 0, 0, 0, "AUD",
-          "service-account token audience for the 'default' server (default: vault)" },
-        { "target-roots", OPT_STRLIST, F(target_roots), "/var/lib/kubelet/pods", 0, 0, 0, "DIRS",
-          "comma-separated directories a target_path must be under" },
-        { "tmpfs-size", OPT_SIZE, F(tmpfs_size_default), "1Mi", 4096, 0, 0, "SIZE",
-          "size= of each volume's tmpfs (charged to the daemon's memory cgroup)" },
-        { "tmpfs-size-max", OPT_SIZE, F(tmpfs_size_max), "16Mi", 4096, 0, 0, "SIZE",
-          "upper bound for tmpfs-size" },
-        { "max-objects", OPT_UNSIGNED, F(max_objects), "64", 1, 4096, 0, "N",
-          "objects (files) per volume" },
-        { "max-file-bytes", OPT_SIZE, F(max_file_bytes), "256Ki", 1, 0, 0, "SIZE",
-          "largest file a volume may hold" },
-        { "max-volume-bytes", OPT_SIZE, F(max_volume_bytes), "1Mi", 1, 0, 0, "SIZE",
-          "all files of a volume together" },
-        { "token-source", OPT_TOKEN_SOURCE, F(token_source), "secrets-or-context", 0, 0, 0,
-          "POLICY", "secrets-or-context (KEP-5538 with fallback) or secrets-only" },
-        { "refresh-interval", OPT_DURATION, F(refresh_interval_default_usec), "2m", 1000, 0, 0,
-          "DURATION", "how often KV secrets are re-read (a volume may ask for longer)" },
-        { "refresh-interval-min", OPT_DURATION, F(refresh_interval_min_usec), "30s", 1000, 0, 0,
-          "DURATION", "shortest refreshInterval a volume may ask for" },
-        { "log-target", OPT_STRING, F(log_target), "auto", 0, 0, 0, "TARGET",
-          "auto (journald when $JOURNAL_STREAM is our stderr, else stderr), stderr or journal" },
-        { "allow-grpc-trace", OPT_BOOL, F(allow_grpc_trace), "false", 0, 0, 0, "BOOL",
-          "debugging only: start although GRPC_TRACE is set (byte dumps are still stripped)" },
-        /* mounts */
-        { "mount-api", OPT_STRING, F(mount_api), "auto", 0, 0, 0, "API",
-          "auto (the new mount API with statx mount ids where the kernel has it, Linux "
-          "5.12+), new, or classic (mount(2) through libmount, for older kernels)" },
-        /* registration: string, not path: empty disables it */
-        { "registration-dir", OPT_STRING, F(registration_dir), "/var/lib/kubelet/plugins_registry",
-          0, 0, 0, "DIR",
-          "serve kubelet plugin registration on DIR/<driver-name>-reg.sock (empty: off, e.g. "
-          "with a node-driver-registrar sidecar)" },
-        { "kubelet-endpoint", OPT_STRING, F(kubelet_endpoint), NULL, 0, 0, 0, "PATH",
-          "the CSI socket as kubelet sees it, sent in registration (default: the endpoint's "
-          "path)" },
-        /* rotation */
-        { "refresh-workers", OPT_UNSIGNED, F(refresh_workers), "2", 1, 16, 0, "N",
-          "threads that keep published volumes fresh (renewals, re-reads, re-issues)" },
-        { "refresh-rate", OPT_UNSIGNED, F(refresh_rate), "20", 1, 1000000, 0, "N",
-          "refresh requests per second to each Vault server (first publishes do not count)" },
-        { "refresh-burst", OPT_UNSIGNED, F(refresh_burst), "40", 1, 1000000, 0, "N",
-          "refresh requests that may go at once after a quiet spell (token bucket size)" },
-        { "vault-max-concurrency", OPT_UNSIGNED, F(vault_max_concurrency), "16", 1, 4096, 0, "N",
-          "Vault calls in flight to each server, publishes and refreshes together" },
-        { "refresh-backoff-min", OPT_DURATION, F(refresh_backoff_min_usec), "5s", 1000, 0, 0,
-          "DURATION",
-          "first wait after a failed refresh (doubling, jittered; also the first "
-          "server-wide pause after a 429 or 503)" },
-        { "refresh-backoff-max", OPT_DURATION, F(refresh_backoff_max_usec), "5m", 1000, 0, 0,
-          "DURATION", "longest wait between refresh attempts of a failing volume" },
-        { "refresh-request-timeout", OPT_DURATION, F(refresh_request_timeout_usec), "10s", 100000,
-          0, 0, "DURATION", "deadline of one Vault request made by a refresh" },
-        { "republish-wait", OPT_DURATION, F(republish_wait_usec), "5s", 0, 0, 0, "DURATION",
-          "how long a republish waits for a refresh that is due (it never waits otherwise)" },
-        { "republish-stale-unavailable", OPT_BOOL, F(republish_stale_unavailable), "true", 0, 0, 0,
-          "BOOL",
-          "answer a republish UNAVAILABLE while a secret of the volume is past its "
-          "expiry and refreshing it fails (false: always OK)" },
-        /* observability: string, not a socket address: empty is off */
-        { "metrics-address", OPT_STRING, F(metrics_address), NULL, 0, 0, 0, "HOST:PORT",
-          "serve Prometheus metrics on GET http://HOST:PORT/metrics (e.g. 127.0.0.1:9810; "
-          "empty: off)" },
-        { "test-refresh-interval-min", OPT_DURATION, F(test_refresh_interval_min_usec), "0", 0, 0,
-          OPT_TEST, "DURATION",
-          "replace refresh-interval-min and its 30s floor (tests and "
-          "benchmarks of rotation only)" },
-        { "test-publish-delay", OPT_DURATION, F(test_publish_delay_usec), "0", 0, 0, OPT_TEST,
-          "DURATION", "make every NodePublishVolume sleep first (tests of the fast lane only)" },
-        { "test-publish-pause", OPT_STRING, F(test_publish_pause), NULL, 0, 0, OPT_TEST, "STEP",
-          "make a first publish stop for a minute before the named step, after writing "
-          "<state-dir>/paused-STEP (crash tests only)" },
-};
-
-#define N_OPTIONS ELEMENTSOF(options)
 
 static const char *const source_names[_CONFIG_SOURCE_MAX] = {
         [CONFIG_SOURCE_DEFAULT] = "default",
@@ -192,204 +32,21 @@ static const char *const source_names[_CONFIG_SOURCE_MAX] = {
         [CONFIG_SOURCE_FLAG] = "flag",
 };
 
-static void *field_ptr(Config *c, const Option *o) {
-        return (char *)c + o->offset;
-}
-
-static _printf_(3, 4) int set_err(char *err, size_t errlen, const char *fmt, ...) {
-        va_list ap;
-        if (errlen == 0)
-                return -EINVAL;
-        va_start(ap, fmt);
-        (void)vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
-
-static void env_name(const Option *o, char *buf, size_t len) {
-        size_t i = 0;
-        const char *prefix = "VAULTMOUNT_";
-        for (; *prefix && i + 1 < len; prefix++)
-                buf[i++] = *prefix;
-        for (const char *p = o->name; *p && i + 1 < len; p++)
-                buf[i++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
-        buf[i] = '\0';
-}
-
-static void strlist_free(char **list, size_t n) {
-        for (size_t i = 0; list && i < n; i++)
-                free(list[i]);
-        free(list);
-}
-
-/* "a, b,c" → ["a","b","c"]; replaces *list. */
-static int strlist_parse(const char *value, char ***list, size_t *count) {
-        char **out = NULL;
-        size_t n = 0;
-        const char *p = value;
-
-        while (*p) {
-                const char *start, *end;
-                char **grown;
-                while (*p == ' ' || *p == ',')
-                        p++;
-                if (!*p)
-                        break;
-                start = p;
-                while (*p && *p != ',')
-                        p++;
-                end = p;
-                while (end > start && end[-1] == ' ')
-                        end--;
-                grown = realloc(out, (n + 1) * sizeof(*out));
-                if (!grown) {
-                        strlist_free(out, n);
-                        return -ENOMEM;
-                }
-                out = grown;
-                out[n] = strndup(start, (size_t)(end - start));
-                if (!out[n]) {
-                        strlist_free(out, n);
-                        return -ENOMEM;
-                }
-                n++;
-        }
-        strlist_free(*list, *count);
-        *list = out;
-        *count = n;
-        return 0;
-}
-
-static ssize_t option_find(const char *name);
-
-/* An OPT_UNSIGNED (no sign, not even "-0") or OPT_INT64 value from o->min to o->max. */
-static int set_whole_number(const Option *o, const char *value, void *p) {
-        int64_t v;
-        int r;
-
-        if (o->type == OPT_UNSIGNED && value[0] == '-')
-                return -EINVAL;
-        r = parse_int64(value, o->min, o->max, &v);
-        if (r < 0)
-                return r;
-        if (o->type == OPT_UNSIGNED)
-                *(unsigned *)p = (unsigned)v;
-        else
-                *(int64_t *)p = v;
-        return 0;
-}
-
 /* Applies one textual value; `origin` prefixes the error message. */
 static int option_set(Config *c, size_t idx, const char *value, ConfigSource src,
                       const char *origin, char *err, size_t errlen) {
-        const Option *o = &options[idx];
-        void *p = field_ptr(c, o);
-        int r = 0;
+        const Option *o = &config_options[idx];
+        char *copy;
+        int r = option_parse(o, value, option_field(c, o), origin, err, errlen);
 
-        switch (o->type) {
-        case OPT_PATH:
-                if (value[0] != '/')
-                        return set_err(err, errlen, "%s: '%s' is not an absolute path", origin,
-                                       value);
-                _fallthrough_;
-        case OPT_STRING: {
-                char *copy = strdup(value);
-                if (!copy)
-                        return -ENOMEM;
-                free(*(char **)p);
-                *(char **)p = copy;
-                break;
-        }
-        case OPT_UNSIGNED:
-        case OPT_INT64:
-                r = set_whole_number(o, value, p);
-                if (r < 0)
-                        return set_err(err, errlen,
-                                       "%s: '%s' is not a whole number from %lld to %lld", origin,
-                                       value, (long long)o->min, (long long)o->max);
-                break;
-        case OPT_DURATION: {
-                uint64_t v;
-                r = parse_duration_usec(value, DURATION_MAX_USEC, &v);
-                if (r < 0)
-                        return set_err(err, errlen,
-                                       "%s: '%s' is not a duration (examples: 30s, 2m, 1h30m, "
-                                       "250ms)",
-                                       origin, value);
-                if (o->min > 0 && v < (uint64_t)o->min)
-                        return set_err(err, errlen, "%s: '%s' is too short", origin, value);
-                *(uint64_t *)p = v;
-                break;
-        }
-        case OPT_LOG_LEVEL:
-                r = log_level_from_string(value);
-                if (r < 0)
-                        return set_err(err, errlen,
-                                       "%s: '%s' is not a log level (error, warning, notice, "
-                                       "info, debug)",
-                                       origin, value);
-                *(int *)p = r;
-                break;
-        case OPT_BOOL: {
-                bool v;
-                if (parse_bool(value, &v) < 0)
-                        return set_err(err, errlen, "%s: '%s' is not a boolean (true, false)",
-                                       origin, value);
-                *(bool *)p = v;
-                break;
-        }
-        case OPT_SIZE: {
-                uint64_t v;
-                r = parse_size(value, UINT64_MAX / 2, &v);
-                if (r < 0)
-                        return set_err(err, errlen,
-                                       "%s: '%s' is not a size (examples: 4096, 64Ki, 16Mi, 1Gi)",
-                                       origin, value);
-                if (o->min > 0 && v < (uint64_t)o->min)
-                        return set_err(err, errlen, "%s: '%s' is smaller than %lld bytes", origin,
-                                       value, (long long)o->min);
-                *(uint64_t *)p = v;
-                break;
-        }
-        case OPT_STRLIST: {
-                char ***list = p;
-                size_t *count = (size_t *)((char *)p + sizeof(char **));
-                r = strlist_parse(value, list, count);
-                if (r < 0)
-                        return r;
-                for (size_t i = 0; i < *count; i++)
-                        if ((*list)[i][0] != '/')
-                                return set_err(err, errlen, "%s: '%s' is not an absolute path",
-                                               origin, (*list)[i]);
-                break;
-        }
-        case OPT_TOKEN_SOURCE:
-                if (streq(value, "secrets-or-context"))
-                        *(TokenSource *)p = TOKEN_SOURCE_SECRETS_OR_CONTEXT;
-                else if (streq(value, "secrets-only"))
-                        *(TokenSource *)p = TOKEN_SOURCE_SECRETS_ONLY;
-                else
-                        return set_err(err, errlen,
-                                       "%s: '%s' is not a token source (secrets-or-context, "
-                                       "secrets-only)",
-                                       origin, value);
-                break;
-        case OPT_LOG_FORMAT:
-                r = log_format_from_string(value);
-                if (r < 0)
-                        return set_err(err, errlen, "%s: '%s' is not a log format (logfmt, json)",
-                                       origin, value);
-                *(int *)p = r;
-                break;
-        }
+        if (r < 0)
+                return r;
         c->sources[idx] = src;
-        {
-                char *copy = strdup(origin);
-                if (!copy)
-                        return -ENOMEM;
-                free(c->origins[idx]);
-                c->origins[idx] = copy;
-        }
+        copy = strdup(origin);
+        if (!copy)
+                return -ENOMEM;
+        free(c->origins[idx]);
+        c->origins[idx] = copy;
         return 0;
 }
 
@@ -399,13 +56,6 @@ static const char *origin_of(const Config *c, const char *name) {
         if (i < 0 || !c->origins || !c->origins[i])
                 return name;
         return c->origins[i];
-}
-
-static ssize_t option_find(const char *name) {
-        for (size_t i = 0; i < N_OPTIONS; i++)
-                if (streq(options[i].name, name))
-                        return (ssize_t)i;
-        return -1;
 }
 
 static const char *env_lookup(char *const *envp, const char *name) {
@@ -625,8 +275,9 @@ static int load_file(Config *c, const char *path, char *err, size_t errlen) {
                                 return r;
                         continue;
                 }
-                if (idx >= 0 && options[idx].type == OPT_STRLIST && v->type == YNODE_SEQUENCE) {
-                        void *p = field_ptr(c, &options[idx]);
+                if (idx >= 0 && config_options[idx].type == OPT_STRLIST &&
+                    v->type == YNODE_SEQUENCE) {
+                        void *p = option_field(c, &config_options[idx]);
                         r = yaml_strlist(v, (char ***)p, (size_t *)((char *)p + sizeof(char **)));
                         if (r == -ENOMEM)
                                 return r;
@@ -636,7 +287,7 @@ static int load_file(Config *c, const char *path, char *err, size_t errlen) {
                         c->sources[idx] = CONFIG_SOURCE_FILE;
                         continue;
                 }
-                if (idx < 0 || (options[idx].flags & OPT_NO_FILE))
+                if (idx < 0 || (config_options[idx].flags & OPT_NO_FILE))
                         return set_err(err, errlen, "%s:%u: unknown key '%s' (see %s --help)", path,
                                        k->line, k->scalar, "vaultmountd");
                 if (v->type != YNODE_SCALAR)
@@ -901,8 +552,8 @@ static int finalize(Config *c, char *const *envp, char *err, size_t errlen) {
 
 static void build_long_options(struct option *lo, size_t max) {
         size_t n = 0;
-        for (size_t i = 0; i < N_OPTIONS && n + 1 < max; i++)
-                lo[n++] = (struct option){ options[i].name, required_argument, NULL,
+        for (size_t i = 0; i < config_n_options && n + 1 < max; i++)
+                lo[n++] = (struct option){ config_options[i].name, required_argument, NULL,
                                            (int)(1000 + i) };
         lo[n++] = (struct option){ "help", no_argument, NULL, 'h' };
         lo[n++] = (struct option){ "version", no_argument, NULL, 'V' };
@@ -935,12 +586,12 @@ static int load_env(Config *c, char *const *envp, char *err, size_t errlen) {
                 if (r < 0)
                         return r;
         }
-        for (size_t i = 0; i < N_OPTIONS; i++) {
+        for (size_t i = 0; i < config_n_options; i++) {
                 char name[96];
                 const char *v;
-                env_name(&options[i], name, sizeof(name));
+                option_env_name(&config_options[i], name, sizeof(name));
                 v = env_lookup(envp, name);
-                if (!v || streq(options[i].name, "config"))
+                if (!v || streq(config_options[i].name, "config"))
                         continue;
                 r = option_set(c, i, v, CONFIG_SOURCE_ENV, name, err, errlen);
                 if (r < 0)
@@ -950,9 +601,9 @@ static int load_env(Config *c, char *const *envp, char *err, size_t errlen) {
                 bool known = false;
                 if (strncmp(*e, "VAULTMOUNT_", 11) != 0)
                         continue;
-                for (size_t i = 0; i < N_OPTIONS && !known; i++) {
+                for (size_t i = 0; i < config_n_options && !known; i++) {
                         char name[96];
-                        env_name(&options[i], name, sizeof(name));
+                        option_env_name(&config_options[i], name, sizeof(name));
                         known = strncmp(*e, name, strlen(name)) == 0 && (*e)[strlen(name)] == '=';
                 }
                 if (!known) {
@@ -986,22 +637,52 @@ typedef struct FlagValue {
         const char *value;
 } FlagValue;
 
-int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, size_t errlen) {
-        struct option lo[N_OPTIONS + 5];
+/* What the command line says, before any layer is applied. */
+typedef struct CommandLine {
         FlagValue flags[64];
-        size_t n_flags = 0;
-        const char *config_path = NULL;
-        bool config_explicit = false, config_from_env = false;
-        char origin[128];
-        int r, opt;
+        size_t n_flags;
+        const char *config_path; /* --config or VAULTMOUNT_CONFIG, else NULL */
+        bool config_from_env;
+} CommandLine;
 
-        *c = (Config){ .mode = CONFIG_MODE_RUN };
-        c->sources = calloc(N_OPTIONS, sizeof(*c->sources));
-        c->origins = calloc(N_OPTIONS, sizeof(*c->origins));
-        if (!c->sources || !c->origins)
-                return -ENOMEM;
-        if (errlen > 0)
-                err[0] = '\0';
+/* One getopt result: a setting is kept for layer 4, the rest acts at once.
+ * 1 when the mode needs no further parsing (--help, --version). */
+static int command_line_one(Config *c, CommandLine *cl, int opt, char **argv, char *err,
+                            size_t errlen) {
+        switch (opt) {
+        case 'h':
+                c->mode = CONFIG_MODE_HELP;
+                return 1;
+        case 'V':
+                c->mode = CONFIG_MODE_VERSION;
+                return 1;
+        case 'C':
+                if (c->mode == CONFIG_MODE_RUN)
+                        c->mode = CONFIG_MODE_CHECK;
+                return 0;
+        case 'J':
+                return set_status_json(c, err, errlen);
+        case ':':
+                return set_err(err, errlen, "option '%s' needs a value", argv[optind - 1]);
+        case '?':
+                return set_err(err, errlen, "unknown option '%s' (see --help)", argv[optind - 1]);
+        }
+        if (opt < 1000 || (size_t)(opt - 1000) >= config_n_options)
+                return set_err(err, errlen, "bad option");
+        if (cl->n_flags >= ELEMENTSOF(cl->flags))
+                return set_err(err, errlen, "too many options");
+        cl->flags[cl->n_flags++] = (FlagValue){ (size_t)(opt - 1000), optarg };
+        if (streq(config_options[opt - 1000].name, "config"))
+                cl->config_path = optarg;
+        return 0;
+}
+
+/* `vaultmountd [probe|status] [flags]`: the mode and the flags, nothing
+ * applied yet. 1 for --help/--version. */
+static int command_line_parse(Config *c, CommandLine *cl, int argc, char **argv, char *const *envp,
+                              char *err, size_t errlen) {
+        struct option lo[CONFIG_OPTIONS_MAX + 5];
+        int r, opt;
 
         /* `vaultmountd probe|status [flags]`: same settings, client modes. */
         c->mode = subcommand_mode(argc, argv);
@@ -1010,110 +691,91 @@ int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, 
                 argv++;
                 argc--;
         }
-
         build_long_options(lo, ELEMENTSOF(lo));
         optind = 0;
         opterr = 0;
         while ((opt = getopt_long(argc, argv, ":hV", lo, NULL)) != -1) {
-                switch (opt) {
-                case 'h':
-                        c->mode = CONFIG_MODE_HELP;
-                        return 0;
-                case 'V':
-                        c->mode = CONFIG_MODE_VERSION;
-                        return 0;
-                case 'C':
-                        if (c->mode == CONFIG_MODE_RUN)
-                                c->mode = CONFIG_MODE_CHECK;
-                        break;
-                case 'J':
-                        r = set_status_json(c, err, errlen);
-                        if (r < 0)
-                                return r;
-                        break;
-                case ':':
-                        return set_err(err, errlen, "option '%s' needs a value", argv[optind - 1]);
-                case '?':
-                        return set_err(err, errlen, "unknown option '%s' (see --help)",
-                                       argv[optind - 1]);
-                default:
-                        if (opt < 1000 || (size_t)(opt - 1000) >= N_OPTIONS)
-                                return set_err(err, errlen, "bad option");
-                        if (n_flags >= ELEMENTSOF(flags))
-                                return set_err(err, errlen, "too many options");
-                        flags[n_flags++] = (FlagValue){ (size_t)(opt - 1000), optarg };
-                        if (streq(options[opt - 1000].name, "config")) {
-                                config_path = optarg;
-                                config_explicit = true;
-                        }
-                }
+                r = command_line_one(c, cl, opt, argv, err, errlen);
+                if (r != 0)
+                        return r;
         }
         if (optind < argc)
                 return set_err(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
-
-        if (!config_path) {
-                config_path = env_lookup(envp, "VAULTMOUNT_CONFIG");
-                config_explicit = config_from_env = config_path != NULL;
+        if (!cl->config_path) {
+                cl->config_path = env_lookup(envp, "VAULTMOUNT_CONFIG");
+                cl->config_from_env = cl->config_path != NULL;
         }
-        if (!config_path)
-                config_path = DEFAULT_CONFIG_PATH;
+        return 0;
+}
 
-        /* 1. defaults */
-        for (size_t i = 0; i < N_OPTIONS; i++) {
-                if (!options[i].default_value)
+/* Layers 1 and 2: the defaults, then the file (the default path only when
+ * it exists). */
+static int load_defaults_and_file(Config *c, const CommandLine *cl, char *err, size_t errlen) {
+        const char *path = cl->config_path ? cl->config_path : DEFAULT_CONFIG_PATH;
+        int r;
+
+        for (size_t i = 0; i < config_n_options; i++) {
+                if (!config_options[i].default_value)
                         continue;
-                r = option_set(c, i, options[i].default_value, CONFIG_SOURCE_DEFAULT, "default",
-                               err, errlen);
+                r = option_set(c, i, config_options[i].default_value, CONFIG_SOURCE_DEFAULT,
+                               "default", err, errlen);
                 if (r < 0)
                         return r;
         }
-
-        /* 2. file */
-        if (config_explicit || access(config_path, F_OK) == 0) {
-                r = load_file(c, config_path, err, errlen);
+        if (cl->config_path || access(path, F_OK) == 0) {
+                r = load_file(c, path, err, errlen);
                 if (r < 0)
                         return r;
         }
         free(c->config_path);
-        c->config_path = strdup(config_path);
+        c->config_path = strdup(path);
         if (!c->config_path)
                 return -ENOMEM;
-        r = note_config_origin(c, config_from_env);
-        if (r < 0)
-                return r;
+        return note_config_origin(c, cl->config_from_env);
+}
 
-        /* 3. environment */
-        r = load_env(c, envp, err, errlen);
-        if (r < 0)
-                return r;
+/* Layer 4: the flags, in the order given. */
+static int load_flags(Config *c, const CommandLine *cl, char *err, size_t errlen) {
+        char origin[128];
 
-        /* 4. flags */
-        for (size_t i = 0; i < n_flags; i++) {
-                (void)snprintf(origin, sizeof(origin), "--%s", options[flags[i].idx].name);
-                r = option_set(c, flags[i].idx, flags[i].value, CONFIG_SOURCE_FLAG, origin, err,
-                               errlen);
+        for (size_t i = 0; i < cl->n_flags; i++) {
+                const FlagValue *f = &cl->flags[i];
+                int r;
+                (void)snprintf(origin, sizeof(origin), "--%s", config_options[f->idx].name);
+                r = option_set(c, f->idx, f->value, CONFIG_SOURCE_FLAG, origin, err, errlen);
                 if (r < 0)
                         return r;
         }
+        return 0;
+}
 
+int config_load(Config *c, int argc, char **argv, char *const *envp, char *err, size_t errlen) {
+        CommandLine cl = { 0 };
+        int r;
+
+        *c = (Config){ .mode = CONFIG_MODE_RUN };
+        c->sources = calloc(config_n_options, sizeof(*c->sources));
+        c->origins = calloc(config_n_options, sizeof(*c->origins));
+        if (!c->sources || !c->origins)
+                return -ENOMEM;
+        err_init(err, errlen);
+
+        r = command_line_parse(c, &cl, argc, argv, envp, err, errlen);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        r = load_defaults_and_file(c, &cl, err, errlen);
+        if (r >= 0)
+                r = load_env(c, envp, err, errlen);
+        if (r >= 0)
+                r = load_flags(c, &cl, err, errlen);
+        if (r < 0)
+                return r;
         return finalize(c, envp, err, errlen);
 }
 
 void config_done(Config *c) {
-        for (size_t i = 0; i < N_OPTIONS; i++) {
-                const Option *o = &options[i];
-                if (o->type == OPT_STRING || o->type == OPT_PATH) {
-                        char **p = field_ptr(c, o);
-                        free(*p);
-                        *p = NULL;
-                } else if (o->type == OPT_STRLIST) {
-                        char ***p = field_ptr(c, o);
-                        size_t *n = (size_t *)((char *)p + sizeof(char **));
-                        strlist_free(*p, *n);
-                        *p = NULL;
-                        *n = 0;
-                }
-        }
+        for (size_t i = 0; i < config_n_options; i++)
+                option_free(&config_options[i], option_field(c, &config_options[i]));
         for (size_t i = 0; i < c->n_vault_servers; i++)
                 server_done(&c->vault_servers[i]);
         free(c->vault_servers);
@@ -1124,7 +786,7 @@ void config_done(Config *c) {
         c->socket_path = NULL;
         free(c->sources);
         c->sources = NULL;
-        for (size_t i = 0; c->origins && i < N_OPTIONS; i++)
+        for (size_t i = 0; c->origins && i < config_n_options; i++)
                 free(c->origins[i]);
         free(c->origins);
         c->origins = NULL;
@@ -1150,8 +812,8 @@ void config_print_help(FILE *f, const char *program) {
         for (int pass = 0; pass < 2; pass++) {
                 if (pass == 1)
                         fprintf(f, "\nTesting aids (never in production):\n");
-                for (size_t i = 0; i < N_OPTIONS; i++) {
-                        const Option *o = &options[i];
+                for (size_t i = 0; i < config_n_options; i++) {
+                        const Option *o = &config_options[i];
                         char left[64];
                         if (!!(o->flags & OPT_TEST) != (pass == 1))
                                 continue;
@@ -1184,104 +846,57 @@ static void print_quoted(FILE *f, const char *s) {
         fputc('"', f);
 }
 
+/* One vault-servers entry, its keys in table order (unset strings left out). */
+static void print_server(const VaultServerConfig *s, FILE *f) {
+        fprintf(f, "  %s:\n", s->name);
+        for (size_t k = 0; k < ELEMENTSOF(server_keys); k++) {
+                const ServerKey *key = &server_keys[k];
+                const void *p = (const char *)s + key->offset;
+                if (key->type == OPT_BOOL)
+                        fprintf(f, "    %s: %s\n", key->name, *(const bool *)p ? "true" : "false");
+                else if (key->type == OPT_STRLIST) {
+                        fprintf(f, "    %s: [", key->name);
+                        for (size_t a = 0; a < s->n_allowed_audiences; a++) {
+                                fputs(a ? ", " : "", f);
+                                print_quoted(f, (*(char *const *const *)p)[a]);
+                        }
+                        fprintf(f, "]\n");
+                } else if (*(char *const *)p) {
+                        fprintf(f, "    %s: ", key->name);
+                        print_quoted(f, *(char *const *)p);
+                        fputc('\n', f);
+                }
+        }
+}
+
 void config_print(const Config *c, FILE *f) {
+        const VaultServerConfig *d = config_vault_server(c, NULL);
         char buf[64];
-        Config *m = (Config *)c; /* field_ptr() takes a mutable pointer; nothing is written */
 
         fprintf(f, "# effective vaultmountd configuration (value  # origin)\n");
-        for (size_t i = 0; i < N_OPTIONS; i++) {
-                const Option *o = &options[i];
-                void *p = field_ptr(m, o);
-                const char *v = NULL;
+        for (size_t i = 0; i < config_n_options; i++) {
+                const Option *o = &config_options[i];
+                const char *v;
 
-                switch (o->type) {
-                case OPT_STRING:
-                case OPT_PATH:
-                        v = *(char **)p;
-                        break;
-                case OPT_UNSIGNED:
-                        (void)snprintf(buf, sizeof(buf), "%u", *(unsigned *)p);
-                        v = buf;
-                        break;
-                case OPT_INT64:
-                        (void)snprintf(buf, sizeof(buf), "%lld", (long long)*(int64_t *)p);
-                        v = buf;
-                        break;
-                case OPT_DURATION:
-                        v = format_duration(*(uint64_t *)p, buf, sizeof(buf));
-                        break;
-                case OPT_LOG_LEVEL:
-                        v = log_level_to_string(*(int *)p);
-                        break;
-                case OPT_LOG_FORMAT:
-                        v = *(int *)p == LOG_FORMAT_JSON ? "json" : "logfmt";
-                        break;
-                case OPT_BOOL:
-                        v = *(bool *)p ? "true" : "false";
-                        break;
-                case OPT_SIZE:
-                        (void)snprintf(buf, sizeof(buf), "%llu",
-                                       (unsigned long long)*(uint64_t *)p);
-                        v = buf;
-                        break;
-                case OPT_STRLIST: {
-                        char **list = *(char ***)p;
-                        size_t n = *(size_t *)((char *)p + sizeof(char **));
-                        size_t off = 0;
-                        buf[0] = '\0';
-                        for (size_t k = 0; k < n && off < sizeof(buf); k++) {
-                                int w = snprintf(buf + off, sizeof(buf) - off, "%s%s", k ? "," : "",
-                                                 list[k]);
-                                if (w > 0)
-                                        off += (size_t)w;
-                        }
-                        v = buf;
-                        break;
-                }
-                case OPT_TOKEN_SOURCE:
-                        v = *(TokenSource *)p == TOKEN_SOURCE_SECRETS_ONLY ? "secrets-only"
-                                                                           : "secrets-or-context";
-                        break;
-                }
-                if (o->offset >= F(flat_vault) &&
-                    o->offset < F(flat_vault) + sizeof(VaultServerConfig))
+                if (o->offset >= offsetof(Config, flat_vault) &&
+                    o->offset < offsetof(Config, flat_vault) + sizeof(VaultServerConfig))
                         continue; /* server "default": printed with the servers below */
-                if (v) {
-                        fprintf(f, "%s: ", o->name);
-                        print_quoted(f, v);
-                        fprintf(f, "  # %s\n",
-                                streq(o->name, "node-id") && c->sources[i] == CONFIG_SOURCE_DEFAULT
-                                        ? "derived"
-                                        : source_names[c->sources[i]]);
-                } else
+                /* option_field() takes a mutable Config; nothing is written */
+                v = option_format(o, option_field((Config *)c, o), buf, sizeof(buf));
+                if (!v) {
                         fprintf(f, "# %s: (unset)\n", o->name);
+                        continue;
+                }
+                fprintf(f, "%s: ", o->name);
+                print_quoted(f, v);
+                fprintf(f, "  # %s\n",
+                        streq(o->name, "node-id") && c->sources[i] == CONFIG_SOURCE_DEFAULT
+                                ? "derived"
+                                : source_names[c->sources[i]]);
         }
         fprintf(f, "vault-servers:%s\n", c->n_vault_servers ? "" : " {}");
-        for (size_t i = 0; i < c->n_vault_servers; i++) {
-                const VaultServerConfig *s = &c->vault_servers[i];
-                fprintf(f, "  %s:\n", s->name);
-                for (size_t k = 0; k < ELEMENTSOF(server_keys); k++) {
-                        const void *p = (const char *)s + server_keys[k].offset;
-                        if (server_keys[k].type == OPT_BOOL)
-                                fprintf(f, "    %s: %s\n", server_keys[k].name,
-                                        *(const bool *)p ? "true" : "false");
-                        else if (server_keys[k].type == OPT_STRLIST) {
-                                fprintf(f, "    %s: [", server_keys[k].name);
-                                for (size_t a = 0; a < s->n_allowed_audiences; a++) {
-                                        fputs(a ? ", " : "", f);
-                                        print_quoted(f, (*(char *const *const *)p)[a]);
-                                }
-                                fprintf(f, "]\n");
-                        } else if (*(char *const *)p) {
-                                fprintf(f, "    %s: ", server_keys[k].name);
-                                print_quoted(f, *(char *const *)p);
-                                fputc('\n', f);
-                        }
-                }
-        }
-        {
-                const VaultServerConfig *d = config_vault_server(c, NULL);
-                fprintf(f, "# server used when a volume names none: %s\n",
-                        d ? d->name : "(none: volumes must set vaultServer)");
-        }
+        for (size_t i = 0; i < c->n_vault_servers; i++)
+                print_server(&c->vault_servers[i], f);
+        fprintf(f, "# server used when a volume names none: %s\n",
+                d ? d->name : "(none: volumes must set vaultServer)");
 }
