@@ -556,6 +556,87 @@ static int check_root(int root_fd) {
         return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
+/* The checks that come before anything is written: names and modes, the
+ * top-level names, the root. */
+static int write_check(int root_fd, const PayloadFile *files, size_t n, const char ***sorted,
+                       Tops *tops, char *err, size_t errlen) {
+        int r = validate(files, n, sorted, err, errlen);
+
+        if (r < 0)
+                return r;
+        r = tops_build(*sorted, n, tops, err, errlen);
+        if (r < 0)
+                return r;
+        r = check_root(root_fd);
+        if (r < 0)
+                return err_fail(err, errlen, r, "payload root is not a usable directory: %s",
+                                strerror(-r));
+        return 0;
+}
+
+/* Leftovers of an interrupted write; they are ours by name. */
+static int remove_leftovers(int root_fd, char *err, size_t errlen) {
+        int r = unlink_if_exists(root_fd, DATA_TMP, 0);
+
+        if (r == 0)
+                r = unlink_if_exists(root_fd, LINK_TMP, 0);
+        if (r < 0)
+                return err_fail(err, errlen, r, "removing stale temporary links: %s", strerror(-r));
+        return 0;
+}
+
+/* Every file, then the owner and mode of the new payload dir's dirs. */
+static int fill_payload_dir(int root_fd, const char *dir, const PayloadFile *files, size_t n,
+                            const Tops *tops, gid_t gid, char *err, size_t errlen) {
+        _cleanup_close_ int dfd =
+                openat(root_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int r = dfd < 0 ? -errno : 0;
+
+        if (r < 0)
+                return err_fail(err, errlen, r, "opening payload directory '%s': %s", dir,
+                                strerror(-r));
+        for (size_t i = 0; i < n; i++) {
+                r = write_file(dfd, &files[i], gid);
+                if (r < 0)
+                        return err_fail(err, errlen, r, "writing payload file '%s': %s",
+                                        files[i].name, strerror(-r));
+        }
+        r = finish_dirs(dfd, tops, gid);
+        if (r < 0)
+                return err_fail(err, errlen, r, "setting owner and mode of '%s': %s", dir,
+                                strerror(-r));
+        return 0;
+}
+
+/* The top-level links (created[i]: link i is new), then the commit: ..data
+ * switched to `dir` in one rename. */
+static int link_and_switch(int root_fd, const char *dir, const Tops *tops, bool new_root,
+                           bool *created, char *err, size_t errlen) {
+        for (size_t i = 0; i < tops->n; i++) {
+                int r = ensure_link(root_fd, tops->names[i], new_root, &created[i]);
+                if (r < 0)
+                        return err_fail(err, errlen, r, "linking payload file '%s': %s",
+                                        tops->names[i], strerror(-r));
+        }
+        if (symlinkat(dir, root_fd, DATA_TMP) < 0 ||
+            renameat(root_fd, DATA_TMP, root_fd, DATA_LINK) < 0) {
+                int r = -errno;
+                return err_fail(err, errlen, r, "switching " DATA_LINK " to '%s': %s", dir,
+                                strerror(-r));
+        }
+        return 0;
+}
+
+/* Undoes a write that did not commit: the temporary link, the links it
+ * created, its payload dir. */
+static void write_rollback(int root_fd, const char *dir, const Tops *tops, const bool *created) {
+        (void)unlinkat(root_fd, DATA_TMP, 0);
+        for (size_t j = 0; j < tops->n; j++)
+                if (created[j])
+                        (void)unlinkat(root_fd, tops->names[j], 0);
+        (void)remove_payload_dir(root_fd, dir);
+}
+
 /**
  * atomic_writer_write() - publish @files as the new payload of @root_fd.
  * @root_fd: the volume's root directory (only ever used with *at() calls)
@@ -581,75 +662,28 @@ int atomic_writer_write(int root_fd, const PayloadFile *files, size_t n, gid_t g
         _cleanup_free_ const char **sorted = NULL;
         _cleanup_free_ bool *created = NULL;
         _cleanup_(tops_done) Tops tops = { 0 };
-        _cleanup_close_ int dfd = -1;
         char dir[PAYLOAD_DIR_MAX];
-        size_t i = 0;
         int r, q;
 
-        r = validate(files, n, &sorted, err, errlen);
+        r = write_check(root_fd, files, n, &sorted, &tops, err, errlen);
         if (r < 0)
                 return r;
-        r = tops_build(sorted, n, &tops, err, errlen);
-        if (r < 0)
-                return r;
-        r = check_root(root_fd);
-        if (r < 0) {
-                err_set(err, errlen, "payload root is not a usable directory: %s", strerror(-r));
-                return r;
-        }
         created = calloc(tops.n > 0 ? tops.n : 1, sizeof(*created));
         if (!created)
                 return -ENOMEM;
-
-        /* Leftovers of an interrupted write; they are ours by name. */
-        r = new_root ? 0 : unlink_if_exists(root_fd, DATA_TMP, 0);
-        if (r == 0 && !new_root)
-                r = unlink_if_exists(root_fd, LINK_TMP, 0);
-        if (r < 0) {
-                err_set(err, errlen, "removing stale temporary links: %s", strerror(-r));
+        r = new_root ? 0 : remove_leftovers(root_fd, err, errlen);
+        if (r < 0)
                 return r;
-        }
-
         r = make_payload_dir(root_fd, dir, sizeof(dir));
+        if (r < 0)
+                return err_fail(err, errlen, r, "creating payload directory: %s", strerror(-r));
+
+        r = fill_payload_dir(root_fd, dir, files, n, &tops, gid, err, errlen);
+        if (r == 0)
+                r = link_and_switch(root_fd, dir, &tops, new_root, created, err, errlen);
         if (r < 0) {
-                err_set(err, errlen, "creating payload directory: %s", strerror(-r));
+                write_rollback(root_fd, dir, &tops, created);
                 return r;
-        }
-
-        dfd = openat(root_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dfd < 0) {
-                r = -errno;
-                err_set(err, errlen, "opening payload directory '%s': %s", dir, strerror(-r));
-                goto rollback;
-        }
-        for (i = 0; i < n; i++) {
-                r = write_file(dfd, &files[i], gid);
-                if (r < 0) {
-                        err_set(err, errlen, "writing payload file '%s': %s", files[i].name,
-                                strerror(-r));
-                        goto rollback;
-                }
-        }
-        r = finish_dirs(dfd, &tops, gid);
-        if (r < 0) {
-                err_set(err, errlen, "setting owner and mode of '%s': %s", dir, strerror(-r));
-                goto rollback;
-        }
-
-        for (i = 0; i < tops.n; i++) {
-                r = ensure_link(root_fd, tops.names[i], new_root, &created[i]);
-                if (r < 0) {
-                        err_set(err, errlen, "linking payload file '%s': %s", tops.names[i],
-                                strerror(-r));
-                        goto rollback;
-                }
-        }
-
-        if (symlinkat(dir, root_fd, DATA_TMP) < 0 ||
-            renameat(root_fd, DATA_TMP, root_fd, DATA_LINK) < 0) {
-                r = -errno;
-                err_set(err, errlen, "switching " DATA_LINK " to '%s': %s", dir, strerror(-r));
-                goto rollback;
         }
 
         /* Committed. What is left is tidying up; a failure there does not
@@ -659,14 +693,6 @@ int atomic_writer_write(int root_fd, const PayloadFile *files, size_t n, gid_t g
                 log_debug("removing stale payload entries failed, ignoring: %s", strerror(-q));
         log_debug("published %zu payload file(s) in '%s'", n, dir);
         return 0;
-
-rollback:
-        (void)unlinkat(root_fd, DATA_TMP, 0);
-        for (size_t j = 0; j < tops.n; j++)
-                if (created[j])
-                        (void)unlinkat(root_fd, tops.names[j], 0);
-        (void)remove_payload_dir(root_fd, dir);
-        return r;
 }
 
 /* Compares the open file `fd` with `f` in constant time per chunk; the
