@@ -258,29 +258,31 @@ static int parse_duration(const Option *o, const char *value, void *p, const cha
         return 0;
 }
 
-static int parse_log_level(const Option *o, const char *value, void *p, const char *origin,
-                           char *err, size_t errlen) {
-        int r = log_level_from_string(value);
+/* An int-valued name (log level, log format): from_string() gives its
+ * number, or < 0 for a name it does not know; `names` lists the known ones. */
+static int parse_named(int (*from_string)(const char *), const char *what, const char *names,
+                       const char *value, void *p, const char *origin, char *err, size_t errlen) {
+        int r = from_string(value);
 
-        (void)o;
         if (r < 0)
-                return set_err(err, errlen,
-                               "%s: '%s' is not a log level (error, warning, notice, info, debug)",
-                               origin, value);
+                return set_err(err, errlen, "%s: '%s' is not a %s (%s)", origin, value, what,
+                               names);
         *(int *)p = r;
         return 0;
 }
 
+static int parse_log_level(const Option *o, const char *value, void *p, const char *origin,
+                           char *err, size_t errlen) {
+        (void)o;
+        return parse_named(log_level_from_string, "log level",
+                           "error, warning, notice, info, debug", value, p, origin, err, errlen);
+}
+
 static int parse_log_format(const Option *o, const char *value, void *p, const char *origin,
                             char *err, size_t errlen) {
-        int r = log_format_from_string(value);
-
         (void)o;
-        if (r < 0)
-                return set_err(err, errlen, "%s: '%s' is not a log format (logfmt, json)", origin,
-                               value);
-        *(int *)p = r;
-        return 0;
+        return parse_named(log_format_from_string, "log format", "logfmt, json", value, p, origin,
+                           err, errlen);
 }
 
 static int parse_boolean(const Option *o, const char *value, void *p, const char *origin, char *err,
