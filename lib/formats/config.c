@@ -166,6 +166,63 @@ static int yaml_strlist(const YNode *v, char ***list, size_t *count) {
         return 0;
 }
 
+static const ServerKey *server_key_find(const char *name) {
+        for (size_t j = 0; j < ELEMENTSOF(server_keys); j++)
+                if (streq(server_keys[j].name, name))
+                        return &server_keys[j];
+        return NULL;
+}
+
+/* One `vault-servers.<server>.<key>: val` of the file at `path`. */
+static int server_key_set(VaultServerConfig *s, const char *path, const YNode *key,
+                          const YNode *val, char *err, size_t errlen) {
+        const ServerKey *sk = server_key_find(key->scalar);
+        void *p;
+
+        if (!sk)
+                return set_err(err, errlen, "%s:%u: unknown key 'vault-servers.%s.%s'", path,
+                               key->line, s->name, key->scalar);
+        p = (char *)s + sk->offset;
+        if (sk->type == OPT_STRLIST) {
+                int r = yaml_strlist(val, (char ***)p, &s->n_allowed_audiences);
+                if (r < 0 && r != -ENOMEM)
+                        return set_err(err, errlen,
+                                       "%s:%u: vault-servers.%s.%s must be a list of strings", path,
+                                       val->line, s->name, key->scalar);
+                return r;
+        }
+        if (val->type != YNODE_SCALAR)
+                return set_err(err, errlen, "%s:%u: vault-servers.%s.%s must be a single value",
+                               path, val->line, s->name, key->scalar);
+        if (sk->type == OPT_BOOL) {
+                if (parse_bool(val->scalar, (bool *)p) < 0)
+                        return set_err(err, errlen,
+                                       "%s:%u: vault-servers.%s.%s: '%s' is not a boolean", path,
+                                       val->line, s->name, key->scalar, val->scalar);
+                return 0;
+        }
+        if (sk->type == OPT_PATH && val->scalar[0] != '/')
+                return set_err(err, errlen,
+                               "%s:%u: vault-servers.%s.%s: '%s' is not an absolute path", path,
+                               val->line, s->name, key->scalar, val->scalar);
+        free(*(char **)p);
+        *(char **)p = strdup(val->scalar);
+        return *(char **)p ? 0 : -ENOMEM;
+}
+
+/* A new, empty server entry named `name`; NULL on OOM. */
+static VaultServerConfig *server_add(Config *c, const char *name) {
+        VaultServerConfig *grown, *s;
+
+        grown = realloc(c->vault_servers, (c->n_vault_servers + 1) * sizeof(*grown));
+        if (!grown)
+                return NULL;
+        c->vault_servers = grown;
+        s = &c->vault_servers[c->n_vault_servers++];
+        *s = (VaultServerConfig){ .name = strdup(name) };
+        return s->name ? s : NULL;
+}
+
 static int load_vault_servers(Config *c, const char *path, const YNode *v, char *err,
                               size_t errlen) {
         if (v->type != YNODE_MAPPING)
@@ -174,7 +231,7 @@ static int load_vault_servers(Config *c, const char *path, const YNode *v, char 
                                v->line);
         for (size_t i = 0; i < v->n_children; i++) {
                 const YNode *name = v->keys[i], *body = v->values[i];
-                VaultServerConfig *grown, *s;
+                VaultServerConfig *s;
 
                 if (body->type != YNODE_MAPPING)
                         return set_err(err, errlen,
@@ -185,61 +242,14 @@ static int load_vault_servers(Config *c, const char *path, const YNode *v, char 
                                        "%s:%u: vault server name '%s' must be letters, digits, "
                                        "'-' and '.'",
                                        path, name->line, name->scalar);
-                grown = realloc(c->vault_servers, (c->n_vault_servers + 1) * sizeof(*grown));
-                if (!grown)
-                        return -ENOMEM;
-                c->vault_servers = grown;
-                s = &c->vault_servers[c->n_vault_servers++];
-                *s = (VaultServerConfig){ .name = strdup(name->scalar) };
-                if (!s->name)
+                s = server_add(c, name->scalar);
+                if (!s)
                         return -ENOMEM;
                 for (size_t k = 0; k < body->n_children; k++) {
-                        const YNode *key = body->keys[k], *val = body->values[k];
-                        const ServerKey *sk = NULL;
-                        void *p;
-                        for (size_t j = 0; j < ELEMENTSOF(server_keys) && !sk; j++)
-                                if (streq(server_keys[j].name, key->scalar))
-                                        sk = &server_keys[j];
-                        if (!sk)
-                                return set_err(err, errlen,
-                                               "%s:%u: unknown key 'vault-servers.%s.%s'", path,
-                                               key->line, name->scalar, key->scalar);
-                        p = (char *)s + sk->offset;
-                        if (sk->type == OPT_STRLIST) {
-                                int r = yaml_strlist(val, (char ***)p, &s->n_allowed_audiences);
-                                if (r == -ENOMEM)
-                                        return r;
-                                if (r < 0)
-                                        return set_err(err, errlen,
-                                                       "%s:%u: vault-servers.%s.%s must be a "
-                                                       "list of strings",
-                                                       path, val->line, name->scalar, key->scalar);
-                                continue;
-                        }
-                        if (val->type != YNODE_SCALAR)
-                                return set_err(err, errlen,
-                                               "%s:%u: vault-servers.%s.%s must be a single "
-                                               "value",
-                                               path, val->line, name->scalar, key->scalar);
-                        if (sk->type == OPT_BOOL) {
-                                if (parse_bool(val->scalar, (bool *)p) < 0)
-                                        return set_err(err, errlen,
-                                                       "%s:%u: vault-servers.%s.%s: '%s' is not "
-                                                       "a boolean",
-                                                       path, val->line, name->scalar, key->scalar,
-                                                       val->scalar);
-                                continue;
-                        }
-                        if (sk->type == OPT_PATH && val->scalar[0] != '/')
-                                return set_err(err, errlen,
-                                               "%s:%u: vault-servers.%s.%s: '%s' is not an "
-                                               "absolute path",
-                                               path, val->line, name->scalar, key->scalar,
-                                               val->scalar);
-                        free(*(char **)p);
-                        *(char **)p = strdup(val->scalar);
-                        if (!*(char **)p)
-                                return -ENOMEM;
+                        int r = server_key_set(s, path, body->keys[k], body->values[k], err,
+                                               errlen);
+                        if (r < 0)
+                                return r;
                 }
         }
         return 0;
@@ -465,26 +475,8 @@ const VaultServerConfig *config_vault_server(const Config *c, const char *name) 
         return NULL;
 }
 
-static int finalize(Config *c, char *const *envp, char *err, size_t errlen) {
-        int r;
-
-        if (!config_driver_name_valid(c->driver_name))
-                return set_err(err, errlen,
-                               "%s: '%s' is not a valid CSI plugin name (at most 63 "
-                               "characters: letters, digits, '-' and '.', starting and ending "
-                               "with a letter or digit)",
-                               origin_of(c, "driver-name"), c->driver_name);
-        r = config_parse_endpoint(c->endpoint, &c->socket_path, err, errlen);
-        if (r < 0) {
-                char inner[CONFIG_ERROR_MAX];
-                (void)snprintf(inner, sizeof(inner), "%s", err);
-                (void)set_err(err, errlen, "%s: %s", origin_of(c, "endpoint"), inner);
-                return r;
-        }
-        r = resolve_group(c, err, errlen);
-        if (r < 0)
-                return r;
-
+/* node-id: the setting, else $NODE_NAME, else the host name. */
+static int finalize_node_id(Config *c, char *const *envp, char *err, size_t errlen) {
         if (isempty(c->node_id)) {
                 const char *nn = env_lookup(envp, "NODE_NAME");
                 char host[HOST_NAME_MAX + 1];
@@ -505,16 +497,34 @@ static int finalize(Config *c, char *const *envp, char *err, size_t errlen) {
                 return set_err(err, errlen, "%s: longer than 256 bytes (CSI limit)",
                                c->origins[option_find("node-id")] ? origin_of(c, "node-id")
                                                                   : "node-id ($NODE_NAME)");
-        r = finalize_vault_servers(c, err, errlen);
+        return 0;
+}
+
+/* The driver name, the endpoint, the socket group and the node id. */
+static int finalize_identity(Config *c, char *const *envp, char *err, size_t errlen) {
+        int r;
+
+        if (!config_driver_name_valid(c->driver_name))
+                return set_err(err, errlen,
+                               "%s: '%s' is not a valid CSI plugin name (at most 63 "
+                               "characters: letters, digits, '-' and '.', starting and ending "
+                               "with a letter or digit)",
+                               origin_of(c, "driver-name"), c->driver_name);
+        r = config_parse_endpoint(c->endpoint, &c->socket_path, err, errlen);
+        if (r < 0) {
+                char inner[CONFIG_ERROR_MAX];
+                (void)snprintf(inner, sizeof(inner), "%s", err);
+                (void)set_err(err, errlen, "%s: %s", origin_of(c, "endpoint"), inner);
+                return r;
+        }
+        r = resolve_group(c, err, errlen);
         if (r < 0)
                 return r;
-        if (c->tmpfs_size_default > c->tmpfs_size_max)
-                return set_err(err, errlen,
-                               "tmpfs-size (%llu bytes) is larger than tmpfs-size-max "
-                               "(%llu bytes)",
-                               (unsigned long long)c->tmpfs_size_default,
-                               (unsigned long long)c->tmpfs_size_max);
-        /* rotation: 30 s is the node floor; only the test option goes lower */
+        return finalize_node_id(c, envp, err, errlen);
+}
+
+/* Rotation: 30 s is the node floor; only the test option goes lower. */
+static int finalize_refresh(Config *c, char *err, size_t errlen) {
         if (c->test_refresh_interval_min_usec > 0) {
                 c->refresh_interval_min_usec = c->test_refresh_interval_min_usec;
                 add_warning(c, "test-refresh-interval-min is set: volumes may refresh more "
@@ -528,6 +538,27 @@ static int finalize(Config *c, char *const *envp, char *err, size_t errlen) {
         if (c->refresh_interval_default_usec < c->refresh_interval_min_usec)
                 return set_err(err, errlen,
                                "refresh-interval is shorter than refresh-interval-min");
+        return 0;
+}
+
+/* The checks that need every layer applied, in the order their errors are
+ * reported. */
+static int finalize(Config *c, char *const *envp, char *err, size_t errlen) {
+        int r = finalize_identity(c, envp, err, errlen);
+
+        if (r >= 0)
+                r = finalize_vault_servers(c, err, errlen);
+        if (r < 0)
+                return r;
+        if (c->tmpfs_size_default > c->tmpfs_size_max)
+                return set_err(err, errlen,
+                               "tmpfs-size (%llu bytes) is larger than tmpfs-size-max "
+                               "(%llu bytes)",
+                               (unsigned long long)c->tmpfs_size_default,
+                               (unsigned long long)c->tmpfs_size_max);
+        r = finalize_refresh(c, err, errlen);
+        if (r < 0)
+                return r;
         if (c->n_target_roots == 0)
                 return set_err(err, errlen, "target-roots: at least one directory is needed");
         if (!isempty(c->metrics_address)) {
