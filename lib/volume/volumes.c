@@ -966,15 +966,70 @@ static void health_from_json(VolumeHealth *h, const JsonValue *o) {
         copy_member(o, "error_path", h->error_path, sizeof(h->error_path));
 }
 
+/* A record's fields from its record.json (object o). 0, -EBADMSG or -ENOMEM. */
+static int record_from_json(VolumeRecord *r, const JsonValue *o) {
+        const JsonValue *child;
+        int64_t mode = 0;
+        int rc;
+
+        if (json_member_strdup(o, "volume_id", &r->volume_id) < 0 || !r->volume_id ||
+            json_member_strdup(o, "target_path", &r->facts.target_path) < 0 ||
+            !r->facts.target_path)
+                return -EBADMSG;
+        (void)json_member_strdup(o, "server", &r->facts.server);
+        (void)json_member_strdup(o, "namespace", &r->facts.ns);
+        (void)json_member_strdup(o, "fs_type", &r->facts.fs_type);
+        (void)json_member_strdup(o, "mount_group", &r->facts.mount_group);
+        (void)json_member_strdup(o, "token_accessor", &r->token_accessor);
+        (void)json_member_bool(o, "readonly", &r->facts.readonly);
+        if (json_member_int64(o, "access_mode", &mode) == 0)
+                r->facts.access_mode = (int)mode;
+        r->facts.tmpfs_mnt_id = member_u64(o, "tmpfs_mnt_id");
+        (void)json_member_bool(o, "target_created", &r->facts.target_created);
+        (void)json_member_bool(o, "publishing", &r->intent);
+        r->facts.target_mnt_id = member_u64(o, "target_mnt_id");
+        child = json_object_member(o, "attributes");
+        if (child && (rc = attrs_from_json(r, child)) < 0)
+                return rc;
+        child = json_object_member(o, "groups");
+        if (child && (rc = groups_from_json(r, child)) < 0)
+                return rc;
+        token_from_json(r, json_object_member(o, "token"));
+        health_from_json(&r->locked.health, json_object_member(o, "status"));
+        return 0;
+}
+
+/* The volume's Vault token and objects attribute, from their root-only
+ * files beside record.json (each may be missing). 0 or -ENOMEM. */
+static int record_read_secrets(VolumeRecord *r, int dfd) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        int rc;
+
+        if (read_small(dfd, "token", TOKEN_FILE_MAX, &data, &len) == 0) {
+                (void)vault_token_new(data, len, r->facts.ns, &r->token);
+                secret_erase_and_free(data);
+                data = NULL;
+                r->rot->token_verify = r->token != NULL;
+                r->token_saved = r->token != NULL;
+        }
+        if (read_small(dfd, "objects", OBJECTS_FILE_MAX, &data, &len) == 0) {
+                rc = secret_new_from(&r->objects_attr, data, len);
+                secret_erase_and_free(data);
+                if (rc < 0)
+                        return rc;
+                r->objects_saved = true;
+        }
+        return 0;
+}
+
 static int load_one(VolumeTable *t, const char *key) {
         _cleanup_free_ char *dir = NULL;
         _cleanup_close_ int dfd = -1;
-        uint8_t *data = NULL, *tok = NULL;
-        size_t len = 0, tlen = 0;
+        uint8_t *data = NULL;
+        size_t len = 0;
         JsonValue *o = NULL;
-        const JsonValue *child;
         VolumeRecord *r = NULL;
-        int64_t mode = 0;
         int rc;
 
         if (asprintf(&dir, "%s/%s", t->volumes_dir, key) < 0) {
@@ -992,59 +1047,18 @@ static int load_one(VolumeTable *t, const char *key) {
         if (rc != 0)
                 return -EBADMSG;
         r = record_new();
-        if (!r) {
-                rc = -ENOMEM;
-                goto out;
-        }
-        r->key = strdup(key);
-        if (json_member_strdup(o, "volume_id", &r->volume_id) < 0 || !r->volume_id ||
-            json_member_strdup(o, "target_path", &r->facts.target_path) < 0 ||
-            !r->facts.target_path) {
-                rc = -EBADMSG;
-                goto out;
-        }
-        (void)json_member_strdup(o, "server", &r->facts.server);
-        (void)json_member_strdup(o, "namespace", &r->facts.ns);
-        (void)json_member_strdup(o, "fs_type", &r->facts.fs_type);
-        (void)json_member_strdup(o, "mount_group", &r->facts.mount_group);
-        (void)json_member_strdup(o, "token_accessor", &r->token_accessor);
-        (void)json_member_bool(o, "readonly", &r->facts.readonly);
-        if (json_member_int64(o, "access_mode", &mode) == 0)
-                r->facts.access_mode = (int)mode;
-        r->facts.tmpfs_mnt_id = member_u64(o, "tmpfs_mnt_id");
-        (void)json_member_bool(o, "target_created", &r->facts.target_created);
-        (void)json_member_bool(o, "publishing", &r->intent);
-        r->facts.target_mnt_id = member_u64(o, "target_mnt_id");
-        child = json_object_member(o, "attributes");
-        if (child && (rc = attrs_from_json(r, child)) < 0)
-                goto out;
-        child = json_object_member(o, "groups");
-        if (child && (rc = groups_from_json(r, child)) < 0)
-                goto out;
-        token_from_json(r, json_object_member(o, "token"));
-        health_from_json(&r->locked.health, json_object_member(o, "status"));
-        if (read_small(dfd, "token", TOKEN_FILE_MAX, &tok, &tlen) == 0) {
-                (void)vault_token_new(tok, tlen, r->facts.ns, &r->token);
-                secret_erase_and_free(tok);
-                tok = NULL;
-                r->rot->token_verify = r->token != NULL;
-                r->token_saved = r->token != NULL;
-        }
-        if (read_small(dfd, "objects", OBJECTS_FILE_MAX, &tok, &tlen) == 0) {
-                rc = secret_new_from(&r->objects_attr, tok, tlen);
-                secret_erase_and_free(tok);
-                if (rc < 0)
-                        goto out;
-                r->objects_saved = true;
-        }
-        /* a publish a crash interrupted: kept to be undone, never served */
-        r->published = !r->intent;
-        pthread_mutex_lock(&t->lock);
-        rc = table_add(t, r);
-        pthread_mutex_unlock(&t->lock);
+        rc = !r || !(r->key = strdup(key)) ? -ENOMEM : record_from_json(r, o);
         if (rc == 0)
-                r = NULL;
-out:
+                rc = record_read_secrets(r, dfd);
+        if (rc == 0) {
+                /* a publish a crash interrupted: kept to be undone, never served */
+                r->published = !r->intent;
+                pthread_mutex_lock(&t->lock);
+                rc = table_add(t, r);
+                pthread_mutex_unlock(&t->lock);
+                if (rc == 0)
+                        r = NULL;
+        }
         record_free(r);
         json_value_unref(o);
         return rc;
