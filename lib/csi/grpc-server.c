@@ -398,85 +398,100 @@ static void log_message_debug(const char *method, const char *what, const Protob
         explicit_bzero(text, sizeof(text));
 }
 
-static void handle_registered(RpcCall *c) {
-        const RpcMethod *m = c->rm->method;
-        CsiStatus st = CSI_STATUS_INIT;
-        ProtobufCMessage *request = NULL, *response = NULL;
+/* The message of a failed wire check (r from proto_check_wire()). */
+static void set_wire_status(CsiStatus *st, const char *method, const RpcMethod *m, int r,
+                            const char *bad_field) {
+        /* at the wire length: protobuf-c cuts a string at a NUL */
+        if (r == -EINVAL)
+                csi_status_set(st, CSI_INVALID_ARGUMENT,
+                               "%s: malformed request: field '%s' contains a NUL byte; string "
+                               "fields may not contain NUL",
+                               method, bad_field);
+        else if (r == -EILSEQ)
+                csi_status_set(st, CSI_INVALID_ARGUMENT,
+                               "%s: malformed request: field '%s' is not valid UTF-8", method,
+                               bad_field);
+        else
+                csi_status_set(st, CSI_INVALID_ARGUMENT,
+                               "%s: malformed request: the bytes are not a valid %s message",
+                               method, m->request->name);
+}
+
+/* The call's request message, unpacked and checked on the wire; NULL with
+ * st set when there is none. The received bytes are wiped. */
+static ProtobufCMessage *unpack_request(RpcCall *c, const RpcMethod *m, const char *method,
+                                        CsiStatus *st) {
+        ProtobufCMessage *request = NULL;
+        const char *bad_field = NULL;
         uint8_t *data = NULL;
         size_t len = 0;
-        char reqid[32];
-        uint64_t start = now_usec();
-        LogContext ctx = { .method = short_name(m->path), .request_id = reqid };
         int r;
 
-        (void)snprintf(reqid, sizeof(reqid), "%lu",
-                       atomic_fetch_add(&c->server->next_request_id, 1) + 1);
-        log_context_push(&ctx);
-
-        if (!c->payload)
-                csi_status_set(&st, CSI_INVALID_ARGUMENT, "%s: the request has no message",
-                               ctx.method);
-        else if (read_payload(c->payload, &data, &len) < 0)
-                csi_status_set(&st, CSI_INTERNAL, "%s: cannot read the request", ctx.method);
-        else {
-                const char *bad_field = NULL;
-                request = protobuf_c_message_unpack(m->request, NULL, len, data);
-                if (!request)
-                        csi_status_set(&st, CSI_INVALID_ARGUMENT,
-                                       "%s: malformed request: the bytes are not a valid %s "
-                                       "message",
-                                       ctx.method, m->request->name);
-                else if ((r = proto_check_wire(m->request, data, len, &bad_field)) < 0) {
-                        /* at the wire length: protobuf-c cuts a string at a NUL */
-                        if (r == -EINVAL)
-                                csi_status_set(&st, CSI_INVALID_ARGUMENT,
-                                               "%s: malformed request: field '%s' contains a "
-                                               "NUL byte; string fields may not contain NUL",
-                                               ctx.method, bad_field);
-                        else if (r == -EILSEQ)
-                                csi_status_set(&st, CSI_INVALID_ARGUMENT,
-                                               "%s: malformed request: field '%s' is not valid "
-                                               "UTF-8",
-                                               ctx.method, bad_field);
-                        else
-                                csi_status_set(&st, CSI_INVALID_ARGUMENT,
-                                               "%s: malformed request: the bytes are not a "
-                                               "valid %s message",
-                                               ctx.method, m->request->name);
-                        proto_wipe_strings(request);
-                        protobuf_c_message_free_unpacked(request, NULL);
-                        request = NULL;
-                }
+        if (!c->payload) {
+                csi_status_set(st, CSI_INVALID_ARGUMENT, "%s: the request has no message", method);
+                return NULL;
+        }
+        if (read_payload(c->payload, &data, &len) < 0) {
+                csi_status_set(st, CSI_INTERNAL, "%s: cannot read the request", method);
+                return NULL;
+        }
+        request = protobuf_c_message_unpack(m->request, NULL, len, data);
+        if (!request)
+                set_wire_status(st, method, m, -EBADMSG, NULL);
+        else if ((r = proto_check_wire(m->request, data, len, &bad_field)) < 0) {
+                set_wire_status(st, method, m, r, bad_field);
+                proto_wipe_strings(request);
+                protobuf_c_message_free_unpacked(request, NULL);
+                request = NULL;
         }
         if (data) {
                 explicit_bzero(data, len);
                 free(data);
         }
+        return request;
+}
+
+/* The handler, with a response in the call's arena; NULL when none could
+ * be had (st says so). */
+static ProtobufCMessage *run_handler(RpcCall *c, const RpcMethod *m,
+                                     const ProtobufCMessage *request, CsiStatus *st,
+                                     LogContext *ctx) {
+        ProtobufCMessage *response = rpc_call_alloc(c, m->response->sizeof_message);
+
+        if (!response) {
+                csi_status_set(st, CSI_RESOURCE_EXHAUSTED, "%s: out of memory", ctx->method);
+                return NULL;
+        }
+        protobuf_c_message_init(m->response, response);
+        m->handler(c->server->userdata, c, request, response, st, ctx);
+        return response;
+}
+
+static void handle_registered(RpcCall *c) {
+        const RpcMethod *m = c->rm->method;
+        CsiStatus st = CSI_STATUS_INIT;
+        ProtobufCMessage *request, *response = NULL;
+        char reqid[32];
+        uint64_t start = now_usec(), usec;
+        LogContext ctx = { .method = short_name(m->path), .request_id = reqid };
+
+        (void)snprintf(reqid, sizeof(reqid), "%lu",
+                       atomic_fetch_add(&c->server->next_request_id, 1) + 1);
+        log_context_push(&ctx);
+
+        request = unpack_request(c, m, ctx.method, &st);
         if (request) {
                 /* so the dump can be found by volume (the handler sets these again) */
                 ctx.volume_id = request_string(request, "volume_id");
                 ctx.target_path = request_string(request, "target_path");
                 log_message_debug(ctx.method, "request", request);
+                response = run_handler(c, m, request, &st, &ctx);
         }
-
-        if (request) {
-                response = rpc_call_alloc(c, m->response->sizeof_message);
-                if (!response)
-                        csi_status_set(&st, CSI_RESOURCE_EXHAUSTED, "%s: out of memory",
-                                       ctx.method);
-                else {
-                        protobuf_c_message_init(m->response, response);
-                        m->handler(c->server->userdata, c, request, response, &st, &ctx);
-                }
-        }
-
         if (response && st.code == CSI_OK)
                 log_message_debug(ctx.method, "response", response);
-        {
-                uint64_t usec = now_usec() - start;
-                log_outcome(ctx.method, &st, usec, m->ok_log_level);
-                metrics_csi_request(c->server->metrics, ctx.method, (int)st.code, usec);
-        }
+        usec = now_usec() - start;
+        log_outcome(ctx.method, &st, usec, m->ok_log_level);
+        metrics_csi_request(c->server->metrics, ctx.method, (int)st.code, usec);
         log_context_pop(&ctx);
 
         /* pack before the request goes: handlers may point into it */
@@ -935,89 +950,107 @@ RpcClient *rpc_client_free(RpcClient *c) {
         return NULL;
 }
 
+/* What one unary client call sends and receives. */
+typedef struct ClientExchange {
+        grpc_metadata_array initial_md, trailing_md;
+        grpc_byte_buffer *send_bb, *recv_bb;
+        grpc_status_code code;
+        grpc_slice details;
+        const char *error_string;
+        grpc_op ops[6];
+} ClientExchange;
+
+/* The request packed, and the six operations of a unary call. */
+static void exchange_init(ClientExchange *x, const ProtobufCMessage *request) {
+        grpc_slice slice = grpc_slice_malloc(protobuf_c_message_get_packed_size(request));
+        grpc_op *ops = x->ops;
+
+        *x = (ClientExchange){ .code = GRPC_STATUS_UNKNOWN, .details = grpc_empty_slice() };
+        protobuf_c_message_pack(request, GRPC_SLICE_START_PTR(slice));
+        x->send_bb = grpc_raw_byte_buffer_create(&slice, 1);
+        grpc_slice_unref(slice);
+        grpc_metadata_array_init(&x->initial_md);
+        grpc_metadata_array_init(&x->trailing_md);
+        ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+        ops[1].op = GRPC_OP_SEND_MESSAGE;
+        ops[1].data.send_message.send_message = x->send_bb;
+        ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+        ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+        ops[3].data.recv_initial_metadata.recv_initial_metadata = &x->initial_md;
+        ops[4].op = GRPC_OP_RECV_MESSAGE;
+        ops[4].data.recv_message.recv_message = &x->recv_bb;
+        ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+        ops[5].data.recv_status_on_client.trailing_metadata = &x->trailing_md;
+        ops[5].data.recv_status_on_client.status = &x->code;
+        ops[5].data.recv_status_on_client.status_details = &x->details;
+        ops[5].data.recv_status_on_client.error_string = &x->error_string;
+}
+
+static void exchange_done(ClientExchange *x) {
+        gpr_free((void *)x->error_string);
+        grpc_slice_unref(x->details);
+        grpc_metadata_array_destroy(&x->initial_md);
+        grpc_metadata_array_destroy(&x->trailing_md);
+        grpc_byte_buffer_destroy(x->send_bb);
+        if (x->recv_bb)
+                grpc_byte_buffer_destroy(x->recv_bb);
+}
+
+/* The completed call's status, and its response when it is OK. */
+static int exchange_result(ClientExchange *x, const ProtobufCMessageDescriptor *response_desc,
+                           ProtobufCMessage **ret_response, CsiStatus *status) {
+        uint8_t *data;
+        size_t len;
+        int r;
+
+        if (x->code != GRPC_STATUS_OK) {
+                char *msg = grpc_slice_to_c_string(x->details);
+                csi_status_set(status, (CsiCode)x->code, "%s",
+                               msg && *msg ? msg : strempty(x->error_string));
+                gpr_free(msg);
+                return 0;
+        }
+        if (!x->recv_bb) {
+                csi_status_set(status, CSI_INTERNAL, "the reply has no message");
+                return 0;
+        }
+        r = read_payload(x->recv_bb, &data, &len);
+        if (r < 0)
+                return r;
+        *ret_response = protobuf_c_message_unpack(response_desc, NULL, len, data);
+        free(data);
+        if (!*ret_response)
+                csi_status_set(status, CSI_INTERNAL, "malformed %s in the reply",
+                               response_desc->name);
+        else
+                csi_status_set(status, CSI_OK, "OK");
+        return 0;
+}
+
 int rpc_client_call(RpcClient *cl, const char *method, const ProtobufCMessage *request,
                     const ProtobufCMessageDescriptor *response_desc, uint64_t timeout_usec,
                     ProtobufCMessage **ret_response, CsiStatus *status) {
-        grpc_call *call;
-        grpc_metadata_array initial_md, trailing_md;
-        grpc_byte_buffer *send_bb, *recv_bb = NULL;
-        grpc_status_code code = GRPC_STATUS_UNKNOWN;
-        grpc_slice details = grpc_empty_slice();
-        const char *error_string = NULL;
-        grpc_op ops[6];
-        gpr_timespec deadline;
-        grpc_event ev;
-        grpc_slice slice;
+        gpr_timespec deadline =
+                gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                             gpr_time_from_micros((int64_t)timeout_usec, GPR_TIMESPAN));
         void *tag = (void *)++cl->next_tag;
-        int r = 0;
+        ClientExchange x;
+        grpc_call *call;
+        grpc_event ev;
+        int r = -EIO;
 
         *ret_response = NULL;
-        deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                gpr_time_from_micros((int64_t)timeout_usec, GPR_TIMESPAN));
         call = grpc_channel_create_call(cl->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cl->cq,
                                         grpc_slice_from_static_string(method), NULL, deadline,
                                         NULL);
-
-        slice = grpc_slice_malloc(protobuf_c_message_get_packed_size(request));
-        protobuf_c_message_pack(request, GRPC_SLICE_START_PTR(slice));
-        send_bb = grpc_raw_byte_buffer_create(&slice, 1);
-        grpc_slice_unref(slice);
-        grpc_metadata_array_init(&initial_md);
-        grpc_metadata_array_init(&trailing_md);
-
-        memset(ops, 0, sizeof(ops));
-        ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-        ops[1].op = GRPC_OP_SEND_MESSAGE;
-        ops[1].data.send_message.send_message = send_bb;
-        ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-        ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-        ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
-        ops[4].op = GRPC_OP_RECV_MESSAGE;
-        ops[4].data.recv_message.recv_message = &recv_bb;
-        ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-        ops[5].data.recv_status_on_client.trailing_metadata = &trailing_md;
-        ops[5].data.recv_status_on_client.status = &code;
-        ops[5].data.recv_status_on_client.status_details = &details;
-        ops[5].data.recv_status_on_client.error_string = &error_string;
-
-        if (grpc_call_start_batch(call, ops, ELEMENTSOF(ops), tag, NULL) != GRPC_CALL_OK) {
-                r = -EIO;
-                goto out;
+        exchange_init(&x, request);
+        if (grpc_call_start_batch(call, x.ops, ELEMENTSOF(x.ops), tag, NULL) == GRPC_CALL_OK) {
+                ev = grpc_completion_queue_pluck(cl->cq, tag, gpr_inf_future(GPR_CLOCK_MONOTONIC),
+                                                 NULL);
+                if (ev.type == GRPC_OP_COMPLETE)
+                        r = exchange_result(&x, response_desc, ret_response, status);
         }
-        ev = grpc_completion_queue_pluck(cl->cq, tag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-        if (ev.type != GRPC_OP_COMPLETE) {
-                r = -EIO;
-                goto out;
-        }
-        if (code == GRPC_STATUS_OK && recv_bb) {
-                uint8_t *data;
-                size_t len;
-                r = read_payload(recv_bb, &data, &len);
-                if (r < 0)
-                        goto out;
-                *ret_response = protobuf_c_message_unpack(response_desc, NULL, len, data);
-                free(data);
-                if (!*ret_response)
-                        csi_status_set(status, CSI_INTERNAL, "malformed %s in the reply",
-                                       response_desc->name);
-                else
-                        csi_status_set(status, CSI_OK, "OK");
-        } else if (code == GRPC_STATUS_OK)
-                csi_status_set(status, CSI_INTERNAL, "the reply has no message");
-        else {
-                char *msg = grpc_slice_to_c_string(details);
-                csi_status_set(status, (CsiCode)code, "%s",
-                               msg && *msg ? msg : strempty(error_string));
-                gpr_free(msg);
-        }
-out:
-        gpr_free((void *)error_string);
-        grpc_slice_unref(details);
-        grpc_metadata_array_destroy(&initial_md);
-        grpc_metadata_array_destroy(&trailing_md);
-        grpc_byte_buffer_destroy(send_bb);
-        if (recv_bb)
-                grpc_byte_buffer_destroy(recv_bb);
+        exchange_done(&x);
         grpc_call_unref(call);
         return r;
 }
