@@ -837,32 +837,13 @@ void log_ratelimit_configure(uint64_t interval_usec, unsigned burst, LogClockFn 
 
 #define LOG_FIELDS_MAX 32
 
-int log_internalv(int level, int error, const char *file, int line, const char *func,
-                  const LogField *fields, size_t n_fields, const char *format, va_list ap) {
-        char raw[LOG_MESSAGE_MAX], message[LOG_MESSAGE_MAX + 64], num[16];
-        LogField all[LOG_FIELDS_MAX + 1];
-        char *scrubbed[LOG_FIELDS_MAX] = { 0 };
-        size_t n = 0;
-        unsigned reported = 0;
-        int saved_errno = errno;
-
-        if (error < 0)
-                error = -error;
-        if (!log_level_enabled(level))
-                goto out;
-
-        /* %m refers to `error` when given, as in systemd's log_*_errno(). */
-        errno = error ? error : saved_errno;
-        (void)vsnprintf(raw, sizeof(raw), format, ap);
-        (void)log_scrub_tokens(raw, message, LOG_MESSAGE_MAX);
-        explicit_bzero(raw, sizeof(raw));
-
-        n = collect_context(all, LOG_FIELDS_MAX);
+/* The call's fields after the context's (all has n of them): an explicit
+ * field replaces the context's field of that name. The new count. */
+static size_t merge_fields(LogField *all, size_t n, const LogField *fields, size_t n_fields) {
         for (size_t i = 0; i < n_fields; i++) {
                 size_t k = 0;
                 if (!fields[i].key || isempty(fields[i].value))
                         continue;
-                /* an explicit field replaces the context's field of that name */
                 while (k < n && !streq(all[k].key, fields[i].key))
                         k++;
                 if (k < n)
@@ -870,6 +851,12 @@ int log_internalv(int level, int error, const char *file, int line, const char *
                 else if (n < LOG_FIELDS_MAX)
                         all[n++] = fields[i];
         }
+        return n;
+}
+
+/* Every field value that holds a token shape is replaced by a scrubbed
+ * copy (scrubbed[i], for the caller to free), or by the marker alone. */
+static void scrub_fields(LogField *all, size_t n, char **scrubbed) {
         for (size_t i = 0; i < n; i++) {
                 size_t len, size = 0;
                 if (!has_token_shape(all[i].value))
@@ -884,40 +871,68 @@ int log_internalv(int level, int error, const char *file, int line, const char *
                 } else
                         all[i].value = LOG_TOKEN_MARKER;
         }
+}
 
-        if (level <= LOG_LEVEL_WARNING) {
-                RateReport evicted;
-                bool have_evicted;
-                bool go = ratelimit_check(level, file, line, func, message, &reported, &evicted,
-                                          &have_evicted);
-                if (have_evicted)
-                        emit_report(&evicted);
-                if (!go)
-                        goto done;
-        }
-        if (reported > 0) {
-                size_t ml = strlen(message);
-                (void)snprintf(message + ml, sizeof(message) - ml,
-                               " (%u similar messages suppressed)", reported);
-                (void)snprintf(num, sizeof(num), "%u", reported);
-                all[n++] = (LogField){ "SUPPRESSED", num };
+/* Warnings and errors pass the rate limit (a record it evicted is reported
+ * first); *reported: how many like this one it held back before. */
+static bool rate_limit_pass(int level, const char *file, int line, const char *func,
+                            const char *message, unsigned *reported) {
+        RateReport evicted;
+        bool have_evicted, go;
+
+        if (level > LOG_LEVEL_WARNING)
+                return true;
+        go = ratelimit_check(level, file, line, func, message, reported, &evicted, &have_evicted);
+        if (have_evicted)
+                emit_report(&evicted);
+        return go;
+}
+
+int log_internalv(int level, int error, const char *file, int line, const char *func,
+                  const LogField *fields, size_t n_fields, const char *format, va_list ap) {
+        char raw[LOG_MESSAGE_MAX], message[LOG_MESSAGE_MAX + 64], num[16];
+        LogField all[LOG_FIELDS_MAX + 1];
+        char *scrubbed[LOG_FIELDS_MAX] = { 0 };
+        size_t n;
+        unsigned reported = 0;
+        int saved_errno = errno;
+
+        if (error < 0)
+                error = -error;
+        if (!log_level_enabled(level)) {
+                errno = saved_errno;
+                return -error;
         }
 
-        LogRecord rec = {
-                .level = level,
-                .error = error,
-                .file = file,
-                .line = line,
-                .func = func,
-                .message = message,
-                .fields = all,
-                .n_fields = n,
-        };
-        emit(&rec);
-done:
+        /* %m refers to `error` when given, as in systemd's log_*_errno(). */
+        errno = error ? error : saved_errno;
+        (void)vsnprintf(raw, sizeof(raw), format, ap);
+        (void)log_scrub_tokens(raw, message, LOG_MESSAGE_MAX);
+        explicit_bzero(raw, sizeof(raw));
+
+        n = merge_fields(all, collect_context(all, LOG_FIELDS_MAX), fields, n_fields);
+        scrub_fields(all, n, scrubbed);
+        if (rate_limit_pass(level, file, line, func, message, &reported)) {
+                if (reported > 0) {
+                        size_t ml = strlen(message);
+                        (void)snprintf(message + ml, sizeof(message) - ml,
+                                       " (%u similar messages suppressed)", reported);
+                        (void)snprintf(num, sizeof(num), "%u", reported);
+                        all[n++] = (LogField){ "SUPPRESSED", num };
+                }
+                emit(&(LogRecord){
+                        .level = level,
+                        .error = error,
+                        .file = file,
+                        .line = line,
+                        .func = func,
+                        .message = message,
+                        .fields = all,
+                        .n_fields = n,
+                });
+        }
         for (size_t i = 0; i < ELEMENTSOF(scrubbed); i++)
                 free(scrubbed[i]);
-out:
         errno = saved_errno;
         return -error;
 }
