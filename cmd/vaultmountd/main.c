@@ -748,6 +748,72 @@ static int check_grpc_trace(const Config *c) {
         return 0;
 }
 
+/* Log level, format and target from the settings; the config's warnings
+ * logged. -EINVAL (message printed) for an unknown log target. */
+static int setup_logging(const Config *c) {
+        int r = log_target_from_string(c->log_target);
+
+        log_set_max_level(c->log_level);
+        log_set_format((LogFormat)c->log_format);
+        if (r < 0) {
+                fprintf(stderr,
+                        "vaultmountd: log-target: '%s' is not a log target (auto, stderr, "
+                        "journal)\n",
+                        c->log_target);
+                return r;
+        }
+        log_set_target(log_target_resolve((LogTarget)r, getenv("JOURNAL_STREAM")));
+        for (size_t i = 0; i < c->n_warnings; i++)
+                log_warning("%s", c->warnings[i]);
+        return 0;
+}
+
+/* The mount back-end; only the modes that mount need the kernel to have it.
+ * -EINVAL (message printed) when it cannot be had. */
+static int setup_mount_api(const Config *c) {
+        int r = mount_api_from_string(c->mount_api);
+
+        if (r < 0) {
+                fprintf(stderr,
+                        "vaultmountd: mount-api: '%s' is not a mount back-end (auto, new, "
+                        "classic)\n",
+                        c->mount_api);
+                return r;
+        }
+        if (c->mode != CONFIG_MODE_CHECK && c->mode != CONFIG_MODE_PROBE &&
+            mount_set_api((MountApi)r) < 0) {
+                fprintf(stderr, "vaultmountd: mount-api: this kernel lacks the new mount API "
+                                "(Linux 5.12+); use auto or classic\n");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int run_mode(const Config *c) {
+        switch (c->mode) {
+        case CONFIG_MODE_HELP:
+                config_print_help(stdout, "vaultmountd");
+                return EXIT_SUCCESS;
+        case CONFIG_MODE_VERSION:
+                print_version(stdout);
+                return EXIT_SUCCESS;
+        default:
+                break;
+        }
+        if (setup_logging(c) < 0 || check_grpc_trace(c) < 0 || setup_mount_api(c) < 0)
+                return EXIT_USAGE;
+        switch (c->mode) {
+        case CONFIG_MODE_CHECK:
+                return run_check(c);
+        case CONFIG_MODE_STATUS:
+                return status_report_run(c->state_dir, c->status_json, stdout, stderr);
+        case CONFIG_MODE_PROBE:
+                return run_probe(c);
+        default:
+                return run_daemon(c);
+        }
+}
+
 int main(int argc, char **argv) {
         Config c;
         char err[CONFIG_ERROR_MAX];
@@ -759,71 +825,7 @@ int main(int argc, char **argv) {
                 config_done(&c);
                 return EXIT_USAGE;
         }
-
-        switch (c.mode) {
-        case CONFIG_MODE_HELP:
-                config_print_help(stdout, "vaultmountd");
-                config_done(&c);
-                return EXIT_SUCCESS;
-        case CONFIG_MODE_VERSION:
-                print_version(stdout);
-                config_done(&c);
-                return EXIT_SUCCESS;
-        default:
-                break;
-        }
-
-        log_set_max_level(c.log_level);
-        log_set_format((LogFormat)c.log_format);
-        r = log_target_from_string(c.log_target);
-        if (r < 0) {
-                fprintf(stderr,
-                        "vaultmountd: log-target: '%s' is not a log target (auto, stderr, "
-                        "journal)\n",
-                        c.log_target);
-                config_done(&c);
-                return EXIT_USAGE;
-        }
-        log_set_target(log_target_resolve((LogTarget)r, getenv("JOURNAL_STREAM")));
-        for (size_t i = 0; i < c.n_warnings; i++)
-                log_warning("%s", c.warnings[i]);
-
-        r = check_grpc_trace(&c);
-        if (r < 0) {
-                config_done(&c);
-                return EXIT_USAGE;
-        }
-        r = mount_api_from_string(c.mount_api);
-        if (r < 0) {
-                fprintf(stderr,
-                        "vaultmountd: mount-api: '%s' is not a mount back-end (auto, new, "
-                        "classic)\n",
-                        c.mount_api);
-                config_done(&c);
-                return EXIT_USAGE;
-        }
-        if (c.mode != CONFIG_MODE_CHECK && c.mode != CONFIG_MODE_PROBE &&
-            mount_set_api((MountApi)r) < 0) {
-                fprintf(stderr, "vaultmountd: mount-api: this kernel lacks the new mount API "
-                                "(Linux 5.12+); use auto or classic\n");
-                config_done(&c);
-                return EXIT_USAGE;
-        }
-
-        switch (c.mode) {
-        case CONFIG_MODE_CHECK:
-                ret = run_check(&c);
-                break;
-        case CONFIG_MODE_STATUS:
-                ret = status_report_run(c.state_dir, c.status_json, stdout, stderr);
-                break;
-        case CONFIG_MODE_PROBE:
-                ret = run_probe(&c);
-                break;
-        default:
-                ret = run_daemon(&c);
-                break;
-        }
+        ret = run_mode(&c);
         config_done(&c);
         return ret;
 }
