@@ -390,10 +390,55 @@ int vault_response_retext(VaultResponse *r, const VaultTextFilter *f) {
  * Return: 0; VAULT_E_PROTOCOL (not JSON / not an object / a known key with
  * the wrong type, for status < 400); -ENOMEM.
  */
+/* The envelope's lease fields (request_id, lease_id, lease_duration,
+ * renewable, mount_type). */
+static int parse_lease_fields(VaultResponse *resp, long status, VaultError *err) {
+        int r;
+
+        if ((r = opt_string(resp->root, "request_id", false, true, &resp->request_id)) < 0 ||
+            (r = opt_string(resp->root, "lease_id", true, true, &resp->lease_id)) < 0 ||
+            (r = opt_int(resp->root, "lease_duration", &resp->lease_duration)) < 0 ||
+            (r = opt_bool(resp->root, "renewable", &resp->renewable)) < 0 ||
+            (r = opt_string(resp->root, "mount_type", false, true, &resp->mount_type)) < 0) {
+                if (r == -ENOMEM)
+                        return r;
+                return vault_error_set(err, VAULT_E_PROTOCOL, status,
+                                       "malformed lease fields in Vault response (HTTP %ld)",
+                                       status);
+        }
+        if (resp->lease_duration < 0)
+                return vault_error_set(err, VAULT_E_PROTOCOL, status,
+                                       "negative lease_duration in Vault response");
+        return 0;
+}
+
+/* The envelope's data, errors and warnings, wrap_info and auth. */
+static int parse_members(VaultResponse *resp, long status, VaultError *err) {
+        const JsonValue *v = json_object_member(resp->root, "data");
+        int r;
+
+        if (json_value_kind(v) == JSON_KIND_OBJECT)
+                resp->data = v;
+        else if (v && json_value_kind(v) != JSON_KIND_NULL)
+                return vault_error_set(err, VAULT_E_PROTOCOL, status,
+                                       "'data' in Vault response is not an object");
+        r = response_texts(resp, NULL);
+        if (r < 0)
+                return r;
+        v = json_object_member(resp->root, "wrap_info");
+        resp->has_wrap_info = json_value_kind(v) == JSON_KIND_OBJECT;
+        v = json_object_member(resp->root, "auth");
+        if (json_value_kind(v) == JSON_KIND_OBJECT)
+                return parse_auth(resp, (JsonValue *)v, err);
+        if (v && json_value_kind(v) != JSON_KIND_NULL && status < 400)
+                return vault_error_set(err, VAULT_E_PROTOCOL, status,
+                                       "'auth' in Vault response is not an object");
+        return 0;
+}
+
 int vault_response_parse(long status, const uint8_t *body, size_t size, VaultResponse **ret,
                          VaultError *err) {
         _cleanup_(vault_response_freep) VaultResponse *resp = NULL;
-        const JsonValue *v;
         JsonError jerr;
         int r;
 
@@ -423,45 +468,11 @@ int vault_response_parse(long status, const uint8_t *body, size_t size, VaultRes
                                        "object: %s",
                                        status, size, jerr.text);
         }
-
-        if ((r = opt_string(resp->root, "request_id", false, true, &resp->request_id)) < 0 ||
-            (r = opt_string(resp->root, "lease_id", true, true, &resp->lease_id)) < 0 ||
-            (r = opt_int(resp->root, "lease_duration", &resp->lease_duration)) < 0 ||
-            (r = opt_bool(resp->root, "renewable", &resp->renewable)) < 0 ||
-            (r = opt_string(resp->root, "mount_type", false, true, &resp->mount_type)) < 0) {
-                if (r == -ENOMEM)
-                        return r;
-                return vault_error_set(err, VAULT_E_PROTOCOL, status,
-                                       "malformed lease fields in Vault response (HTTP %ld)",
-                                       status);
-        }
-        if (resp->lease_duration < 0)
-                return vault_error_set(err, VAULT_E_PROTOCOL, status,
-                                       "negative lease_duration in Vault response");
-
-        v = json_object_member(resp->root, "data");
-        if (json_value_kind(v) == JSON_KIND_OBJECT)
-                resp->data = v;
-        else if (v && json_value_kind(v) != JSON_KIND_NULL)
-                return vault_error_set(err, VAULT_E_PROTOCOL, status,
-                                       "'data' in Vault response is not an object");
-
-        r = response_texts(resp, NULL);
-        if (r < 0)
+        r = parse_lease_fields(resp, status, err);
+        if (r == 0)
+                r = parse_members(resp, status, err);
+        if (r != 0)
                 return r;
-
-        v = json_object_member(resp->root, "wrap_info");
-        resp->has_wrap_info = json_value_kind(v) == JSON_KIND_OBJECT;
-
-        v = json_object_member(resp->root, "auth");
-        if (json_value_kind(v) == JSON_KIND_OBJECT) {
-                r = parse_auth(resp, (JsonValue *)v, err);
-                if (r != 0)
-                        return r;
-        } else if (v && json_value_kind(v) != JSON_KIND_NULL && status < 400)
-                return vault_error_set(err, VAULT_E_PROTOCOL, status,
-                                       "'auth' in Vault response is not an object");
-
         *ret = TAKE_PTR(resp);
         return 0;
 }
