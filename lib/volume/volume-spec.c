@@ -3,39 +3,16 @@
  * volume-spec.c - volumeAttributes → VolumeSpec, and the bytes of each file
  * (see volume-spec.h and docs/volume-attributes.md).
  *
- * secretArgs typing. vault-csi-provider (v1.7) decodes `objects` with Go's
- * gopkg.in/yaml.v3 into map[string]interface{} and sends json.Marshal() of
- * it, so a plain (unquoted) scalar becomes:
- *   - null:   "" ~ null Null NULL
- *   - bool:   true True TRUE false False FALSE   (yes/no/on/off stay strings:
- *             yaml.v3 dropped those YAML 1.1 booleans for untyped values)
- *   - int:    after removing every '_': an optional sign, then decimal,
- *             0x.. hex, 0o.. octal, 0b.. binary, or a leading-0 octal
- *             (YAML 1.1 style, 0755 = 493), within int64 (or uint64)
- *   - float:  [-+]?(.D+|D+(.D*)?)([eE][-+]?D+)?, e.g. 1.5, 1e3, -.5, 08
- *             (an invalid octal falls through to a float, as in Go); an
- *             integer beyond 64 bits is a float too
- *   - .inf, .nan (any sign and case variant) are refused: Go's json.Marshal
- *     fails on them, and JSON has no form for them
- *   - everything else, and every quoted scalar, is a string.
- * We do the same, with two deliberate differences: a plain timestamp
- * (2024-01-02) stays the text the user wrote (yaml.v3 turns it into a
- * time.Time and json.Marshal rewrites it as 2024-01-02T00:00:00Z), and
- * YAML tags (!!str) are not honoured (ytree drops them). Block scalars
- * (| and >) are typed like plain ones because ytree does not mark them;
- * only a single-line `|-`/`>-` scalar can differ from Go there.
- * Mappings nest; keys are always strings. The JSON is compact with sorted
- * keys and <, >, & escaped, byte for byte what json.Marshal sends.
+ * secretArgs and the plain scalars of filePermission and expand are typed
+ * as vault-csi-provider's Go decoder types them (yaml-go.h).
  *
- * Secret hygiene: secretArgs values pass through ytree scalars (wiped by
- * ytree_free), jansson strings (wiped by json.c's allocator), and number
- * texts on our stack (wiped here); they end up in SecretObject.args. Errors
- * name attributes, objects and keys, never values.
+ * Secret hygiene: secretArgs end up in SecretObject.args (see yaml-go.h for
+ * the copies on the way). Errors name attributes, objects and keys, never
+ * values.
  *
  * Never logs. Thread-safe (no shared state).
  */
 #include <inttypes.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <strings.h>
@@ -44,6 +21,7 @@
 #include "parse.h"
 #include "vault-json.h"
 #include "volume-spec.h"
+#include "yaml-go.h"
 #include "ytree.h"
 #include "fsutil.h"
 #include "macro.h"
@@ -51,7 +29,6 @@
 #define ATTR_TEXT_MAX             1024U                         /* roleName, vaultServer, ... */
 #define REFRESH_INTERVAL_MAX_USEC (30ULL * 24 * 3600 * 1000000) /* 30 days */
 #define QUOTE_MAX                 64U                           /* user text quoted in errors */
-#define JSON_WRITE_GO             (JSON_WRITE_SORT_KEYS | JSON_WRITE_ESCAPE_HTML)
 
 #define TLS_HINT                  "TLS settings belong to the node admin (vaultmount config `vault-servers`)"
 #define KNOWN_ATTRS                                                                                \
@@ -110,338 +87,6 @@ bool object_name_valid(const char *name) {
         return !object_name_problem(name);
 }
 
-/* --- plain YAML scalars, typed as Go's yaml.v3 does ---------------------------- */
-
-typedef enum PlainKind {
-        PLAIN_STRING,
-        PLAIN_NULL,
-        PLAIN_BOOL,
-        PLAIN_INT,
-        PLAIN_UINT,
-        PLAIN_FLOAT,
-        PLAIN_NONFINITE,
-} PlainKind;
-
-typedef struct PlainValue {
-        bool b;
-        int64_t i;
-        uint64_t u;
-        double d;
-} PlainValue;
-
-static bool str_in(const char *s, const char *const *list) {
-        for (; *list; list++)
-                if (streq(s, *list))
-                        return true;
-        return false;
-}
-
-static bool plain_is_null(const char *s) {
-        static const char *const nulls[] = { "", "~", "null", "Null", "NULL", NULL };
-        return str_in(s, nulls);
-}
-
-static int digit_value(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A' + 10;
-        return 99;
-}
-
-/* Go's strconv.ParseUint(s, 0, 64): prefixes 0x 0o 0b, a leading 0 is octal. */
-static int go_parse_uint(const char *s, uint64_t *ret) {
-        unsigned base = 10;
-        uint64_t v = 0;
-
-        if (!*s)
-                return -EINVAL;
-        if (s[0] == '0') {
-                size_t n = strlen(s);
-                char p = (char)(n >= 3 ? (s[1] | 0x20) : 0);
-                if (p == 'x' || p == 'o' || p == 'b') {
-                        base = p == 'x' ? 16 : p == 'o' ? 8 : 2;
-                        s += 2;
-                } else {
-                        base = 8;
-                        s += 1;
-                }
-        }
-        for (; *s; s++) {
-                unsigned d = (unsigned)digit_value(*s);
-                if (d >= base)
-                        return -EINVAL;
-                if (__builtin_mul_overflow(v, base, &v) || __builtin_add_overflow(v, d, &v))
-                        return -ERANGE;
-        }
-        *ret = v;
-        return 0;
-}
-
-/* Go's strconv.ParseInt(s, 0, 64). */
-static int go_parse_int(const char *s, int64_t *ret) {
-        bool neg = false;
-        uint64_t u;
-        int r;
-
-        if (*s == '+' || *s == '-') {
-                neg = *s == '-';
-                s++;
-        }
-        r = go_parse_uint(s, &u);
-        if (r < 0)
-                return r;
-        if (neg) {
-                if (u > (uint64_t)INT64_MAX + 1)
-                        return -ERANGE;
-                *ret = u == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)u;
-        } else {
-                if (u > (uint64_t)INT64_MAX)
-                        return -ERANGE;
-                *ret = (int64_t)u;
-        }
-        return 0;
-}
-
-static const char *skip_digits(const char *s, size_t *n) {
-        *n = 0;
-        while (*s >= '0' && *s <= '9') {
-                s++;
-                (*n)++;
-        }
-        return s;
-}
-
-/* yaml.v3's float pattern: ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$ */
-static bool yaml_float_syntax(const char *s) {
-        size_t n;
-
-        if (*s == '+' || *s == '-')
-                s++;
-        if (*s == '.') {
-                s = skip_digits(s + 1, &n);
-                if (n == 0)
-                        return false;
-        } else {
-                s = skip_digits(s, &n);
-                if (n == 0)
-                        return false;
-                if (*s == '.')
-                        s = skip_digits(s + 1, &n);
-        }
-        if (*s == 'e' || *s == 'E') {
-                s++;
-                if (*s == '+' || *s == '-')
-                        s++;
-                s = skip_digits(s, &n);
-                if (n == 0)
-                        return false;
-        }
-        return *s == 0;
-}
-
-/* strconv.ParseFloat: fails on overflow, rounds underflow to 0 silently. */
-static bool go_parse_float(const char *s, double *ret) {
-        char *end;
-        double d;
-
-        errno = 0;
-        d = strtod(s, &end);
-        if (*end || (errno == ERANGE && isinf(d)) || !isfinite(d))
-                return false;
-        *ret = d;
-        return true;
-}
-
-/*
- * Types a plain scalar like yaml.v3's resolve() (see the top of the file).
- * `s` may be a secret value: the '_'-stripped copy is wiped.
- */
-static int plain_resolve(const char *s, size_t len, PlainKind *ret_kind, PlainValue *ret) {
-        static const char *const trues[] = { "true", "True", "TRUE", NULL };
-        static const char *const falses[] = { "false", "False", "FALSE", NULL };
-        static const char *const nonfinite[] = { ".nan",  ".NaN",  ".NAN",  ".inf",  ".Inf",
-                                                 ".INF",  "+.inf", "+.Inf", "+.INF", "-.inf",
-                                                 "-.Inf", "-.INF", NULL };
-        _cleanup_free_ char *plain = NULL;
-        PlainKind kind = PLAIN_STRING;
-        char c = s[0];
-        size_t j = 0;
-
-        *ret = (PlainValue){ 0 };
-        if (plain_is_null(s)) {
-                *ret_kind = PLAIN_NULL;
-                return 0;
-        }
-        if (str_in(s, trues) || str_in(s, falses)) {
-                ret->b = str_in(s, trues);
-                *ret_kind = PLAIN_BOOL;
-                return 0;
-        }
-        if (str_in(s, nonfinite)) {
-                *ret_kind = PLAIN_NONFINITE;
-                return 0;
-        }
-        if (c == '.') {
-                /* ParseFloat on the text as written (no '_' removal) */
-                if (yaml_float_syntax(s) && go_parse_float(s, &ret->d))
-                        kind = PLAIN_FLOAT;
-                *ret_kind = kind;
-                return 0;
-        }
-        if (!(c == '+' || c == '-' || (c >= '0' && c <= '9'))) {
-                *ret_kind = PLAIN_STRING;
-                return 0;
-        }
-
-        plain = malloc(len + 1);
-        if (!plain)
-                return -ENOMEM;
-        for (size_t i = 0; i < len; i++)
-                if (s[i] != '_')
-                        plain[j++] = s[i];
-        plain[j] = 0;
-        if (go_parse_int(plain, &ret->i) == 0)
-                kind = PLAIN_INT;
-        else if (go_parse_uint(plain, &ret->u) == 0)
-                kind = PLAIN_UINT;
-        else if (yaml_float_syntax(plain) && go_parse_float(plain, &ret->d))
-                kind = PLAIN_FLOAT;
-        secret_wipe(plain, len + 1);
-        *ret_kind = kind;
-        return 0;
-}
-
-/* A standalone JSON value from its text (numbers, true/false/null). */
-static int json_from_text(const char *text, JsonValue **ret) {
-        int r = json_parse(text, strlen(text), 0, 1, ret, NULL);
-        return r > 0 ? -EINVAL : r;
-}
-
-typedef struct ArgsCtx {
-        const char *label; /* "object 'x'" */
-        char *err;
-        size_t errlen;
-} ArgsCtx;
-
-static int yaml_to_json(const ArgsCtx *ctx, const YNode *n, const char *key, JsonValue **ret);
-
-static int scalar_to_json(const ArgsCtx *ctx, const YNode *n, const char *key, JsonValue **ret) {
-        char text[64];
-        PlainKind kind;
-        PlainValue pv;
-        Quoted qk;
-        int r;
-
-        if (n->quoted)
-                kind = PLAIN_STRING;
-        else {
-                r = plain_resolve(n->scalar, n->scalar_len, &kind, &pv);
-                if (r < 0)
-                        return r;
-        }
-        switch (kind) {
-        case PLAIN_STRING:
-                r = json_string_new(n->scalar, n->scalar_len, ret);
-                if (r == -EINVAL)
-                        return err_fail(ctx->err, ctx->errlen, -EINVAL,
-                                        "%s: secretArgs: the value of '%s' is not valid UTF-8",
-                                        ctx->label, quote(&qk, key));
-                return r;
-        case PLAIN_NULL:
-                return json_from_text("null", ret);
-        case PLAIN_BOOL:
-                return json_from_text(pv.b ? "true" : "false", ret);
-        case PLAIN_NONFINITE:
-                return err_fail(ctx->err, ctx->errlen, -EINVAL,
-                                "%s: secretArgs: the value of '%s' is .inf or .nan, which JSON "
-                                "cannot carry: quote it to send a string",
-                                ctx->label, quote(&qk, key));
-        case PLAIN_INT:
-                (void)snprintf(text, sizeof(text), "%" PRId64, pv.i);
-                break;
-        case PLAIN_UINT:
-                (void)snprintf(text, sizeof(text), "%" PRIu64, pv.u);
-                break;
-        case PLAIN_FLOAT:
-                /* exponent form keeps it a JSON real; the writer prints it as Go does */
-                (void)snprintf(text, sizeof(text), "%.17e", pv.d);
-                break;
-        }
-        r = json_from_text(text, ret);
-        secret_wipe(text, sizeof(text));
-        secret_wipe(&pv, sizeof(pv));
-        return r;
-}
-
-static int yaml_to_json(const ArgsCtx *ctx, const YNode *n, const char *key, JsonValue **ret) {
-        _cleanup_(json_value_unrefp) JsonValue *v = NULL;
-        int r;
-
-        switch (n->type) {
-        case YNODE_SCALAR:
-                return scalar_to_json(ctx, n, key, ret);
-        case YNODE_MAPPING:
-                r = json_object_new(&v);
-                if (r < 0)
-                        return r;
-                for (size_t i = 0; i < n->n_children; i++) {
-                        _cleanup_(json_value_unrefp) JsonValue *child = NULL;
-                        const char *k = n->keys[i]->scalar;
-                        Quoted qk;
-
-                        r = yaml_to_json(ctx, n->values[i], k, &child);
-                        if (r < 0)
-                                return r;
-                        r = json_object_put_value(v, k, child);
-                        if (r == -EINVAL)
-                                return err_fail(ctx->err, ctx->errlen, -EINVAL,
-                                                "%s: secretArgs: key '%s' is not valid UTF-8",
-                                                ctx->label, quote(&qk, k));
-                        if (r < 0)
-                                return r;
-                }
-                break;
-        case YNODE_SEQUENCE:
-                r = json_array_new(&v);
-                if (r < 0)
-                        return r;
-                for (size_t i = 0; i < n->n_children; i++) {
-                        _cleanup_(json_value_unrefp) JsonValue *child = NULL;
-
-                        r = yaml_to_json(ctx, n->values[i], key, &child);
-                        if (r < 0)
-                                return r;
-                        r = json_array_append_value(v, child);
-                        if (r < 0)
-                                return r;
-                }
-                break;
-        }
-        *ret = TAKE_PTR(v);
-        return 0;
-}
-
-static int secret_args_parse(const ArgsCtx *ctx, const YNode *n, Secret **ret) {
-        _cleanup_(json_value_unrefp) JsonValue *obj = NULL;
-        _cleanup_(secret_freep) Secret *s = NULL;
-        int r;
-
-        r = yaml_to_json(ctx, n, "", &obj);
-        if (r < 0)
-                return r;
-        r = secret_new(&s, 0);
-        if (r < 0)
-                return r;
-        r = json_write_secret(obj, JSON_WRITE_GO, s);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(s);
-        return 0;
-}
-
 /* --- objects ----------------------------------------------------------------- */
 
 static void secret_object_done(SecretObject *o) {
@@ -463,7 +108,7 @@ static int object_string(const char *label, const YNode *v, const char *key, con
         if (v->type != YNODE_SCALAR)
                 return err_fail(err, errlen, -EINVAL, "%s: %s must be a string, got %s", label, key,
                                 ytree_type_name(v->type));
-        *ret = !v->quoted && plain_is_null(v->scalar) ? NULL : v->scalar;
+        *ret = !v->quoted && yaml_plain_is_null(v->scalar) ? NULL : v->scalar;
         return 0;
 }
 
@@ -472,8 +117,8 @@ static int file_permission_parse(const char *label, const YNode *v, unsigned *re
         const char *hint = "write it in octal with a leading 0 (0440) or as a quoted octal "
                            "string (\"0440\")";
         unsigned mode;
-        PlainKind kind;
-        PlainValue pv;
+        YamlPlainKind kind;
+        YamlPlainValue pv;
         Quoted q;
         int r;
 
@@ -494,10 +139,10 @@ static int file_permission_parse(const char *label, const YNode *v, unsigned *re
                 *ret = mode;
                 return 0;
         }
-        r = plain_resolve(v->scalar, v->scalar_len, &kind, &pv);
+        r = yaml_plain_resolve(v->scalar, v->scalar_len, &kind, &pv);
         if (r < 0)
                 return r;
-        if (kind != PLAIN_INT || pv.i < 0)
+        if (kind != YAML_PLAIN_INT || pv.i < 0)
                 return err_fail(err, errlen, -EINVAL,
                                 "%s: filePermission '%s' is not a file mode: %s", label,
                                 quote(&q, v->scalar), hint);
@@ -541,7 +186,7 @@ static bool shape_key(const char *k) {
 
 static int shape_field(const char *label, const char *k, const YNode *v, ShapeFields *sf, char *err,
                        size_t errlen) {
-        bool null = v->type == YNODE_SCALAR && !v->quoted && plain_is_null(v->scalar);
+        bool null = v->type == YNODE_SCALAR && !v->quoted && yaml_plain_is_null(v->scalar);
 
         if (streq(k, "format"))
                 return object_string(label, v, k, &sf->format, err, errlen);
@@ -560,12 +205,13 @@ static int shape_field(const char *label, const char *k, const YNode *v, ShapeFi
 
 /* true or false, as YAML (plain or quoted) or JSON writes them. */
 static int expand_parse(const char *label, const YNode *v, bool *ret, char *err, size_t errlen) {
-        PlainKind kind = PLAIN_STRING;
-        PlainValue pv = { 0 };
+        YamlPlainKind kind = YAML_PLAIN_STRING;
+        YamlPlainValue pv = { 0 };
         Quoted q;
 
         *ret = false;
-        if (v && (plain_resolve(v->scalar, v->scalar_len, &kind, &pv) < 0 || kind != PLAIN_BOOL))
+        if (v && (yaml_plain_resolve(v->scalar, v->scalar_len, &kind, &pv) < 0 ||
+                  kind != YAML_PLAIN_BOOL))
                 return err_fail(err, errlen, -EINVAL, "%s: expand '%s' is not true or false", label,
                                 quote(&q, v->scalar));
         *ret = pv.b;
@@ -634,7 +280,7 @@ typedef struct ObjectFields {
 } ObjectFields;
 
 static bool yaml_null(const YNode *v) {
-        return v->type == YNODE_SCALAR && !v->quoted && plain_is_null(v->scalar);
+        return v->type == YNODE_SCALAR && !v->quoted && yaml_plain_is_null(v->scalar);
 }
 
 /* objectName first, so that every later message can name the object. */
@@ -800,8 +446,7 @@ static int object_parse(const YNode *m, size_t index, SecretObject *o, char *err
                 o->mode_set = true;
         }
         if (f.args) {
-                ArgsCtx ctx = { .label = label, .err = err, .errlen = errlen };
-                r = secret_args_parse(&ctx, f.args, &o->args);
+                r = yaml_go_json(f.args, label, &o->args, err, errlen);
                 if (r < 0)
                         return r;
         }
@@ -826,7 +471,8 @@ static int objects_parse(const Config *c, const char *text, VolumeSpec *s, char 
                 return err_fail(err, errlen, r, "objects: too large: %s", yerr);
         if (r < 0)
                 return err_fail(err, errlen, r, "objects: not valid YAML or JSON: %s", yerr);
-        if (!root || (root->type == YNODE_SCALAR && !root->quoted && plain_is_null(root->scalar)))
+        if (!root ||
+            (root->type == YNODE_SCALAR && !root->quoted && yaml_plain_is_null(root->scalar)))
                 return err_fail(
                         err, errlen, -EINVAL,
                         "objects: empty: list at least one object (objectName, secretPath)");
@@ -1148,6 +794,55 @@ static int refresh_interval_parse(const Config *c, const char *text, uint64_t *r
  * Return: 0, -EINVAL (err names the attribute or object), -E2BIG (more
  * objects than max_objects, or an oversized objects document) or -ENOMEM.
  */
+static int role_check(const RawAttrs *a, char *err, size_t errlen) {
+        if (isempty(a->role))
+                return err_fail(err, errlen, -EINVAL,
+                                "roleName is required: the Vault role to log in as");
+        if (!text_ok(a->role, ATTR_TEXT_MAX))
+                return err_fail(err, errlen, -EINVAL,
+                                "roleName: contains a control character or is longer than %u bytes",
+                                ATTR_TEXT_MAX);
+        return 0;
+}
+
+/* Where and how the volume logs in: its server, audience, auth mount and
+ * namespace (the last two checked; set into s by spec_fill()). */
+static int login_choose(const Config *c, const RawAttrs *a, VolumeSpec *s, const char **mount,
+                        const char **audience, char *err, size_t errlen) {
+        int r = server_choose(c, a, &s->server, err, errlen);
+
+        if (r < 0)
+                return r;
+        r = audience_choose(s->server, a->audience, audience, err, errlen);
+        if (r < 0)
+                return r;
+        r = auth_mount_choose(a, mount, err, errlen);
+        if (r < 0)
+                return r;
+        if (!isempty(a->ns) && !text_ok(a->ns, 255))
+                return err_fail(
+                        err, errlen, -EINVAL,
+                        "vaultNamespace: contains a control character or is longer than 255 "
+                        "bytes");
+        return 0;
+}
+
+/* The checked attributes into s (the pod's fields are borrowed from a). */
+static int spec_fill(VolumeSpec *s, const RawAttrs *a, const char *mount, const char *audience) {
+        int r;
+
+        if ((r = strdup_or_null(a->role, &s->role)) < 0 ||
+            (r = strdup_or_null(mount ? mount : s->server->auth_mount, &s->auth_mount)) < 0 ||
+            (r = strdup_or_null(!isempty(a->ns) ? a->ns : s->server->ns, &s->ns)) < 0 ||
+            (r = strdup_or_null(audience, &s->audience)) < 0)
+                return r;
+        s->pod_name = a->pod_name;
+        s->pod_namespace = a->pod_namespace;
+        s->pod_uid = a->pod_uid;
+        s->service_account = a->service_account;
+        return 0;
+}
+
 int volume_spec_parse(const Config *c, const KeyValue *context, size_t n, VolumeSpec **ret,
                       char *err, size_t errlen) {
         _cleanup_(volume_spec_freep) VolumeSpec *s = NULL;
@@ -1155,48 +850,24 @@ int volume_spec_parse(const Config *c, const KeyValue *context, size_t n, Volume
         RawAttrs a = { 0 };
         int r;
 
-        if (err && errlen > 0)
-                err[0] = 0;
+        err_init(err, errlen);
         if (!c || !ret || (!context && n > 0))
                 return err_fail(err, errlen, -EINVAL, "volume attributes: invalid arguments");
-
         r = attrs_collect(context, n, &a, err, errlen);
         if (r < 0)
                 return r;
-
-        if (isempty(a.role))
-                return err_fail(err, errlen, -EINVAL,
-                                "roleName is required: the Vault role to log in as");
-        if (!text_ok(a.role, ATTR_TEXT_MAX))
-                return err_fail(err, errlen, -EINVAL,
-                                "roleName: contains a control character or is longer than %u bytes",
-                                ATTR_TEXT_MAX);
-
+        r = role_check(&a, err, errlen);
+        if (r < 0)
+                return r;
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-
-        r = server_choose(c, &a, &s->server, err, errlen);
+        r = login_choose(c, &a, s, &mount, &audience, err, errlen);
         if (r < 0)
                 return r;
-
-        r = audience_choose(s->server, a.audience, &audience, err, errlen);
-        if (r < 0)
-                return r;
-
-        r = auth_mount_choose(&a, &mount, err, errlen);
-        if (r < 0)
-                return r;
-        if (!isempty(a.ns) && !text_ok(a.ns, 255))
-                return err_fail(
-                        err, errlen, -EINVAL,
-                        "vaultNamespace: contains a control character or is longer than 255 "
-                        "bytes");
-
         r = refresh_interval_parse(c, a.refresh, &s->refresh_interval_usec, err, errlen);
         if (r < 0)
                 return r;
-
         if (isempty(a.objects))
                 return err_fail(
                         err, errlen, -EINVAL,
@@ -1205,17 +876,9 @@ int volume_spec_parse(const Config *c, const KeyValue *context, size_t n, Volume
         r = objects_parse(c, a.objects, s, err, errlen);
         if (r < 0)
                 return r;
-
-        if ((r = strdup_or_null(a.role, &s->role)) < 0 ||
-            (r = strdup_or_null(mount ? mount : s->server->auth_mount, &s->auth_mount)) < 0 ||
-            (r = strdup_or_null(!isempty(a.ns) ? a.ns : s->server->ns, &s->ns)) < 0 ||
-            (r = strdup_or_null(audience, &s->audience)) < 0)
+        r = spec_fill(s, &a, mount, audience);
+        if (r < 0)
                 return r;
-        s->pod_name = a.pod_name;
-        s->pod_namespace = a.pod_namespace;
-        s->pod_uid = a.pod_uid;
-        s->service_account = a.service_account;
-
         *ret = TAKE_PTR(s);
         return 0;
 }
