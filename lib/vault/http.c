@@ -190,78 +190,71 @@ static int load_pem_certs(const char *path, X509PemBuf *out, HttpError *err) {
         return r;
 }
 
-static int dirent_name_cmp(const void *a, const void *b) {
-        return strcmp(*(char *const *)a, *(char *const *)b);
+/* Hidden entries are skipped: "." and "..", and Kubernetes' ConfigMap and
+ * Secret volume internals ("..data", "..2024_..."). */
+static int not_hidden(const struct dirent *de) {
+        return de->d_name[0] != '.';
+}
+
+/* Byte order, whatever the locale (alphasort() uses strcoll()). */
+static int dirent_name_cmp(const struct dirent **a, const struct dirent **b) {
+        return strcmp((*a)->d_name, (*b)->d_name);
 }
 
 static int load_pem_dir(const char *dir, unsigned depth, unsigned *n_files, X509PemBuf *out,
+                        HttpError *err);
+
+/* One entry of a CA directory: a file of certificates, or a directory to
+ * descend into (up to CA_DIR_DEPTH_MAX; CA_DIR_FILES_MAX files in all). */
+static int load_pem_entry(const char *dir, const char *name, unsigned depth, unsigned *n_files,
+                          X509PemBuf *out, HttpError *err) {
+        char path[PATH_MAX];
+        struct stat st;
+        int k = snprintf(path, sizeof(path), "%s/%s", dir, name);
+
+        if (k < 0 || (size_t)k >= sizeof(path)) {
+                error_set(err, HTTP_E_CONFIG, false, "CA path too long in '%s'", dir);
+                return HTTP_E_CONFIG;
+        }
+        if (stat(path, &st) < 0) {
+                error_set(err, HTTP_E_CONFIG, false, "cannot stat CA file '%s': %s", path,
+                          strerror(errno));
+                return HTTP_E_CONFIG;
+        }
+        if (S_ISDIR(st.st_mode))
+                return load_pem_dir(path, depth + 1, n_files, out, err);
+        if (!S_ISREG(st.st_mode))
+                return 0;
+        if (++*n_files > CA_DIR_FILES_MAX) {
+                error_set(err, HTTP_E_CONFIG, false, "CA directory '%s' holds too many files", dir);
+                return HTTP_E_CONFIG;
+        }
+        return load_pem_certs(path, out, err);
+}
+
+/* Every non-hidden entry of `dir`, in byte order of their names. */
+static int load_pem_dir(const char *dir, unsigned depth, unsigned *n_files, X509PemBuf *out,
                         HttpError *err) {
-        _cleanup_free_ char **names = NULL;
-        size_t n = 0, cap = 0;
-        DIR *d;
-        int r = 0;
+        struct dirent **names = NULL;
+        int n, r = 0;
 
         if (depth > CA_DIR_DEPTH_MAX) {
                 error_set(err, HTTP_E_CONFIG, false, "CA directory '%s' nests too deeply", dir);
                 return HTTP_E_CONFIG;
         }
-        d = opendir(dir);
-        if (!d) {
+        n = scandir(dir, &names, not_hidden, dirent_name_cmp);
+        if (n < 0) {
+                if (errno == ENOMEM)
+                        return -ENOMEM;
                 error_set(err, HTTP_E_CONFIG, false, "cannot open CA directory '%s': %s", dir,
                           strerror(errno));
                 return HTTP_E_CONFIG;
         }
-        for (struct dirent *de; (de = readdir(d));) {
-                /* Hidden entries are skipped: "." and "..", and Kubernetes'
-                 * ConfigMap/Secret volume internals ("..data", "..2024_..."). */
-                if (de->d_name[0] == '.')
-                        continue;
-                if (n == cap) {
-                        size_t ncap = cap ? cap * 2 : 16;
-                        char **nn = reallocarray(names, ncap, sizeof(*names));
-                        if (!nn) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        names = nn;
-                        cap = ncap;
-                }
-                names[n] = strdup(de->d_name);
-                if (!names[n]) {
-                        r = -ENOMEM;
-                        break;
-                }
-                n++;
-        }
-        (void)closedir(d);
-        if (r == 0 && n > 1)
-                qsort(names, n, sizeof(*names), dirent_name_cmp);
-
-        for (size_t i = 0; r == 0 && i < n; i++) {
-                char path[PATH_MAX];
-                struct stat st;
-                int k = snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-
-                if (k < 0 || (size_t)k >= sizeof(path)) {
-                        error_set(err, HTTP_E_CONFIG, false, "CA path too long in '%s'", dir);
-                        r = HTTP_E_CONFIG;
-                } else if (stat(path, &st) < 0) {
-                        error_set(err, HTTP_E_CONFIG, false, "cannot stat CA file '%s': %s", path,
-                                  strerror(errno));
-                        r = HTTP_E_CONFIG;
-                } else if (S_ISDIR(st.st_mode))
-                        r = load_pem_dir(path, depth + 1, n_files, out, err);
-                else if (S_ISREG(st.st_mode)) {
-                        if (++*n_files > CA_DIR_FILES_MAX) {
-                                error_set(err, HTTP_E_CONFIG, false,
-                                          "CA directory '%s' holds too many files", dir);
-                                r = HTTP_E_CONFIG;
-                        } else
-                                r = load_pem_certs(path, out, err);
-                }
-        }
-        for (size_t i = 0; i < n; i++)
+        for (int i = 0; r == 0 && i < n; i++)
+                r = load_pem_entry(dir, names[i]->d_name, depth, n_files, out, err);
+        for (int i = 0; i < n; i++)
                 free(names[i]);
+        free(names);
         return r;
 }
 
