@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "json.h"
 #include "secret.h"
@@ -150,6 +151,19 @@ bool vault_header_value_valid(const void *p, size_t n, size_t max);
  * boundary. Returns the length written.
  */
 size_t vault_text_sanitize(char *dst, size_t dstlen, const char *src, size_t srclen, size_t max);
+
+/* User text (a name, a key) for an error message: sanitized as above, at
+ * most QUOTED_TEXT_MAX bytes of it. One QuotedText per text in a message. */
+#define QUOTED_TEXT_MAX 64U
+typedef struct QuotedText {
+        char s[QUOTED_TEXT_MAX * 2];
+} QuotedText;
+
+static inline const char *quote_text(QuotedText *q, const char *s) {
+        (void)vault_text_sanitize(q->s, sizeof(q->s), s ? s : "", s ? strlen(s) : 0,
+                                  QUOTED_TEXT_MAX);
+        return q->s;
+}
 
 /* Sets err (code, status, message) unless err is NULL. Returns code. */
 int vault_error_set(VaultError *err, int code, long http_status, const char *fmt, ...)

@@ -14,18 +14,7 @@
 #include "yaml-go.h"
 #include "macro.h"
 
-#define QUOTE_MAX     64U /* a key quoted in errors */
 #define JSON_WRITE_GO (JSON_WRITE_SORT_KEYS | JSON_WRITE_ESCAPE_HTML)
-
-/* A key for an error message: no control characters, bounded. */
-typedef struct Quoted {
-        char s[QUOTE_MAX * 2];
-} Quoted;
-
-static const char *quote(Quoted *q, const char *s) {
-        (void)vault_text_sanitize(q->s, sizeof(q->s), strempty(s), strlen(strempty(s)), QUOTE_MAX);
-        return q->s;
-}
 
 static bool str_in(const char *s, const char *const *list) {
         for (; *list; list++)
@@ -230,7 +219,7 @@ static int scalar_to_json(const ArgsCtx *ctx, const YNode *n, const char *key, J
         char text[64];
         YamlPlainKind kind;
         YamlPlainValue pv;
-        Quoted qk;
+        QuotedText qk;
         int r;
 
         if (n->quoted)
@@ -246,7 +235,7 @@ static int scalar_to_json(const ArgsCtx *ctx, const YNode *n, const char *key, J
                 if (r == -EINVAL)
                         return err_fail(ctx->err, ctx->errlen, -EINVAL,
                                         "%s: secretArgs: the value of '%s' is not valid UTF-8",
-                                        ctx->label, quote(&qk, key));
+                                        ctx->label, quote_text(&qk, key));
                 return r;
         case YAML_PLAIN_NULL:
                 return json_from_text("null", ret);
@@ -256,7 +245,7 @@ static int scalar_to_json(const ArgsCtx *ctx, const YNode *n, const char *key, J
                 return err_fail(ctx->err, ctx->errlen, -EINVAL,
                                 "%s: secretArgs: the value of '%s' is .inf or .nan, which JSON "
                                 "cannot carry: quote it to send a string",
-                                ctx->label, quote(&qk, key));
+                                ctx->label, quote_text(&qk, key));
         case YAML_PLAIN_INT:
                 (void)snprintf(text, sizeof(text), "%" PRId64, pv.i);
                 break;
@@ -288,7 +277,7 @@ static int yaml_to_json(const ArgsCtx *ctx, const YNode *n, const char *key, Jso
                 for (size_t i = 0; i < n->n_children; i++) {
                         _cleanup_(json_value_unrefp) JsonValue *child = NULL;
                         const char *k = n->keys[i]->scalar;
-                        Quoted qk;
+                        QuotedText qk;
 
                         r = yaml_to_json(ctx, n->values[i], k, &child);
                         if (r < 0)
@@ -297,7 +286,7 @@ static int yaml_to_json(const ArgsCtx *ctx, const YNode *n, const char *key, Jso
                         if (r == -EINVAL)
                                 return err_fail(ctx->err, ctx->errlen, -EINVAL,
                                                 "%s: secretArgs: key '%s' is not valid UTF-8",
-                                                ctx->label, quote(&qk, k));
+                                                ctx->label, quote_text(&qk, k));
                         if (r < 0)
                                 return r;
                 }

@@ -28,7 +28,6 @@
 
 #define ATTR_TEXT_MAX             1024U                         /* roleName, vaultServer, ... */
 #define REFRESH_INTERVAL_MAX_USEC (30ULL * 24 * 3600 * 1000000) /* 30 days */
-#define QUOTE_MAX                 64U                           /* user text quoted in errors */
 
 #define TLS_HINT                  "TLS settings belong to the node admin (vaultmount config `vault-servers`)"
 #define KNOWN_ATTRS                                                                                \
@@ -37,16 +36,6 @@
 #define KNOWN_OBJECT_KEYS                                                                          \
         "objectName, secretPath, secretKey, secretArgs, method, filePermission, encoding, "        \
         "format, expand, template, pkcs12Password"
-
-/* User text for an error message: no control characters, bounded. */
-typedef struct Quoted {
-        char s[QUOTE_MAX * 2];
-} Quoted;
-
-static const char *quote(Quoted *q, const char *s) {
-        (void)vault_text_sanitize(q->s, sizeof(q->s), strempty(s), strlen(strempty(s)), QUOTE_MAX);
-        return q->s;
-}
 
 static bool text_ok(const char *s, size_t max) {
         size_t n = 0;
@@ -119,7 +108,7 @@ static int file_permission_parse(const char *label, const YNode *v, unsigned *re
         unsigned mode;
         YamlPlainKind kind;
         YamlPlainValue pv;
-        Quoted q;
+        QuotedText q;
         int r;
 
         if (v->type != YNODE_SCALAR)
@@ -135,7 +124,7 @@ static int file_permission_parse(const char *label, const YNode *v, unsigned *re
                                 err, errlen, -EINVAL,
                                 "%s: filePermission '%s' is not an octal mode of at most 0777: "
                                 "%s",
-                                label, quote(&q, v->scalar), hint);
+                                label, quote_text(&q, v->scalar), hint);
                 *ret = mode;
                 return 0;
         }
@@ -145,13 +134,13 @@ static int file_permission_parse(const char *label, const YNode *v, unsigned *re
         if (kind != YAML_PLAIN_INT || pv.i < 0)
                 return err_fail(err, errlen, -EINVAL,
                                 "%s: filePermission '%s' is not a file mode: %s", label,
-                                quote(&q, v->scalar), hint);
+                                quote_text(&q, v->scalar), hint);
         if (pv.i > 0777) {
                 bool decimal = v->scalar[0] != '0';
                 return err_fail(
                         err, errlen, -EINVAL,
                         "%s: filePermission '%s' is 0%" PRIo64 " in octal, above 0777%s: %s", label,
-                        quote(&q, v->scalar), (uint64_t)pv.i,
+                        quote_text(&q, v->scalar), (uint64_t)pv.i,
                         decimal ? " (YAML and JSON read it as a decimal number)" : "", hint);
         }
         *ret = (unsigned)pv.i;
@@ -207,13 +196,13 @@ static int shape_field(const char *label, const char *k, const YNode *v, ShapeFi
 static int expand_parse(const char *label, const YNode *v, bool *ret, char *err, size_t errlen) {
         YamlPlainKind kind = YAML_PLAIN_STRING;
         YamlPlainValue pv = { 0 };
-        Quoted q;
+        QuotedText q;
 
         *ret = false;
         if (v && (yaml_plain_resolve(v->scalar, v->scalar_len, &kind, &pv) < 0 ||
                   kind != YAML_PLAIN_BOOL))
                 return err_fail(err, errlen, -EINVAL, "%s: expand '%s' is not true or false", label,
-                                quote(&q, v->scalar));
+                                quote_text(&q, v->scalar));
         *ret = pv.b;
         return 0;
 }
@@ -240,7 +229,7 @@ static bool path_is_pki_issue(const char *path) {
 static int shape_parse(const char *label, const ShapeFields *sf, SecretObject *o, char *err,
                        size_t errlen) {
         RenderSpec spec;
-        Quoted q;
+        QuotedText q;
         int r;
 
         o->format = RENDER_FORMAT_JSON;
@@ -250,7 +239,7 @@ static int shape_parse(const char *label, const ShapeFields *sf, SecretObject *o
                         return err_fail(
                                 err, errlen, -EINVAL,
                                 "%s: format '%s' is not one of json, yaml, env, pem, pkcs12", label,
-                                quote(&q, sf->format));
+                                quote_text(&q, sf->format));
                 o->format = f;
         }
         r = expand_parse(label, sf->expand, &o->expand, err, errlen);
@@ -287,7 +276,7 @@ static bool yaml_null(const YNode *v) {
 static int object_name_get(const YNode *m, char *label, size_t labellen, const char **ret,
                            char *err, size_t errlen) {
         const char *name = NULL, *problem;
-        Quoted q;
+        QuotedText q;
         int r;
 
         if (m->type != YNODE_MAPPING)
@@ -306,8 +295,8 @@ static int object_name_get(const YNode *m, char *label, size_t labellen, const c
         problem = object_name_problem(name);
         if (problem)
                 return err_fail(err, errlen, -EINVAL, "%s: objectName '%s' %s", label,
-                                quote(&q, name), problem);
-        (void)snprintf(label, labellen, "object '%s'", quote(&q, name));
+                                quote_text(&q, name), problem);
+        (void)snprintf(label, labellen, "object '%s'", quote_text(&q, name));
         *ret = name;
         return 0;
 }
@@ -323,7 +312,7 @@ static int object_field(const char *label, const char *k, const YNode *v, Object
                 { "method", offsetof(ObjectFields, method) },
                 { "encoding", offsetof(ObjectFields, encoding) },
         };
-        Quoted q;
+        QuotedText q;
 
         for (size_t t = 0; t < ELEMENTSOF(strings); t++)
                 if (streq(k, strings[t].key))
@@ -338,7 +327,7 @@ static int object_field(const char *label, const char *k, const YNode *v, Object
         }
         if (!streq(k, "secretArgs"))
                 return err_fail(err, errlen, -EINVAL, "%s: unknown key '%s' (known: %s)", label,
-                                quote(&q, k), KNOWN_OBJECT_KEYS);
+                                quote_text(&q, k), KNOWN_OBJECT_KEYS);
         if (yaml_null(v))
                 f->args = NULL;
         else if (v->type != YNODE_MAPPING)
@@ -377,7 +366,7 @@ static int object_path_check(const char *label, const ObjectFields *f, char *err
 
 static int object_method(const char *label, const ObjectFields *f, SecretObject *o, char *err,
                          size_t errlen) {
-        Quoted q;
+        QuotedText q;
 
         o->method = f->args ? VAULT_METHOD_POST : VAULT_METHOD_GET;
         if (f->method) {
@@ -385,7 +374,7 @@ static int object_method(const char *label, const ObjectFields *f, SecretObject 
                 if (vm != VAULT_METHOD_GET && vm != VAULT_METHOD_POST && vm != VAULT_METHOD_PUT)
                         return err_fail(err, errlen, -EINVAL,
                                         "%s: method '%s' is not one of GET, POST, PUT", label,
-                                        quote(&q, f->method));
+                                        quote_text(&q, f->method));
                 if (vm == VAULT_METHOD_GET && f->args)
                         return err_fail(err, errlen, -EINVAL,
                                         "%s: method GET sends no body, so secretArgs would be "
@@ -403,18 +392,18 @@ static int object_method(const char *label, const ObjectFields *f, SecretObject 
 
 static int object_encoding(const char *label, const ObjectFields *f, SecretObject *o, char *err,
                            size_t errlen) {
-        Quoted q;
+        QuotedText q;
 
         o->encoding = SECRET_ENCODING_UTF8;
         if (f->encoding && encoding_parse(f->encoding, &o->encoding) < 0)
                 return err_fail(err, errlen, -EINVAL,
                                 "%s: encoding '%s' is not one of utf-8, base64, hex", label,
-                                quote(&q, f->encoding));
+                                quote_text(&q, f->encoding));
         return 0;
 }
 
 static int object_parse(const YNode *m, size_t index, SecretObject *o, char *err, size_t errlen) {
-        char label[QUOTE_MAX * 2 + 64];
+        char label[QUOTED_TEXT_MAX * 2 + 64];
         ObjectFields f = { 0 };
         int r;
 
@@ -501,12 +490,12 @@ static int objects_parse(const Config *c, const char *text, VolumeSpec *s, char 
                         return r;
                 for (size_t j = 0; j < i; j++)
                         if (streq(s->objects[j].name, o->name)) {
-                                Quoted q;
+                                QuotedText q;
                                 return err_fail(
                                         err, errlen, -EINVAL,
                                         "object '%s': objectName is used twice (objects[%zu] "
                                         "and objects[%zu]): each object is one file",
-                                        quote(&q, o->name), j, i);
+                                        quote_text(&q, o->name), j, i);
                         }
         }
         return 0;
@@ -558,7 +547,7 @@ static int attrs_collect(const KeyValue *context, size_t n, RawAttrs *a, char *e
         for (size_t i = 0; i < n; i++) {
                 const char *k = context[i].key, *v = strempty(context[i].value);
                 const char **slot = NULL;
-                Quoted q;
+                QuotedText q;
 
                 if (!k)
                         return err_fail(err, errlen, -EINVAL, "volume attribute without a name");
@@ -575,7 +564,7 @@ static int attrs_collect(const KeyValue *context, size_t n, RawAttrs *a, char *e
                 if (strncmp(k, "csi.storage.k8s.io/", 19) == 0)
                         continue; /* ephemeral, serviceAccount.tokens, future keys */
                 if (is_tls_attr(k))
-                        return err_fail(err, errlen, -EINVAL, "%s: " TLS_HINT, quote(&q, k));
+                        return err_fail(err, errlen, -EINVAL, "%s: " TLS_HINT, quote_text(&q, k));
                 if (streq(k, "secretProviderClass"))
                         return err_fail(
                                 err, errlen, -EINVAL,
@@ -583,7 +572,7 @@ static int attrs_collect(const KeyValue *context, size_t n, RawAttrs *a, char *e
                                 "takes the parameters (roleName, objects, ...) directly in "
                                 "volumeAttributes");
                 return err_fail(err, errlen, -EINVAL, "unknown volume attribute '%s' (known: %s)",
-                                quote(&q, k), KNOWN_ATTRS);
+                                quote_text(&q, k), KNOWN_ATTRS);
         }
         return 0;
 }
@@ -627,7 +616,7 @@ static int server_choose(const Config *c, const RawAttrs *a, const VaultServerCo
                          char *err, size_t errlen) {
         const VaultServerConfig *s = NULL;
         char names[512];
-        Quoted q;
+        QuotedText q;
 
         if (c->n_vault_servers == 0)
                 return err_fail(err, errlen, -EINVAL,
@@ -641,7 +630,7 @@ static int server_choose(const Config *c, const RawAttrs *a, const VaultServerCo
                                 err, errlen, -EINVAL,
                                 "vaultServer: '%s' is not a Vault server configured on this "
                                 "node (configured: %s)",
-                                quote(&q, a->server), names);
+                                quote_text(&q, a->server), names);
                 }
         }
         if (!isempty(a->address)) {
@@ -651,7 +640,7 @@ static int server_choose(const Config *c, const RawAttrs *a, const VaultServerCo
                                         err, errlen, -EINVAL,
                                         "vaultAddress: '%s' is not the address of vaultServer "
                                         "'%s' (%s): drop vaultAddress",
-                                        quote(&q, a->address), s->name, strempty(s->address));
+                                        quote_text(&q, a->address), s->name, strempty(s->address));
                 } else {
                         for (size_t i = 0; i < c->n_vault_servers && !s; i++)
                                 if (c->vault_servers[i].address &&
@@ -664,7 +653,7 @@ static int server_choose(const Config *c, const RawAttrs *a, const VaultServerCo
                                                 "server configured on this node; the node admin "
                                                 "chooses Vault servers (vaultmount config "
                                                 "`vault-servers`): use vaultServer with one of %s",
-                                                quote(&q, a->address), names);
+                                                quote_text(&q, a->address), names);
                         }
                 }
         }
@@ -688,7 +677,7 @@ static int audience_choose(const VaultServerConfig *s, const char *want, const c
         const char *def = isempty(s->audience) ? "vault" : s->audience;
         char allowed[512];
         size_t off;
-        Quoted q;
+        QuotedText q;
         int k;
 
         if (isempty(want) || streq(want, def)) {
@@ -717,7 +706,7 @@ static int audience_choose(const VaultServerConfig *s, const char *want, const c
                 "audience: '%s' is not allowed for Vault server '%s': use one of %s (or ask "
                 "the node admin to add it to allowed-audiences in vaultmount config "
                 "`vault-servers`)",
-                quote(&q, want), strempty(s->name), allowed);
+                quote_text(&q, want), strempty(s->name), allowed);
 }
 
 static int strdup_or_null(const char *s, char **ret) {
@@ -732,7 +721,7 @@ static int strdup_or_null(const char *s, char **ret) {
 /* vaultAuthMountPath, or its old name vaultKubernetesMountPath; NULL: the server's. */
 static int auth_mount_choose(const RawAttrs *a, const char **ret, char *err, size_t errlen) {
         const char *mount;
-        Quoted q;
+        QuotedText q;
 
         if (!isempty(a->auth_mount) && !isempty(a->k8s_mount) &&
             !streq(a->auth_mount, a->k8s_mount))
@@ -747,7 +736,7 @@ static int auth_mount_choose(const RawAttrs *a, const char **ret, char *err, siz
                                 "%s: '%s' is not an auth mount path (e.g. kubernetes)",
                                 !isempty(a->auth_mount) ? "vaultAuthMountPath"
                                                         : "vaultKubernetesMountPath",
-                                quote(&q, mount));
+                                quote_text(&q, mount));
         *ret = mount;
         return 0;
 }
@@ -755,7 +744,7 @@ static int auth_mount_choose(const RawAttrs *a, const char **ret, char *err, siz
 static int refresh_interval_parse(const Config *c, const char *text, uint64_t *ret, char *err,
                                   size_t errlen) {
         char min[32];
-        Quoted q;
+        QuotedText q;
         int r;
 
         *ret = c->refresh_interval_default_usec;
@@ -764,17 +753,18 @@ static int refresh_interval_parse(const Config *c, const char *text, uint64_t *r
         r = parse_duration_usec(text, REFRESH_INTERVAL_MAX_USEC, ret);
         if (r == -ERANGE)
                 return err_fail(err, errlen, -EINVAL,
-                                "refreshInterval: '%s' is longer than 30 days", quote(&q, text));
+                                "refreshInterval: '%s' is longer than 30 days",
+                                quote_text(&q, text));
         if (r < 0)
                 return err_fail(err, errlen, -EINVAL,
                                 "refreshInterval: '%s' is not a duration such as 90s, 5m or 1h30m",
-                                quote(&q, text));
+                                quote_text(&q, text));
         if (*ret < c->refresh_interval_min_usec)
                 return err_fail(
                         err, errlen, -EINVAL,
                         "refreshInterval: '%s' is below this node's minimum of %s (vaultmount "
                         "config refresh-interval-min)",
-                        quote(&q, text),
+                        quote_text(&q, text),
                         format_duration(c->refresh_interval_min_usec, min, sizeof(min)));
         return 0;
 }
@@ -936,7 +926,7 @@ int secret_object_render(const SecretObject *o, const JsonValue *data, Secret **
         RenderedFile *files = NULL;
         RenderSpec spec;
         size_t n = 0;
-        Quoted qn;
+        QuotedText qn;
         int r;
 
         if (err && errlen > 0)
@@ -947,7 +937,7 @@ int secret_object_render(const SecretObject *o, const JsonValue *data, Secret **
                 return err_fail(err, errlen, -EINVAL,
                                 "object '%s': expand gives several files: render it with "
                                 "render_object()",
-                                quote(&qn, o->name));
+                                quote_text(&qn, o->name));
         secret_object_render_spec(o, 0, NULL, &spec);
         r = render_object(&spec, data, &files, &n, err, errlen);
         if (r < 0)
