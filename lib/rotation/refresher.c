@@ -3,7 +3,6 @@
  * refresher.c - the Vault refresh of one volume, and the refresher's
  * lifecycle (see refresher.h).
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -16,6 +15,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "log-ids.h"
+#include "payload-read.h"
 #include "refresher.h"
 #include "volume-rotation.h"
 #include "secret-set.h"
@@ -584,105 +584,6 @@ static void group_step(Run *run, size_t gi) {
         fetch_group(run, gi);
 }
 
-/* The current content of the file `path` under root_fd. */
-static int read_file_at(int dir_fd, const char *path, size_t max, Secret **ret) {
-        _cleanup_close_ int fd = -1;
-        _cleanup_(secret_freep) Secret *s = NULL;
-        uint8_t buf[4096];
-        int r;
-
-        fd = openat(dir_fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        r = secret_new(&s, max + 1);
-        if (r < 0)
-                return r;
-        for (;;) {
-                ssize_t n = read(fd, buf, sizeof(buf));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        r = -errno;
-                        break;
-                }
-                if (n == 0)
-                        break;
-                r = secret_append(s, buf, (size_t)n);
-                if (r < 0)
-                        break;
-        }
-        secret_wipe(buf, sizeof(buf));
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(s);
-        return 0;
-}
-
-static int value_add(ObjectValue *v, const char *dir, const char *name, Secret *data) {
-        RenderedFile *grown = realloc(v->files, (v->n + 1) * sizeof(*grown));
-
-        if (!grown)
-                return -ENOMEM;
-        v->files = grown;
-        if (asprintf(&v->files[v->n].name, "%s%s%s", dir ? dir : "", dir ? "/" : "", name) < 0)
-                return -ENOMEM;
-        v->files[v->n++].data = data;
-        return 0;
-}
-
-/* An expanded object's current files: every file of ..data/<name>/ (none
- * when the last render had no keys). */
-static int read_current_dir(int root_fd, const char *name, size_t max, ObjectValue *v) {
-        char path[OBJECT_NAME_MAX + 16];
-        _cleanup_close_ int fd = -1;
-        DIR *d;
-        struct dirent *de;
-        int r = 0;
-
-        if (snprintf(path, sizeof(path), "..data/%s", name) >= (int)sizeof(path))
-                return -ENAMETOOLONG;
-        fd = openat(root_fd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ENOENT ? 0 : -errno;
-        d = fdopendir(fd);
-        if (!d)
-                return -errno;
-        TAKE_FD(fd);
-        while (r == 0 && (errno = 0, de = readdir(d))) {
-                Secret *data = NULL;
-                if (de->d_name[0] == '.')
-                        continue;
-                r = read_file_at(dirfd(d), de->d_name, max, &data);
-                if (r == 0 && (r = value_add(v, name, de->d_name, data)) < 0)
-                        secret_free(data);
-        }
-        if (r == 0 && errno != 0)
-                r = -errno;
-        (void)closedir(d);
-        return r;
-}
-
-/* The current files of object o (from the swapped-in payload). */
-static int read_current(int root_fd, const SecretObject *o, size_t max, ObjectValue *ret) {
-        char path[OBJECT_NAME_MAX + 16];
-        Secret *data = NULL;
-        int r;
-
-        *ret = (ObjectValue){ 0 };
-        if (o->expand)
-                r = read_current_dir(root_fd, o->name, max, ret);
-        else if (snprintf(path, sizeof(path), "..data/%s", o->name) >= (int)sizeof(path))
-                r = -ENAMETOOLONG;
-        else {
-                r = read_file_at(root_fd, path, max, &data);
-                if (r == 0 && (r = value_add(ret, NULL, o->name, data)) < 0)
-                        secret_free(data);
-        }
-        if (r < 0)
-                object_value_done(ret);
-        return r;
-}
-
 /* The current content of every object this run did not render. */
 static int read_unchanged(Run *run, int root_fd, ObjectValue *cur, char *err, size_t errlen) {
         const VolumeSpec *spec = run->spec;
@@ -691,8 +592,8 @@ static int read_unchanged(Run *run, int root_fd, ObjectValue *cur, char *err, si
                 int r;
                 if (run->values[i].set)
                         continue;
-                r = read_current(root_fd, &spec->objects[i], run->R->config->max_file_bytes,
-                                 &cur[i]);
+                r = payload_read_object(root_fd, &spec->objects[i], run->R->config->max_file_bytes,
+                                        &cur[i]);
                 if (r < 0) {
                         err_set(err, errlen, "reading the current file '%s' failed: %s",
                                 spec->objects[i].name, strerror(-r));
