@@ -692,6 +692,20 @@ int json_write_secret(const JsonValue *v, unsigned flags, Secret *out) {
         return r < 0 ? r : 0;
 }
 
+/* json_write_secret() into a new Secret (bounded by SECRET_SIZE_MAX only). */
+int json_write_new_secret(const JsonValue *v, unsigned flags, Secret **ret) {
+        _cleanup_(secret_freep) Secret *s = NULL;
+        int r = secret_new(&s, 0);
+
+        if (r < 0)
+                return r;
+        r = json_write_secret(v, flags, s);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
 /* As json_write_secret(), into a malloc'd string: never for secrets. */
 int json_write_string(const JsonValue *v, unsigned flags, char **ret, size_t *ret_len) {
         Writer w = { .flags = flags };

@@ -148,6 +148,8 @@ enum {
 /* Appends the text of v to out. -E2BIG when out's bound is reached (out then
  * holds a prefix: clear it), -ENOMEM, -EINVAL. */
 int json_write_secret(const JsonValue *v, unsigned flags, Secret *out);
+/* The text of v in a new Secret; the same errors. */
+int json_write_new_secret(const JsonValue *v, unsigned flags, Secret **ret);
 /* The same into a malloc'd NUL-terminated string; never for secrets. */
 int json_write_string(const JsonValue *v, unsigned flags, char **ret, size_t *ret_len);
 

@@ -314,18 +314,9 @@ static int yaml_to_json(const ArgsCtx *ctx, const YNode *n, const char *key, Jso
 int yaml_go_json(const YNode *n, const char *label, Secret **ret, char *err, size_t errlen) {
         const ArgsCtx ctx = { .label = label, .err = err, .errlen = errlen };
         _cleanup_(json_value_unrefp) JsonValue *obj = NULL;
-        _cleanup_(secret_freep) Secret *s = NULL;
-        int r;
+        int r = yaml_to_json(&ctx, n, "", &obj);
 
-        r = yaml_to_json(&ctx, n, "", &obj);
         if (r < 0)
                 return r;
-        r = secret_new(&s, 0);
-        if (r < 0)
-                return r;
-        r = json_write_secret(obj, JSON_WRITE_GO, s);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(s);
-        return 0;
+        return json_write_new_secret(obj, JSON_WRITE_GO, ret);
 }

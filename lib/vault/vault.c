@@ -702,17 +702,7 @@ static int login_url_path(const VaultLoginParams *p, char **ret, VaultError *err
 
 /* A request body: @o's compact text, keys sorted, in a new Secret. */
 static int body_from_json(const JsonValue *o, Secret **ret) {
-        _cleanup_(secret_freep) Secret *s = NULL;
-        int r;
-
-        r = secret_new(&s, 0);
-        if (r < 0)
-                return r;
-        r = json_write_secret(o, JSON_WRITE_SORT_KEYS, s);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(s);
-        return 0;
+        return json_write_new_secret(o, JSON_WRITE_SORT_KEYS, ret);
 }
 
 /* {"jwt":"…","role":"…"}: built and serialised without leaving our wiped
