@@ -16,8 +16,10 @@
  *   - float:  [-+]?(.D+|D+(.D*)?)([eE][-+]?D+)?, e.g. 1.5, 1e3, -.5, 08
  *             (an invalid octal falls through to a float, as in Go); an
  *             integer beyond 64 bits is a float too
- *   - .inf, .nan (any sign and case variant) are refused: Go's json.Marshal
- *     fails on them, and JSON has no form for them
+ *   - .inf (with or without a sign) and .nan (without one), in the case
+ *     variants yaml.v3 knows (.inf .Inf .INF, .nan .NaN .NAN), are refused:
+ *     Go's json.Marshal fails on them, and JSON has no form for them; "-.nan"
+ *     is a string there and here
  *   - everything else, and every quoted scalar, is a string.
  * We do the same, with two deliberate differences: a plain timestamp
  * (2024-01-02) stays the text the user wrote (yaml.v3 turns it into a
@@ -27,7 +29,6 @@
  * only a single-line `|-`/`>-` scalar can differ from Go there.
  * Mappings nest; keys are always strings. The JSON is compact with sorted
  * keys and <, >, & escaped, byte for byte what json.Marshal sends.
- *
  *
  * Secret hygiene: secretArgs values pass through ytree scalars (wiped by
  * ytree_free), jansson strings (wiped by json.c's allocator) and number

@@ -12,7 +12,8 @@
 #include "payload-read.h"
 #include "macro.h"
 
-/* The current content of the file `path` under dir_fd (at most max bytes). */
+/* The current content of the file `path` under dir_fd: -E2BIG past max + 1
+ * bytes. */
 static int read_file_at(int dir_fd, const char *path, size_t max, Secret **ret) {
         _cleanup_close_ int fd = -1;
         _cleanup_(secret_freep) Secret *s = NULL;
